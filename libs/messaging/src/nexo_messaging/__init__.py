@@ -1,0 +1,1 @@
+"""nexo-messaging."""

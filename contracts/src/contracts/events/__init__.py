@@ -1,0 +1,1 @@
+"""Versioned domain events. Each concrete event is listed explicitly in `contracts.registry`."""

@@ -1,0 +1,7 @@
+"""HTTP routes of the evidence service (placeholder; owned by the evidence domain engineer)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,7 @@
+"""HTTP routes of the orders service (placeholder; owned by the orders domain engineer)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,149 @@
+"""JWT bearer authentication (PyJWT; HS256 shared secret or RS256 public key) and role checks."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from service_defaults.errors import ProblemError
+from service_defaults.settings import CommonSettings
+
+ADMIN_ROLE = "admin"
+OPS_ROLE = "ops"
+BEARER_SCHEME_NAME = "bearerAuth"
+
+bearer_scheme = HTTPBearer(auto_error=False, scheme_name=BEARER_SCHEME_NAME)
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentUser:
+    sub: str
+    name: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+
+    def has_any(self, *roles: str) -> bool:
+        return ADMIN_ROLE in self.roles or any(role in self.roles for role in roles)
+
+
+class Unauthorized(ProblemError):
+    def __init__(self, detail: str, error: str | None = "invalid_token") -> None:
+        super().__init__(401, "unauthorized", "Authentication required", detail)
+        self.headers = {
+            "WWW-Authenticate": f'Bearer error="{error}"' if error else "Bearer",
+        }
+
+
+class Forbidden(ProblemError):
+    def __init__(self, required: Iterable[str]) -> None:
+        needed = sorted(required)
+        super().__init__(
+            403,
+            "forbidden",
+            "Forbidden",
+            f"requires one of the roles: {', '.join(needed)}",
+            required_roles=needed,
+        )
+
+
+def _verification_key(settings: CommonSettings) -> str:
+    if settings.jwt_algorithm == "RS256":
+        if not settings.jwt_public_key:
+            raise RuntimeError("RS256 configured without a public key")
+        return settings.jwt_public_key
+    return settings.jwt_secret
+
+
+def decode_token(settings: CommonSettings, token: str) -> CurrentUser:
+    """Verify `token` and return its user; raises :class:`Unauthorized`."""
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            _verification_key(settings),
+            algorithms=[settings.jwt_algorithm],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options={
+                "require": ["exp", "sub"],
+                "verify_aud": settings.jwt_audience is not None,
+            },
+            leeway=10,
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("token expired") from None
+    except jwt.PyJWTError as exc:
+        raise Unauthorized(f"invalid token: {exc}") from None
+    roles_claim = claims.get("roles", [])
+    if isinstance(roles_claim, str):
+        roles_claim = roles_claim.split()
+    if not isinstance(roles_claim, list):
+        raise Unauthorized("invalid token: roles must be a list")
+    sub = str(claims["sub"])
+    return CurrentUser(
+        sub=sub,
+        name=str(claims.get("name") or sub),
+        roles=frozenset(str(r).lower() for r in roles_claim),
+    )
+
+
+def _settings_of(request: Request) -> CommonSettings:
+    settings = getattr(request.app.state, "settings", None)
+    if not isinstance(settings, CommonSettings):
+        raise RuntimeError("app.state.settings is not set (use build_service_app)")
+    return settings
+
+
+async def current_user(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
+) -> CurrentUser:
+    """Dependency: the authenticated user, or 401 problem+json with ``WWW-Authenticate``."""
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthorized("missing bearer token", error=None)
+    user = decode_token(_settings_of(request), credentials.credentials)
+    request.state.user = user
+    return user
+
+
+def require_roles(*roles: str) -> Callable[..., Awaitable[CurrentUser]]:
+    """Dependency factory: the user must hold one of `roles` (``admin`` passes everywhere).
+    With no roles, any authenticated user passes."""
+    wanted = frozenset(r.lower() for r in roles)
+
+    async def dependency(user: CurrentUser = Depends(current_user)) -> CurrentUser:
+        if wanted and not user.has_any(*wanted):
+            raise Forbidden(wanted)
+        return user
+
+    return dependency
+
+
+def issue_token(
+    settings: CommonSettings,
+    sub: str,
+    roles: Iterable[str],
+    name: str | None = None,
+    ttl: timedelta = timedelta(hours=1),
+) -> str:
+    """An HS256 token for development and tests (never used to log real users in)."""
+    if settings.jwt_algorithm != "HS256":
+        raise ValueError("issue_token only signs HS256 tokens (RS256 keys live elsewhere)")
+    now = datetime.now(UTC)
+    claims: dict[str, Any] = {
+        "sub": sub,
+        "name": name or sub,
+        "roles": sorted(roles),
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl,
+    }
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")

@@ -1,0 +1,180 @@
+"""RFC 9457 problem details (`application/problem+json`) for every error a service answers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service_defaults import context
+from service_defaults.logging import get_logger
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://nexo.dev/problems/"
+
+log = get_logger("service_defaults.errors")
+
+
+class ProblemError(Exception):
+    """Raise from a route or use case to answer with a problem+json body.
+
+    ``ProblemError(409, "sale-cancelled", "Sale already cancelled", detail=..., sale_id=...)``
+    Extra keyword arguments become members of the body. Set ``headers`` for response headers.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        title: str,
+        detail: str | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.code = code
+        self.title = title
+        self.detail = detail
+        self.extensions = extensions
+        self.headers: dict[str, str] = {}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "error"
+
+
+def status_code_slug(status: int) -> str:
+    try:
+        return _slug(HTTPStatus(status).phrase)
+    except ValueError:
+        return "error"
+
+
+def status_title(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def problem_body(
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    instance: str | None = None,
+    extensions: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        "code": code,
+    }
+    for key, value in (extensions or {}).items():
+        if key not in body:
+            body[key] = value
+    rid = context.request_id.get()
+    if rid is not None:
+        body.setdefault("request_id", rid)
+    return body
+
+
+def problem_response(
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    instance: str | None = None,
+    extensions: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        problem_body(status, code, title, detail, instance, extensions),
+        status_code=status,
+        headers=dict(headers or {}),
+        media_type=PROBLEM_CONTENT_TYPE,
+    )
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+async def problem_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProblemError)
+    return problem_response(
+        exc.status,
+        exc.code,
+        exc.title,
+        exc.detail,
+        request.url.path,
+        exc.extensions,
+        exc.headers,
+    )
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": _field(err.get("loc", ())), "reason": str(err.get("msg", "invalid"))}
+        for err in exc.errors()
+    ]
+    fields = ", ".join(e["field"] for e in errors[:5])
+    return problem_response(
+        422,
+        "validation-error",
+        "Request validation failed",
+        f"invalid input: {fields}" if fields else None,
+        request.url.path,
+        {"errors": errors},
+    )
+
+
+async def http_exception_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    default_title = status_title(status)
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != default_title else None
+    extensions: dict[str, Any] = {}
+    if exc.detail is not None and not isinstance(exc.detail, str):
+        extensions["errors"] = exc.detail
+    return problem_response(
+        status,
+        status_code_slug(status),
+        default_title,
+        detail,
+        request.url.path,
+        extensions,
+        getattr(exc, "headers", None),
+    )
+
+
+def internal_error_response(path: str | None) -> JSONResponse:
+    return problem_response(
+        500,
+        "internal-error",
+        "Internal Server Error",
+        "An unexpected error occurred; it has been logged.",
+        path,
+    )
+
+
+async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error", path=request.url.path, exc_info=exc)
+    return internal_error_response(request.url.path)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ProblemError, problem_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_exception_handler)
+    app.add_exception_handler(Exception, unhandled_error_handler)

@@ -1,0 +1,125 @@
+"""Settings shared by every Nexo process (pydantic-settings, read from environment variables).
+
+A service subclasses :class:`ServiceSettings` with ``env_prefix="<SVC>_"``; the gateway
+subclasses :class:`CommonSettings` (it has no database).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar
+
+from pydantic import ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+DEV_JWT_SECRET = "nexo-dev-secret-change-me-0123456789abcdef"  # dev/test only
+ALLOWED_DB_SCHEMES = ("postgresql+asyncpg://", "sqlite+aiosqlite://")
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def mask_url(url: str) -> str:
+    """`url` with its password replaced by ``***`` (safe to log)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a SQLAlchemy URL: mask anything between ':' and '@'
+        head, sep, tail = url.rpartition("@")
+        if not sep:
+            return url
+        scheme, _, creds = head.partition("://")
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{tail}"
+
+
+class CommonSettings(BaseSettings):
+    """Environment, logging and JWT settings common to services and the gateway."""
+
+    model_config = SettingsConfigDict(env_prefix="NEXO_", extra="ignore", frozen=True)
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    service_name: str = "nexo"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_json: bool = False
+
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_public_key: str | None = None  # PEM, for RS256
+    jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @classmethod
+    def env_name(cls, field: str) -> str:
+        """The environment variable that sets `field`, e.g. ``EVIDENCE_DATABASE_URL``."""
+        prefix = str(cls.model_config.get("env_prefix") or "")
+        return f"{prefix}{field}".upper()
+
+    @model_validator(mode="after")
+    def _check_jwt(self) -> CommonSettings:
+        if self.jwt_algorithm == "RS256" and not self.jwt_public_key:
+            raise ValueError(
+                f"{self.env_name('jwt_public_key')} is required when "
+                f"{self.env_name('jwt_algorithm')}=RS256"
+            )
+        if (
+            self.env == "prod"
+            and self.jwt_algorithm == "HS256"
+            and (not self.jwt_secret or self.jwt_secret == DEV_JWT_SECRET)
+        ):
+            raise ValueError(f"{self.env_name('jwt_secret')} must be set in production")
+        return self
+
+
+class ServiceSettings(CommonSettings):
+    """Settings of one domain service (database + message transport on top of the common ones)."""
+
+    database_url: str = "sqlite+aiosqlite:///./var/nexo.db"
+    transport: Literal["memory", "kafka"] = "memory"
+    kafka_bootstrap_servers: str | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if not value.startswith(ALLOWED_DB_SCHEMES):
+            raise ValueError(
+                "must start with postgresql+asyncpg:// or sqlite+aiosqlite:// "
+                f"(got {mask_url(value)!r})"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _check_kafka(self) -> ServiceSettings:
+        if self.transport == "kafka" and not self.kafka_bootstrap_servers:
+            raise ValueError(
+                f"{self.env_name('kafka_bootstrap_servers')} is required when "
+                f"{self.env_name('transport')}=kafka"
+            )
+        return self
+
+
+def describe_validation_error(cls: type[BaseSettings], exc: ValidationError) -> str:
+    """One line naming every invalid setting by its environment variable."""
+    prefix = str(cls.model_config.get("env_prefix") or "")
+    parts: list[str] = []
+    for err in exc.errors():
+        msg = str(err.get("msg", "invalid"))
+        msg = msg.removeprefix("Value error, ")
+        loc = err.get("loc") or ()
+        if loc:
+            name = f"{prefix}{loc[0]}".upper()
+            parts.append(f"{name}: {msg}")
+        else:
+            parts.append(msg)
+    return f"invalid settings for {cls.__name__}: " + "; ".join(parts)
+
+
+def load_settings(cls: type[S], **overrides: Any) -> S:
+    """Build `cls` from the environment (plus `overrides`); exit with one clear line if invalid."""
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        raise SystemExit(describe_validation_error(cls, exc)) from None

@@ -1,0 +1,37 @@
+"""The evidence app: `create_app(settings)` factory and `app_from_env()` for uvicorn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from evidence import api, consumers, models
+from evidence.settings import EvidenceSettings
+from service_defaults.service_app import create_domain_app
+from service_defaults.settings import load_settings
+
+SERVICE = "evidence"
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def create_app(settings: EvidenceSettings | None = None, *, memory_broker: Any = None) -> FastAPI:
+    """Build the app (no I/O here). `memory_broker` lets the embedded gateway share one
+    in-memory broker between services."""
+    return create_domain_app(
+        settings if settings is not None else load_settings(EvidenceSettings),
+        service=SERVICE,
+        title="Nexo evidence",
+        description="GPU photographic evidence for construction production.",
+        router=api.router,
+        models=models,
+        consumers=consumers.CONSUMERS,
+        migrations_dir=MIGRATIONS_DIR,
+        memory_broker=memory_broker,
+    )
+
+
+def app_from_env() -> FastAPI:
+    """Zero-argument factory: `uvicorn --factory evidence.main:app_from_env`."""
+    return create_app(load_settings(EvidenceSettings))

@@ -1,0 +1,1 @@
+"""Deployment assets for Nexo (local infrastructure, compose, manifests)."""

@@ -6,6 +6,7 @@ table and the committed JSON Schemas.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 from pydantic import ValidationError
 
@@ -93,12 +94,16 @@ def parse(ce: CloudEvent) -> DomainEvent:
 
 
 def to_cloudevent(
-    event: DomainEvent, *, id: str, headers: Mapping[str, str] | None = None
+    event: DomainEvent,
+    *,
+    id: str,
+    headers: Mapping[str, str] | None = None,
+    time: datetime | None = None,
 ) -> CloudEvent:
     """Envelope for a registered event (raises UnknownEventType for an unregistered class)."""
     if REGISTRY.get(event.ce_type()) is not type(event):
         raise UnknownEventType(event.ce_type())
-    return CloudEvent.from_domain(event, id=id, headers=dict(headers or {}))
+    return CloudEvent.from_domain(event, id=id, time=time, headers=dict(headers or {}))
 
 
 def events_for_topic(topic: str) -> list[type[DomainEvent]]:

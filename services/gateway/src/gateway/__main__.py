@@ -1,0 +1,59 @@
+"""`python -m gateway` (what `make run` calls): print the URLs and a development token, then
+serve the gateway on 127.0.0.1:8000 (``GATEWAY_PORT``)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+
+from gateway.settings import SERVICES, GatewaySettings
+from service_defaults.auth import issue_token
+from service_defaults.runner import run_service
+from service_defaults.settings import load_settings
+
+DEV_ROLES = ("admin", "ops")
+
+
+def banner(settings: GatewaySettings) -> str:
+    base = f"http://{settings.host}:{settings.port}"
+    lines = [
+        "",
+        f"Nexo gateway ({settings.mode} mode, env={settings.env})",
+        f"  gateway      {base}/",
+        f"  API docs     {base}/docs",
+        f"  OpenAPI      {base}/openapi.json",
+        f"  health       {base}/health/ready   (live: {base}/health/live)",
+        f"  metrics      {base}/metrics",
+    ]
+    for service in SERVICES:
+        target = (
+            f"{base}/api/{service}"
+            if settings.mode == "embedded"
+            else f"{base}/api/{service} -> {settings.service_url(service)}"
+        )
+        lines.append(f"  {service:<12} {target}   (health: {base}/api/{service}/health/ready)")
+    if settings.env != "prod" and settings.jwt_algorithm == "HS256":
+        token = issue_token(settings, "dev", DEV_ROLES, name="Developer", ttl=timedelta(hours=12))
+        lines += [
+            "",
+            f"Development JWT (roles: {', '.join(DEV_ROLES)}; valid 12 h):",
+            f"  {token}",
+            "",
+            "Try:",
+            f'  curl -H "Authorization: Bearer {token}" {base}/api/evidence/health/ready',
+        ]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    settings = load_settings(GatewaySettings)
+    print(banner(settings), flush=True)
+    if settings.mode == "embedded":
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    run_service(settings, "gateway.main:app_from_env", host=settings.host, port=settings.port)
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)

@@ -1,0 +1,463 @@
+"""Consumer runner: fetch in batches, process in a DB transaction with an inbox row per event,
+commit explicit offsets of still-assigned partitions after the effects committed.
+
+Per fetched partition chunk, all known events are processed in ONE transaction (inbox rows +
+handlers, or one ``batch_handler`` call). If that fails, the chunk is processed event by event
+with bounded retries and backoff; an event that raises ``PermanentError`` or still fails after
+the retries goes to ``<topic>.dlq``, as do undecodable records, unknown types and schema
+violations — then the partition keeps flowing. Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from contracts.codec import DecodeError, decode
+from contracts.envelope import CloudEvent
+from contracts.events.base import DomainEvent
+from nexo_messaging import context, metrics
+from nexo_messaging.dlq import dead_letter_message
+from nexo_messaging.errors import CommitFailed, PermanentError
+from nexo_messaging.inbox import record_processed
+from nexo_messaging.transport import TP, Consumer, Producer, Record, Transport
+
+log = structlog.get_logger("nexo_messaging.consumer")
+
+
+@dataclass(frozen=True)
+class EventMeta:
+    event_id: str
+    type: str
+    source: str
+    subject: str | None
+    time: datetime
+    correlationid: str | None
+    causationid: str | None
+    traceparent: str | None
+    topic: str
+    partition: int
+    offset: int
+
+
+Handler = Callable[[AsyncSession, Any, EventMeta], Awaitable[None]]
+BatchHandler = Callable[[AsyncSession, list[tuple[Any, EventMeta]]], Awaitable[None]]
+
+
+def _registry() -> Mapping[str, type[DomainEvent]]:
+    try:
+        from contracts.registry import REGISTRY
+    except ImportError:  # pragma: no cover - contracts without a registry
+        return {}
+    return REGISTRY
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """A consumer group of a service: the explicit table event class → handler.
+
+    Topics default to the ``topic`` of the handled event classes; ``topics`` overrides them
+    (tests, replays). ``batch_handler``, when given, gets every new event of a fetched chunk in
+    one call (same transaction as their inbox rows) instead of the per-event handlers.
+    """
+
+    group_id: str
+    handlers: Mapping[type[DomainEvent], Handler] = field(default_factory=dict)
+    batch_handler: BatchHandler | None = None
+    topics: Sequence[str] | None = None
+    max_batch: int = 500
+    max_attempts: int = 5
+    retry_backoff: float = 0.05
+    retry_backoff_max: float = 2.0
+    max_poll_interval_ms: int = 300_000
+    stall_after: float = 30.0
+
+    def topic_names(self) -> list[str]:
+        if self.topics:
+            return list(dict.fromkeys(self.topics))
+        return sorted({cls.topic for cls in self.handlers})
+
+
+@dataclass
+class _Item:
+    record: Record
+    event: DomainEvent
+    meta: EventMeta
+    cls: type[DomainEvent]
+
+
+class _Abort(Exception):
+    """Stop processing a chunk without committing the rest (shutdown)."""
+
+
+def _meta(ce: CloudEvent, rec: Record) -> EventMeta:
+    return EventMeta(
+        event_id=ce.id,
+        type=ce.type,
+        source=ce.source,
+        subject=ce.subject,
+        time=ce.time,
+        correlationid=ce.correlationid,
+        causationid=ce.causationid,
+        traceparent=ce.traceparent,
+        topic=rec.topic,
+        partition=rec.partition,
+        offset=rec.offset,
+    )
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        spec: ConsumerSpec,
+        *,
+        service: str,
+        transport: Transport,
+        engine: AsyncEngine,
+        inbox: Table,
+        call_timeout: float = 15.0,
+        revoke_timeout: float = 10.0,
+    ) -> None:
+        self.spec = spec
+        self.service = service
+        self.transport = transport
+        self.inbox = inbox
+        self.topics = spec.topic_names()
+        self.call_timeout = call_timeout
+        self.revoke_timeout = revoke_timeout
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._types = {cls.ce_type(): cls for cls in spec.handlers}
+        self._consumer: Consumer | None = None
+        self._producer: Producer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._stopping = False
+        self._positions: dict[TP, int] = {}
+        # observable state
+        self.last_progress = time.time()
+        self.last_error: str | None = None
+        self.processed = 0
+        self.dead_lettered = 0
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        consumer = self.transport.consumer(
+            self.spec.group_id,
+            self.topics,
+            self,
+            max_poll_interval_ms=self.spec.max_poll_interval_ms,
+        )
+        await asyncio.wait_for(consumer.start(), self.call_timeout * 2)
+        self._consumer = consumer
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name=f"consumer-{self.spec.group_id}")
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Stop fetching, let the in-flight chunk finish and commit, then leave the group."""
+        self._stopping = True
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), grace_s)
+            except (TimeoutError, Exception):
+                self._task.cancel()
+                with contextlib.suppress(BaseException):
+                    await self._task
+            self._task = None
+        if self._consumer is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(self._consumer.stop(), self.call_timeout)
+            self._consumer = None
+        await self._close_producer()
+
+    async def kill(self) -> None:
+        """Abandon everything at once (tests: a crash without offset commit)."""
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+            self._task = None
+        if self._consumer is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(self._consumer.stop(), self.call_timeout)
+            self._consumer = None
+        await self._close_producer()
+
+    # -- rebalance listener -----------------------------------------------------------------
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        try:  # let the in-flight chunk finish (it commits only still-assigned partitions)
+            await asyncio.wait_for(self._lock.acquire(), self.revoke_timeout)
+            self._lock.release()
+        except TimeoutError:
+            log.warning("rebalance: abandoning in-flight work", group=self.spec.group_id)
+        for tp in revoked:
+            self._positions.pop(tp, None)
+
+    async def on_partitions_assigned(self, assigned: set[TP]) -> None:
+        self.last_progress = time.time()
+
+    # -- health -----------------------------------------------------------------------------
+    def lag(self) -> dict[TP, int]:
+        out: dict[TP, int] = {}
+        if self._consumer is None:
+            return out
+        for tp in self._consumer.assignment():
+            high = self._consumer.highwater(tp)
+            if high is not None and tp in self._positions:
+                out[tp] = max(0, high - self._positions[tp])
+        return out
+
+    def health(self) -> dict[str, Any]:
+        lag = sum(self.lag().values())
+        idle = time.time() - self.last_progress
+        stalled = self.running and lag > 0 and idle > self.spec.stall_after
+        return {
+            "running": self.running,
+            "topics": self.topics,
+            "lag": lag,
+            "last_progress_age_s": round(idle, 3),
+            "processed": self.processed,
+            "dead_lettered": self.dead_lettered,
+            "stalled": stalled,
+            "healthy": self.running and not stalled,
+            "last_error": self.last_error,
+        }
+
+    # -- loop -------------------------------------------------------------------------------
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        consumer = self._consumer
+        failures = 0
+        while not self._stopping:
+            try:
+                batches = await consumer.getmany(timeout_ms=200, max_records=self.spec.max_batch)
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                self.last_error = repr(exc)
+                log.warning("fetch failed", group=self.spec.group_id, error=repr(exc))
+                await asyncio.sleep(min(0.1 * 2**failures, 5.0))
+                continue
+            if not batches:
+                if not any(self.lag().values()):
+                    self.last_progress = time.time()
+                continue
+            async with self._lock:
+                offsets: dict[TP, int] = {}
+                try:
+                    for tp, records in batches.items():
+                        if tp not in consumer.assignment():
+                            continue  # revoked meanwhile: the new owner reads it again
+                        nxt = await self._process_chunk(tp, records)
+                        if nxt is not None:
+                            offsets[tp] = nxt
+                        if self._stopping:
+                            break
+                finally:
+                    await self._commit(consumer, offsets)
+            self._update_lag_metrics()
+
+    async def _commit(self, consumer: Consumer, offsets: dict[TP, int]) -> None:
+        assigned = consumer.assignment()
+        todo = {tp: o for tp, o in offsets.items() if tp in assigned}
+        if not todo:
+            return
+        try:
+            await asyncio.wait_for(consumer.commit(todo), self.call_timeout)
+        except (CommitFailed, TimeoutError) as exc:
+            # The effects are committed with their inbox rows: redelivery is deduplicated.
+            log.warning("offset commit failed", group=self.spec.group_id, error=repr(exc))
+            return
+        for tp, o in todo.items():
+            self._positions[tp] = o
+        self.last_progress = time.time()
+
+    def _update_lag_metrics(self) -> None:
+        per_topic: dict[str, int] = {}
+        for tp, lag in self.lag().items():
+            per_topic[tp.topic] = per_topic.get(tp.topic, 0) + lag
+        for topic, lag in per_topic.items():
+            metrics.CONSUMER_LAG.labels(self.service, topic, self.spec.group_id).set(lag)
+
+    # -- processing -------------------------------------------------------------------------
+    async def _process_chunk(self, tp: TP, records: list[Record]) -> int | None:
+        started = time.perf_counter()
+        items: list[_Item] = []
+        poison: list[tuple[Record, str, str]] = []
+        registry = _registry()
+        for rec in records:
+            try:
+                ce = decode(rec.key, rec.value, rec.headers)
+            except DecodeError as exc:
+                poison.append((rec, "undecodable", str(exc)))
+                continue
+            cls = self._types.get(ce.type) or registry.get(ce.type)
+            if cls is None:
+                poison.append((rec, "unknown_type", f"unknown event type {ce.type!r}"))
+                continue
+            try:
+                event = cls.model_validate(ce.data)
+            except ValidationError as exc:
+                poison.append((rec, "schema_violation", str(exc)))
+                continue
+            if cls not in self.spec.handlers:
+                continue  # another group's event on a shared topic
+            items.append(_Item(rec, event, _meta(ce, rec), cls))
+        try:
+            await self._handle_items(items)
+            for rec, reason, error in poison:
+                await self._dead_letter(rec, reason, error)
+        except _Abort:
+            return None
+        metrics.HANDLER_LATENCY.labels(self.service, tp.topic, self.spec.group_id).observe(
+            time.perf_counter() - started
+        )
+        self.last_progress = time.time()
+        return records[-1].offset + 1
+
+    async def _handle_items(self, items: list[_Item]) -> None:
+        if not items:
+            return
+        if len(items) > 1:
+            try:
+                await self._transaction(items)
+                return
+            except Exception as exc:
+                log.info(
+                    "batch failed; processing one by one", group=self.spec.group_id, error=repr(exc)
+                )
+        for item in items:
+            await self._handle_one(item)
+
+    async def _handle_one(self, item: _Item) -> None:
+        labels = (self.service, item.meta.topic, self.spec.group_id)
+        last: Exception | None = None
+        for attempt in range(1, self.spec.max_attempts + 1):
+            try:
+                await self._transaction([item])
+                return
+            except PermanentError as exc:
+                metrics.HANDLER_FAILED.labels(*labels).inc()
+                await self._dead_letter(
+                    item.record, "permanent_error", f"{type(exc).__name__}: {exc}"
+                )
+                return
+            except Exception as exc:
+                last = exc
+                metrics.HANDLER_FAILED.labels(*labels).inc()
+                self.last_error = repr(exc)
+                log.warning(
+                    "handler failed; retrying",
+                    group=self.spec.group_id,
+                    event_id=item.meta.event_id,
+                    correlation_id=item.meta.correlationid,
+                    attempt=attempt,
+                    error=repr(exc),
+                )
+                if attempt < self.spec.max_attempts:
+                    await asyncio.sleep(
+                        min(
+                            self.spec.retry_backoff * 2 ** (attempt - 1),
+                            self.spec.retry_backoff_max,
+                        )
+                    )
+        await self._dead_letter(
+            item.record, "retries_exhausted", f"{type(last).__name__}: {last}"[:4000]
+        )
+
+    async def _transaction(self, items: list[_Item]) -> None:
+        group = self.spec.group_id
+        fresh: list[_Item] = []
+        async with self._sessions() as session, session.begin():
+            for item in items:
+                if await record_processed(
+                    session, self.inbox, group, item.meta.event_id, item.meta.type
+                ):
+                    fresh.append(item)
+            if fresh and self.spec.batch_handler is not None:
+                with _event_context(fresh[0].meta):
+                    await self.spec.batch_handler(session, [(i.event, i.meta) for i in fresh])
+            else:
+                for item in fresh:
+                    with _event_context(item.meta):
+                        await self.spec.handlers[item.cls](session, item.event, item.meta)
+        self.processed += len(fresh)
+        fresh_ids = {id(i) for i in fresh}
+        for item in items:
+            labels = (self.service, item.meta.topic, group)
+            if id(item) in fresh_ids:
+                metrics.CONSUMED.labels(*labels).inc()
+            else:
+                metrics.DUPLICATES.labels(*labels).inc()
+
+    # -- dead letters -----------------------------------------------------------------------
+    async def _close_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(producer.stop(), self.call_timeout)
+
+    async def _dead_letter(self, rec: Record, reason: str, error: str) -> None:
+        message = dead_letter_message(
+            rec, reason=reason, error=error, consumer_group=self.spec.group_id
+        )
+        attempt = 0
+        while True:  # never drop: retry until the DLQ took it (or abort on shutdown)
+            attempt += 1
+            try:
+                if self._producer is None:
+                    producer = self.transport.producer()
+                    await asyncio.wait_for(producer.start(), self.call_timeout)
+                    self._producer = producer
+                results = await asyncio.wait_for(
+                    self._producer.send_many([message]), self.call_timeout
+                )
+                if results[0] is None:
+                    break
+                raise results[0]
+            except Exception as exc:
+                await self._close_producer()
+                log.warning("dead-letter publish failed", group=self.spec.group_id, error=repr(exc))
+                if self._stopping and attempt >= 3:
+                    raise _Abort from exc
+                await asyncio.sleep(min(0.1 * 2**attempt, 5.0))
+        self.dead_lettered += 1
+        metrics.DEAD_LETTERED.labels(self.service, rec.topic, self.spec.group_id, reason).inc()
+        log.error(
+            "event dead-lettered",
+            group=self.spec.group_id,
+            topic=rec.topic,
+            partition=rec.partition,
+            offset=rec.offset,
+            reason=reason,
+            error=error[:500],
+        )
+
+
+@contextlib.contextmanager
+def _event_context(meta: EventMeta) -> Any:
+    tokens = (
+        context.correlation_id.set(meta.correlationid or meta.event_id),
+        context.causation_id.set(meta.event_id),
+        context.traceparent.set(meta.traceparent),
+    )
+    try:
+        yield
+    finally:
+        context.traceparent.reset(tokens[2])
+        context.causation_id.reset(tokens[1])
+        context.correlation_id.reset(tokens[0])

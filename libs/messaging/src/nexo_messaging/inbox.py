@@ -1,0 +1,38 @@
+"""Inbox: one ``(consumer_group, event_id)`` row per processed event, written in the handler's
+transaction; a duplicate insert (nothing inserted) means the event was already processed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Table, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def _insert_ignore(session: AsyncSession, inbox: Table) -> Any:
+    dialect = session.bind.dialect.name if session.bind is not None else ""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(inbox).on_conflict_do_nothing(
+            index_elements=["consumer_group", "event_id"]
+        )
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(inbox).on_conflict_do_nothing(
+            index_elements=["consumer_group", "event_id"]
+        )
+    return insert(inbox).prefix_with("IGNORE")  # mysql-like fallback
+
+
+async def record_processed(
+    session: AsyncSession, inbox: Table, consumer_group: str, event_id: str, event_type: str
+) -> bool:
+    """Insert the inbox row; True if it is new (process the event), False for a duplicate."""
+    result = await session.execute(
+        _insert_ignore(session, inbox).values(
+            consumer_group=consumer_group, event_id=event_id, event_type=event_type
+        )
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)

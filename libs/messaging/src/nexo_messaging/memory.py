@@ -1,0 +1,334 @@
+"""In-memory transport: the embedded default, with Kafka's semantics where they matter.
+
+* topics have partitions; a record goes to ``murmur2(key) % partitions`` like Kafka's default
+  partitioner (no key: round robin), so per-key order holds;
+* consumer groups: each group gets every record once; partitions are spread over the group's
+  members (range assignment), with an eager rebalance: every member revokes (listener called)
+  before the new assignment takes effect; committed offsets are kept per group/partition and a
+  member starts from them (earliest when none), so un-committed records are delivered again;
+* ``available = False`` simulates a broker outage (sends and polls fail/return nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from aiokafka.partitioner import murmur2
+
+from nexo_messaging.errors import CommitFailed, TransportUnavailable
+from nexo_messaging.transport import (
+    TP,
+    Consumer,
+    OutMessage,
+    Producer,
+    RebalanceListener,
+    Record,
+    TopicLike,
+    Transport,
+)
+
+DEFAULT_PARTITIONS = 3
+
+
+def partition_for(key: bytes | None, partitions: int, counter: int = 0) -> int:
+    if key is None:
+        return counter % partitions
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+@dataclass
+class _Group:
+    members: list[_MemoryConsumer] = field(default_factory=list)
+    generation: int = 0
+    committed: dict[TP, int] = field(default_factory=dict)
+    assignments: dict[int, set[TP]] = field(default_factory=dict)  # member id -> tps
+    pending_revoke: set[int] = field(default_factory=set)
+
+
+class MemoryBroker:
+    """Shared by every service of one process (the embedded default)."""
+
+    def __init__(self, default_partitions: int = DEFAULT_PARTITIONS) -> None:
+        self.default_partitions = default_partitions
+        self.topics: dict[str, list[list[Record]]] = {}
+        self.groups: dict[str, _Group] = {}
+        self.available = True
+        self._changed = asyncio.Condition()
+        self._rr = itertools.count()
+        self._member_ids = itertools.count(1)
+
+    # -- topics -----------------------------------------------------------------------------
+    def create_topic(self, name: str, partitions: int | None = None) -> None:
+        if name not in self.topics:
+            self.topics[name] = [[] for _ in range(partitions or self.default_partitions)]
+            for group in self.groups.values():
+                if any(name in m.topics for m in group.members):
+                    self._rebalance(group)
+
+    def partitions(self, topic: str) -> int:
+        self.create_topic(topic)
+        return len(self.topics[topic])
+
+    def check_available(self) -> None:
+        if not self.available:
+            raise TransportUnavailable("memory broker is unavailable (fault injection)")
+
+    async def append(self, message: OutMessage) -> Record:
+        self.check_available()
+        parts = self.topics.get(message.topic)
+        if parts is None:
+            self.create_topic(message.topic)
+            parts = self.topics[message.topic]
+        p = partition_for(message.key, len(parts), next(self._rr))
+        record = Record(
+            topic=message.topic,
+            partition=p,
+            offset=len(parts[p]),
+            key=message.key,
+            value=message.value,
+            headers=list(message.headers),
+            timestamp_ms=int(time.time() * 1000),
+        )
+        parts[p].append(record)
+        return record
+
+    async def notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_change(self, seconds: float) -> None:
+        async with self._changed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), seconds)
+
+    # -- groups -----------------------------------------------------------------------------
+    def _rebalance(self, group: _Group) -> None:
+        """Start an eager rebalance: members revoke everything, then get new assignments."""
+        group.generation += 1
+        group.pending_revoke = {
+            m.member_id for m in group.members if group.assignments.get(m.member_id)
+        }
+        for m in group.members:
+            m.needs_rebalance = True
+        if not group.pending_revoke:
+            self._assign(group)
+
+    def _assign(self, group: _Group) -> None:
+        members = sorted(group.members, key=lambda m: m.member_id)
+        group.assignments = {m.member_id: set() for m in members}
+        if not members:
+            return
+        topics = sorted({t for m in members for t in m.topics})
+        for topic in topics:
+            subscribers = [m for m in members if topic in m.topics]
+            n = self.partitions(topic)
+            for p in range(n):
+                owner = subscribers[p * len(subscribers) // n]
+                group.assignments[owner.member_id].add(TP(topic, p))
+
+    def join(self, group_id: str, member: _MemoryConsumer) -> None:
+        group = self.groups.setdefault(group_id, _Group())
+        for t in member.topics:
+            self.create_topic(t)
+        group.members.append(member)
+        self._rebalance(group)
+
+    def leave(self, group_id: str, member: _MemoryConsumer) -> None:
+        group = self.groups.get(group_id)
+        if group is None or member not in group.members:
+            return
+        group.members.remove(member)
+        group.assignments.pop(member.member_id, None)
+        group.pending_revoke.discard(member.member_id)
+        self._rebalance(group)
+
+    def revoked(self, group_id: str, member: _MemoryConsumer) -> None:
+        group = self.groups[group_id]
+        group.assignments[member.member_id] = set()
+        group.pending_revoke.discard(member.member_id)
+        if not group.pending_revoke:
+            self._assign(group)
+
+    def commit(self, group_id: str, member: _MemoryConsumer, offsets: Mapping[TP, int]) -> None:
+        group = self.groups.get(group_id)
+        if group is None or member not in group.members:
+            raise CommitFailed("member is not in the group")
+        owned = group.assignments.get(member.member_id, set())
+        if member.generation != group.generation or not set(offsets) <= owned:
+            raise CommitFailed("partitions not assigned to this member (rebalance)")
+        group.committed.update(offsets)
+
+    def end_offsets(self, topics: Sequence[str]) -> dict[TP, int]:
+        out: dict[TP, int] = {}
+        for t in topics:
+            for p, records in enumerate(self.topics.get(t, [])):
+                out[TP(t, p)] = len(records)
+        return out
+
+
+class _MemoryProducer(Producer):
+    def __init__(self, broker: MemoryBroker) -> None:
+        self.broker = broker
+
+    async def start(self) -> None:
+        self.broker.check_available()
+
+    async def send_many(self, messages: Sequence[OutMessage]) -> list[BaseException | None]:
+        results: list[BaseException | None] = []
+        for m in messages:
+            try:
+                await self.broker.append(m)
+                results.append(None)
+            except TransportUnavailable as exc:
+                results.append(exc)
+        await self.broker.notify()
+        return results
+
+    async def stop(self) -> None:
+        return None
+
+
+class _MemoryConsumer(Consumer):
+    def __init__(
+        self,
+        broker: MemoryBroker,
+        group_id: str,
+        topics: Sequence[str],
+        listener: RebalanceListener | None,
+    ) -> None:
+        self.broker = broker
+        self.group_id = group_id
+        self.topics = tuple(topics)
+        self.listener = listener
+        self.member_id = next(broker._member_ids)
+        self.generation = -1
+        self.needs_rebalance = True
+        self._assigned: set[TP] = set()
+        self._positions: dict[TP, int] = {}
+        self._started = False
+
+    async def start(self) -> None:
+        self.broker.join(self.group_id, self)
+        self._started = True
+
+    async def _sync_group(self) -> None:
+        group = self.broker.groups[self.group_id]
+        if self.needs_rebalance:
+            if self._assigned and self.listener is not None:
+                await self.listener.on_partitions_revoked(set(self._assigned))
+            self._assigned = set()
+            self._positions = {}
+            self.needs_rebalance = False
+            self.broker.revoked(self.group_id, self)
+        if self.generation != group.generation and not group.pending_revoke:
+            self.generation = group.generation
+            self._assigned = set(group.assignments.get(self.member_id, set()))
+            self._positions = {tp: group.committed.get(tp, 0) for tp in self._assigned}
+            if self.listener is not None:
+                await self.listener.on_partitions_assigned(set(self._assigned))
+
+    def _fetch(self, max_records: int) -> dict[TP, list[Record]]:
+        out: dict[TP, list[Record]] = {}
+        budget = max_records
+        for tp in sorted(self._assigned):
+            if budget <= 0:
+                break
+            records = self.broker.topics[tp.topic][tp.partition]
+            pos = self._positions.get(tp, 0)
+            if pos < len(records):
+                chunk = records[pos : pos + budget]
+                out[tp] = chunk
+                self._positions[tp] = pos + len(chunk)
+                budget -= len(chunk)
+        return out
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[TP, list[Record]]:
+        deadline = time.monotonic() + timeout_ms / 1000
+        while True:
+            await self._sync_group()
+            if (
+                self.broker.available
+                and self.generation == self.broker.groups[self.group_id].generation
+            ):
+                out = self._fetch(max_records)
+                if out:
+                    return out
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return {}
+            await self.broker.wait_change(min(remaining, 0.05))
+
+    async def commit(self, offsets: Mapping[TP, int]) -> None:
+        self.broker.check_available()
+        self.broker.commit(self.group_id, self, offsets)
+
+    def assignment(self) -> set[TP]:
+        return set(self._assigned)
+
+    def seek(self, tp: TP, offset: int) -> None:
+        if tp in self._assigned:
+            self._positions[tp] = offset
+
+    def highwater(self, tp: TP) -> int | None:
+        parts = self.broker.topics.get(tp.topic)
+        return len(parts[tp.partition]) if parts else None
+
+    async def stop(self) -> None:
+        if self._started:
+            self._started = False
+            self.broker.leave(self.group_id, self)
+            await self.broker.notify()
+
+
+class MemoryTransport(Transport):
+    kind = "memory"
+
+    def __init__(self, broker: MemoryBroker | None = None) -> None:
+        self.broker = broker or MemoryBroker()
+
+    def producer(self) -> Producer:
+        return _MemoryProducer(self.broker)
+
+    def consumer(
+        self,
+        group_id: str,
+        topics: Sequence[str],
+        listener: RebalanceListener | None = None,
+        *,
+        max_poll_interval_ms: int = 300_000,
+    ) -> Consumer:
+        return _MemoryConsumer(self.broker, group_id, topics, listener)
+
+    async def ensure_topics(self, topics: Iterable[TopicLike]) -> None:
+        for t in topics:
+            self.broker.create_topic(t.name, t.partitions)
+
+    async def list_topics(self) -> set[str]:
+        return set(self.broker.topics)
+
+    async def read_records(
+        self, topic: str, *, partition: int | None = None, offset: int = 0, limit: int = 100
+    ) -> list[Record]:
+        parts = self.broker.topics.get(topic, [])
+        if partition is not None:
+            if partition >= len(parts):
+                return []
+            return list(parts[partition][offset : offset + limit])
+        out: list[Record] = []
+        for records in parts:
+            out.extend(records)
+        return out[:limit]
+
+    async def end_offsets(self, topics: Sequence[str]) -> dict[TP, int]:
+        return self.broker.end_offsets(topics)
+
+    async def committed(self, group_id: str, topics: Sequence[str]) -> dict[TP, int]:
+        group = self.broker.groups.get(group_id)
+        if group is None:
+            return {}
+        return {tp: o for tp, o in group.committed.items() if tp.topic in topics}

@@ -1,0 +1,418 @@
+"""Outbox relay: publishes outbox rows to the broker, marks them only after the ack.
+
+* claims rows in ``seq`` order with ``FOR UPDATE SKIP LOCKED`` and a lease token (PostgreSQL;
+  on SQLite, one relay per database reads in order — same code, the lock clause is dropped);
+  on PostgreSQL the active relay also holds an advisory lock so that at most one relay per
+  service database publishes at a time (per-aggregate order across relay replicas);
+* publishes in waves: wave *k* holds the *k*-th claimed row of each aggregate, so many rows go
+  out per round trip while a failed row stops the later rows of its aggregate in that pass;
+* every broker call is bounded (``asyncio.wait_for``); after any failed publish the producer is
+  recreated (covers fatal states such as OutOfOrderSequenceNumber);
+* a failed row keeps ``attempts``/``last_error`` and is retried forever with exponential backoff
+  (``lease_until`` holds the next attempt time); later rows of its aggregate wait for it;
+* wakes on ``wake()``, on PostgreSQL ``NOTIFY outbox_<service>``, or every ``poll_interval``;
+* deletes published rows older than ``retention``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import Table, and_, delete, func, or_, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts.codec import encode
+from contracts.envelope import CloudEvent
+from nexo_messaging import metrics
+from nexo_messaging.transport import OutMessage, Producer, Transport
+
+log = structlog.get_logger("nexo_messaging.relay")
+
+
+def notify_channel(service: str) -> str:
+    return f"outbox_{service}"
+
+
+def utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+@dataclass
+class RelaySettings:
+    batch_size: int = 1000
+    poll_interval: float = 1.0
+    send_timeout: float = 15.0
+    stop_timeout: float = 5.0
+    lease: float = 60.0
+    backoff_base: float = 0.2
+    backoff_max: float = 5.0
+    retention: timedelta | None = timedelta(days=7)
+    cleanup_interval: float = 60.0
+    stats_interval: float = 2.0
+    listen: bool = True
+
+
+def row_to_message(row: Row[Any], default_source: str) -> OutMessage:
+    """Outbox row → CloudEvents binary-mode Kafka record."""
+    headers: dict[str, Any] = dict(row.headers or {})
+    parts = str(row.type).split(".")
+    source = f"/services/{parts[1]}" if len(parts) >= 4 and parts[0] == "nexo" else default_source
+    ce = CloudEvent(
+        id=row.id,
+        source=source,
+        type=row.type,
+        subject=row.aggregateid,
+        time=utc(row.created_at) or datetime.now(UTC),
+        data=row.payload,
+        correlationid=headers.get("correlationid") or row.id,
+        causationid=headers.get("causationid"),
+        traceparent=headers.get("traceparent"),
+    )
+    rec = encode(ce)
+    return OutMessage(topic=row.topic, key=rec.key, value=rec.value, headers=rec.headers)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        service: str,
+        engine: AsyncEngine,
+        outbox: Table,
+        transport: Transport,
+        settings: RelaySettings | None = None,
+    ) -> None:
+        self.service = service
+        self.engine = engine
+        self.outbox = outbox
+        self.transport = transport
+        self.settings = settings or RelaySettings()
+        self.is_postgres = engine.dialect.name == "postgresql"
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._producer: Producer | None = None
+        self._listen_conn: Any = None
+        self._leader = not self.is_postgres
+        self._next_cleanup = 0.0
+        self._next_stats = 0.0
+        self._next_retry: float | None = None
+        # observable state (health)
+        self.last_success: float | None = None
+        self.last_error: str | None = None
+        self.backlog: int | None = None
+        self.oldest_age_s: float | None = None
+        self.published_total = 0
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._task is None:
+            self._stopping = False
+            self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.service}")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Last flush, then stop; bounded by ``grace_s``."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), grace_s)
+            except (TimeoutError, Exception):
+                self._task.cancel()
+                with contextlib.suppress(BaseException):
+                    await self._task
+            self._task = None
+        await self._close_producer()
+        await self._close_listener()
+
+    # -- main loop --------------------------------------------------------------------------
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            stopping = self._stopping
+            try:
+                await self._ensure_listener()
+                published = await self.run_once()
+                failures = 0
+                await self._housekeeping()
+            except Exception as exc:  # DB or unexpected error: back off, never give up
+                failures += 1
+                self.last_error = repr(exc)
+                log.warning("outbox relay pass failed", service=self.service, error=repr(exc))
+                await self._close_listener()
+                published = 0
+                if stopping:
+                    return
+                await self._sleep(
+                    min(self.settings.backoff_base * 2**failures, self.settings.backoff_max)
+                )
+                continue
+            if stopping:
+                return
+            if published >= self.settings.batch_size:
+                continue
+            timeout = self.settings.poll_interval
+            if self._next_retry is not None:
+                timeout = max(0.0, min(timeout, self._next_retry - time.monotonic()))
+            await self._sleep(timeout)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
+
+    # -- LISTEN/NOTIFY + leadership (PostgreSQL) ----------------------------------------------
+    async def _ensure_listener(self) -> None:
+        if not self.is_postgres or not self.settings.listen:
+            return
+        if self._listen_conn is not None and not self._listen_conn.is_closed():
+            if not self._leader:
+                self._leader = await self._listen_conn.fetchval(
+                    "SELECT pg_try_advisory_lock($1)", self._lock_key()
+                )
+            return
+        import asyncpg
+
+        url = self.engine.url.set(drivername="postgresql")
+        conn = await asyncio.wait_for(
+            asyncpg.connect(url.render_as_string(hide_password=False)), 10
+        )
+        await conn.add_listener(notify_channel(self.service), self._on_notify)
+        self._listen_conn = conn
+        self._leader = await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_key())
+
+    def _lock_key(self) -> int:
+        return zlib.crc32(f"nexo-outbox-relay:{self.service}".encode()) - 2**31
+
+    def _on_notify(self, *_args: Any) -> None:
+        self._wake.set()
+
+    async def _close_listener(self) -> None:
+        conn, self._listen_conn = self._listen_conn, None
+        if self.is_postgres:
+            self._leader = False
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), 5)
+
+    # -- producer ---------------------------------------------------------------------------
+    async def _get_producer(self) -> Producer:
+        if self._producer is None:
+            producer = self.transport.producer()
+            try:
+                await asyncio.wait_for(producer.start(), self.settings.send_timeout)
+            except BaseException:
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait_for(producer.stop(), self.settings.stop_timeout)
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def _close_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(producer.stop(), self.settings.stop_timeout)
+
+    # -- one pass ---------------------------------------------------------------------------
+    async def _claim(self, token: str) -> list[Row[Any]]:
+        o = self.outbox
+        now = datetime.now(UTC)
+        async with self.engine.begin() as conn:
+            blocked_rows = await conn.execute(
+                select(o.c.aggregatetype, o.c.aggregateid, func.min(o.c.seq))
+                .where(
+                    o.c.published_at.is_(None), o.c.lease_until.is_not(None), o.c.lease_until > now
+                )
+                .group_by(o.c.aggregatetype, o.c.aggregateid)
+            )
+            blocked = {(a, b): s for a, b, s in blocked_rows}
+            result = await conn.execute(
+                select(o)
+                .where(
+                    o.c.published_at.is_(None),
+                    or_(o.c.lease_until.is_(None), o.c.lease_until <= now),
+                )
+                .order_by(o.c.seq)
+                .limit(self.settings.batch_size)
+                .with_for_update(skip_locked=True)
+            )
+            rows = [
+                r
+                for r in result
+                if (first := blocked.get((r.aggregatetype, r.aggregateid))) is None or r.seq < first
+            ]
+            if rows:
+                await conn.execute(
+                    update(o)
+                    .where(o.c.seq.in_([r.seq for r in rows]))
+                    .values(
+                        lease_token=token, lease_until=now + timedelta(seconds=self.settings.lease)
+                    )
+                )
+        return rows
+
+    async def run_once(self) -> int:
+        """Claim, publish and mark one batch; return how many rows were published."""
+        if not self._leader:
+            return 0
+        token = str(uuid.uuid4())
+        rows = await self._claim(token)
+        self._next_retry = None
+        if not rows:
+            return 0
+        waves: list[list[Row[Any]]] = []
+        depth: dict[tuple[str, str], int] = {}
+        for r in rows:
+            agg = (r.aggregatetype, r.aggregateid)
+            k = depth.get(agg, 0)
+            depth[agg] = k + 1
+            if k == len(waves):
+                waves.append([])
+            waves[k].append(r)
+
+        published: list[Row[Any]] = []
+        failed: dict[int, tuple[Row[Any], BaseException]] = {}
+        failed_aggs: set[tuple[str, str]] = set()
+        held: list[int] = []
+        for wave in waves:
+            todo = [r for r in wave if (r.aggregatetype, r.aggregateid) not in failed_aggs]
+            held.extend(r.seq for r in wave if (r.aggregatetype, r.aggregateid) in failed_aggs)
+            if not todo:
+                continue
+            results: Sequence[BaseException | None]
+            try:
+                messages = [row_to_message(r, f"/services/{self.service}") for r in todo]
+                producer = await self._get_producer()
+                results = await asyncio.wait_for(
+                    producer.send_many(messages), self.settings.send_timeout
+                )
+            except Exception as exc:
+                results = [exc] * len(todo)
+            for r, res in zip(todo, results, strict=True):
+                if res is None:
+                    published.append(r)
+                else:
+                    failed[r.seq] = (r, res)
+                    failed_aggs.add((r.aggregatetype, r.aggregateid))
+            if failed:
+                await self._close_producer()  # recreate after any failure (fatal states too)
+        await self._settle(token, published, failed, held)
+        return len(published)
+
+    async def _settle(
+        self,
+        token: str,
+        published: list[Row[Any]],
+        failed: dict[int, tuple[Row[Any], BaseException]],
+        held: list[int],
+    ) -> None:
+        o = self.outbox
+        now = datetime.now(UTC)
+        async with self.engine.begin() as conn:
+            if published:
+                await conn.execute(
+                    update(o)
+                    .where(o.c.seq.in_([r.seq for r in published]))
+                    .values(published_at=now, lease_token=None, lease_until=None)
+                )
+            for seq, (row, exc) in failed.items():
+                delay = min(
+                    self.settings.backoff_base * 2 ** int(row.attempts), self.settings.backoff_max
+                )
+                await conn.execute(
+                    update(o)
+                    .where(and_(o.c.seq == seq, o.c.lease_token == token))
+                    .values(
+                        attempts=o.c.attempts + 1,
+                        last_error=f"{type(exc).__name__}: {exc}"[:2000],
+                        lease_token=None,
+                        lease_until=now + timedelta(seconds=delay),
+                    )
+                )
+                retry_at = time.monotonic() + delay
+                self._next_retry = (
+                    retry_at if self._next_retry is None else min(self._next_retry, retry_at)
+                )
+            if held:
+                await conn.execute(
+                    update(o)
+                    .where(and_(o.c.seq.in_(held), o.c.lease_token == token))
+                    .values(lease_token=None, lease_until=None)
+                )
+        for r in published:
+            metrics.PUBLISHED.labels(self.service, r.topic).inc()
+        for row, _exc in failed.values():
+            metrics.PUBLISH_FAILED.labels(self.service, row.topic).inc()
+        if published:
+            self.last_success = time.time()
+            self.published_total += len(published)
+        if failed:
+            first = next(iter(failed.values()))
+            self.last_error = f"{type(first[1]).__name__}: {first[1]}"
+            log.warning(
+                "outbox publish failed; will retry",
+                service=self.service,
+                failed=len(failed),
+                held=len(held),
+                error=self.last_error,
+            )
+        elif published or self.last_success is None:
+            self.last_success = time.time()
+
+    # -- housekeeping -----------------------------------------------------------------------
+    async def _housekeeping(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_stats:
+            self._next_stats = now + self.settings.stats_interval
+            stats = await outbox_stats(self.engine, self.outbox)
+            self.backlog = stats["backlog"]
+            self.oldest_age_s = stats["oldest_age_s"]
+            metrics.OUTBOX_BACKLOG.labels(self.service).set(self.backlog or 0)
+            metrics.OUTBOX_OLDEST_AGE.labels(self.service).set(self.oldest_age_s or 0)
+        if self.settings.retention is not None and now >= self._next_cleanup:
+            self._next_cleanup = now + self.settings.cleanup_interval
+            await cleanup_published(self.engine, self.outbox, self.settings.retention)
+
+
+async def outbox_stats(engine: AsyncEngine, outbox: Table) -> dict[str, Any]:
+    """``{"backlog": unpublished rows, "oldest_age_s": age of the oldest one (0 if none)}``."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(func.count(), func.min(outbox.c.created_at)).where(
+                    outbox.c.published_at.is_(None)
+                )
+            )
+        ).one()
+    oldest = utc(row[1])
+    age = max(0.0, (datetime.now(UTC) - oldest).total_seconds()) if oldest is not None else 0.0
+    return {"backlog": int(row[0]), "oldest_age_s": age}
+
+
+async def cleanup_published(engine: AsyncEngine, outbox: Table, retention: timedelta) -> int:
+    """Delete published rows older than ``retention``; return how many."""
+    cutoff = datetime.now(UTC) - retention
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            delete(outbox).where(outbox.c.published_at.is_not(None), outbox.c.published_at < cutoff)
+        )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,81 @@
+"""Kafka topic administration: idempotent creation with the configured partitions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from nexo_messaging.transport import TP, TopicLike
+
+ADMIN_TIMEOUT_S = 30.0
+
+
+async def _admin(bootstrap_servers: str) -> AIOKafkaAdminClient:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
+    await asyncio.wait_for(admin.start(), ADMIN_TIMEOUT_S)
+    return admin
+
+
+async def list_topics(bootstrap_servers: str) -> set[str]:
+    admin = await _admin(bootstrap_servers)
+    try:
+        return set(await asyncio.wait_for(admin.list_topics(), ADMIN_TIMEOUT_S))
+    finally:
+        await asyncio.wait_for(admin.close(), ADMIN_TIMEOUT_S)
+
+
+async def ensure_topics(bootstrap_servers: str, topics: Iterable[TopicLike]) -> list[str]:
+    """Create the missing topics (existing ones are left alone); return the created names."""
+    wanted = {t.name: t for t in topics}
+    if not wanted:
+        return []
+    admin = await _admin(bootstrap_servers)
+    try:
+        existing = set(await asyncio.wait_for(admin.list_topics(), ADMIN_TIMEOUT_S))
+        new: list[NewTopic] = []
+        for name, t in wanted.items():
+            if name in existing:
+                continue
+            configs: dict[str, Any] = {}
+            retention = getattr(t, "retention_ms", None)
+            if retention is not None:
+                configs["retention.ms"] = str(retention)
+            new.append(
+                NewTopic(
+                    name=name,
+                    num_partitions=t.partitions,
+                    replication_factor=getattr(t, "replication_factor", 1) or 1,
+                    topic_configs=configs,
+                )
+            )
+        created: list[str] = []
+        for topic in new:  # one by one: a concurrent creator must not fail the others
+            try:
+                await asyncio.wait_for(admin.create_topics([topic]), ADMIN_TIMEOUT_S)
+                created.append(topic.name)
+            except TopicAlreadyExistsError:
+                pass
+        return created
+    finally:
+        await asyncio.wait_for(admin.close(), ADMIN_TIMEOUT_S)
+
+
+async def committed_offsets(
+    bootstrap_servers: str, group_id: str, topics: Sequence[str]
+) -> dict[TP, int]:
+    admin = await _admin(bootstrap_servers)
+    try:
+        offsets = await asyncio.wait_for(
+            admin.list_consumer_group_offsets(group_id), ADMIN_TIMEOUT_S
+        )
+        return {
+            TP(tp.topic, tp.partition): meta.offset
+            for tp, meta in offsets.items()
+            if tp.topic in topics and meta.offset >= 0
+        }
+    finally:
+        await asyncio.wait_for(admin.close(), ADMIN_TIMEOUT_S)

@@ -1,0 +1,56 @@
+"""The single alembic revision yields exactly `Base.metadata` (SQLite, and PostgreSQL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+
+from orders.models import Base
+from service_defaults.db import create_engine
+from service_defaults.migrations import upgrade
+
+MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+VERSION_TABLE = "alembic_version_orders"
+
+
+def _diff(connection: Connection) -> list[Any]:
+    ctx = MigrationContext.configure(
+        connection, opts={"compare_type": True, "version_table": VERSION_TABLE}
+    )
+    return list(compare_metadata(ctx, Base.metadata))
+
+
+async def _migrate_and_compare(url: str) -> None:
+    await upgrade(url, MIGRATIONS, VERSION_TABLE)
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            diff = await conn.run_sync(_diff)
+            tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+            checks = await conn.run_sync(
+                lambda c: {
+                    ck["name"] for ck in inspect(c).get_check_constraints("lote_ubicaciones")
+                }
+            )
+    finally:
+        await engine.dispose()
+    assert diff == []
+    assert set(Base.metadata.tables) <= tables
+    assert "ck_lote_ubicaciones_reservada" in checks
+    # idempotent: a second upgrade is a no-op
+    await upgrade(url, MIGRATIONS, VERSION_TABLE)
+
+
+async def test_orders_migration_matches_metadata_sqlite(tmp_path: Path) -> None:
+    await _migrate_and_compare(f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}")
+
+
+@pytest.mark.integration
+async def test_orders_migration_matches_metadata_postgres(pg_database: str) -> None:
+    await _migrate_and_compare(pg_database)

@@ -1,0 +1,75 @@
+# Nexo — the README's commands. Needs only python3 and make: uv is bootstrapped when missing.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export UV_PYTHON_DOWNLOADS := never
+
+# uv: the one on PATH, else a private copy in a venv outside the repo (a plain
+# `pip install --user` can be refused by PEP 668 on Debian's python3)
+TOOLS ?= $(HOME)/.cache/nexo/tools
+UV ?= $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: help uv sync run test lint format bench infra-up infra-down infra-status up down
+
+help:
+	@echo "make run         whole system in one process (gateway + services, SQLite, memory transport)"
+	@echo "make test        full test suite (ARGS='-k kafka' to pass pytest arguments)"
+	@echo "make lint        ruff check + ruff format --check + mypy"
+	@echo "make format      ruff format + ruff check --fix"
+	@echo "make bench       every bench/<name>/run.py"
+	@echo "make infra-up    real Kafka + PostgreSQL as local processes (no Docker); infra-down stops them"
+	@echo "make up          docker compose up --build (machines with Docker)"
+
+$(TOOLS)/bin/uv:
+	python3 -m venv $(TOOLS) || { python3 -m pip install --user --quiet uv && mkdir -p $(TOOLS)/bin && ln -sf "$$(python3 -m site --user-base)/bin/uv" $(TOOLS)/bin/uv; }
+	[ -x $(TOOLS)/bin/uv ] || $(TOOLS)/bin/python -m pip install --quiet "uv>=0.13"
+
+uv: $(UV)
+
+sync: uv
+	$(UV) sync --all-packages --frozen
+
+run: sync
+	$(UV) run python -m gateway $(ARGS)
+
+test: sync
+	$(UV) run pytest $(ARGS)
+
+lint: sync
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy
+
+format: sync
+	$(UV) run ruff format .
+	$(UV) run ruff check --fix .
+
+bench: sync
+	@set -e; found=0; \
+	for run in bench/*/run.py; do \
+		[ -f "$$run" ] || continue; found=1; \
+		echo "== $$run"; $(UV) run python "$$run" $(ARGS); \
+	done; \
+	for main in bench/*/__main__.py; do \
+		[ -f "$$main" ] || continue; dir=$$(dirname "$$main"); \
+		if [ -f "$$dir/run.py" ]; then continue; fi; found=1; \
+		echo "== $$dir"; $(UV) run python "$$dir" $(ARGS); \
+	done; \
+	[ $$found = 1 ] || echo "no benchmarks in bench/"
+
+infra-up: sync
+	$(UV) run python -m deploy.local up
+
+infra-down: uv
+	$(UV) run python -m deploy.local down
+
+infra-status: uv
+	$(UV) run python -m deploy.local status
+
+up:
+	docker compose up --build $(ARGS)
+
+down:
+	docker compose down $(ARGS)

@@ -78,7 +78,8 @@ def test_every_service_is_present(compose: dict[str, Any]) -> None:
 def test_every_service_has_a_healthcheck(compose: dict[str, Any]) -> None:
     for name, svc in compose["services"].items():
         check = svc.get("healthcheck")
-        assert check and check.get("test"), f"{name} has no healthcheck"
+        assert check, f"{name} has no healthcheck"
+        assert check.get("test"), f"{name} has an empty healthcheck"
         if name in APPS:
             assert "/health/ready" in " ".join(map(str, check["test"])), name
 
@@ -86,7 +87,8 @@ def test_every_service_has_a_healthcheck(compose: dict[str, Any]) -> None:
 def test_depends_on_are_health_gated(compose: dict[str, Any]) -> None:
     for name in APPS:
         deps = compose["services"][name].get("depends_on")
-        assert isinstance(deps, dict) and deps, f"{name}: depends_on must be a health-gated map"
+        assert isinstance(deps, dict), f"{name}: depends_on must be a health-gated map"
+        assert deps, f"{name}: depends_on is empty"
         for dep, cond in deps.items():
             assert dep in compose["services"], f"{name} depends on unknown {dep}"
             assert cond.get("condition") == "service_healthy", f"{name} -> {dep}"
@@ -110,7 +112,8 @@ def test_postgres_creates_one_database_per_service(compose: dict[str, Any]) -> N
     for name in SERVICES:
         assert f"create database {name};" in init
         url = _environment(compose["services"][name])[f"{name.upper()}_DATABASE_URL"]
-        assert url.startswith("postgresql+asyncpg://") and url.endswith(f"@postgres:5432/{name}")
+        assert url.startswith("postgresql+asyncpg://")
+        assert url.endswith(f"@postgres:5432/{name}")
 
 
 @pytest.mark.parametrize("app", APPS)

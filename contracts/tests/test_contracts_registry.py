@@ -110,10 +110,11 @@ def test_parse_round_trip_and_schema_violation() -> None:
         parse(CloudEvent(id="e", source="/x", type="nexo.x.Y.v1", data={}))
 
 
-def test_unknown_fields_are_rejected() -> None:
-    data = {**production().model_dump(mode="json"), "extra": 1}
-    with pytest.raises(SchemaViolation, match="extra"):
-        parse(CloudEvent(id="e", source="/s", type=ProductionSaved.ce_type(), data=data))
+def test_unknown_fields_are_ignored_for_forward_compatibility() -> None:
+    # Within a version producers may add optional fields; older consumers must still accept.
+    data = {**production().model_dump(mode="json"), "added_in_a_later_release": 1}
+    parsed = parse(CloudEvent(id="e", source="/s", type=ProductionSaved.ce_type(), data=data))
+    assert parsed == production()
 
 
 # ----------------------------------------------------------------------------- topics

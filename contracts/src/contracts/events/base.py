@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 
 class DomainEvent(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     event_name: ClassVar[str]
     """English past tense, e.g. ``ProductionSaved``."""

@@ -77,6 +77,8 @@ def configure_logging(level: str = "INFO", *, json: bool = True, force: bool = F
         lg.handlers = []
         lg.propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # our middleware logs access lines
+    for noisy in ("alembic.runtime.plugins", "httpx", "aiokafka"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
 def _identity(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import Table
 
+from nexo_messaging.memory import MemoryBroker
+from nexo_messaging.runtime import ConsumerSpec, MessagingRuntime, build_transport
 from service_defaults.health import add_ready_check
 from service_defaults.logging import get_logger
 from service_defaults.settings import ServiceSettings
@@ -17,17 +17,8 @@ from service_defaults.settings import ServiceSettings
 log = get_logger("service_defaults.messaging")
 
 
-def runtime_available() -> bool:
-    """True when ``nexo_messaging.runtime`` can be imported."""
-    try:
-        return importlib.util.find_spec("nexo_messaging.runtime") is not None
-    except ModuleNotFoundError:  # pragma: no cover
-        return False
-
-
-def new_memory_broker() -> Any:
-    from nexo_messaging.memory import MemoryBroker
-
+def new_memory_broker() -> MemoryBroker:
+    """One in-process broker; the embedded gateway shares it between the services."""
     return MemoryBroker()
 
 
@@ -39,19 +30,11 @@ async def messaging_runtime(
     service: str,
     outbox: Table,
     inbox: Table,
-    consumers: Sequence[Any],
-    memory_broker: Any = None,
-) -> AsyncIterator[Any]:
+    consumers: Sequence[ConsumerSpec],
+    memory_broker: MemoryBroker | None = None,
+) -> AsyncIterator[MessagingRuntime]:
     """Build the transport + ``MessagingRuntime``, start it, expose it as ``app.state.runtime``
     with a ``messaging`` readiness check, and stop it (time-bounded) on exit."""
-    if not runtime_available():
-        log.warning("nexo_messaging.runtime not available; messaging disabled", service=service)
-        app.state.runtime = None
-        yield None
-        return
-
-    from nexo_messaging.runtime import MessagingRuntime, build_transport
-
     transport = build_transport(
         settings.transport,
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -66,6 +49,7 @@ async def messaging_runtime(
         consumers=list(consumers),
     )
     await runtime.start()
+    log.info("messaging started", service=service, transport=settings.transport)
     app.state.runtime = runtime
     add_ready_check(app, "messaging", runtime.health)
     try:

@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import MetaData, Table
 
+from nexo_messaging.memory import MemoryBroker
 from service_defaults.app import build_service_app
 from service_defaults.logging import get_logger
 from service_defaults.messaging import messaging_runtime
@@ -44,7 +45,7 @@ def create_domain_app(
     models: ModuleType,
     consumers: Sequence[Any],
     migrations_dir: Path,
-    memory_broker: Any = None,
+    memory_broker: MemoryBroker | None = None,
 ) -> FastAPI:
     metadata: MetaData = models.Base.metadata
     outbox: Table = models.outbox

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
 
 from evidence import api, consumers, models
 from evidence.settings import EvidenceSettings
+from nexo_messaging.memory import MemoryBroker
 from service_defaults.service_app import create_domain_app
 from service_defaults.settings import load_settings
 
@@ -16,7 +16,9 @@ SERVICE = "evidence"
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
-def create_app(settings: EvidenceSettings | None = None, *, memory_broker: Any = None) -> FastAPI:
+def create_app(
+    settings: EvidenceSettings | None = None, *, memory_broker: MemoryBroker | None = None
+) -> FastAPI:
     """Build the app (no I/O here). `memory_broker` lets the embedded gateway share one
     in-memory broker between services."""
     return create_domain_app(

@@ -16,8 +16,9 @@ from fastapi import APIRouter, FastAPI, Request
 from gateway import routing
 from gateway.openapi import merge_openapi
 from gateway.settings import SERVICES, GatewaySettings
+from nexo_messaging.memory import MemoryBroker
 from service_defaults.app import build_service_app
-from service_defaults.messaging import new_memory_broker, runtime_available
+from service_defaults.messaging import new_memory_broker
 from service_defaults.settings import load_settings
 
 VERSION = "0.1.0"
@@ -41,7 +42,9 @@ def _index_router() -> APIRouter:
     return router
 
 
-def create_app(settings: GatewaySettings | None = None, *, memory_broker: Any = None) -> FastAPI:
+def create_app(
+    settings: GatewaySettings | None = None, *, memory_broker: MemoryBroker | None = None
+) -> FastAPI:
     """Build the gateway (no I/O here; services start in the lifespan)."""
     settings = settings if settings is not None else load_settings(GatewaySettings)
     ready_checks: dict[str, Any] = {}
@@ -51,9 +54,7 @@ def create_app(settings: GatewaySettings | None = None, *, memory_broker: Any = 
     holder: routing.ClientHolder | None = None
 
     if settings.mode == "embedded":
-        broker = memory_broker
-        if broker is None and runtime_available():
-            broker = new_memory_broker()
+        broker = memory_broker if memory_broker is not None else new_memory_broker()
         apps = routing.build_embedded_apps(settings, broker)
         hooks.append(routing.embedded_lifespan(apps))
         for service, sub in apps.items():

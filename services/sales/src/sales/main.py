@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
 
+from nexo_messaging.memory import MemoryBroker
 from sales import api, consumers, models
 from sales.settings import SalesSettings
 from service_defaults.service_app import create_domain_app
@@ -16,7 +16,9 @@ SERVICE = "sales"
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
-def create_app(settings: SalesSettings | None = None, *, memory_broker: Any = None) -> FastAPI:
+def create_app(
+    settings: SalesSettings | None = None, *, memory_broker: MemoryBroker | None = None
+) -> FastAPI:
     """Build the app (no I/O here). `memory_broker` lets the embedded gateway share one
     in-memory broker between services."""
     return create_domain_app(

@@ -1,5 +1,86 @@
-"""Consumers of the sales service (placeholder; owned by the sales domain engineer)."""
+"""Consumers of the sales service: `sales.stock` applies SaleConfirmed / SaleCancelled to stock.
+
+Idempotent under redelivery twice over: the runner's inbox row (same transaction) skips a
+duplicate, and the handler itself skips an event whose movements already exist (UNIQUE
+`(event_id, id_material)` on the stock ledger backs that at DB level).
+"""
 
 from __future__ import annotations
 
-CONSUMERS: list = []
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.events.base import DomainEvent
+from contracts.events.sales import SaleCancelled, SaleConfirmed
+from nexo_messaging.consumer import EventMeta, Handler
+from nexo_messaging.errors import PermanentError
+from nexo_messaging.runtime import ConsumerSpec
+from sales import service
+from sales.domain import NotFound
+
+GROUP_STOCK = "sales.stock"
+CONSUMER_USER = "consumer:sales.stock"
+
+
+def _changes(event: Any, meta: EventMeta) -> list[service.StockChange]:
+    sign = -1 if isinstance(event, SaleConfirmed) else 1
+    motivo = "venta" if isinstance(event, SaleConfirmed) else "cancelacion"
+    summed: dict[int, int] = {}
+    for line in event.lineas:
+        summed[line.id_material] = summed.get(line.id_material, 0) + line.cantidad
+    return [
+        service.StockChange(
+            id_material=mid,
+            delta=sign * qty,
+            motivo=motivo,
+            id_venta=event.id_venta,
+            event_id=meta.event_id,
+        )
+        for mid, qty in sorted(summed.items())
+    ]
+
+
+async def _apply(session: AsyncSession, items: list[tuple[Any, EventMeta]]) -> None:
+    done = await service.already_applied(session, (m.event_id for _, m in items))
+    changes: list[service.StockChange] = []
+    seen: set[str] = set()
+    for event, meta in items:
+        if meta.event_id in done or meta.event_id in seen:
+            continue
+        seen.add(meta.event_id)
+        changes.extend(_changes(event, meta))
+    try:
+        await service.apply_stock_changes(session, changes, CONSUMER_USER)
+    except NotFound as exc:  # a material that does not exist can never be applied
+        raise PermanentError(str(exc)) from exc
+
+
+async def handle_sale_confirmed(
+    session: AsyncSession, event: SaleConfirmed, meta: EventMeta
+) -> None:
+    """Decrement stock (never clamped), ledger rows, StockLow / StockShortage (§A.4.4)."""
+    await _apply(session, [(event, meta)])
+
+
+async def handle_sale_cancelled(
+    session: AsyncSession, event: SaleCancelled, meta: EventMeta
+) -> None:
+    """Return the stock of a cancelled sale (atomic increment, §A.3.2)."""
+    await _apply(session, [(event, meta)])
+
+
+async def handle_batch(session: AsyncSession, items: list[tuple[Any, EventMeta]]) -> None:
+    """A fetched chunk in one transaction: one UPDATE per material for the whole chunk, while
+    each event still gets its own ledger row and crossing check (in delivery order)."""
+    await _apply(session, items)
+
+
+HANDLERS: dict[type[DomainEvent], Handler] = {
+    SaleConfirmed: handle_sale_confirmed,
+    SaleCancelled: handle_sale_cancelled,
+}
+
+CONSUMERS: list[ConsumerSpec] = [
+    ConsumerSpec(group_id=GROUP_STOCK, handlers=HANDLERS, batch_handler=handle_batch)
+]

@@ -211,12 +211,17 @@ class KafkaTransport(Transport):
         await asyncio.wait_for(consumer.start(), CALL_TIMEOUT_S)
         return consumer
 
+    @staticmethod
+    async def _partitions(consumer: AIOKafkaConsumer, topics: Sequence[str]) -> dict[str, set[int]]:
+        cluster = await asyncio.wait_for(consumer._client.fetch_all_metadata(), CALL_TIMEOUT_S)
+        return {t: set(cluster.partitions_for_topic(t) or ()) for t in topics}
+
     async def read_records(
         self, topic: str, *, partition: int | None = None, offset: int = 0, limit: int = 100
     ) -> list[Record]:
         consumer = await self._throwaway()
         try:
-            parts = consumer.partitions_for_topic(topic) or set()
+            parts = (await self._partitions(consumer, [topic]))[topic]
             if partition is not None:
                 parts = {partition} & set(parts)
             tps = [TopicPartition(topic, p) for p in sorted(parts)]
@@ -248,11 +253,8 @@ class KafkaTransport(Transport):
     async def end_offsets(self, topics: Sequence[str]) -> dict[TP, int]:
         consumer = await self._throwaway()
         try:
-            tps = [
-                TopicPartition(t, p)
-                for t in topics
-                for p in sorted(consumer.partitions_for_topic(t) or ())
-            ]
+            known = await self._partitions(consumer, topics)
+            tps = [TopicPartition(t, p) for t in topics for p in sorted(known[t])]
             if not tps:
                 return {}
             ends = await asyncio.wait_for(consumer.end_offsets(tps), CALL_TIMEOUT_S)

@@ -149,7 +149,6 @@ class OutboxRelay:
         while True:
             stopping = self._stopping
             try:
-                await self._ensure_listener()
                 published = await self.run_once()
                 failures = 0
                 await self._housekeeping()
@@ -182,6 +181,7 @@ class OutboxRelay:
     # -- LISTEN/NOTIFY + leadership (PostgreSQL) ----------------------------------------------
     async def _ensure_listener(self) -> None:
         if not self.is_postgres or not self.settings.listen:
+            self._leader = True
             return
         if self._listen_conn is not None and not self._listen_conn.is_closed():
             if not self._leader:
@@ -272,6 +272,7 @@ class OutboxRelay:
 
     async def run_once(self) -> int:
         """Claim, publish and mark one batch; return how many rows were published."""
+        await self._ensure_listener()
         if not self._leader:
             return 0
         token = str(uuid.uuid4())

@@ -14,6 +14,22 @@ from service_defaults.settings import load_settings
 DEV_ROLES = ("admin", "ops")
 
 
+def example_path(settings: GatewaySettings) -> str:
+    """A GET route that needs a token (from the merged OpenAPI), for the curl example."""
+    fallback = "/api/evidence/health/ready"
+    try:
+        from gateway.main import create_app
+
+        spec = create_app(settings).openapi()  # cheap: no I/O in the factories
+    except Exception:
+        return fallback
+    for path, item in spec.get("paths", {}).items():
+        op = item.get("get")
+        if path.startswith("/api/") and "{" not in path and op and op.get("security"):
+            return str(path)
+    return fallback
+
+
 def banner(settings: GatewaySettings) -> str:
     base = f"http://{settings.host}:{settings.port}"
     lines = [
@@ -40,7 +56,7 @@ def banner(settings: GatewaySettings) -> str:
             f"  {token}",
             "",
             "Try:",
-            f'  curl -H "Authorization: Bearer {token}" {base}/api/evidence/health/ready',
+            f'  curl -H "Authorization: Bearer {token}" {base}{example_path(settings)}',
         ]
     lines.append("")
     return "\n".join(lines)

@@ -43,14 +43,14 @@ inbox = inbox_table(metadata)
 
 
 async def wait_until(
-    check: Callable[[], Awaitable[bool]], timeout: float = 60.0, what: str = "condition"
+    check: Callable[[], Awaitable[bool]], within: float = 60.0, what: str = "condition"
 ) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         if await check():
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
         await asyncio.sleep(0.05)
 
 
@@ -69,19 +69,18 @@ class Env:
     async def write(
         self, items: Sequence[tuple[int, int]], *, rollback: bool = False, nombre: str = "ok"
     ) -> None:
-        async with AsyncSession(self.engine) as session:
-            async with session.begin():
-                for material, n in items:
-                    await session.execute(insert(things).values(material=material, n=n))
-                    await enqueue(
-                        session,
-                        outbox,
-                        StockLow(id_material=material, nombre=nombre, actual=n, minimo=0),
-                        topic=self.topic,
-                        notify="outbox_msgtest",
-                    )
-                if rollback:
-                    await session.rollback()
+        async with AsyncSession(self.engine) as session, session.begin():
+            for material, n in items:
+                await session.execute(insert(things).values(material=material, n=n))
+                await enqueue(
+                    session,
+                    outbox,
+                    StockLow(id_material=material, nombre=nombre, actual=n, minimo=0),
+                    topic=self.topic,
+                    notify="outbox_msgtest",
+                )
+            if rollback:
+                await session.rollback()
         for rt in self.runtimes:
             rt.wake_relay()
 

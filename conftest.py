@@ -327,6 +327,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.integration)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+    """Also count tests that reach the fixtures through ``request.getfixturevalue``."""
+    if item.nodeid in _RECORD.nodeids:
+        return
+    defs = getattr(getattr(item, "_request", None), "_fixture_defs", None) or {}
+    if INFRA_FIXTURES & set(defs):
+        _RECORD.nodeids.add(item.nodeid)
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.nodeid not in _RECORD.nodeids:
         return

@@ -85,6 +85,17 @@ def money(value: Decimal) -> Decimal:
     return _q(value)
 
 
+def format_plain(value: Decimal) -> str:
+    """Plain decimal string (never exponent notation), scale preserved."""
+    text = format(value, "f")
+    return text[1:] if text.startswith("-") and value == 0 else text
+
+
+def format_money(value: Decimal) -> str:
+    """Money as a string with exactly two decimals (``"187.80"``)."""
+    return format_plain(_q(value))
+
+
 # --------------------------------------------------------------------------- pricing §A.4.1
 
 

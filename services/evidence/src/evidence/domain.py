@@ -623,7 +623,9 @@ def validate_volume(value: Decimal, *, field: str = "volumen") -> Decimal:
     return value.quantize(Q6)
 
 
-ProdKey = tuple[int, dt.date, str, int | None]  # (id_partida_anexo, fecha, tipo_tiempo, id_sitio)
+ProdKey = tuple[
+    int, dt.date, str, int
+]  # (id_partida_anexo, fecha, tipo_tiempo, id_sitio; 0 = none)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,688 @@
+"""Use cases and the GPU-sync consumer on SQLite (DOMAIN §C.7 acceptance examples)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from contracts.events.evidence import GpuStatusChanged, ProductionSaved
+from evidence import consumers, service
+from evidence import domain as d
+from evidence.domain import Actor, DomainError, GpuStatus, TransitionRequest
+from evidence.models import (
+    GpuConflicto,
+    Produccion,
+    RegistroGpu,
+    RegistroGpuHistorial,
+    outbox,
+)
+from nexo_messaging.consumer import EventMeta
+from nexo_messaging.errors import PermanentError
+
+T = TypeVar("T")
+Maker = async_sessionmaker[AsyncSession]
+
+RES = Actor("ana", frozenset({d.ROLE_RESIDENTE}))
+REV = Actor("rita", frozenset({d.ROLE_REVISOR}))
+SUP = Actor("sam", frozenset({d.ROLE_SUPERVISOR}))
+FAC = Actor("fede", frozenset({d.ROLE_FACTURACION}))
+LINK = "https://drive.google.com/drive/folders/abc123"
+
+
+async def tx(maker: Maker, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async with maker() as session:
+        result = await fn(session)
+        await session.commit()
+        return result
+
+
+def meta(event_id: str = "e1") -> EventMeta:
+    return EventMeta(
+        event_id=event_id,
+        type=ProductionSaved.ce_type(),
+        source="/services/evidence",
+        subject=None,
+        time=dt.datetime.now(dt.UTC),
+        correlationid=None,
+        causationid=None,
+        traceparent=None,
+        topic="evidence.production",
+        partition=0,
+        offset=0,
+    )
+
+
+async def outbox_events(maker: Maker, cls: type[Any], after: int = 0) -> list[tuple[int, Any]]:
+    async with maker() as s:
+        rows = (
+            await s.execute(
+                select(outbox.c.seq, outbox.c.payload)
+                .where(outbox.c.type == cls.ce_type(), outbox.c.seq > after)
+                .order_by(outbox.c.seq)
+            )
+        ).all()
+    return [(seq, cls.model_validate(p)) for seq, p in rows]
+
+
+class Consumer:
+    """Feeds outbox ProductionSaved events to the real handler, like the runner would."""
+
+    def __init__(self, maker: Maker) -> None:
+        self.maker = maker
+        self.seen = 0
+
+    async def drain(self, *, batch: bool = False) -> int:
+        events = await outbox_events(self.maker, ProductionSaved, self.seen)
+        if not events:
+            return 0
+        self.seen = events[-1][0]
+        await self.deliver([e for _, e in events], batch=batch)
+        return len(events)
+
+    async def deliver(self, events: list[ProductionSaved], *, batch: bool = False) -> None:
+        async with self.maker() as s:
+            if batch:
+                await consumers.handle_production_saved_batch(
+                    s, [(e, meta(str(i))) for i, e in enumerate(events)]
+                )
+            else:
+                for e in events:
+                    await consumers.handle_production_saved(s, e, meta())
+            await s.commit()
+
+    async def replay_all(self) -> None:
+        await self.deliver([e for _, e in await outbox_events(self.maker, ProductionSaved)])
+
+
+async def save(maker: Maker, partida: int, day: int, vol: str, tipo: str = "TE") -> int:
+    res = await tx(
+        maker,
+        lambda s: service.guardar_produccion(
+            s,
+            RES,
+            id_partida_anexo=partida,
+            fecha=dt.date(2025, 3, day),
+            tipo_tiempo=tipo,
+            volumen=Decimal(vol),
+        ),
+    )
+    async with maker() as s:
+        pid = await s.scalar(
+            select(Produccion.id).where(
+                Produccion.id_partida_anexo == partida,
+                Produccion.fecha_produccion == dt.date(2025, 3, day),
+                Produccion.tipo_tiempo == tipo,
+            )
+        )
+    assert res.id_reporte_mensual
+    return pid or 0
+
+
+async def gpu_of(maker: Maker, pid: int) -> RegistroGpu | None:
+    async with maker() as s:
+        return await s.scalar(select(RegistroGpu).where(RegistroGpu.id_produccion == pid))
+
+
+async def transition(maker: Maker, gpu_id: int, actor: Actor, to: GpuStatus, **kw: Any) -> None:
+    version = kw.pop("version", None)
+    await tx(
+        maker,
+        lambda s: service.transicionar_gpu(
+            s, actor, gpu_id, TransitionRequest(to=to, **kw), expected_version=version
+        ),
+    )
+
+
+async def validated_gpu(maker: Maker, consumer: Consumer, partida: int = 456, day: int = 2) -> int:
+    pid = await save(maker, partida, day, "8")
+    await consumer.drain()
+    gpu = await gpu_of(maker, pid)
+    assert gpu is not None
+    await transition(maker, gpu.id, RES, GpuStatus.CARGADO, archivo=LINK)
+    await transition(maker, gpu.id, REV, GpuStatus.EN_REVISION)
+    await transition(maker, gpu.id, REV, GpuStatus.VALIDADO)
+    return pid
+
+
+# ------------------------------------------------------------------------------------------
+
+
+async def test_gp_e01_auto_creation(maker: Maker) -> None:
+    consumer = Consumer(maker)
+    pid = await save(maker, 456, 2, "8.000000")
+    assert await gpu_of(maker, pid) is None  # asynchronous
+    events = await outbox_events(maker, ProductionSaved)
+    assert len(events) == 1
+    ev = events[0][1]
+    assert (ev.id_produccion, ev.anexo, ev.volumen, ev.change) == (
+        pid,
+        "C-2",
+        Decimal("8.000000"),
+        "created",
+    )
+    await consumer.drain()
+    gpu = await gpu_of(maker, pid)
+    assert gpu is not None
+    assert (gpu.estatus, gpu.archivo, gpu.id_estimacion_detalle) == ("PENDIENTE", None, None)
+    async with maker() as s:
+        hist = (await s.scalars(select(RegistroGpuHistorial))).all()
+    assert [(h.accion, h.a_estatus) for h in hist] == [("CREADO", "PENDIENTE")]
+    created = await outbox_events(maker, GpuStatusChanged)
+    assert [(e.change, e.to_status, e.to_status_id) for _, e in created] == [
+        ("created", "PENDIENTE", 19)
+    ]
+    async with maker() as s:
+        data = await service.grid(s, id_ot=10, mes=3, anio=2025)
+    assert len(data) == 1
+    assert data[0]["dia_2"] == [
+        {
+            "id_produccion": pid,
+            "volumen": "8.000000",
+            "tipo_tiempo": "TE",
+            "estatus_id": 19,
+            "estatus_texto": "PENDIENTE",
+            "archivos_count": 0,
+            "archivo": "",
+            "id_gpu": gpu.id,
+        }
+    ]
+
+
+async def test_gp_e02_non_eligible(maker: Maker) -> None:
+    consumer = Consumer(maker)
+    p458 = await save(maker, 458, 2, "5")
+    p0 = await save(maker, 456, 3, "0")
+    p459 = await save(maker, 459, 2, "4")
+    p460 = await save(maker, 460, 2, "4")
+    assert p0 == 0  # no production row created for volume 0
+    await consumer.drain()
+    assert await gpu_of(maker, p458) is None
+    assert await gpu_of(maker, p459) is None
+    assert await gpu_of(maker, p460) is not None  # " c-2 " normalised
+
+
+async def test_unchanged_rows_publish_nothing(maker: Maker) -> None:
+    await save(maker, 456, 2, "8")
+    await save(maker, 456, 2, "8.000000")
+    assert len(await outbox_events(maker, ProductionSaved)) == 1
+
+
+async def test_gp_e03_e04_workflow_and_history(maker: Maker) -> None:
+    consumer = Consumer(maker)
+    pid = await save(maker, 456, 2, "8")
+    await consumer.drain()
+    gpu = await gpu_of(maker, pid)
+    assert gpu is not None
+    await transition(maker, gpu.id, RES, GpuStatus.CARGADO, archivo=LINK, version=1)
+    g = await gpu_of(maker, pid)
+    assert g is not None and g.fecha_carga is not None and g.usuario_carga == "ana"
+    await transition(maker, gpu.id, REV, GpuStatus.EN_REVISION)
+    with pytest.raises(DomainError) as exc:
+        await transition(maker, gpu.id, REV, GpuStatus.RECHAZADO)
+    assert exc.value.code == "NOTA_REQUERIDA"
+    nota = "Falta hoja de asistencia del 02/03"
+    await transition(maker, gpu.id, REV, GpuStatus.RECHAZADO, nota=nota, motivo="FALTA_ASISTENCIA")
+    g = await gpu_of(maker, pid)
+    assert g is not None and (g.nota_bloqueo, g.motivo_rechazo) == (nota, "FALTA_ASISTENCIA")
+    await transition(maker, gpu.id, RES, GpuStatus.CARGADO, archivo=LINK + "/v2")
+    await transition(maker, gpu.id, REV, GpuStatus.EN_REVISION)
+    await transition(maker, gpu.id, REV, GpuStatus.VALIDADO)
+    async with maker() as s:
+        hist = await service.historial(s, gpu.id)
+    assert [h.a_estatus for h in hist] == [
+        "PENDIENTE",
+        "CARGADO",
+        "EN_REVISION",
+        "RECHAZADO",
+        "CARGADO",
+        "EN_REVISION",
+        "VALIDADO",
+    ]
+    assert hist[3].nota == nota  # nota kept in history
+    g = await gpu_of(maker, pid)
+    assert g is not None and g.version == 7 and g.usuario_revision == "rita"
+
+
+async def test_stale_version_and_failed_transition_write_nothing(maker: Maker) -> None:
+    consumer = Consumer(maker)
+    pid = await save(maker, 456, 2, "8")
+    await consumer.drain()
+    gpu = await gpu_of(maker, pid)
+    assert gpu is not None
+    before = len(await outbox_events(maker, GpuStatusChanged))
+    with pytest.raises(DomainError) as exc:
+        await transition(maker, gpu.id, RES, GpuStatus.CARGADO, archivo=LINK, version=7)
+    assert exc.value.code == "VERSION_OBSOLETA"
+    with pytest.raises(DomainError) as exc:
+        await transition(maker, gpu.id, RES, GpuStatus.VALIDADO)
+    assert exc.value.code == "TRANSICION_INVALIDA"
+    g = await gpu_of(maker, pid)
+    assert g is not None and (g.estatus, g.version) == ("PENDIENTE", 1)
+    assert len(await outbox_events(maker, GpuStatusChanged)) == before
+
+
+async def test_gp_e06_volume_to_zero(maker: Maker) -> None:
+    consumer = Consumer(maker)
+    p790 = await save(maker, 457, 5, "12.0")
+    await consumer.drain()
+    g790 = await gpu_of(maker, p790)
+    assert g790 is not None
+    await save(maker, 457, 5, "0")
+    await consumer.drain()
+    assert await gpu_of(maker, p790) is None
+    async with maker() as s:
+        hist = await service.historial(s, g790.id)  # history kept
+    assert [h.accion for h in hist] == ["CREADO", "ELIMINADO"]
+    assert hist[-1].motivo == "VOLUMEN_CERO"
+
+    p789 = await validated_gpu(maker, consumer)
+    with pytest.raises(DomainError) as exc:
+        await save(maker, 456, 2, "0")
+    assert (exc.value.code, exc.value.status) == ("GPU_EN_PROCESO", 409)
+    assert exc.value.extensions["producciones"] == [p789]
+    async with maker() as s:
+        prod = await s.get(Produccion, p789)
+    assert prod is not None and prod.volumen_produccion == Decimal("8")
+
+
+async def test_conflict_when_gpu_moved_to_review_after_save(maker: Maker) -> None:
+    """Race: production set to 0 while its GPU was PENDIENTE; before the consumer runs the GPU
+    is taken into review → the GPU is kept, a conflict recorded once and published."""
+    consumer = Consumer(maker)
+    pid = await save(maker, 456, 2, "8")
+    await consumer.drain()
+    gpu = await gpu_of(maker, pid)
+    assert gpu is not None
+    await transition(maker, gpu.id, RES, GpuStatus.CARGADO, archivo=LINK)
+    await save(maker, 456, 2, "0")  # allowed: GPU is CARGADO
+    await transition(maker, gpu.id, REV, GpuStatus.EN_REVISION)  # before the consumer runs
+    await consumer.drain()
+    await consumer.replay_all()  # redelivery: no second conflict
+    g = await gpu_of(maker, pid)
+    assert g is not None and g.estatus == "EN_REVISION"
+    async with maker() as s:
+        confl = (await s.scalars(select(GpuConflicto))).all()
+    assert [(c.id_gpu, c.motivo, c.estatus_gpu) for c in confl] == [
+        (gpu.id, "VOLUMEN_CERO", "EN_REVISION")
+    ]
+    published = [
+        e for _, e in await outbox_events(maker, GpuStatusChanged) if e.change == "conflict"
+    ]
+    assert len(published) == 1 and published[0].reason_code == "GPU_EN_PROCESO"
+
+
+async def test_redelivery_and_replay_converge(maker: Maker) -> None:
+    consumer = Consumer(maker)
+    await tx(
+        maker,
+        lambda s: service.guardar_produccion_masiva(
+            s,
+            RES,
+            id_ot=10,
+            mes=3,
+            anio=2025,
+            tipo_tiempo="TE",
+            partidas=[
+                service.PartidaValores(456, [Decimal(1)] * 31),
+                service.PartidaValores(457, [Decimal(2)] * 10),
+                service.PartidaValores(458, [Decimal(3)] * 5),
+            ],
+        ),
+    )
+    assert await consumer.drain(batch=True) == 46
+
+    async def snapshot() -> list[tuple[int, str]]:
+        async with maker() as s:
+            return [
+                (g.id_produccion, g.estatus)
+                for g in (await s.scalars(select(RegistroGpu).order_by(RegistroGpu.id))).all()
+            ]
+
+    first = await snapshot()
+    assert len(first) == 41
+    await consumer.replay_all()  # redeliver the whole topic, one by one
+    await consumer.deliver([e for _, e in await outbox_events(maker, ProductionSaved)], batch=True)
+    assert await snapshot() == first
+    # drop some to zero, replay: converges to the same state
+    await tx(
+        maker,
+        lambda s: service.guardar_produccion_masiva(
+            s,
+            RES,
+            id_ot=10,
+            mes=3,
+            anio=2025,
+            tipo_tiempo="TE",
+            partidas=[service.PartidaValores(456, [Decimal(0)] * 5)],
+        ),
+    )
+    await consumer.drain()
+    after = await snapshot()
+    assert len(after) == 36
+    await consumer.replay_all()
+    assert await snapshot() == after
+    async with maker() as s:
+        n = await s.scalar(select(func.count()).select_from(RegistroGpuHistorial))
+    assert n == 41 + 5
+
+
+async def test_unknown_production_is_permanent_error(maker: Maker) -> None:
+    event = ProductionSaved(
+        id_produccion=999999,
+        id_ot=10,
+        id_partida_anexo=456,
+        anexo="C-2",
+        importacion_activa=True,
+        fecha=dt.date(2025, 3, 1),
+        tipo_tiempo="TE",
+        volumen=Decimal(1),
+        id_reporte_mensual=1,
+        mes=3,
+        anio=2025,
+        change="created",
+        saved_by="x",
+        saved_at=dt.datetime.now(dt.UTC),
+    )
+    async with maker() as s:
+        with pytest.raises(PermanentError):
+            await consumers.handle_production_saved(s, event, meta())
+
+
+async def test_gp_e07_billing_lock(maker: Maker) -> None:
+    consumer = Consumer(maker)
+    p789 = await validated_gpu(maker, consumer)
+    p_cargado = await save(maker, 457, 3, "4")
+    await consumer.drain()
+    gc = await gpu_of(maker, p_cargado)
+    assert gc is not None
+    await transition(maker, gc.id, RES, GpuStatus.CARGADO, archivo=LINK)
+    res = await tx(
+        maker,
+        lambda s: service.crear_estimacion(
+            s,
+            FAC,
+            id_ot=10,
+            fecha_desde=dt.date(2025, 3, 1),
+            fecha_hasta=dt.date(2025, 3, 31),
+            fecha_estimacion=dt.date(2025, 4, 1),
+            detalles=[service.DetalleInput(p789)],
+        ),
+    )
+    line = res.detalles[0]
+    assert (line.volumen_actual, line.volumen_estimado) == (Decimal("8.00"), Decimal("8.00"))
+    assert res.header.total_importe_mn == Decimal("9876.54")
+    g = await gpu_of(maker, p789)
+    assert g is not None and g.id_estimacion_detalle == line.id
+    for to, actor in ((GpuStatus.EN_REVISION, SUP), (GpuStatus.RECHAZADO, REV)):
+        with pytest.raises(DomainError) as exc:
+            await transition(maker, g.id, actor, to, nota="x")
+        assert exc.value.code == "GPU_FACTURADO"
+    with pytest.raises(DomainError) as exc:
+        await tx(
+            maker,
+            lambda s: service.agregar_detalle(
+                s, FAC, res.header.id, service.DetalleInput(p_cargado)
+            ),
+        )
+    assert (exc.value.code, exc.value.status) == ("GPU_NO_VALIDADO", 422)
+    # a billed production cannot be edited
+    with pytest.raises(DomainError) as exc:
+        await save(maker, 456, 2, "9")
+    assert exc.value.code == "GPU_EN_PROCESO"
+
+
+async def test_auto_estimate_skips_and_excedente_authorisation(maker: Maker) -> None:
+    consumer = Consumer(maker)
+    p_valid = await validated_gpu(maker, consumer)
+    p_pend = await save(maker, 457, 3, "4")
+    p_c1 = await save(maker, 458, 3, "2.345")
+    await consumer.drain()
+    res = await tx(
+        maker,
+        lambda s: service.crear_estimacion(
+            s,
+            FAC,
+            id_ot=10,
+            fecha_desde=dt.date(2025, 3, 1),
+            fecha_hasta=dt.date(2025, 3, 31),
+            fecha_estimacion=dt.date(2025, 4, 1),
+        ),
+    )
+    assert sorted(x.id_produccion for x in res.detalles) == sorted([p_valid, p_c1])
+    assert res.omitidas == [{"id_produccion": p_pend, "motivo": "GPU_NO_VALIDADO"}]
+    c1 = next(x for x in res.detalles if x.id_produccion == p_c1)
+    assert c1.volumen_actual == Decimal("2.35")  # DECIDE-C8
+    assert res.header.total_volumen_producido == Decimal("10.35")
+
+
+async def test_gp_e08_excedente_chronological(maker: Maker) -> None:
+    consumer = Consumer(maker)
+    # OT 11 (reprogramación of 10) authorises 20 more of C-2.1.1 → 80 + 20 = 100
+    async with maker() as s:
+        row = await s.get(service.PartidaAnexo, 456)
+        assert row is not None
+        row.volumen_proyectado = Decimal(80)
+        await s.commit()
+    await tx(
+        maker,
+        lambda s: service.importar_anexo(
+            s,
+            SUP,
+            id_ot=11,
+            partidas=[
+                service.PartidaInput("C-2.1.1.", "Técnico (reprog)", "C-2", "JOR", Decimal(20))
+            ],
+        ),
+    )
+    # April production entered earlier
+    await tx(
+        maker,
+        lambda s: service.guardar_produccion(
+            s,
+            RES,
+            id_partida_anexo=456,
+            fecha=dt.date(2025, 4, 1),
+            tipo_tiempo="TE",
+            volumen=Decimal(50),
+        ),
+    )
+    # family production before March = 90
+    await tx(
+        maker,
+        lambda s: service.guardar_produccion(
+            s,
+            RES,
+            id_partida_anexo=456,
+            fecha=dt.date(2025, 2, 10),
+            tipo_tiempo="TE",
+            volumen=Decimal(90),
+        ),
+    )
+    p1 = await save(maker, 456, 1, "5")
+    p2 = await save(maker, 456, 2, "8")
+    async with maker() as s:
+        flags = {
+            p.fecha_produccion: p.es_excedente for p in (await s.scalars(select(Produccion))).all()
+        }
+    assert flags[dt.date(2025, 3, 1)] is False
+    assert flags[dt.date(2025, 3, 2)] is True
+    assert flags[dt.date(2025, 4, 1)] is True
+    assert flags[dt.date(2025, 2, 10)] is False
+    await consumer.drain()
+    g2 = await gpu_of(maker, p2)
+    assert g2 is not None and g2.estatus == "PENDIENTE"
+    assert await gpu_of(maker, p1) is not None
+    # billing the excedente day requires authorisation [DECIDE-C4]
+    await transition(maker, g2.id, RES, GpuStatus.CARGADO, archivo=LINK)
+    await transition(maker, g2.id, REV, GpuStatus.EN_REVISION)
+    await transition(maker, g2.id, REV, GpuStatus.VALIDADO)
+
+    async def bill(s: AsyncSession) -> Any:
+        return await service.crear_estimacion(
+            s,
+            FAC,
+            id_ot=10,
+            fecha_desde=dt.date(2025, 3, 1),
+            fecha_hasta=dt.date(2025, 3, 31),
+            fecha_estimacion=dt.date(2025, 4, 1),
+            detalles=[service.DetalleInput(p2)],
+        )
+
+    with pytest.raises(DomainError) as exc:
+        await tx(maker, bill)
+    assert exc.value.code == "EXCEDENTE_NO_AUTORIZADO"
+    await tx(maker, lambda s: service.autorizar_excedente(s, SUP, p2))
+    res = await tx(maker, bill)
+    assert res.detalles[0].es_excedente is True
+
+
+async def test_gp_e09_two_time_types(maker: Maker) -> None:
+    consumer = Consumer(maker)
+    te = await save(maker, 456, 5, "4.0", "TE")
+    cma = await save(maker, 456, 5, "2.0", "CMA")
+    await consumer.drain()
+    assert (await gpu_of(maker, te)) is not None
+    assert (await gpu_of(maker, cma)) is not None
+    async with maker() as s:
+        data = await service.grid(s, id_ot=10, mes=3, anio=2025)
+    assert [c["tipo_tiempo"] for c in data[0]["dia_5"]] == ["TE", "CMA"]
+
+
+async def test_gp_e10_grid_guards(maker: Maker) -> None:
+    async with maker() as s:
+        assert await service.grid(s, id_ot=10, mes=3, anio=None) == []
+        assert await service.grid(s, id_ot=10, mes=4, anio=2025) == []
+        with pytest.raises(DomainError) as exc:
+            await service.grid(s, id_ot=10, mes=13, anio=2025)
+    assert (exc.value.code, exc.value.status) == ("MES_INVALIDO", 400)
+
+
+async def test_closed_month_and_day_block_edits(maker: Maker) -> None:
+    await save(maker, 456, 2, "8")
+    await tx(
+        maker, lambda s: service.cerrar_dia(s, id_ot=10, fecha=dt.date(2025, 3, 2), cerrado=True)
+    )
+    with pytest.raises(DomainError) as exc:
+        await save(maker, 456, 2, "9")
+    assert exc.value.code == "DIA_CERRADO"
+    await save(maker, 456, 3, "1")  # another day is fine
+    await tx(maker, lambda s: service.cerrar_mes(s, id_ot=10, mes=3, anio=2025, cerrado=True))
+    with pytest.raises(DomainError) as exc:
+        await save(maker, 456, 4, "1")
+    assert exc.value.code == "MES_CERRADO"
+
+
+async def test_bulk_input_validation_writes_nothing(maker: Maker) -> None:
+    async def bad(partidas: list[service.PartidaValores], mes: int = 3) -> DomainError:
+        with pytest.raises(DomainError) as exc:
+            await tx(
+                maker,
+                lambda s: service.guardar_produccion_masiva(
+                    s, RES, id_ot=10, mes=mes, anio=2025, tipo_tiempo="TE", partidas=partidas
+                ),
+            )
+        return exc.value
+
+    err = await bad([service.PartidaValores(456, [Decimal(1), Decimal(-1)])])
+    assert (err.code, err.field) == ("VOLUMEN_INVALIDO", "partidas[0].valores[1]")
+    err = await bad([service.PartidaValores(456, [Decimal(1)] * 31)], mes=2)
+    assert (err.code, err.field) == ("DIA_INVALIDO", "partidas[0].valores")
+    err = await bad([service.PartidaValores(9999, [Decimal(1)])])
+    assert (err.code, err.field) == ("PARTIDA_INVALIDA", "partidas")
+    err = await bad([service.PartidaValores(456, [Decimal(1)])], mes=13)
+    assert err.code == "MES_INVALIDO"
+    async with maker() as s:
+        assert await s.scalar(select(func.count()).select_from(Produccion)) == 0
+        assert await s.scalar(select(func.count()).select_from(outbox)) == 0
+
+
+async def test_bulk_transitions_all_or_nothing(maker: Maker) -> None:
+    consumer = Consumer(maker)
+    ids = []
+    for day in (1, 2, 3):
+        pid = await save(maker, 456, day, "1")
+        ids.append(pid)
+    await consumer.drain()
+    gpus = [await gpu_of(maker, p) for p in ids]
+    gids = [g.id for g in gpus if g is not None]
+    for gid in gids:
+        await transition(maker, gid, RES, GpuStatus.CARGADO, archivo=LINK)
+    for gid in gids[:2]:
+        await transition(maker, gid, REV, GpuStatus.EN_REVISION)
+    items = [service.BulkItem(g) for g in gids]
+    with pytest.raises(DomainError) as exc:
+        await tx(
+            maker,
+            lambda s: service.transicionar_gpus(
+                s, REV, items, TransitionRequest(GpuStatus.VALIDADO)
+            ),
+        )
+    assert exc.value.extensions["errores"][0]["id_gpu"] == gids[2]
+    assert [(await gpu_of(maker, p)).estatus for p in ids] == [  # type: ignore[union-attr]
+        "EN_REVISION",
+        "EN_REVISION",
+        "CARGADO",
+    ]
+    await tx(
+        maker,
+        lambda s: service.transicionar_gpus(
+            s, REV, items[:2], TransitionRequest(GpuStatus.VALIDADO)
+        ),
+    )
+    assert [(await gpu_of(maker, p)).estatus for p in ids[:2]] == ["VALIDADO", "VALIDADO"]  # type: ignore[union-attr]
+
+
+async def test_legacy_save_status(maker: Maker) -> None:
+    consumer = Consumer(maker)
+    pid = await save(maker, 456, 2, "8")
+    p458 = await save(maker, 458, 2, "5")
+    await consumer.drain()
+    await tx(
+        maker,
+        lambda s: service.guardar_estatus_legacy(
+            s, RES, id_produccion=pid, estatus_id=20, archivo=LINK
+        ),
+    )
+    g = await gpu_of(maker, pid)
+    assert g is not None and (g.estatus, g.archivo) == ("CARGADO", LINK)
+    for kwargs, code in (
+        ({"id_produccion": pid, "estatus_id": 17, "archivo": None}, "ESTATUS_NO_GPU"),
+        ({"id_produccion": 424242, "estatus_id": 21, "archivo": None}, "PRODUCCION_NO_ENCONTRADA"),
+        ({"id_produccion": p458, "estatus_id": 20, "archivo": LINK}, "PRODUCCION_NO_ELEGIBLE"),
+    ):
+        with pytest.raises(DomainError) as exc:
+            await tx(maker, lambda s, kw=kwargs: service.guardar_estatus_legacy(s, RES, **kw))
+        assert exc.value.code == code
+    # archivo omitted on CARGADO → PENDIENTE is G3 (clears), never a silent NULL overwrite
+    g = await gpu_of(maker, pid)
+    assert g is not None and g.archivo == LINK
+
+
+async def test_import_deactivation_retires_gpus(maker: Maker) -> None:
+    consumer = Consumer(maker)
+    pid = await save(maker, 456, 2, "8")
+    await consumer.drain()
+    assert await gpu_of(maker, pid) is not None
+    await tx(maker, lambda s: service.cambiar_importacion_activa(s, SUP, 1, False))
+    await consumer.drain()
+    assert await gpu_of(maker, pid) is None
+
+
+async def test_completeness(maker: Maker) -> None:
+    consumer = Consumer(maker)
+    await validated_gpu(maker, consumer)
+    await save(maker, 457, 3, "4")
+    await save(maker, 458, 3, "4")  # not GPU annex: not counted
+    await consumer.drain()
+    async with maker() as s:
+        rep = await service.completitud(s, id_ot=10, mes=3, anio=2025)
+    assert rep["total"] == 2
+    assert rep["por_estatus"]["VALIDADO"]["porcentaje"] == Decimal("50.00")
+    assert [f["codigo"] for f in rep["faltantes"]] == ["C-3.4.2"]
+    assert set(rep["por_anexo"]) == {"C-2", "C-3"}

@@ -221,7 +221,9 @@ async def test_gp_e03_e04_workflow_and_history(maker: Maker) -> None:
     assert gpu is not None
     await transition(maker, gpu.id, RES, GpuStatus.CARGADO, archivo=LINK, version=1)
     g = await gpu_of(maker, pid)
-    assert g is not None and g.fecha_carga is not None and g.usuario_carga == "ana"
+    assert g is not None
+    assert g.fecha_carga is not None
+    assert g.usuario_carga == "ana"
     await transition(maker, gpu.id, REV, GpuStatus.EN_REVISION)
     with pytest.raises(DomainError) as exc:
         await transition(maker, gpu.id, REV, GpuStatus.RECHAZADO)
@@ -229,7 +231,8 @@ async def test_gp_e03_e04_workflow_and_history(maker: Maker) -> None:
     nota = "Falta hoja de asistencia del 02/03"
     await transition(maker, gpu.id, REV, GpuStatus.RECHAZADO, nota=nota, motivo="FALTA_ASISTENCIA")
     g = await gpu_of(maker, pid)
-    assert g is not None and (g.nota_bloqueo, g.motivo_rechazo) == (nota, "FALTA_ASISTENCIA")
+    assert g is not None
+    assert (g.nota_bloqueo, g.motivo_rechazo) == (nota, "FALTA_ASISTENCIA")
     await transition(maker, gpu.id, RES, GpuStatus.CARGADO, archivo=LINK + "/v2")
     await transition(maker, gpu.id, REV, GpuStatus.EN_REVISION)
     await transition(maker, gpu.id, REV, GpuStatus.VALIDADO)
@@ -246,7 +249,9 @@ async def test_gp_e03_e04_workflow_and_history(maker: Maker) -> None:
     ]
     assert hist[3].nota == nota  # nota kept in history
     g = await gpu_of(maker, pid)
-    assert g is not None and g.version == 7 and g.usuario_revision == "rita"
+    assert g is not None
+    assert g.version == 7
+    assert g.usuario_revision == "rita"
 
 
 async def test_stale_version_and_failed_transition_write_nothing(maker: Maker) -> None:
@@ -263,7 +268,8 @@ async def test_stale_version_and_failed_transition_write_nothing(maker: Maker) -
         await transition(maker, gpu.id, RES, GpuStatus.VALIDADO)
     assert exc.value.code == "TRANSICION_INVALIDA"
     g = await gpu_of(maker, pid)
-    assert g is not None and (g.estatus, g.version) == ("PENDIENTE", 1)
+    assert g is not None
+    assert (g.estatus, g.version) == ("PENDIENTE", 1)
     assert len(await outbox_events(maker, GpuStatusChanged)) == before
 
 
@@ -288,7 +294,8 @@ async def test_gp_e06_volume_to_zero(maker: Maker) -> None:
     assert exc.value.extensions["producciones"] == [p789]
     async with maker() as s:
         prod = await s.get(Produccion, p789)
-    assert prod is not None and prod.volumen_produccion == Decimal("8")
+    assert prod is not None
+    assert prod.volumen_produccion == Decimal("8")
 
 
 async def test_conflict_when_gpu_moved_to_review_after_save(maker: Maker) -> None:
@@ -305,7 +312,8 @@ async def test_conflict_when_gpu_moved_to_review_after_save(maker: Maker) -> Non
     await consumer.drain()
     await consumer.replay_all()  # redelivery: no second conflict
     g = await gpu_of(maker, pid)
-    assert g is not None and g.estatus == "EN_REVISION"
+    assert g is not None
+    assert g.estatus == "EN_REVISION"
     async with maker() as s:
         confl = (await s.scalars(select(GpuConflicto))).all()
     assert [(c.id_gpu, c.motivo, c.estatus_gpu) for c in confl] == [
@@ -314,7 +322,8 @@ async def test_conflict_when_gpu_moved_to_review_after_save(maker: Maker) -> Non
     published = [
         e for _, e in await outbox_events(maker, GpuStatusChanged) if e.change == "conflict"
     ]
-    assert len(published) == 1 and published[0].reason_code == "GPU_EN_PROCESO"
+    assert len(published) == 1
+    assert published[0].reason_code == "GPU_EN_PROCESO"
 
 
 async def test_redelivery_and_replay_converge(maker: Maker) -> None:
@@ -418,7 +427,8 @@ async def test_gp_e07_billing_lock(maker: Maker) -> None:
     assert (line.volumen_actual, line.volumen_estimado) == (Decimal("8.00"), Decimal("8.00"))
     assert res.header.total_importe_mn == Decimal("9876.54")
     g = await gpu_of(maker, p789)
-    assert g is not None and g.id_estimacion_detalle == line.id
+    assert g is not None
+    assert g.id_estimacion_detalle == line.id
     for to, actor in ((GpuStatus.EN_REVISION, SUP), (GpuStatus.RECHAZADO, REV)):
         with pytest.raises(DomainError) as exc:
             await transition(maker, g.id, actor, to, nota="x")
@@ -516,7 +526,8 @@ async def test_gp_e08_excedente_chronological(maker: Maker) -> None:
     assert flags[dt.date(2025, 2, 10)] is False
     await consumer.drain()
     g2 = await gpu_of(maker, p2)
-    assert g2 is not None and g2.estatus == "PENDIENTE"
+    assert g2 is not None
+    assert g2.estatus == "PENDIENTE"
     assert await gpu_of(maker, p1) is not None
     # billing the excedente day requires authorisation [DECIDE-C4]
     await transition(maker, g2.id, RES, GpuStatus.CARGADO, archivo=LINK)
@@ -650,7 +661,8 @@ async def test_legacy_save_status(maker: Maker) -> None:
         ),
     )
     g = await gpu_of(maker, pid)
-    assert g is not None and (g.estatus, g.archivo) == ("CARGADO", LINK)
+    assert g is not None
+    assert (g.estatus, g.archivo) == ("CARGADO", LINK)
     for kwargs, code in (
         ({"id_produccion": pid, "estatus_id": 17, "archivo": None}, "ESTATUS_NO_GPU"),
         ({"id_produccion": 424242, "estatus_id": 21, "archivo": None}, "PRODUCCION_NO_ENCONTRADA"),
@@ -661,7 +673,8 @@ async def test_legacy_save_status(maker: Maker) -> None:
         assert exc.value.code == code
     # archivo omitted on CARGADO → PENDIENTE is G3 (clears), never a silent NULL overwrite
     g = await gpu_of(maker, pid)
-    assert g is not None and g.archivo == LINK
+    assert g is not None
+    assert g.archivo == LINK
 
 
 async def test_import_deactivation_retires_gpus(maker: Maker) -> None:

@@ -1,0 +1,122 @@
+"""Fixtures of the orders tests: a pinned business clock and the DOMAIN §B.7 common world."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from orders import service
+from orders.models import Base
+from service_defaults.db import create_engine, session_factory
+
+# T = 2026-05-01 (business date), 12:00 in America/Mexico_City
+T_NOW = datetime(2026, 5, 1, 18, 0, tzinfo=UTC)
+P_CLAVE = "010.000.0104.00"
+Q_CLAVE = "010.000.0105.00"
+
+
+@pytest.fixture(autouse=True)
+def pinned_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(service, "now_fn", lambda: T_NOW)
+    service.set_config(None)
+    yield
+    service.set_config(None)
+
+
+@dataclass
+class World:
+    sessionmaker: async_sessionmaker[AsyncSession]
+    institucion: int
+    central: int
+    norte: int
+    p: int
+    q: int
+
+    async def ubicacion(
+        self, codigo: str, *, almacen: int | None = None, estado: str = "disponible"
+    ) -> int:
+        async with self.sessionmaker() as s, s.begin():
+            ub = await service.crear_ubicacion(s, almacen or self.central, codigo, estado=estado)
+            return ub.id
+
+    async def lote(
+        self,
+        numero: str,
+        caducidad: date | None,
+        ubicaciones: dict[str, int],
+        *,
+        producto: int | None = None,
+        estado: int = 1,
+        almacen: int | None = None,
+        ubic_estado: str = "disponible",
+    ) -> tuple[int, dict[str, int]]:
+        """Create a lot with stock per location code (locations created on demand)."""
+        lus: dict[str, int] = {}
+        async with self.sessionmaker() as s, s.begin():
+            from sqlalchemy import select
+
+            from orders.models import LoteUbicacion, Ubicacion
+
+            ub_ids: dict[int, int] = {}
+            for codigo, cant in ubicaciones.items():
+                alm = almacen or self.central
+                ub = (
+                    await s.execute(
+                        select(Ubicacion).where(
+                            Ubicacion.almacen_id == alm, Ubicacion.codigo == codigo
+                        )
+                    )
+                ).scalar_one_or_none()
+                if ub is None:
+                    ub = await service.crear_ubicacion(s, alm, codigo, estado=ubic_estado)
+                ub_ids[ub.id] = cant
+            lote = await service.crear_lote(
+                s,
+                producto_id=producto or self.p,
+                institucion_id=self.institucion,
+                numero_lote=numero,
+                fecha_caducidad=caducidad,
+                ubicaciones=ub_ids,
+                estado=estado,
+                almacen_id=almacen or self.central,
+            )
+            rows = (
+                await s.execute(
+                    select(LoteUbicacion.id, Ubicacion.codigo)
+                    .join(Ubicacion, Ubicacion.id == LoteUbicacion.ubicacion_id)
+                    .where(LoteUbicacion.lote_id == lote.id)
+                )
+            ).all()
+            lus = {r[1]: r[0] for r in rows}
+            return lote.id, lus
+
+
+async def build_world(maker: async_sessionmaker[AsyncSession]) -> World:
+    async with maker() as s, s.begin():
+        inst = await service.crear_institucion(s, "QA001", "Institucion QA")
+        central = await service.crear_almacen(
+            s, inst.id, "Almacén Central", "CENTRAL", es_central=True
+        )
+        norte = await service.crear_almacen(s, inst.id, "Almacén Norte", "NORTE")
+        p = await service.crear_producto(s, P_CLAVE, "Producto P")
+        q = await service.crear_producto(s, Q_CLAVE, "Producto Q")
+        return World(maker, inst.id, central.id, norte.id, p.id, q.id)
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    eng = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}")
+    async with eng.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+async def world(engine: AsyncEngine) -> World:
+    return await build_world(session_factory(engine))

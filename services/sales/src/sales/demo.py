@@ -50,7 +50,8 @@ async def seed(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
             return
         letrero = await s.scalar(select(Producto.id_producto).where(Producto.nombre == "Letrero"))
         material = await s.scalar(select(Material.id_material).order_by(Material.id_material))
-        assert letrero is not None and material is not None
+        assert letrero is not None
+        assert material is not None
         await service.confirm_sale(
             s,
             service.VentaIn(

@@ -7,8 +7,10 @@ duplicate, and the handler itself skips an event whose movements already exist (
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.events.base import DomainEvent
@@ -18,6 +20,7 @@ from nexo_messaging.errors import PermanentError
 from nexo_messaging.runtime import ConsumerSpec
 from sales import service
 from sales.domain import NotFound
+from sales.models import Venta
 
 GROUP_STOCK = "sales.stock"
 CONSUMER_USER = "consumer:sales.stock"
@@ -41,7 +44,34 @@ def _changes(event: Any, meta: EventMeta) -> list[service.StockChange]:
     ]
 
 
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+async def _check_origin(session: AsyncSession, items: list[tuple[Any, EventMeta]]) -> None:
+    """A sale event must describe a sale of THIS database (same id and confirmation instant);
+    a foreign event (another environment's topic data, a replay into a restored DB) would
+    otherwise move the wrong stock, so it is dead-lettered instead."""
+    ids = {event.id_venta for event, _ in items}
+    rows = await session.execute(
+        select(Venta.id_venta, Venta.creado_en, Venta.estatus).where(Venta.id_venta.in_(ids))
+    )
+    ventas = {vid: (creado, estatus) for vid, creado, estatus in rows.all()}
+    for event, meta in items:
+        found = ventas.get(event.id_venta)
+        if found is None:
+            raise PermanentError(f"venta {event.id_venta} no existe (evento {meta.event_id})")
+        creado, estatus = found
+        if isinstance(event, SaleConfirmed) and _aware(creado) != _aware(event.confirmed_at):
+            raise PermanentError(
+                f"evento {meta.event_id} no corresponde a la venta {event.id_venta}"
+            )
+        if isinstance(event, SaleCancelled) and estatus != "cancelada":
+            raise PermanentError(f"venta {event.id_venta} no está cancelada ({meta.event_id})")
+
+
 async def _apply(session: AsyncSession, items: list[tuple[Any, EventMeta]]) -> None:
+    await _check_origin(session, items)
     done = await service.already_applied(session, (m.event_id for _, m in items))
     changes: list[service.StockChange] = []
     seen: set[str] = set()

@@ -1,7 +1,933 @@
-"""HTTP routes of the evidence service (placeholder; owned by the evidence domain engineer)."""
+"""HTTP routes of the evidence service (thin: validate input, call one use case, commit).
+
+Domain errors (:class:`evidence.domain.DomainError`) become RFC 9457 problem+json through
+:class:`DomainRoute`: ``type = https://nexo.dev/problems/<CODE>``, the offending field in
+``field`` and ``errors: [{field, reason}]``. Volumes are decimal strings with 6 decimals,
+money with 2. Optimistic concurrency on GPUs and productions: ``ETag: "<version>"`` on reads,
+``If-Match`` (412 when stale) or a body ``version`` (409 ``VERSION_OBSOLETA`` when stale).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import csv
+import datetime as dt
+import io
+from collections.abc import Callable, Coroutine
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from evidence import domain as d
+from evidence import service
+from evidence.domain import Actor, DomainError, GpuStatus
+from evidence.models import (
+    NO_SITE,
+    EstimacionDetalle,
+    EstimacionHeader,
+    GpuConflicto,
+    Produccion,
+    RegistroGpuHistorial,
+)
+from service_defaults.auth import CurrentUser, require_roles
+from service_defaults.deps import get_session
+from service_defaults.errors import ProblemError
+
+ROLE_RESIDENTE = d.ROLE_RESIDENTE
+ROLE_REVISOR = d.ROLE_REVISOR
+ROLE_SUPERVISOR = d.ROLE_SUPERVISOR
+ROLE_FACTURACION = d.ROLE_FACTURACION
+ROLES: tuple[str, ...] = d.ROLES
+"""Roles defined by the evidence service (the gateway reuses them)."""
+
+READERS = (*ROLES, "ops")
+CAPTURE = (ROLE_RESIDENTE, ROLE_SUPERVISOR)
+WORKFLOW = (ROLE_RESIDENTE, ROLE_REVISOR, ROLE_SUPERVISOR)
+
+
+def to_problem(exc: DomainError) -> ProblemError:
+    ext: dict[str, Any] = {k: _jsonable(v) for k, v in exc.extensions.items()}
+    if exc.field:
+        ext["field"] = exc.field
+        ext["errors"] = [{"field": exc.field, "reason": exc.detail}]
+    return ProblemError(exc.status, exc.code, exc.title, exc.detail, **ext)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+class DomainRoute(APIRoute):
+    """Route class that turns a DomainError raised by a use case into a ProblemError."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except DomainError as exc:
+                problem = to_problem(exc)
+                if request.url.path.endswith("guardar_estatus_gpu"):
+                    problem.extensions |= {"exito": False, "mensaje": exc.detail}
+                raise problem from None
+
+        return route
+
+
+router = APIRouter(route_class=DomainRoute, tags=["evidence"])
+
+Session = Annotated[AsyncSession, Depends(get_session)]
+
+
+def actor_of(user: CurrentUser) -> Actor:
+    return Actor(user.sub, frozenset(user.roles))
+
+
+def config_of(request: Request) -> service.EvidenceConfig:
+    return service.config_from_settings(request.app.state.settings)
+
+
+async def commit(request: Request, session: AsyncSession) -> None:
+    await session.commit()
+    runtime = getattr(request.app.state, "runtime", None)
+    if runtime is not None:
+        runtime.wake_relay()
+
+
+def vol(value: Decimal | None) -> str | None:
+    return None if value is None else d.format_volume(Decimal(value))
+
+
+def money(value: Decimal) -> str:
+    return str(d.money(Decimal(value)))
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    v = service.aware(value)
+    return v.isoformat() if v else None
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ============================================================================================
+# OTs and annex imports
+# ============================================================================================
+
+
+class OtIn(_In):
+    orden_trabajo: str = Field(min_length=1, max_length=100, examples=["OTE-2025-001"])
+    descripcion_trabajo: str = ""
+    ot_principal: int | None = Field(default=None, description="Principal OT (reprogramación)")
+    fecha_inicio_programado: dt.date | None = None
+    fecha_termino_programado: dt.date | None = None
+
+
+def ot_out(ot: Any) -> dict[str, Any]:
+    return {
+        "id": ot.id,
+        "orden_trabajo": ot.orden_trabajo,
+        "descripcion_trabajo": ot.descripcion_trabajo,
+        "ot_principal": ot.ot_principal,
+        "id_tipo": ot.id_tipo,
+        "fecha_inicio_programado": ot.fecha_inicio_programado,
+        "fecha_termino_programado": ot.fecha_termino_programado,
+    }
+
+
+@router.post("/ots", status_code=201, summary="Create a work order (OT)")
+async def crear_ot(
+    body: OtIn,
+    request: Request,
+    session: Session,
+    user: CurrentUser = Depends(require_roles(ROLE_SUPERVISOR)),
+) -> dict[str, Any]:
+    ot = await service.crear_ot(session, **body.model_dump())
+    await commit(request, session)
+    return ot_out(ot)
+
+
+@router.get("/ots/{id_ot}", summary="Get a work order")
+async def get_ot(
+    id_ot: int, session: Session, user: CurrentUser = Depends(require_roles(*READERS))
+) -> dict[str, Any]:
+    return ot_out(await service.get_ot(session, id_ot))
+
+
+class PartidaIn(_In):
+    id_partida: str = Field(min_length=1, max_length=20, examples=["C-2.1.1"])
+    descripcion: str = ""
+    anexo: str | None = Field(default=None, max_length=10, examples=["C-2"])
+    unidad: str = Field(default="", max_length=20, examples=["JOR"])
+    volumen_proyectado: Decimal = Field(ge=0, max_digits=18, decimal_places=6)
+    precio_unitario_mn: Decimal = Field(default=Decimal(0), ge=0, max_digits=15, decimal_places=4)
+    precio_unitario_usd: Decimal = Field(default=Decimal(0), ge=0, max_digits=15, decimal_places=4)
+
+
+class ImportacionIn(_In):
+    es_activo: bool = True
+    archivo: str | None = Field(default=None, max_length=500)
+    partidas: list[PartidaIn] = Field(min_length=1, max_length=5000)
+
+
+def partida_out(p: Any) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "id_importacion_anexo": p.id_importacion_anexo,
+        "codigo": p.id_partida,
+        "descripcion": p.descripcion_concepto,
+        "anexo": p.anexo,
+        "unidad": p.unidad,
+        "volumen_proyectado": vol(p.volumen_proyectado),
+        "precio_unitario_mn": str(Decimal(p.precio_unitario_mn).quantize(Decimal("0.0001"))),
+        "precio_unitario_usd": str(Decimal(p.precio_unitario_usd).quantize(Decimal("0.0001"))),
+        "orden_fila": p.orden_fila,
+        "requiere_gpu": d.annex_requires_gpu(p.anexo),
+    }
+
+
+@router.post("/ots/{id_ot}/importaciones", status_code=201, summary="Import an annex (partidas)")
+async def importar_anexo(
+    id_ot: int,
+    body: ImportacionIn,
+    request: Request,
+    session: Session,
+    user: CurrentUser = Depends(require_roles(ROLE_SUPERVISOR)),
+) -> dict[str, Any]:
+    imp, rows = await service.importar_anexo(
+        session,
+        actor_of(user),
+        id_ot=id_ot,
+        es_activo=body.es_activo,
+        archivo=body.archivo,
+        partidas=[
+            service.PartidaInput(
+                p.id_partida,
+                p.descripcion,
+                p.anexo,
+                p.unidad,
+                p.volumen_proyectado,
+                p.precio_unitario_mn,
+                p.precio_unitario_usd,
+            )
+            for p in body.partidas
+        ],
+    )
+    await commit(request, session)
+    return {
+        "id": imp.id,
+        "id_ot": imp.id_ot,
+        "es_activo": imp.es_activo,
+        "partidas": [partida_out(p) for p in rows],
+    }
+
+
+class ImportacionPatch(_In):
+    es_activo: bool
+
+
+@router.patch("/importaciones/{id_importacion}", summary="Activate / deactivate an import")
+async def patch_importacion(
+    id_importacion: int,
+    body: ImportacionPatch,
+    request: Request,
+    session: Session,
+    user: CurrentUser = Depends(require_roles(ROLE_SUPERVISOR)),
+) -> dict[str, Any]:
+    imp = await service.cambiar_importacion_activa(
+        session, actor_of(user), id_importacion, body.es_activo
+    )
+    await commit(request, session)
+    return {"id": imp.id, "id_ot": imp.id_ot, "es_activo": imp.es_activo}
+
+
+# ============================================================================================
+# Production
+# ============================================================================================
+
+
+class PartidaValoresIn(_In):
+    id_partida_imp: int = Field(gt=0)
+    valores: list[Decimal | None] = Field(
+        max_length=31,
+        description="Volume of day 1..N (decimal string or number); null = leave unchanged",
+    )
+
+
+class ProduccionMasivaIn(_In):
+    id_ot: int = Field(gt=0)
+    mes: int = Field(ge=1, le=12)
+    anio: int = Field(ge=2000, le=2100)
+    tipo_tiempo: Literal["TE", "CMA"] = "TE"
+    id_sitio: int | None = Field(default=None, gt=0)
+    partidas: list[PartidaValoresIn] = Field(max_length=5000)
+
+
+@router.post(
+    "/produccion/masiva",
+    summary="Save a month's production grid (one time type) — guardar_produccion_masiva",
+)
+async def guardar_produccion_masiva(
+    body: ProduccionMasivaIn,
+    request: Request,
+    session: Session,
+    user: CurrentUser = Depends(require_roles(*CAPTURE)),
+) -> dict[str, Any]:
+    res = await service.guardar_produccion_masiva(
+        session,
+        actor_of(user),
+        id_ot=body.id_ot,
+        mes=body.mes,
+        anio=body.anio,
+        tipo_tiempo=body.tipo_tiempo,
+        id_sitio=body.id_sitio,
+        partidas=[service.PartidaValores(p.id_partida_imp, p.valores) for p in body.partidas],
+    )
+    await commit(request, session)
+    return {
+        "exito": True,
+        "mensaje": "Producción guardada correctamente.",
+        "id_reporte_mensual": res.id_reporte_mensual,
+        "creadas": res.creadas,
+        "actualizadas": res.actualizadas,
+        "sin_cambio": res.sin_cambio,
+        "eventos": res.eventos,
+    }
+
+
+class ProduccionIn(_In):
+    id_partida_anexo: int = Field(gt=0)
+    fecha: dt.date
+    tipo_tiempo: Literal["TE", "CMA"]
+    volumen: Decimal
+    id_sitio: int | None = Field(default=None, gt=0)
+
+
+class ProduccionPatch(_In):
+    volumen: Decimal
+    version: int | None = Field(default=None, ge=1)
+
+
+def produccion_out(p: Produccion) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "id_partida_anexo": p.id_partida_anexo,
+        "id_reporte_mensual": p.id_reporte_mensual,
+        "fecha": p.fecha_produccion,
+        "tipo_tiempo": p.tipo_tiempo,
+        "id_sitio": None if p.id_sitio_produccion == NO_SITE else p.id_sitio_produccion,
+        "volumen": vol(p.volumen_produccion),
+        "es_excedente": p.es_excedente,
+        "excedente_autorizado": p.excedente_autorizado_por is not None,
+        "version": p.version,
+    }
+
+
+async def _produccion_response(
+    session: AsyncSession, id_produccion: int, response: Response
+) -> dict[str, Any]:
+    session.expire_all()
+    prod = await session.get(Produccion, id_produccion)
+    if prod is None:
+        raise DomainError("PRODUCCION_NO_ENCONTRADA", field="id_produccion")
+    response.headers["ETag"] = d.etag(prod.version)
+    return produccion_out(prod)
+
+
+@router.put("/producciones", summary="Create or update one production row")
+async def put_produccion(
+    body: ProduccionIn,
+    request: Request,
+    response: Response,
+    session: Session,
+    user: CurrentUser = Depends(require_roles(*CAPTURE)),
+) -> dict[str, Any]:
+    res = await service.guardar_produccion(
+        session,
+        actor_of(user),
+        id_partida_anexo=body.id_partida_anexo,
+        fecha=body.fecha,
+        tipo_tiempo=body.tipo_tiempo,
+        volumen=body.volumen,
+        id_sitio=body.id_sitio,
+    )
+    await commit(request, session)
+    if not res.producciones:
+        # unchanged, or a 0 on a new row (nothing created)
+        found = await session.scalar(
+            select(Produccion.id).where(
+                Produccion.id_partida_anexo == body.id_partida_anexo,
+                Produccion.fecha_produccion == body.fecha,
+                Produccion.tipo_tiempo == body.tipo_tiempo,
+                Produccion.id_sitio_produccion == (body.id_sitio or NO_SITE),
+            )
+        )
+        if found is None:
+            return {"id": None, "volumen": vol(Decimal(0)), "creada": False}
+        return await _produccion_response(session, found, response)
+    return await _produccion_response(session, res.producciones[0], response)
+
+
+@router.get("/producciones/{id_produccion}", summary="Get one production row")
+async def get_produccion(
+    id_produccion: int,
+    response: Response,
+    session: Session,
+    user: CurrentUser = Depends(require_roles(*READERS)),
+) -> dict[str, Any]:
+    return await _produccion_response(session, id_produccion, response)
+
+
+@router.patch("/producciones/{id_produccion}", summary="Edit one production volume")
+async def patch_produccion(
+    id_produccion: int,
+    body: ProduccionPatch,
+    request: Request,
+    response: Response,
+    session: Session,
+    user: CurrentUser = Depends(require_roles(*CAPTURE)),
+    if_match: str | None = Header(default=None),
+) -> dict[str, Any]:
+    await _check_if_match_production(session, id_produccion, if_match)
+    await service.editar_produccion(
+        session, actor_of(user), id_produccion, body.volumen, version=body.version
+    )
+    await commit(request, session)
+    return await _produccion_response(session, id_produccion, response)
+
+
+async def _check_if_match_production(
+    session: AsyncSession, id_produccion: int, if_match: str | None
+) -> None:
+    if if_match is None:
+        return
+    prod = await session.get(Produccion, id_produccion)
+    if prod is None:
+        raise DomainError("PRODUCCION_NO_ENCONTRADA", field="id_produccion")
+    expected = d.parse_etag(if_match)
+    if expected is not None and expected != prod.version:
+        raise DomainError("PRECONDICION_FALLIDA", version_actual=prod.version)
+
+
+@router.post(
+    "/producciones/{id_produccion}/autorizacion-excedente",
+    summary="Authorise billing an excedente production (DECIDE-C4)",
+)
+async def autorizar_excedente(
+    id_produccion: int,
+    request: Request,
+    response: Response,
+    session: Session,
+    user: CurrentUser = Depends(require_roles(ROLE_SUPERVISOR)),
+) -> dict[str, Any]:
+    await service.autorizar_excedente(session, actor_of(user), id_produccion)
+    await commit(request, session)
+    return await _produccion_response(session, id_produccion, response)
+
+
+class CierreMesIn(_In):
+    id_ot: int = Field(gt=0)
+    mes: int = Field(ge=1, le=12)
+    anio: int = Field(ge=2000, le=2100)
+    cerrado: bool = True
+
+
+@router.post("/reportes-mensuales/cierre", summary="Close / reopen a monthly report")
+async def cerrar_mes(
+    body: CierreMesIn,
+    request: Request,
+    session: Session,
+    user: CurrentUser = Depends(require_roles(ROLE_SUPERVISOR)),
+) -> dict[str, Any]:
+    rep = await service.cerrar_mes(
+        session, id_ot=body.id_ot, mes=body.mes, anio=body.anio, cerrado=body.cerrado
+    )
+    await commit(request, session)
+    return {
+        "id": rep.id,
+        "id_ot": rep.id_ot,
+        "mes": rep.mes,
+        "anio": rep.anio,
+        "cerrado": rep.cerrado,
+    }
+
+
+class CierreDiaIn(_In):
+    id_ot: int = Field(gt=0)
+    fecha: dt.date
+    cerrado: bool = True
+    comentario: str = Field(default="", max_length=255)
+
+
+@router.post("/reportes-diarios/cierre", summary="Close / reopen a day of a monthly report")
+async def cerrar_dia(
+    body: CierreDiaIn,
+    request: Request,
+    session: Session,
+    user: CurrentUser = Depends(require_roles(ROLE_SUPERVISOR)),
+) -> dict[str, Any]:
+    day = await service.cerrar_dia(
+        session,
+        id_ot=body.id_ot,
+        fecha=body.fecha,
+        cerrado=body.cerrado,
+        comentario=body.comentario,
+    )
+    await commit(request, session)
+    return {"id": day.id, "fecha": day.fecha, "cerrado": day.cerrado}
+
+
+# ============================================================================================
+# GPU grid (seed shape) and GPU resource
+# ============================================================================================
+
+
+async def _grid(
+    request: Request, session: AsyncSession, id_ot: int | None, mes: int | None, anio: int | None
+) -> dict[str, Any]:
+    data = await service.grid(session, id_ot=id_ot, mes=mes, anio=anio, cfg=config_of(request))
+    return {"data": data}
+
+
+GRID_DOC = (
+    "Seed `obtener_grid_gpus` shape. `dia_N` is null or a list of cells sorted by "
+    "(tipo_tiempo TE first, site); `volumen` is a decimal string with 6 decimals; "
+    "`estatus_id` is the workflow id 19-23. Missing parameter or no monthly report → "
+    '`{"data": []}`; mes outside 1..12 → 400 MES_INVALIDO.'
+)
+
+
+@router.get("/gpus/grid", summary="GPU grid of an OT and month", description=GRID_DOC)
+async def grid(
+    request: Request,
+    session: Session,
+    user: CurrentUser = Depends(require_roles(*READERS)),
+    id_ot: int | None = None,
+    mes: int | None = None,
+    anio: int | None = None,
+) -> dict[str, Any]:
+    return await _grid(request, session, id_ot, mes, anio)
+
+
+@router.get(
+    "/obtener_grid_gpus",
+    summary="GPU grid (seed-compatible path)",
+    description=GRID_DOC,
+)
+async def obtener_grid_gpus(
+    request: Request,
+    session: Session,
+    user: CurrentUser = Depends(require_roles(*READERS)),
+    id_ot: int | None = None,
+    mes: int | None = None,
+    anio: int | None = None,
+) -> dict[str, Any]:
+    return await _grid(request, session, id_ot, mes, anio)
+
+
+def gpu_out(ctx: service.GpuContext) -> dict[str, Any]:
+    g = ctx.gpu
+    status = GpuStatus(g.estatus)
+    return {
+        "id": g.id,
+        "id_produccion": g.id_produccion,
+        "id_ot": ctx.id_ot,
+        "id_reporte_mensual": ctx.id_reporte_mensual,
+        "anexo": ctx.anexo,
+        "fecha": ctx.fecha,
+        "tipo_tiempo": ctx.tipo_tiempo,
+        "volumen": vol(ctx.volumen),
+        "estatus": str(status),
+        "estatus_id": status.legacy_id,
+        "estatus_texto": status.descripcion,
+        "archivo": g.archivo,
+        "nota_bloqueo": g.nota_bloqueo,
+        "motivo_rechazo": g.motivo_rechazo,
+        "checklist": g.checklist,
+        "facturado": g.id_estimacion_detalle is not None,
+        "id_estimacion_detalle": g.id_estimacion_detalle,
+        "fecha_carga": iso(g.fecha_carga),
+        "usuario_carga": g.usuario_carga,
+        "fecha_revision": iso(g.fecha_revision),
+        "usuario_revision": g.usuario_revision,
+        "mes_cerrado": ctx.mes_cerrado,
+        "version": g.version,
+        "transiciones_permitidas": sorted(
+            str(t) for (f, t) in d.TRANSITIONS if f == status and g.id_estimacion_detalle is None
+        ),
+    }
+
+
+@router.get("/gpus", summary="List GPUs of an OT (optionally month / status)")
+async def listar_gpus(
+    session: Session,
+    id_ot: int,
+    user: CurrentUser = Depends(require_roles(*READERS)),
+    mes: int | None = Query(default=None, ge=1, le=12),
+    anio: int | None = Query(default=None, ge=2000, le=2100),
+    estatus: str | None = None,
+    limit: int = Query(default=500, ge=1, le=5000),
+    offset: int = Query(default=0, ge=0),
+) -> dict[str, Any]:
+    status = GpuStatus.parse(estatus, field="estatus") if estatus else None
+    rows = await service.listar_gpus(
+        session, id_ot=id_ot, mes=mes, anio=anio, estatus=status, limit=limit, offset=offset
+    )
+    return {"data": [gpu_out(r) for r in rows]}
+
+
+@router.get("/gpus/conflictos", summary="Production changes that could not retire a GPU (G10)")
+async def listar_conflictos(
+    session: Session,
+    user: CurrentUser = Depends(require_roles(*READERS)),
+    id_ot: int | None = None,
+) -> dict[str, Any]:
+    rows: list[GpuConflicto] = await service.conflictos(session, id_ot=id_ot)
+    return {
+        "data": [
+            {
+                "id": c.id,
+                "id_gpu": c.id_gpu,
+                "id_produccion": c.id_produccion,
+                "estatus_gpu": c.estatus_gpu,
+                "facturado": c.facturado,
+                "motivo": c.motivo,
+                "detalle": c.detalle,
+                "resuelto": c.resuelto,
+                "fecha": iso(c.fecha),
+            }
+            for c in rows
+        ]
+    }
+
+
+@router.get("/gpus/{id_gpu}", summary="Get a GPU (ETag = version)")
+async def get_gpu(
+    id_gpu: int,
+    response: Response,
+    session: Session,
+    user: CurrentUser = Depends(require_roles(*READERS)),
+) -> dict[str, Any]:
+    ctx = await service.get_gpu(session, id_gpu)
+    response.headers["ETag"] = d.etag(ctx.gpu.version)
+    return gpu_out(ctx)
+
+
+class TransicionIn(_In):
+    a: str = Field(description="Target status code (PENDIENTE, CARGADO, EN_REVISION, ...)")
+    archivo: str | None = Field(default=None, max_length=2000)
+    nota: str | None = Field(default=None, max_length=4000)
+    motivo: str | None = Field(default=None, description="Rejection reason code")
+    checklist: dict[str, bool] | None = None
+    version: int | None = Field(default=None, ge=1)
+
+
+@router.post("/gpus/{id_gpu}/transiciones", summary="Apply a GPU status transition")
+async def transicionar(
+    id_gpu: int,
+    body: TransicionIn,
+    request: Request,
+    response: Response,
+    session: Session,
+    user: CurrentUser = Depends(require_roles(*WORKFLOW)),
+    if_match: str | None = Header(default=None),
+) -> dict[str, Any]:
+    if if_match is not None:
+        current = await service.get_gpu(session, id_gpu)
+        expected = d.parse_etag(if_match)
+        if expected is not None and expected != current.gpu.version:
+            raise DomainError("PRECONDICION_FALLIDA", version_actual=current.gpu.version)
+    ctx = await service.transicionar_gpu(
+        session,
+        actor_of(user),
+        id_gpu,
+        d.TransitionRequest(
+            to=GpuStatus.parse(body.a),
+            archivo=body.archivo,
+            nota=body.nota,
+            motivo=body.motivo,
+            checklist=body.checklist,
+        ),
+        expected_version=body.version,
+        cfg=config_of(request),
+    )
+    await commit(request, session)
+    response.headers["ETag"] = d.etag(ctx.gpu.version)
+    return gpu_out(ctx)
+
+
+class BulkGpuIn(_In):
+    id_gpu: int = Field(gt=0)
+    version: int | None = Field(default=None, ge=1)
+
+
+class TransicionMasivaIn(_In):
+    a: Literal["VALIDADO", "RECHAZADO", "EN_REVISION"]
+    gpus: list[BulkGpuIn] = Field(min_length=1, max_length=1000)
+    nota: str | None = Field(default=None, max_length=4000)
+    motivo: str | None = None
+
+
+@router.post(
+    "/gpus/transiciones-masivas",
+    summary="Bulk take-for-review / validate / reject (all or nothing)",
+)
+async def transicionar_masivo(
+    body: TransicionMasivaIn,
+    request: Request,
+    session: Session,
+    user: CurrentUser = Depends(require_roles(ROLE_REVISOR)),
+) -> dict[str, Any]:
+    rows = await service.transicionar_gpus(
+        session,
+        actor_of(user),
+        [service.BulkItem(g.id_gpu, g.version) for g in body.gpus],
+        d.TransitionRequest(to=GpuStatus(body.a), nota=body.nota, motivo=body.motivo),
+        cfg=config_of(request),
+    )
+    await commit(request, session)
+    return {"data": [gpu_out(r) for r in rows]}
+
+
+def historial_out(h: RegistroGpuHistorial) -> dict[str, Any]:
+    return {
+        "id": h.id,
+        "id_gpu": h.id_gpu,
+        "id_produccion": h.id_produccion,
+        "accion": h.accion,
+        "regla": h.regla,
+        "de_estatus": h.de_estatus,
+        "a_estatus": h.a_estatus,
+        "usuario": h.usuario,
+        "fecha": iso(h.fecha),
+        "nota": h.nota,
+        "motivo": h.motivo,
+        "archivo": h.archivo,
+        "version": h.version,
+    }
+
+
+@router.get("/gpus/{id_gpu}/historial", summary="Append-only history of a GPU")
+async def historial(
+    id_gpu: int, session: Session, user: CurrentUser = Depends(require_roles(*READERS))
+) -> dict[str, Any]:
+    return {"data": [historial_out(h) for h in await service.historial(session, id_gpu)]}
+
+
+class EstatusLegacyIn(BaseModel):
+    id_produccion: int | None = None
+    estatus_id: int
+    archivo: str | None = Field(default=None, max_length=2000)
+    nota: str | None = Field(default=None, max_length=4000)
+
+
+@router.post(
+    "/guardar_estatus_gpu",
+    summary="Seed-compatible status save",
+    description="Body `{id_produccion, estatus_id, archivo}`; response `{exito, mensaje}`. "
+    "Each call is one transition of the state machine; errors are problem+json with the "
+    "right status and also carry `exito: false` and `mensaje`.",
+)
+async def guardar_estatus_gpu(
+    body: EstatusLegacyIn,
+    request: Request,
+    session: Session,
+    user: CurrentUser = Depends(require_roles(*WORKFLOW)),
+) -> dict[str, Any]:
+    if body.id_produccion is None:
+        raise DomainError(
+            "PRODUCCION_NO_ENCONTRADA", "ID de producción no proporcionado", field="id_produccion"
+        )
+    await service.guardar_estatus_legacy(
+        session,
+        actor_of(user),
+        id_produccion=body.id_produccion,
+        estatus_id=body.estatus_id,
+        archivo=body.archivo,
+        nota=body.nota,
+        cfg=config_of(request),
+    )
+    await commit(request, session)
+    return {"exito": True, "mensaje": "Registro GPU actualizado correctamente"}
+
+
+# ============================================================================================
+# Billing
+# ============================================================================================
+
+
+class DetalleIn(_In):
+    id_produccion: int = Field(gt=0)
+    volumen_estimado: Decimal | None = Field(default=None, ge=0, max_digits=15, decimal_places=2)
+    comentario_ajuste: str = ""
+
+
+class EstimacionIn(_In):
+    id_ot: int = Field(gt=0)
+    fecha_desde: dt.date
+    fecha_hasta: dt.date
+    fecha_estimacion: dt.date | None = None
+    comentario: str = ""
+    detalles: list[DetalleIn] | None = Field(
+        default=None,
+        description="Explicit lines; omitted → assembled from every billable production",
+    )
+
+
+def estimacion_out(
+    header: EstimacionHeader, lines: list[EstimacionDetalle], omitidas: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "id": header.id,
+        "id_ot": header.id_ot,
+        "fecha_estimacion": header.fecha_estimacion,
+        "fecha_desde": header.fecha_desde,
+        "fecha_hasta": header.fecha_hasta,
+        "estatus_cobro": header.estatus_cobro,
+        "total_volumen_producido": money(header.total_volumen_producido),
+        "total_volumen_estimado": money(header.total_volumen_estimado),
+        "total_importe_mn": money(header.total_importe_mn),
+        "total_importe_usd": money(header.total_importe_usd),
+        "detalles": [
+            {
+                "id": x.id,
+                "id_produccion": x.id_produccion,
+                "volumen_actual": money(x.volumen_actual),
+                "volumen_estimado": money(x.volumen_estimado),
+                "precio_unitario_mn": str(
+                    Decimal(x.precio_unitario_mn).quantize(Decimal("0.0001"))
+                ),
+                "precio_unitario_usd": str(
+                    Decimal(x.precio_unitario_usd).quantize(Decimal("0.0001"))
+                ),
+                "importe_mn": money(x.importe_mn),
+                "importe_usd": money(x.importe_usd),
+                "es_excedente": x.es_excedente,
+            }
+            for x in lines
+        ],
+        "omitidas": omitidas,
+    }
+
+
+@router.post("/estimaciones", status_code=201, summary="Build an estimate (billing link)")
+async def crear_estimacion(
+    body: EstimacionIn,
+    request: Request,
+    session: Session,
+    user: CurrentUser = Depends(require_roles(ROLE_FACTURACION)),
+) -> dict[str, Any]:
+    res = await service.crear_estimacion(
+        session,
+        actor_of(user),
+        id_ot=body.id_ot,
+        fecha_desde=body.fecha_desde,
+        fecha_hasta=body.fecha_hasta,
+        fecha_estimacion=body.fecha_estimacion or d.business_date(service.utcnow()),
+        comentario=body.comentario,
+        detalles=None
+        if body.detalles is None
+        else [
+            service.DetalleInput(x.id_produccion, x.volumen_estimado, x.comentario_ajuste)
+            for x in body.detalles
+        ],
+        cfg=config_of(request),
+    )
+    await commit(request, session)
+    return estimacion_out(res.header, res.detalles, res.omitidas)
+
+
+@router.get("/estimaciones/{id_estimacion}", summary="Get an estimate")
+async def get_estimacion(
+    id_estimacion: int, session: Session, user: CurrentUser = Depends(require_roles(*READERS))
+) -> dict[str, Any]:
+    res = await service.get_estimacion(session, id_estimacion)
+    return estimacion_out(res.header, res.detalles, [])
+
+
+@router.post(
+    "/estimaciones/{id_estimacion}/detalles",
+    status_code=201,
+    summary="Add one production to an estimate (links and locks its GPU)",
+)
+async def agregar_detalle(
+    id_estimacion: int,
+    body: DetalleIn,
+    request: Request,
+    session: Session,
+    user: CurrentUser = Depends(require_roles(ROLE_FACTURACION)),
+) -> dict[str, Any]:
+    await service.agregar_detalle(
+        session,
+        actor_of(user),
+        id_estimacion,
+        service.DetalleInput(body.id_produccion, body.volumen_estimado, body.comentario_ajuste),
+        cfg=config_of(request),
+    )
+    await commit(request, session)
+    res = await service.get_estimacion(session, id_estimacion)
+    return estimacion_out(res.header, res.detalles, [])
+
+
+# ============================================================================================
+# Completeness report
+# ============================================================================================
+
+
+@router.get(
+    "/reportes/completitud",
+    summary="% of GPUs per status by OT / month / annex + missing evidence (JSON or CSV)",
+    response_model=None,
+)
+async def completitud(
+    request: Request,
+    session: Session,
+    id_ot: int,
+    mes: int,
+    anio: int,
+    user: CurrentUser = Depends(require_roles(*READERS)),
+    anexo: str | None = None,
+    formato: Literal["json", "csv"] = "json",
+) -> Response | dict[str, Any]:
+    rep = await service.completitud(
+        session, id_ot=id_ot, mes=mes, anio=anio, anexo=anexo, cfg=config_of(request)
+    )
+    if formato == "csv":
+        buf = io.StringIO()
+        fields = [
+            "id_produccion",
+            "fecha",
+            "tipo_tiempo",
+            "volumen",
+            "id_partida_anexo",
+            "codigo",
+            "descripcion",
+            "anexo",
+            "id_gpu",
+            "estatus",
+            "nota_bloqueo",
+        ]
+        writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        for row in rep["faltantes"]:
+            writer.writerow(row)
+        name = f"faltantes_{rep['orden_trabajo']}_{anio}-{mes:02d}.csv"
+        return Response(
+            buf.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    out: dict[str, Any] = _jsonable(rep)
+    return out

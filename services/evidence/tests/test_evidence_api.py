@@ -816,7 +816,7 @@ async def test_demo_seed_in_dev(tmp_path: Path) -> None:
         ot_id = await ctx.scalar(select(func.min(Produccion.id_reporte_mensual)))
         assert ot_id is not None
 
-        async def gpus() -> bool:
+        async def gpus(ctx: Ctx = ctx) -> bool:
             return int(await ctx.scalar(select(func.count()).select_from(RegistroGpu))) > 0
 
         await until(gpus)

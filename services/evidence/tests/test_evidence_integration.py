@@ -1,0 +1,225 @@
+"""End to end on real PostgreSQL + Kafka (issue 4 acceptance):
+
+bulk-save a month (200 lines × 31 days) through the API → every eligible GPU exists within
+seconds, exactly once; reduce volumes to 0 → the right GPUs disappear, protected ones stay
+(the edit touching them is refused with 409 GPU_EN_PROCESO naming them); redeliver the whole
+topic to a fresh consumer group → no change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy import func, select
+
+from evidence import consumers
+from evidence.main import create_app
+from evidence.models import GpuConflicto, RegistroGpu, RegistroGpuHistorial, inbox
+from evidence.settings import EvidenceSettings
+from nexo_messaging.runtime import ConsumerSpec, MessagingRuntime, build_transport
+from service_defaults.auth import issue_token
+
+pytestmark = pytest.mark.integration
+
+LINES = 200
+ELIGIBLE = 150  # C-2 / C-3; the other 50 are C-1
+DAYS = 31
+LINK = "https://drive.google.com/drive/folders/x"
+
+
+async def until(
+    cond: Callable[[], Awaitable[bool]], deadline_s: float, what: str = "condition"
+) -> float:
+    start = time.monotonic()
+    while True:
+        if await cond():
+            return time.monotonic() - start
+        if time.monotonic() - start > deadline_s:
+            raise AssertionError(f"{what} not met within {deadline_s} s")
+        await asyncio.sleep(0.05)
+
+
+async def test_month_bulk_save_on_postgres_and_kafka(
+    pg_database: str, kafka_bootstrap: str
+) -> None:
+    settings = EvidenceSettings(
+        env="test",
+        database_url=pg_database,
+        transport="kafka",
+        kafka_bootstrap_servers=kafka_bootstrap,
+    )
+    res_h = {"Authorization": f"Bearer {issue_token(settings, 'ana', ['evidence.residente'])}"}
+    rev_h = {"Authorization": f"Bearer {issue_token(settings, 'rita', ['evidence.revisor'])}"}
+    sup_h = {"Authorization": f"Bearer {issue_token(settings, 'sam', ['evidence.supervisor'])}"}
+    app = create_app(settings)
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://evidence", timeout=60
+        ) as client:
+            maker = app.state.sessionmaker
+
+            async def scalar(stmt: Any) -> Any:
+                async with maker() as s:
+                    return await s.scalar(stmt)
+
+            async def n_gpus() -> int:
+                return int(await scalar(select(func.count()).select_from(RegistroGpu)))
+
+            ot = (
+                await client.post(
+                    "/ots", json={"orden_trabajo": f"OTE-{uuid.uuid4().hex[:6]}"}, headers=sup_h
+                )
+            ).json()
+            partidas = [
+                {
+                    "id_partida": f"C-{2 + i % 2 if i < ELIGIBLE else 1}.{i}",
+                    "anexo": ("C-2" if i % 2 == 0 else "C-3") if i < ELIGIBLE else "C-1",
+                    "unidad": "JOR",
+                    "volumen_proyectado": "100000",
+                }
+                for i in range(LINES)
+            ]
+            r = await client.post(
+                f"/ots/{ot['id']}/importaciones", json={"partidas": partidas}, headers=sup_h
+            )
+            assert r.status_code == 201, r.text
+            ids = [p["id"] for p in r.json()["partidas"]]
+            body = {
+                "id_ot": ot["id"],
+                "mes": 3,
+                "anio": 2025,
+                "tipo_tiempo": "TE",
+                "partidas": [{"id_partida_imp": pid, "valores": ["8.5"] * DAYS} for pid in ids],
+            }
+            t0 = time.monotonic()
+            r = await client.post("/produccion/masiva", json=body, headers=res_h)
+            assert r.status_code == 200, r.text
+            assert r.json()["creadas"] == LINES * DAYS
+
+            async def all_created() -> bool:
+                return await n_gpus() >= ELIGIBLE * DAYS
+
+            await until(all_created, 60, "GPU creation")
+            elapsed = time.monotonic() - t0
+            print(f"\nsave-to-GPUs-complete: {elapsed:.2f} s for {ELIGIBLE * DAYS} GPUs")
+            await asyncio.sleep(0.5)  # let any duplicate delivery land before counting
+            assert await n_gpus() == ELIGIBLE * DAYS  # exactly once
+            created_hist = await scalar(
+                select(func.count())
+                .select_from(RegistroGpuHistorial)
+                .where(RegistroGpuHistorial.accion == "CREADO")
+            )
+            assert created_hist == ELIGIBLE * DAYS
+
+            # protect two GPUs of line 0 (days 1, 2): take them into review / validate
+            grid = (
+                await client.get(f"/gpus/grid?id_ot={ot['id']}&mes=3&anio=2025", headers=rev_h)
+            ).json()["data"]
+            assert len(grid) == ELIGIBLE
+            line0 = next(row for row in grid if row["id_partida_anexo"] == ids[0])
+            protected = [line0["dia_1"][0]["id_gpu"], line0["dia_2"][0]["id_gpu"]]
+            for gid in protected:
+                r = await client.post(
+                    f"/gpus/{gid}/transiciones",
+                    json={"a": "CARGADO", "archivo": LINK},
+                    headers=res_h,
+                )
+                assert r.status_code == 200, r.text
+                r = await client.post(
+                    f"/gpus/{gid}/transiciones", json={"a": "EN_REVISION"}, headers=rev_h
+                )
+                assert r.status_code == 200, r.text
+            r = await client.post(
+                f"/gpus/{protected[1]}/transiciones", json={"a": "VALIDADO"}, headers=rev_h
+            )
+            assert r.status_code == 200, r.text
+
+            # reducing everything to 0 is refused as a whole: nothing half-written
+            zero = {
+                **body,
+                "partidas": [{"id_partida_imp": p, "valores": ["0"] * DAYS} for p in ids],
+            }
+            r = await client.post("/produccion/masiva", json=zero, headers=res_h)
+            assert r.status_code == 409, r.text
+            assert r.json()["type"].endswith("/GPU_EN_PROCESO")
+            assert len(r.json()["producciones"]) == 2
+            assert await n_gpus() == ELIGIBLE * DAYS
+
+            # reduce lines 0..9 to 0 except the protected days → their other GPUs disappear
+            keep = [None, None] + ["0"] * (DAYS - 2)
+            partial = {
+                **body,
+                "partidas": [
+                    {"id_partida_imp": p, "valores": keep if p == ids[0] else ["0"] * DAYS}
+                    for p in ids[:10]
+                ],
+            }
+            r = await client.post("/produccion/masiva", json=partial, headers=res_h)
+            assert r.status_code == 200, r.text
+            expected_after = ELIGIBLE * DAYS - 10 * DAYS + 2
+
+            async def deleted() -> bool:
+                return await n_gpus() == expected_after
+
+            await until(deleted, 60, "GPU deletion")
+            for gid in protected:
+                assert await scalar(select(RegistroGpu.estatus).where(RegistroGpu.id == gid))
+
+            async def snapshot() -> list[tuple[int, int, str, int]]:
+                async with maker() as s:
+                    rows = (
+                        await s.execute(
+                            select(
+                                RegistroGpu.id,
+                                RegistroGpu.id_produccion,
+                                RegistroGpu.estatus,
+                                RegistroGpu.version,
+                            ).order_by(RegistroGpu.id)
+                        )
+                    ).all()
+                return [tuple(r) for r in rows]  # type: ignore[misc]
+
+            before = await snapshot()
+            n_conflicts = await scalar(select(func.count()).select_from(GpuConflicto))
+
+            # redeliver the whole topic to a fresh consumer group → no change
+            group = f"evidence.gpu-sync-replay-{uuid.uuid4().hex[:8]}"
+            replay = MessagingRuntime(
+                service="evidence",
+                transport=build_transport("kafka", bootstrap_servers=kafka_bootstrap),
+                engine=app.state.engine,
+                outbox=None,
+                inbox=inbox,
+                consumers=[
+                    ConsumerSpec(
+                        group_id=group,
+                        handlers=consumers.HANDLERS,
+                        batch_handler=consumers.handle_production_saved_batch,
+                    )
+                ],
+            )
+            await replay.start()
+            try:
+                total_events = LINES * DAYS + 10 * DAYS - 2
+
+                async def replayed() -> bool:
+                    n = await scalar(
+                        select(func.count())
+                        .select_from(inbox)
+                        .where(inbox.c.consumer_group == group)
+                    )
+                    return int(n) >= total_events
+
+                await until(replayed, 120, "replay")
+            finally:
+                await replay.stop()
+            assert await snapshot() == before
+            assert await scalar(select(func.count()).select_from(GpuConflicto)) == n_conflicts

@@ -15,6 +15,7 @@ from asgi_lifespan import LifespanManager
 
 from gateway.main import create_app
 from gateway.settings import SERVICES, GatewaySettings
+from service_defaults.auth import issue_token
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +53,12 @@ async def test_service_health_through_mount(gateway_client: httpx.AsyncClient) -
 
 async def test_unknown_path_is_problem_json(gateway_client: httpx.AsyncClient) -> None:
     r = await gateway_client.get("/api/sales/definitely-not-a-route")
+    assert r.status_code == 401  # the gateway does not reveal which routes exist
+    assert r.headers["content-type"] == "application/problem+json"
+    token = issue_token(GatewaySettings(env="test"), "t", ["admin"])
+    r = await gateway_client.get(
+        "/api/sales/definitely-not-a-route", headers={"Authorization": f"Bearer {token}"}
+    )
     assert r.status_code == 404
     assert r.headers["content-type"] == "application/problem+json"
 

@@ -12,6 +12,7 @@ from evidence.main import create_app as create_evidence
 from evidence.settings import EvidenceSettings
 from gateway.main import create_app
 from gateway.settings import GatewaySettings
+from service_defaults.auth import issue_token
 
 
 def _free_port() -> int:
@@ -58,12 +59,16 @@ async def test_proxy_mode_forwards_and_reports(tmp_path: Path) -> None:
             assert r.status_code == 200, r.text
             assert r.json()["status"] == "ok"
             assert r.headers["x-request-id"] == "proxy-1"
-            r = await client.get("/api/evidence/no-such-route")
+            token = issue_token(GatewaySettings(env="test"), "t", ["admin"])
+            r = await client.get(
+                "/api/evidence/no-such-route", headers={"Authorization": f"Bearer {token}"}
+            )
             assert r.status_code == 404
             assert r.headers["content-type"] == "application/problem+json"
             r = await client.get("/api/sales/health/ready")
-            assert r.status_code == 502
-            assert r.json()["code"] == "upstream-unavailable"
+            assert r.status_code == 503
+            assert r.json()["code"] == "service-unavailable"
+            assert r.headers["content-type"] == "application/problem+json"
             r = await client.get("/health/ready")
             assert r.status_code == 503
             checks = r.json()["checks"]

@@ -12,11 +12,18 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
+from starlette.middleware.cors import CORSMiddleware
 
-from gateway import routing
+from gateway import ops, routing
+from gateway.gate import ServiceGate
+from gateway.idempotency import MemoryIdempotencyStore
 from gateway.openapi import merge_openapi
+from gateway.policy import ServicePolicy
+from gateway.ratelimit import RateLimiter
 from gateway.settings import SERVICES, GatewaySettings
-from nexo_messaging.memory import MemoryBroker
+from nexo_messaging.memory import MemoryBroker, MemoryTransport
+from nexo_messaging.runtime import build_transport
+from nexo_messaging.transport import Transport
 from service_defaults.app import build_service_app
 from service_defaults.messaging import new_memory_broker
 from service_defaults.settings import load_settings
@@ -37,6 +44,7 @@ def _index_router() -> APIRouter:
             "openapi": "/openapi.json",
             "health": {"live": "/health/live", "ready": "/health/ready"},
             "services": {svc: routing.service_prefix(svc) for svc in SERVICES},
+            "ops": {"dashboard": "/ops", "api": "/ops/api/summary"},
         }
 
     return router
@@ -45,13 +53,18 @@ def _index_router() -> APIRouter:
 def create_app(
     settings: GatewaySettings | None = None, *, memory_broker: MemoryBroker | None = None
 ) -> FastAPI:
-    """Build the gateway (no I/O here; services start in the lifespan)."""
+    """Build the gateway (no I/O here; services, proxy client and ops feed start in the
+    lifespan)."""
     settings = settings if settings is not None else load_settings(GatewaySettings)
     ready_checks: dict[str, Any] = {}
     hooks: list[Any] = []
     service_specs: dict[str, dict[str, Any]] = {}
     apps: dict[str, FastAPI] = {}
     holder: routing.ClientHolder | None = None
+    targets: dict[str, Any] = {}
+    policies: dict[str, ServicePolicy] = {}
+    upstreams: dict[str, routing.UpstreamState] = {}
+    ops_transport: Transport
 
     if settings.mode == "embedded":
         broker = memory_broker if memory_broker is not None else new_memory_broker()
@@ -59,13 +72,28 @@ def create_app(
         hooks.append(routing.embedded_lifespan(apps))
         for service, sub in apps.items():
             ready_checks[service] = routing.embedded_ready_check(sub)
+            policies[service] = ServicePolicy.load(service, sub.routes)
+        targets = dict(apps)
+        ops_transport = MemoryTransport(broker)
+        service_probes, outbox_probes = ops.embedded_probes(apps)
+        database_kinds = dict.fromkeys(apps, "sqlite")
     else:
         holder = routing.ClientHolder(settings)
         hooks.append(holder.lifespan())
+        proxies = routing.build_proxies(settings, holder)
         for service in SERVICES:
+            upstreams[service] = proxies[service].state
             ready_checks[service] = routing.proxy_ready_check(
-                service, settings.service_url(service), holder
+                service, settings.service_url(service), holder, upstreams[service]
             )
+            policies[service] = ServicePolicy.load(service)
+        targets = dict(proxies)
+        ops_transport = build_transport(
+            settings.transport, bootstrap_servers=settings.kafka_bootstrap_servers
+        )
+        service_probes = dict(ready_checks)
+        outbox_probes = {s: ops.proxy_outbox_probe(p) for s, p in service_probes.items()}
+        database_kinds = dict.fromkeys(SERVICES, "postgresql")
 
         @asynccontextmanager
         async def load_specs(app: FastAPI) -> AsyncIterator[None]:
@@ -79,27 +107,72 @@ def create_app(
 
         hooks.append(load_specs)
 
+    feed = ops.EventFeed(ops_transport, ops.ops_topics(), settings.ops_buffer_size)
+    ops_ctx = ops.OpsContext(
+        settings=settings,
+        transport=ops_transport,
+        feed=feed,
+        audit=ops.AuditLog(settings.ops_audit_file),
+        service_probes=service_probes,
+        outbox_probes=outbox_probes,
+        database_kinds=database_kinds,
+        upstreams=upstreams,
+    )
+
+    @asynccontextmanager
+    async def ops_feed(_app: FastAPI) -> AsyncIterator[None]:
+        await feed.start()
+        try:
+            yield
+        finally:
+            await feed.stop()
+            if settings.mode != "embedded":
+                await ops_transport.close()
+
+    hooks.append(ops_feed)
+
     app = build_service_app(
         settings,
         title="Nexo",
         version=VERSION,
         description=(
             "Nexo gateway: evidence, sales and orders services under `/api/<service>`. "
-            "Authenticate with a bearer JWT (`python -m gateway` prints a development token)."
+            "Authenticate with a bearer JWT (`python -m gateway` prints a development token). "
+            "POSTs accept an `Idempotency-Key` header. Ops API and dashboard under `/ops`."
         ),
-        routers=[_index_router()],
+        routers=[_index_router(), ops.ops_router(_ops_context)],
         lifespan_hooks=hooks,
         ready_checks=ready_checks,
         database=False,
     )
     app.state.services = apps
     app.state.proxy = holder
-
-    if settings.mode == "embedded":
-        routing.mount_apps(app, apps)
-    else:
-        assert holder is not None
-        routing.mount_proxies(app, settings, holder)
+    app.state.ops = ops_ctx
+    limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    store = MemoryIdempotencyStore(settings.idempotency_ttl_seconds, settings.idempotency_max_keys)
+    app.state.idempotency = store
+    app.state.rate_limiter = limiter
+    gates = {
+        service: ServiceGate(service, target, settings, policies[service], limiter, store)
+        for service, target in targets.items()
+    }
+    routing.mount_apps(app, gates)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "X-Request-ID",
+                "X-Correlation-ID",
+                "traceparent",
+            ],
+            expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed", "traceparent"],
+            max_age=600,
+        )
 
     base_openapi = app.openapi
 
@@ -114,6 +187,11 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _ops_context(request: Request) -> ops.OpsContext:
+    ctx: ops.OpsContext = request.app.state.ops
+    return ctx
 
 
 def app_from_env() -> FastAPI:

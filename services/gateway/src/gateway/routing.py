@@ -6,14 +6,16 @@ ops dashboard) can wrap these apps without touching app creation.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.settings import SERVICES, GatewaySettings
 from service_defaults.errors import problem_response
@@ -77,7 +79,7 @@ def build_embedded_apps(settings: GatewaySettings, memory_broker: Any) -> dict[s
     return apps
 
 
-def mount_apps(app: FastAPI, apps: Mapping[str, FastAPI]) -> None:
+def mount_apps(app: FastAPI, apps: Mapping[str, ASGIApp]) -> None:
     for service, sub in apps.items():
         app.mount(service_prefix(service), sub, name=service)
 
@@ -143,14 +145,76 @@ class ClientHolder:
         return lifespan
 
 
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError)
+
+
+class UpstreamState:
+    """Per-service circuit flag: after a connect failure the service is answered 503 at once
+    for ``open_seconds`` (then one request probes it again)."""
+
+    def __init__(self, open_seconds: float) -> None:
+        self.open_seconds = open_seconds
+        self.down_until = 0.0
+        self.last_error: str | None = None
+        self.failures = 0
+
+    def is_open(self) -> bool:
+        return time.monotonic() < self.down_until
+
+    def trip(self, error: str) -> None:
+        self.failures += 1
+        self.last_error = error
+        self.down_until = time.monotonic() + self.open_seconds
+
+    def ok(self) -> None:
+        self.failures = 0
+        self.down_until = 0.0
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "circuit": "open" if self.is_open() else "closed",
+            "consecutive_failures": self.failures,
+            "last_error": self.last_error,
+        }
+
+
 class ProxyApp:
     """ASGI app forwarding every request under its mount point to `base_url`, streaming both
-    bodies. Connection problems answer 502, time-outs 504 (problem+json)."""
+    bodies. Idempotent requests are retried on connection errors; a service that refuses
+    connections answers 503 (and trips its circuit), a time-out 504, other upstream errors 502
+    (all problem+json)."""
 
-    def __init__(self, service: str, base_url: str, holder: ClientHolder) -> None:
+    def __init__(
+        self,
+        service: str,
+        base_url: str,
+        holder: ClientHolder,
+        state: UpstreamState | None = None,
+        retries: int = 2,
+    ) -> None:
         self.service = service
         self.base_url = base_url.rstrip("/")
         self.holder = holder
+        self.state = state or UpstreamState(3.0)
+        self.retries = retries
+
+    async def _problem(
+        self, scope: Scope, receive: Receive, send: Send, status: int, code: str, detail: str
+    ) -> None:
+        titles = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+        headers = (
+            {"Retry-After": str(max(1, round(self.state.open_seconds)))} if status == 503 else {}
+        )
+        await problem_response(
+            status,
+            code,
+            titles[status],
+            detail,
+            scope.get("path"),
+            {"service": self.service},
+            headers,
+        )(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # websockets/lifespan are not proxied
@@ -158,6 +222,16 @@ class ProxyApp:
         client = self.holder.client
         if client is None:
             raise RuntimeError("proxy client not open (gateway lifespan not running)")
+        if self.state.is_open():
+            await self._problem(
+                scope,
+                receive,
+                send,
+                503,
+                "service-unavailable",
+                f"{self.service} is down ({self.state.last_error})",
+            )
+            return
         root = scope.get("root_path", "")
         path: str = scope["path"]
         if root and path.startswith(root):
@@ -172,6 +246,7 @@ class ProxyApp:
         client_addr = scope.get("client")
         if client_addr:
             headers.append(("x-forwarded-for", str(client_addr[0])))
+        method: str = scope["method"]
 
         async def body() -> AsyncIterator[bytes]:
             while True:
@@ -184,22 +259,61 @@ class ProxyApp:
                 if not message.get("more_body", False):
                     return
 
-        request = client.build_request(scope["method"], url, headers=headers, content=body())
-        try:
-            response = await client.send(request, stream=True)
-        except httpx.TimeoutException:
-            await problem_response(
-                504, "upstream-timeout", "Gateway Timeout", f"{self.service} did not answer"
-            )(scope, receive, send)
-            return
-        except httpx.HTTPError as exc:
-            await problem_response(
-                502,
-                "upstream-unavailable",
-                "Bad Gateway",
-                f"{self.service} unreachable ({type(exc).__name__})",
-            )(scope, receive, send)
-            return
+        retries = self.retries if method in IDEMPOTENT_METHODS else 0
+        content: Any
+        if retries:
+            chunks = [c async for c in body()]
+            content = b"".join(chunks)
+        else:
+            content = body()
+        attempt = 0
+        while True:
+            request = client.build_request(method, url, headers=headers, content=content)
+            try:
+                response = await client.send(request, stream=True)
+                break
+            except RETRYABLE as exc:
+                connect_failed = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                if attempt < retries:
+                    attempt += 1
+                    await asyncio.sleep(0.05 * 2 ** (attempt - 1))
+                    continue
+                if connect_failed:
+                    self.state.trip(type(exc).__name__)
+                    await self._problem(
+                        scope,
+                        receive,
+                        send,
+                        503,
+                        "service-unavailable",
+                        f"{self.service} unreachable ({type(exc).__name__})",
+                    )
+                else:
+                    await self._problem(
+                        scope,
+                        receive,
+                        send,
+                        502,
+                        "upstream-unavailable",
+                        f"{self.service} failed ({type(exc).__name__})",
+                    )
+                return
+            except httpx.TimeoutException:
+                await self._problem(
+                    scope, receive, send, 504, "upstream-timeout", f"{self.service} did not answer"
+                )
+                return
+            except httpx.HTTPError as exc:
+                await self._problem(
+                    scope,
+                    receive,
+                    send,
+                    502,
+                    "upstream-unavailable",
+                    f"{self.service} failed ({type(exc).__name__})",
+                )
+                return
+        self.state.ok()
         try:
             await send(
                 {
@@ -212,24 +326,31 @@ class ProxyApp:
                     ],
                 }
             )
-            async for chunk in response.aiter_raw():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            try:
+                async for chunk in response.aiter_raw():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except httpx.HTTPError as exc:  # upstream died mid-body: end the stream
+                log.warning("upstream body interrupted", service=self.service, error=repr(exc))
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             await response.aclose()
 
 
-def mount_proxies(app: FastAPI, settings: GatewaySettings, holder: ClientHolder) -> None:
-    for service in SERVICES:
-        app.mount(
-            service_prefix(service),
-            ProxyApp(service, settings.service_url(service), holder),
-            name=service,
+def build_proxies(settings: GatewaySettings, holder: ClientHolder) -> dict[str, ProxyApp]:
+    return {
+        service: ProxyApp(
+            service,
+            settings.service_url(service),
+            holder,
+            UpstreamState(settings.circuit_open_seconds),
+            settings.proxy_retries,
         )
+        for service in SERVICES
+    }
 
 
 def proxy_ready_check(
-    service: str, base_url: str, holder: ClientHolder
+    service: str, base_url: str, holder: ClientHolder, state: UpstreamState | None = None
 ) -> Callable[[], Awaitable[dict[str, Any]]]:
     async def check() -> dict[str, Any]:
         client = holder.client
@@ -238,7 +359,11 @@ def proxy_ready_check(
         try:
             response = await client.get(f"{base_url}/health/ready", timeout=2.5)
         except httpx.HTTPError as exc:
+            if state is not None and isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+                state.trip(type(exc).__name__)
             return {"status": "failing", "error": f"{service} unreachable: {type(exc).__name__}"}
+        if state is not None:
+            state.ok()
         try:
             body = response.json()
         except ValueError:

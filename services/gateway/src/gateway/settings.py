@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from service_defaults.settings import CommonSettings
 
@@ -26,8 +27,48 @@ class GatewaySettings(CommonSettings):
     sales_url: str = "http://127.0.0.1:8002"
     orders_url: str = "http://127.0.0.1:8003"
     proxy_timeout: float = 30.0
-    proxy_connect_timeout: float = 3.0
+    proxy_connect_timeout: float = 1.0
     proxy_max_connections: int = 100
+    proxy_retries: int = 2
+    """Extra attempts for idempotent requests (GET/HEAD/OPTIONS/PUT/DELETE) on connect errors."""
+    circuit_open_seconds: float = 3.0
+    """After a connect failure a service is answered 503 at once for this long."""
+
+    # edge policies
+    max_body_bytes: int = 10 * 1024 * 1024
+    rate_limit_per_second: float = 50.0
+    """Token bucket refill per client (token ``sub``, else client address); 0 disables."""
+    rate_limit_burst: int = 100
+    idempotency_ttl_seconds: float = 24 * 3600
+    idempotency_wait_seconds: float = 30.0
+    idempotency_max_keys: int = 10_000
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Comma-separated origins allowed by CORS (``*`` for any); empty = CORS off."""
+
+    # ops: the broker the gateway reads (embedded mode: the shared memory broker)
+    transport: Literal["memory", "kafka"] = "memory"
+    kafka_bootstrap_servers: str | None = None
+    ops_buffer_size: int = 500
+    ops_audit_file: Path | None = None
+    evidence_grid_path: str | None = None
+    """Path of the evidence GPU grid (``GET ...?id_ot=&mes=&anio=``) below ``/api/evidence``;
+    discovered from the evidence OpenAPI when unset."""
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _check_kafka(self) -> GatewaySettings:
+        if self.transport == "kafka" and not self.kafka_bootstrap_servers:
+            raise ValueError(
+                f"{self.env_name('kafka_bootstrap_servers')} is required when "
+                f"{self.env_name('transport')}=kafka"
+            )
+        return self
 
     def service_url(self, service: str) -> str:
         url: str = getattr(self, f"{service}_url")

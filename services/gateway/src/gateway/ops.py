@@ -363,6 +363,11 @@ def ops_router(get_ctx: Callable[[Request], OpsContext]) -> APIRouter:
     async def static(name: str) -> Response:
         return _static(name)
 
+    @router.get("/dev-login", summary="Whether the development login is available")
+    async def dev_login_available(request: Request) -> dict[str, bool]:
+        settings = request.app.state.settings
+        return {"available": settings.env == "dev" and settings.jwt_algorithm == "HS256"}
+
     @router.post("/dev-login", summary="Development only: a token with the ops and admin roles")
     async def dev_login(request: Request) -> dict[str, Any]:
         settings = request.app.state.settings

@@ -1,0 +1,57 @@
+"""Shared helpers of the gateway tests: tokens, free ports, in-process uvicorn servers."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import uvicorn
+
+from gateway.settings import GatewaySettings
+from service_defaults.auth import issue_token
+
+
+def make_token(roles: Iterable[str], sub: str = "tester", **settings: Any) -> str:
+    return issue_token(GatewaySettings(env="test", **settings), sub, list(roles))
+
+
+def bearer(roles: Iterable[str], sub: str = "tester") -> dict[str, str]:
+    return {"Authorization": f"Bearer {make_token(roles, sub)}"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@asynccontextmanager
+async def serve(app: Any, port: int, startup_timeout: float = 60) -> AsyncIterator[uvicorn.Server]:
+    """Run `app` on 127.0.0.1:`port` with uvicorn in this event loop until the block ends."""
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            lifespan="on",
+            access_log=False,
+            timeout_graceful_shutdown=3,
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(startup_timeout):
+            while not server.started:
+                if task.done():
+                    task.result()
+                    raise RuntimeError("uvicorn exited before it started")
+                await asyncio.sleep(0.02)
+        yield server
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)

@@ -169,7 +169,7 @@ async def test_d_relay_killed_after_publish_before_mark(env: Env) -> None:
 
 
 async def test_e_broker_outage_loses_nothing(env: Env) -> None:
-    rt = env.runtime([env.spec()], send_within=5.0)
+    rt = env.runtime([env.spec()], send_timeout=5.0)
     await rt.start()
     await env.write([(0, -1)])
     await wait_until(lambda: _effects_count(env, 1), what="first effect")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,7 +30,7 @@ from contracts.events.base import DomainEvent
 from nexo_messaging import context, metrics
 from nexo_messaging.dlq import dead_letter_message
 from nexo_messaging.errors import CommitFailed, PermanentError
-from nexo_messaging.inbox import record_processed
+from nexo_messaging.inbox import record_processed_many
 from nexo_messaging.transport import TP, Consumer, Producer, Record, Transport
 
 log = structlog.get_logger("nexo_messaging.consumer")
@@ -257,16 +258,13 @@ class ConsumerRunner:
                     self.last_progress = time.time()
                 continue
             async with self._lock:
+                assigned = consumer.assignment()
+                # revoked meanwhile: the new owner reads those partitions again
+                live = {tp: recs for tp, recs in batches.items() if tp in assigned}
                 offsets: dict[TP, int] = {}
                 try:
-                    for tp, records in batches.items():
-                        if tp not in consumer.assignment():
-                            continue  # revoked meanwhile: the new owner reads it again
-                        nxt = await self._process_chunk(tp, records)
-                        if nxt is not None:
-                            offsets[tp] = nxt
-                        if self._stopping:
-                            break
+                    if live and await self._process_batch(live):
+                        offsets = {tp: recs[-1].offset + 1 for tp, recs in live.items()}
                 finally:
                     await self._commit(consumer, offsets)
             self._update_lag_metrics()
@@ -294,40 +292,44 @@ class ConsumerRunner:
             metrics.CONSUMER_LAG.labels(self.service, topic, self.spec.group_id).set(lag)
 
     # -- processing -------------------------------------------------------------------------
-    async def _process_chunk(self, tp: TP, records: list[Record]) -> int | None:
+    async def _process_batch(self, batches: dict[TP, list[Record]]) -> bool:
+        """Process every record of one fetch; True when all are done (commit the offsets)."""
         started = time.perf_counter()
         items: list[_Item] = []
         poison: list[tuple[Record, str, str]] = []
         registry = _registry()
-        for rec in records:
-            try:
-                ce = decode(rec.key, rec.value, rec.headers)
-            except DecodeError as exc:
-                poison.append((rec, "undecodable", str(exc)))
-                continue
-            cls = self._types.get(ce.type) or registry.get(ce.type)
-            if cls is None:
-                poison.append((rec, "unknown_type", f"unknown event type {ce.type!r}"))
-                continue
-            try:
-                event = cls.model_validate(ce.data)
-            except ValidationError as exc:
-                poison.append((rec, "schema_violation", str(exc)))
-                continue
-            if cls not in self.spec.handlers:
-                continue  # another group's event on a shared topic
-            items.append(_Item(rec, event, _meta(ce, rec), cls))
+        for records in batches.values():
+            for rec in records:
+                try:
+                    ce = decode(rec.key, rec.value, rec.headers)
+                except DecodeError as exc:
+                    poison.append((rec, "undecodable", str(exc)))
+                    continue
+                cls = self._types.get(ce.type) or registry.get(ce.type)
+                if cls is None:
+                    poison.append((rec, "unknown_type", f"unknown event type {ce.type!r}"))
+                    continue
+                try:
+                    event = cls.model_validate(ce.data)
+                except ValidationError as exc:
+                    poison.append((rec, "schema_violation", str(exc)))
+                    continue
+                if cls not in self.spec.handlers:
+                    continue  # another group's event on a shared topic
+                items.append(_Item(rec, event, _meta(ce, rec), cls))
         try:
             await self._handle_items(items)
             for rec, reason, error in poison:
                 await self._dead_letter(rec, reason, error)
         except _Abort:
-            return None
-        metrics.HANDLER_LATENCY.labels(self.service, tp.topic, self.spec.group_id).observe(
-            time.perf_counter() - started
-        )
+            return False
+        elapsed = time.perf_counter() - started
+        for tp in batches:
+            metrics.HANDLER_LATENCY.labels(self.service, tp.topic, self.spec.group_id).observe(
+                elapsed
+            )
         self.last_progress = time.time()
-        return records[-1].offset + 1
+        return True
 
     async def _handle_items(self, items: list[_Item]) -> None:
         if not items:
@@ -381,12 +383,14 @@ class ConsumerRunner:
 
     async def _transaction(self, items: list[_Item]) -> None:
         group = self.spec.group_id
-        fresh: list[_Item] = []
         async with self._sessions() as session, session.begin():
+            new_ids = await record_processed_many(
+                session, self.inbox, group, [(i.meta.event_id, i.meta.type) for i in items]
+            )
+            fresh: list[_Item] = []
             for item in items:
-                if await record_processed(
-                    session, self.inbox, group, item.meta.event_id, item.meta.type
-                ):
+                if item.meta.event_id in new_ids:
+                    new_ids.discard(item.meta.event_id)  # a repeat inside the batch is a dup
                     fresh.append(item)
             if fresh and self.spec.batch_handler is not None:
                 with _event_context(fresh[0].meta):
@@ -396,13 +400,11 @@ class ConsumerRunner:
                     with _event_context(item.meta):
                         await self.spec.handlers[item.cls](session, item.event, item.meta)
         self.processed += len(fresh)
-        fresh_ids = {id(i) for i in fresh}
-        for item in items:
-            labels = (self.service, item.meta.topic, group)
-            if id(item) in fresh_ids:
-                metrics.CONSUMED.labels(*labels).inc()
-            else:
-                metrics.DUPLICATES.labels(*labels).inc()
+        consumed = Counter(i.meta.topic for i in fresh)
+        for topic, n in consumed.items():
+            metrics.CONSUMED.labels(self.service, topic, group).inc(n)
+        for topic, n in (Counter(i.meta.topic for i in items) - consumed).items():
+            metrics.DUPLICATES.labels(self.service, topic, group).inc(n)
 
     # -- dead letters -----------------------------------------------------------------------
     async def _close_producer(self) -> None:

@@ -36,3 +36,29 @@ async def record_processed(
         )
     )
     return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def record_processed_many(
+    session: AsyncSession, inbox: Table, consumer_group: str, events: list[tuple[str, str]]
+) -> set[str]:
+    """Insert inbox rows for ``(event_id, event_type)`` pairs in one statement; return the ids
+    that were new (to process). Duplicates — earlier or within ``events`` — are left out."""
+    if not events:
+        return set()
+    dialect = session.bind.dialect.name if session.bind is not None else ""
+    if dialect not in ("postgresql", "sqlite"):
+        fresh: set[str] = set()
+        for event_id, event_type in events:
+            if await record_processed(session, inbox, consumer_group, event_id, event_type):
+                fresh.add(event_id)
+        return fresh
+    unique = dict(events)
+    stmt = _insert_ignore(session, inbox).returning(inbox.c.event_id)
+    result = await session.execute(
+        stmt,
+        [
+            {"consumer_group": consumer_group, "event_id": e, "event_type": t}
+            for e, t in unique.items()
+        ],
+    )
+    return {row[0] for row in result}

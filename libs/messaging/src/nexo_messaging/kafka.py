@@ -43,7 +43,7 @@ def _record(msg: Any) -> Record:
         offset=msg.offset,
         key=msg.key,
         value=msg.value,
-        headers=[(k, bytes(v)) for k, v in (msg.headers or ())],
+        headers=list(msg.headers) if msg.headers else [],
         timestamp_ms=msg.timestamp,
     )
 

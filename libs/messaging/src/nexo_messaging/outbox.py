@@ -46,3 +46,39 @@ async def enqueue(
         channel = notify or f"outbox_{event.service}"
         await db.execute(select(func.pg_notify(channel, "")))
     return event_id
+
+
+async def enqueue_many(
+    db: AsyncSession | AsyncConnection,
+    outbox: Table,
+    events: list[DomainEvent],
+    *,
+    headers: dict[str, str] | None = None,
+    notify: str | None = None,
+    topic: str | None = None,
+) -> list[str]:
+    """Like :func:`enqueue` for many events in one statement (one NOTIFY); returns their ids."""
+    if not events:
+        return []
+    row_headers: dict[str, Any] = {**current_trace_headers(), **(headers or {})}
+    ids = [str(uuid.uuid4()) for _ in events]
+    await db.execute(
+        insert(outbox),
+        [
+            {
+                "id": event_id,
+                "aggregatetype": event.aggregate_type,
+                "aggregateid": event.aggregate_id(),
+                "type": event.ce_type(),
+                "topic": topic or event.topic,
+                "payload": event.model_dump(mode="json"),
+                "headers": row_headers,
+            }
+            for event_id, event in zip(ids, events, strict=True)
+        ],
+    )
+    conn = await db.connection() if isinstance(db, AsyncSession) else db
+    if conn.dialect.name == "postgresql":
+        channel = notify or f"outbox_{events[0].service}"
+        await db.execute(select(func.pg_notify(channel, "")))
+    return ids

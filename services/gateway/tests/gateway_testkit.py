@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Iterable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -55,3 +56,15 @@ async def serve(app: Any, port: int, startup_timeout: float = 60) -> AsyncIterat
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 30)
+
+
+async def wait_for(probe: Callable[[], Awaitable[Any]], what: str, deadline_s: float = 10.0) -> Any:
+    """Poll `probe` until it returns something truthy (a deadline, never a fixed sleep)."""
+    deadline = time.monotonic() + deadline_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")

@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from evidence.main import create_app
-from evidence.models import Produccion, RegistroGpu, outbox
+from evidence.models import PartidaAnexo, Produccion, RegistroGpu, outbox
 from evidence.settings import EvidenceSettings
 from service_defaults.auth import issue_token
 
@@ -820,3 +820,39 @@ async def test_demo_seed_in_dev(tmp_path: Path) -> None:
             return int(await ctx.scalar(select(func.count()).select_from(RegistroGpu))) > 0
 
         await until(gpus)
+
+
+async def test_grid_cache_follows_every_change(c: Ctx) -> None:
+    url = f"/gpus/grid?id_ot={c.ids['ot']}&mes=3&anio=2025"
+    prod = await c.put("C-2.1.1", "2025-03-02", "8")
+    gid = await c.wait_gpu(prod["id"])
+    assert gid is not None
+    await c.settle()
+    r1 = await c.client.get(url, headers=c.res)
+    tag = r1.headers["etag"]
+    assert r1.json()["data"][0]["dia_2"][0]["id_gpu"] == gid
+    r = await c.client.get(url, headers={**c.res, "If-None-Match": tag})
+    assert r.status_code == 304
+    await ok(await c.tr(gid, c.res, "CARGADO", archivo=LINK))  # transition
+    r2 = await c.client.get(url, headers={**c.res, "If-None-Match": tag})
+    assert r2.status_code == 200
+    assert r2.headers["etag"] != tag
+    assert r2.json()["data"][0]["dia_2"][0]["estatus_texto"] == "CARGADO"
+    await c.put("C-2.1.1", "2025-03-02", "9")  # production edit
+    cell = (await ok(await c.client.get(url, headers=c.res)))["data"][0]["dia_2"][0]
+    assert cell["volumen"] == "9.000000"
+    await ok(await c.tr(gid, c.res, "PENDIENTE"))
+    await c.put("C-2.1.1", "2025-03-02", "0")  # GPU deleted asynchronously
+    await c.wait_gpu(prod["id"], present=False)
+    assert (await ok(await c.client.get(url, headers=c.res)))["data"] == []
+    p2 = await c.put("C-3.4.2", "2025-03-07", "1")  # GPU created asynchronously
+    g2 = await c.wait_gpu(p2["id"])
+    data = (await ok(await c.client.get(url, headers=c.res)))["data"]
+    assert data[0]["dia_7"][0]["id_gpu"] == g2
+    imp = await c.scalar(
+        select(PartidaAnexo.id_importacion_anexo).where(PartidaAnexo.id == c.ids["C-3.4.2"])
+    )
+    await ok(
+        await c.client.patch(f"/importaciones/{imp}", json={"es_activo": False}, headers=c.sup)
+    )
+    assert (await ok(await c.client.get(url, headers=c.res)))["data"] == []

@@ -216,6 +216,15 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "grid_version",
+        sa.Column("id_reporte_mensual", sa.Integer(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["id_reporte_mensual"], ["reporte_mensual_header.id"], ondelete="RESTRICT"
+        ),
+        sa.PrimaryKeyConstraint("id_reporte_mensual"),
+    )
+    op.create_table(
         "reporte_diario_detalle",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("id_reporte_mensual", sa.Integer(), nullable=False),
@@ -372,6 +381,7 @@ def downgrade() -> None:
 
     op.drop_table("produccion")
     op.drop_table("reporte_diario_detalle")
+    op.drop_table("grid_version")
     with op.batch_alter_table("partida_anexo_importada", schema=None) as batch_op:
         batch_op.drop_index("ix_partida_importacion")
 

@@ -12,11 +12,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -494,11 +497,51 @@ async def cerrar_dia(
 # ============================================================================================
 
 
+GRID_CACHE_SIZE = 64
+
+
+def _grid_cache(request: Request) -> OrderedDict[tuple[Any, ...], bytes]:
+    cache: OrderedDict[tuple[Any, ...], bytes] | None = getattr(
+        request.app.state, "evidence_grid_cache", None
+    )
+    if cache is None:
+        cache = OrderedDict()
+        request.app.state.evidence_grid_cache = cache
+    return cache
+
+
 async def _grid(
-    request: Request, session: AsyncSession, id_ot: int | None, mes: int | None, anio: int | None
-) -> dict[str, Any]:
-    data = await service.grid(session, id_ot=id_ot, mes=mes, anio=anio, cfg=config_of(request))
-    return {"data": data}
+    request: Request,
+    session: AsyncSession,
+    id_ot: int | None,
+    mes: int | None,
+    anio: int | None,
+    if_none_match: str | None,
+) -> Response:
+    """Read model: the month's grid version (1 query) keys an in-process cache of the encoded
+    body; on a miss the grid is built in one more query. ETag = report + version."""
+    if id_ot is None or mes is None or anio is None:
+        return JSONResponse({"data": []})
+    version = await service.grid_version(session, id_ot=id_ot, mes=mes, anio=anio)
+    if version is None:
+        return JSONResponse({"data": []})
+    cfg = config_of(request)
+    tag = f'"g{version[0]}-{version[1]}"'
+    headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
+    if if_none_match is not None and tag in [t.strip() for t in if_none_match.split(",")]:
+        return Response(status_code=304, headers=headers)
+    cache = _grid_cache(request)
+    key = (id_ot, mes, anio, *version, tuple(sorted(cfg.gpu_annexes)))
+    body = cache.get(key)
+    if body is None:
+        data = await service.grid(session, id_ot=id_ot, mes=mes, anio=anio, cfg=cfg)
+        body = json.dumps({"data": data}, ensure_ascii=False, separators=(",", ":")).encode()
+        cache[key] = body
+        while len(cache) > GRID_CACHE_SIZE:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
+    return Response(body, media_type="application/json", headers=headers)
 
 
 GRID_DOC = (
@@ -509,7 +552,12 @@ GRID_DOC = (
 )
 
 
-@router.get("/gpus/grid", summary="GPU grid of an OT and month", description=GRID_DOC)
+@router.get(
+    "/gpus/grid",
+    summary="GPU grid of an OT and month",
+    description=GRID_DOC,
+    response_model=None,
+)
 async def grid(
     request: Request,
     session: Session,
@@ -517,14 +565,16 @@ async def grid(
     id_ot: int | None = None,
     mes: int | None = None,
     anio: int | None = None,
-) -> dict[str, Any]:
-    return await _grid(request, session, id_ot, mes, anio)
+    if_none_match: str | None = Header(default=None),
+) -> Response:
+    return await _grid(request, session, id_ot, mes, anio, if_none_match)
 
 
 @router.get(
     "/obtener_grid_gpus",
     summary="GPU grid (seed-compatible path)",
     description=GRID_DOC,
+    response_model=None,
 )
 async def obtener_grid_gpus(
     request: Request,
@@ -533,8 +583,9 @@ async def obtener_grid_gpus(
     id_ot: int | None = None,
     mes: int | None = None,
     anio: int | None = None,
-) -> dict[str, Any]:
-    return await _grid(request, session, id_ot, mes, anio)
+    if_none_match: str | None = Header(default=None),
+) -> Response:
+    return await _grid(request, session, id_ot, mes, anio, if_none_match)
 
 
 def gpu_out(ctx: service.GpuContext) -> dict[str, Any]:

@@ -141,6 +141,20 @@ class ReporteMensual(Base):
     fecha_actualizacion: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
+class GridVersion(Base):
+    """Change counter of a month's GPU grid (read-model cache key and ETag). Bumped in the same
+    transaction as every write that changes what the grid shows. A separate row (not a column of
+    the report) so GPU transitions never lock the report row: lock order is always
+    report → GPU rows → grid version, which cannot deadlock."""
+
+    __tablename__ = "grid_version"
+
+    id_reporte_mensual: Mapped[int] = mapped_column(
+        _fk("reporte_mensual_header.id"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
 class ReporteDiario(Base):
     """Day status of a monthly report; ``cerrado`` is the legacy id 17 ("closed day")."""
 

@@ -13,7 +13,6 @@ Rule violations raise :class:`evidence.domain.DomainError` (mapped to problem+js
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from evidence.models import (
     EstimacionDetalle,
     EstimacionHeader,
     GpuConflicto,
+    GridVersion,
     ImportacionAnexo,
     Ot,
     PartidaAnexo,
@@ -43,8 +43,8 @@ from evidence.models import (
     ReporteMensual,
     outbox,
 )
-from nexo_messaging.context import current_trace_headers
 from nexo_messaging.outbox import enqueue
+from nexo_messaging.outbox import enqueue_many as _enqueue_many
 
 SYSTEM = Actor(d.SYSTEM_USER, frozenset({d.ROLE_ADMIN}))
 
@@ -87,28 +87,11 @@ def aware(value: dt.datetime | None) -> dt.datetime | None:
 
 
 async def enqueue_many(session: AsyncSession, events: Sequence[DomainEvent]) -> int:
-    """Outbox rows for many events in one statement (same row shape as ``enqueue``)."""
+    """Outbox rows for many events in one statement (``nexo_messaging.outbox.enqueue_many``)."""
     if not events:
         return 0
-    if len(events) == 1:
-        await enqueue(session, outbox, events[0])
-        return 1
-    headers = current_trace_headers()
-    rows = [
-        {
-            "id": str(uuid.uuid4()),
-            "aggregatetype": e.aggregate_type,
-            "aggregateid": e.aggregate_id(),
-            "type": e.ce_type(),
-            "topic": e.topic,
-            "payload": e.model_dump(mode="json"),
-            "headers": headers,
-        }
-        for e in events
-    ]
-    for start in range(0, len(rows), 1000):
-        await session.execute(insert(outbox), rows[start : start + 1000])
-    return len(rows)
+    await _enqueue_many(session, outbox, list(events))
+    return len(events)
 
 
 def _rowcount(result: Any) -> int:
@@ -122,6 +105,21 @@ def _insert_ignore(session: AsyncSession, table: Any) -> Any:
     if dialect == "sqlite":
         return sqlite.insert(table).on_conflict_do_nothing()
     raise NotImplementedError(dialect)  # pragma: no cover
+
+
+async def bump_grid(session: AsyncSession, report_ids: Iterable[int]) -> None:
+    """Increment the grid version of these monthly reports (same transaction as the write)."""
+    ids = sorted(set(report_ids))
+    if not ids:
+        return
+    table = GridVersion.__table__
+    dialect = session.get_bind().dialect.name
+    mod: Any = postgresql if dialect == "postgresql" else sqlite
+    stmt = mod.insert(table).values([{"id_reporte_mensual": i, "version": 1} for i in ids])
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["id_reporte_mensual"], set_={"version": table.c.version + 1}
+    )
+    await session.execute(stmt)
 
 
 # --------------------------------------------------------------------------------------------
@@ -251,6 +249,11 @@ async def cambiar_importacion_activa(
         )
     ).all()
     ids = sorted(set(prods) | set(changed))
+    family = await family_ids(session, ot)
+    reports = (
+        await session.scalars(select(ReporteMensual.id).where(ReporteMensual.id_ot.in_(family)))
+    ).all()
+    await bump_grid(session, reports)
     await _announce(session, ids, actor, change="updated", before={})
     return imp
 
@@ -596,6 +599,8 @@ async def _save(
     result.eventos = await _announce(
         session, changed_ids, actor, change=None, before=before, created=set(created_ids)
     )
+    if plan.changes:
+        await bump_grid(session, [report.id])
     return result
 
 
@@ -792,6 +797,7 @@ async def sync_gpus(
     gpus = await _lock_gpus_by_production(session, ids)
     events: list[DomainEvent] = []
     to_create: list[int] = []
+    touched: set[int] = set()
     for pid in ids:
         row: Any = prod_rows.get(pid)
         gpu = gpus.get(pid)
@@ -847,6 +853,8 @@ async def sync_gpus(
                 )
             )
             result.eliminados.append(gpu.id)
+            if row is not None:
+                touched.add(row.id_reporte_mensual)
         elif (
             action is d.SyncAction.CONFLICT
             and gpu is not None
@@ -925,7 +933,9 @@ async def sync_gpus(
                 )
             )
             result.creados.append(gid)
+            touched.add(row.id_reporte_mensual)
     await enqueue_many(session, events)
+    await bump_grid(session, touched)
     return result
 
 
@@ -1159,6 +1169,7 @@ async def _apply_transition(
             version=gpu.version,
         )
     )
+    await bump_grid(session, [ctx.id_reporte_mensual])
     return _gpu_event(
         gpu,
         None,
@@ -1334,6 +1345,27 @@ async def conflictos(session: AsyncSession, *, id_ot: int | None = None) -> list
 # --------------------------------------------------------------------------------------------
 # Grid read model
 # --------------------------------------------------------------------------------------------
+
+
+async def grid_version(
+    session: AsyncSession, *, id_ot: int, mes: int, anio: int
+) -> tuple[int, int] | None:
+    """(report id, grid version) of the month, or None when there is no monthly report."""
+    d.validate_month(mes, anio)
+    row = (
+        await session.execute(
+            select(ReporteMensual.id, GridVersion.version)
+            .outerjoin(GridVersion, GridVersion.id_reporte_mensual == ReporteMensual.id)
+            .where(
+                ReporteMensual.id_ot == id_ot,
+                ReporteMensual.mes == mes,
+                ReporteMensual.anio == anio,
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    return int(row[0]), int(row[1] or 0)
 
 
 async def grid(

@@ -1,0 +1,200 @@
+"""Evidence benchmark (issue 4): bulk save of a month (200 lines × 31 days) → all GPUs created,
+and grid read latency p50/p99 for that month.
+
+    uv run python bench/evidence/run.py [--lines 200] [--reads 300] [--embedded]
+
+Default: real PostgreSQL + Kafka (``DATABASE_URL`` / ``KAFKA_BOOTSTRAP_SERVERS`` if set, else
+started from ``deploy.local``). ``--embedded``: SQLite file + in-memory transport.
+The app runs in-process (``create_app`` + ASGI transport), so the figures are the service's own.
+Targets: save-to-GPUs-complete ≤ 3 s, grid p99 ≤ 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import httpx
+import structlog
+from asgi_lifespan import LifespanManager
+from sqlalchemy import func, select
+
+from evidence.main import create_app
+from evidence.models import RegistroGpu
+from evidence.settings import EvidenceSettings
+from service_defaults.auth import issue_token
+
+TARGET_SAVE_S = 3.0
+TARGET_GRID_P99_MS = 50.0
+
+
+@contextlib.contextmanager
+def infrastructure(embedded: bool, tmp: Path) -> Iterator[tuple[str, str | None]]:
+    if embedded:
+        yield f"sqlite+aiosqlite:///{tmp / 'bench.db'}", None
+        return
+    with contextlib.ExitStack() as stack:
+        db = os.environ.get("DATABASE_URL", "").strip()
+        if not db:
+            from deploy.local import PostgresServer
+
+            server = PostgresServer().start()
+            stack.callback(server.close)
+            db = server.dsn
+        elif db.startswith("postgresql://"):
+            db = "postgresql+asyncpg://" + db.removeprefix("postgresql://")
+        kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
+        if not kafka:
+            from deploy.local import KafkaBroker
+
+            broker = KafkaBroker()
+            broker.start()
+            stack.callback(broker.close)
+            kafka = broker.bootstrap_servers
+        yield db, kafka
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+async def run(args: argparse.Namespace, db: str, kafka: str | None) -> dict[str, Any]:
+    settings = EvidenceSettings(
+        env="test",
+        database_url=db,
+        transport="kafka" if kafka else "memory",
+        kafka_bootstrap_servers=kafka,
+        log_level="WARNING",
+    )
+    sup = {"Authorization": f"Bearer {issue_token(settings, 'sam', ['evidence.supervisor'])}"}
+    res = {"Authorization": f"Bearer {issue_token(settings, 'ana', ['evidence.residente'])}"}
+    app = create_app(settings)
+    out: dict[str, Any] = {}
+    async with LifespanManager(app, startup_timeout=120, shutdown_timeout=60) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://evidence", timeout=120
+        ) as client:
+            ot = (
+                await client.post(
+                    "/ots", json={"orden_trabajo": f"BENCH-{uuid.uuid4().hex[:6]}"}, headers=sup
+                )
+            ).json()
+            eligible = args.lines * 3 // 4
+            partidas = [
+                {
+                    "id_partida": f"C-{2 + i % 2}.{i}" if i < eligible else f"C-1.{i}",
+                    "anexo": ("C-2" if i % 2 == 0 else "C-3") if i < eligible else "C-1",
+                    "unidad": "JOR",
+                    "volumen_proyectado": "1000000",
+                }
+                for i in range(args.lines)
+            ]
+            r = await client.post(
+                f"/ots/{ot['id']}/importaciones", json={"partidas": partidas}, headers=sup
+            )
+            r.raise_for_status()
+            ids = [p["id"] for p in r.json()["partidas"]]
+            body = {
+                "id_ot": ot["id"],
+                "mes": 3,
+                "anio": 2025,
+                "tipo_tiempo": "TE",
+                "partidas": [{"id_partida_imp": pid, "valores": ["8.5"] * 31} for pid in ids],
+            }
+            expected = eligible * 31
+            maker = app.state.sessionmaker
+
+            async def n_gpus() -> int:
+                async with maker() as s:
+                    return int(await s.scalar(select(func.count()).select_from(RegistroGpu)))
+
+            t0 = time.perf_counter()
+            r = await client.post("/produccion/masiva", json=body, headers=res)
+            r.raise_for_status()
+            t_saved = time.perf_counter() - t0
+            while await n_gpus() < expected:
+                if time.perf_counter() - t0 > 300:
+                    raise SystemExit("GPUs not created within 300 s")
+                await asyncio.sleep(0.01)
+            t_done = time.perf_counter() - t0
+            out |= {
+                "productions": args.lines * 31,
+                "gpus": expected,
+                "save_request_s": t_saved,
+                "save_to_gpus_s": t_done,
+            }
+
+            url = f"/gpus/grid?id_ot={ot['id']}&mes=3&anio=2025"
+            for _ in range(10):  # warm-up
+                (await client.get(url, headers=res)).raise_for_status()
+            lat: list[float] = []
+            for _ in range(args.reads):
+                t = time.perf_counter()
+                r = await client.get(url, headers=res)
+                lat.append((time.perf_counter() - t) * 1000)
+                r.raise_for_status()
+            cells = sum(
+                len(row[f"dia_{d}"] or []) for row in r.json()["data"] for d in range(1, 32)
+            )
+            out |= {
+                "grid_rows": len(r.json()["data"]),
+                "grid_cells": cells,
+                "grid_p50_ms": statistics.median(lat),
+                "grid_p99_ms": pct(lat, 99),
+                "grid_bytes": len(r.content),
+            }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=200)
+    parser.add_argument("--reads", type=int, default=300)
+    parser.add_argument("--embedded", action="store_true", help="SQLite + in-memory transport")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    with tempfile.TemporaryDirectory() as tmp, infrastructure(args.embedded, Path(tmp)) as (
+        db,
+        kafka,
+    ):
+        mode = "embedded (SQLite + memory)" if args.embedded else "PostgreSQL + Kafka"
+        res = asyncio.run(run(args, db, kafka))
+    ok_save = res["save_to_gpus_s"] <= TARGET_SAVE_S
+    ok_grid = res["grid_p99_ms"] <= TARGET_GRID_P99_MS
+    print(f"evidence bench — {mode}, {args.lines} lines × 31 days")
+    print(f"  productions saved          {res['productions']}")
+    print(f"  GPUs created               {res['gpus']}")
+    print(f"  save request               {res['save_request_s']:.2f} s")
+    print(
+        f"  save-to-GPUs-complete      {res['save_to_gpus_s']:.2f} s "
+        f"(target ≤ {TARGET_SAVE_S:.0f} s: {'OK' if ok_save else 'MISSED'})"
+    )
+    print(
+        f"  grid ({res['grid_rows']} rows, {res['grid_cells']} cells, "
+        f"{res['grid_bytes'] // 1024} KiB)"
+    )
+    print(f"  grid p50                   {res['grid_p50_ms']:.1f} ms")
+    print(
+        f"  grid p99                   {res['grid_p99_ms']:.1f} ms "
+        f"(target ≤ {TARGET_GRID_P99_MS:.0f} ms: {'OK' if ok_grid else 'MISSED'})"
+    )
+
+
+if __name__ == "__main__":
+    main()

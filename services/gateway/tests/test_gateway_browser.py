@@ -1,0 +1,196 @@
+"""The /ops dashboard in a real Chromium (Debian's, driven by Playwright): services up, a sale
+appears live with the topic offsets/lag updating, the GPU grid colours, a DLQ replay button."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from gateway.main import create_app
+from gateway.settings import GatewaySettings
+from nexo_messaging.transport import OutMessage
+from sales.api import VENDEDOR
+from service_defaults.messaging import new_memory_broker
+
+from .gateway_testkit import bearer, free_port, serve
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SALE = {
+    "carrito": [{"producto_id": 2, "material_id": 1, "largo": "10", "ancho": "5", "espesor_mm": 3}],
+    "permitir_backorder": True,
+}
+COLOURS = {
+    "PENDIENTE": "rgb(211, 47, 47)",
+    "CARGADO": "rgb(251, 192, 45)",
+    "EN_REVISION": "rgb(25, 118, 210)",
+    "VALIDADO": "rgb(46, 125, 50)",
+    "RECHAZADO": "rgb(0, 0, 0)",
+}
+
+
+def _chromium_or_fail() -> None:
+    if os.path.exists(CHROMIUM):
+        return
+    message = f"{CHROMIUM} missing (apt-get install -y chromium)"
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _stub_grid(evidence: FastAPI) -> None:
+    """Until the evidence service publishes its grid route, serve the seed's grid shape at
+    ``/gpu/grid`` on the evidence app (one line, one day per GPU status)."""
+
+    cells = {
+        2: ("PENDIENTE", 19),
+        3: ("CARGADO", 20),
+        4: ("EN_REVISION", 21),
+        5: ("VALIDADO", 22),
+        6: ("RECHAZADO", 23),
+    }
+
+    async def grid(id_ot: int, mes: int, anio: int) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "id_partida_anexo": 456,
+            "codigo": "C-2.1.1",
+            "descripcion": "Técnico especializado",
+            "unidad": "JOR",
+            "anexo": "C-2",
+            **{f"dia_{d}": None for d in range(1, 32)},
+        }
+        for day, (status, legacy) in cells.items():
+            row[f"dia_{day}"] = [
+                {
+                    "id_produccion": 780 + day,
+                    "volumen": "8.000000",
+                    "tipo_tiempo": "TE",
+                    "estatus_id": legacy,
+                    "estatus_texto": status,
+                    "archivos_count": 0,
+                    "archivo": "",
+                    "id_gpu": 100 + day,
+                }
+            ]
+        return {"data": [row]}
+
+    evidence.add_api_route("/gpu/grid", grid, methods=["GET"])
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[tuple[str, Any, FastAPI]]:
+    broker = new_memory_broker()
+    app = create_app(GatewaySettings(data_dir=tmp_path / "var", env="dev"), memory_broker=broker)
+    evidence = app.state.services["evidence"]
+    if not any("grid" in getattr(r, "path", "") for r in evidence.routes):
+        _stub_grid(evidence)
+    port = free_port()
+    async with serve(app, port):
+        yield f"http://127.0.0.1:{port}", broker, app
+
+
+async def test_ops_dashboard_in_chromium(running: tuple[str, Any, FastAPI]) -> None:
+    _chromium_or_fail()
+    from playwright.async_api import async_playwright, expect
+
+    base, broker, app = running
+    ARTIFACTS.mkdir(exist_ok=True)
+    profile = tempfile.mkdtemp(prefix="nexo-chromium-")
+    try:
+        async with async_playwright() as pw:
+            context = await pw.chromium.launch_persistent_context(
+                profile,
+                executable_path=CHROMIUM,
+                headless=True,
+                args=ARGS,
+                viewport={"width": 1400, "height": 1000},
+            )
+            try:
+                page = await context.new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                await page.goto(f"{base}/ops")
+                await expect(page.locator("#dev-login")).to_be_visible(timeout=10_000)
+                await page.click("#dev-login")
+
+                # all services up
+                services = page.locator("#services li")
+                await expect(services).to_have_count(3, timeout=15_000)
+                for name in ("evidence", "sales", "orders"):
+                    await expect(
+                        page.locator(f'#services li[data-service="{name}"]')
+                    ).to_have_attribute("data-status", "up")
+                await expect(page.locator("#conn")).to_have_text("stream: live", timeout=10_000)
+
+                # a sale: the event arrives live, offsets and lag cells update
+                end = page.locator('#topics tr[data-topic="sales.sales"] td.end')
+                await expect(end).to_be_visible(timeout=10_000)
+                before = int(await end.get_attribute("data-end") or "0")
+                async with httpx.AsyncClient(base_url=base, timeout=20) as client:
+                    r = await client.post(
+                        "/api/sales/ventas", json=SALE, headers=bearer([VENDEDOR])
+                    )
+                    assert r.status_code == 201, r.text
+                await expect(
+                    page.locator('#events li[data-type$="SaleConfirmed.v1"]').first
+                ).to_be_visible(timeout=10_000)
+                await expect(end).to_have_attribute("data-end", str(before + 1), timeout=10_000)
+                lag = page.locator(
+                    '#topics tr[data-topic="sales.sales"] [data-group="sales.stock"]'
+                )
+                await expect(lag).to_have_attribute("data-lag", "0", timeout=10_000)
+                await expect(
+                    page.locator('#rates tr[data-type$="SaleConfirmed.v1"]')
+                ).to_be_visible(timeout=10_000)
+
+                # GPU grid with the seed's colours
+                month = date.today()
+                await page.fill("#grid-ot", "10")
+                await page.fill("#grid-mes", str(month.month))
+                await page.fill("#grid-anio", str(month.year))
+                await page.click("#grid-load")
+                for status, colour in COLOURS.items():
+                    cell = page.locator(f'#grid span.gpu[data-status="{status}"]').first
+                    await expect(cell).to_be_visible(timeout=10_000)
+                    bg = await cell.evaluate("e => getComputedStyle(e).backgroundColor")
+                    assert bg == colour, (status, bg)
+
+                # a poison record lands in the DLQ; replay it with the button
+                await broker.append(
+                    OutMessage(topic="sales.sales", key=b"poison-ui", value=b"\xffnot json")
+                )
+                await broker.notify()
+                row = page.locator("#dlq tr", has_text="undecodable").first
+                await expect(row).to_have_attribute("data-status", "pending", timeout=15_000)
+                dlq_id = await row.get_attribute("data-dlq")
+                await row.locator("button.replay").click()
+                replayed = page.locator(f'#dlq tr[data-dlq="{dlq_id}"]')
+                await expect(replayed).to_have_attribute("data-status", "replayed", timeout=10_000)
+                assert app.state.ops.audit.entries[-1]["action"] == "replayed"
+
+                await page.screenshot(path=str(ARTIFACTS / "ops-dashboard.png"), full_page=True)
+                assert not errors, errors
+            finally:
+                await context.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)

@@ -12,6 +12,7 @@ both win (a retried dispatch → 409 ``YA_SURTIDA``).
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -20,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -888,6 +889,129 @@ def _estado_evento(estado: str) -> Any:
     return {"DISPONIBLE": "COMPLETO", "PARCIAL": "PARCIAL"}.get(estado, "SIN_EXISTENCIA")
 
 
+def _elegible_filters(almacen_id: int, umbral: date) -> list[Any]:
+    return [
+        Ubicacion.almacen_id == almacen_id,
+        Lote.estado == d.LOTE_DISPONIBLE,
+        Lote.fecha_caducidad > umbral,
+        Ubicacion.estado.in_(sorted(d.UBICACION_ESTADOS_ELEGIBLES)),
+        Ubicacion.activo.is_(True),
+        Almacen.activo.is_(True),
+        LoteUbicacion.cantidad > LoteUbicacion.cantidad_reservada,
+    ]
+
+
+async def _candidatos_todos(
+    session: AsyncSession, productos: Sequence[int], almacen_id: int, umbral: date
+) -> list[Any]:
+    """Every eligible stock row of the products, locked in ascending id order."""
+    if not productos:
+        return []
+    return list(
+        (
+            await session.execute(
+                _snap_query()
+                .where(Lote.producto_id.in_(productos), *_elegible_filters(almacen_id, umbral))
+                .order_by(LoteUbicacion.id)
+                .with_for_update(of=LoteUbicacion)
+            )
+        ).all()
+    )
+
+
+async def _candidatos_fefo(
+    session: AsyncSession, requeridos: Mapping[int, int], almacen_id: int, umbral: date
+) -> tuple[list[Any], dict[int, int]]:
+    """The FEFO prefix of eligible stock rows that can cover each product's requirement, and
+    each product's total eligible net stock, in one windowed query; then the prefix rows are
+    locked (``FOR UPDATE``, ascending id) and re-read so allocation uses locked values.
+
+    Ordering is byte-wise (``COLLATE "C"`` on PostgreSQL; SQLite compares BINARY) [DECIDE-B7].
+    """
+    if not requeridos:
+        return [], {}
+    pg = session.get_bind().dialect.name == "postgresql"
+    numero = Lote.numero_lote.collate("C") if pg else Lote.numero_lote
+    codigo = Ubicacion.codigo.collate("C") if pg else Ubicacion.codigo
+    neto = LoteUbicacion.cantidad - LoteUbicacion.cantidad_reservada
+    orden = [Lote.fecha_caducidad, numero, codigo, LoteUbicacion.id]
+    inner = (
+        select(
+            LoteUbicacion.id.label("lu_id"),
+            Lote.producto_id.label("producto_id"),
+            neto.label("neto"),
+            func.sum(neto)
+            .over(partition_by=Lote.producto_id, order_by=orden, rows=(None, 0))
+            .label("acumulado"),
+            func.sum(neto).over(partition_by=Lote.producto_id).label("total"),
+        )
+        .select_from(LoteUbicacion)
+        .join(Lote, Lote.id == LoteUbicacion.lote_id)
+        .join(Ubicacion, Ubicacion.id == LoteUbicacion.ubicacion_id)
+        .join(Almacen, Almacen.id == Ubicacion.almacen_id)
+        .where(Lote.producto_id.in_(sorted(requeridos)), *_elegible_filters(almacen_id, umbral))
+        .subquery()
+    )
+    requerido = case(dict(requeridos), value=inner.c.producto_id, else_=0)
+    rows: list[Any] = []
+    totales: dict[int, int] = {}
+    for _attempt in range(5):
+        prefix = (
+            await session.execute(
+                select(inner.c.lu_id, inner.c.producto_id, inner.c.total, inner.c.neto).where(
+                    inner.c.acumulado - inner.c.neto < requerido
+                )
+            )
+        ).all()
+        totales = {int(r[1]): int(r[2]) for r in prefix}
+        leido = {int(r[0]): int(r[3]) for r in prefix}
+        ids = sorted(leido)
+        rows = []
+        for chunk in range(0, len(ids), 1000):
+            rows.extend(
+                (
+                    await session.execute(
+                        _snap_query()
+                        .where(LoteUbicacion.id.in_(ids[chunk : chunk + 1000]))
+                        .order_by(LoteUbicacion.id)
+                        .with_for_update(of=LoteUbicacion)
+                    )
+                ).all()
+            )
+        # a concurrent reservation committed between the read and the lock: read again
+        # (rows already locked stay locked and stable)
+        if all(leido[r[0]] == r[8] - r[9] for r in rows) and len(rows) == len(ids):
+            break
+    return rows, totales
+
+
+async def _reservar_varios(session: AsyncSession, deltas: Sequence[tuple[int, int]]) -> None:
+    """Add many reservations with one conditional UPDATE per chunk (ascending id); the row
+    count proves every row still had enough free stock, else 409 (the transaction rolls back).
+    """
+    merged: dict[int, int] = defaultdict(int)
+    for lu_id, n in deltas:
+        merged[lu_id] += n
+    ids = sorted(merged)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        delta = case({i: merged[i] for i in chunk}, value=LoteUbicacion.id, else_=0)
+        res = await session.execute(
+            update(LoteUbicacion)
+            .where(
+                LoteUbicacion.id.in_(chunk),
+                LoteUbicacion.cantidad - LoteUbicacion.cantidad_reservada >= delta,
+            )
+            .values(cantidad_reservada=LoteUbicacion.cantidad_reservada + delta)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(res, "rowcount", 0) != len(chunk):
+            raise d.Conflict(
+                "STOCK_INSUFICIENTE",
+                "La existencia cambió durante la reserva; se reintentará.",
+            )
+
+
 async def generar_propuesta(
     session: AsyncSession,
     solicitud_id: uuid.UUID,
@@ -924,32 +1048,18 @@ async def generar_propuesta(
     productos = sorted({i.producto_id for i in aprobados})
     umbral = d.umbral_caducidad(today, cfg.min_shelf_life_days)
 
-    # Lock every candidate stock row of every product at once, in ascending id order.
-    rows = (
-        (
-            await session.execute(
-                _snap_query()
-                .where(
-                    Lote.producto_id.in_(productos),
-                    Ubicacion.almacen_id == sol.almacen_destino_id,
-                    Lote.estado == d.LOTE_DISPONIBLE,
-                    Lote.fecha_caducidad > umbral,
-                    Ubicacion.estado.in_(sorted(d.UBICACION_ESTADOS_ELEGIBLES)),
-                    Ubicacion.activo.is_(True),
-                    Almacen.activo.is_(True),
-                    LoteUbicacion.cantidad > LoteUbicacion.cantidad_reservada,
-                )
-                .order_by(LoteUbicacion.id)
-                .with_for_update(of=LoteUbicacion)
-            )
-        ).all()
-        if productos
-        else []
-    )
+    requeridos = {i.producto_id: i.cantidad_aprobada or 0 for i in aprobados}
+    if cfg.natural_sort:
+        rows = await _candidatos_todos(session, productos, sol.almacen_destino_id, umbral)
+        disponibles_total: dict[int, int] | None = None
+    else:
+        rows, disponibles_total = await _candidatos_fefo(
+            session, requeridos, sol.almacen_destino_id, umbral
+        )
     por_producto: dict[int, list[d.LoteUbicacionSnap]] = defaultdict(list)
     for r in rows:
-        s = _to_snap(r)
-        por_producto[s.producto_id].append(s)
+        snap = _to_snap(r)
+        por_producto[snap.producto_id].append(snap)
 
     resultados: list[tuple[SolicitudItem, d.ResultadoItem]] = []
     for item in aprobados:
@@ -964,7 +1074,18 @@ async def generar_propuesta(
         )
         if not res.asignaciones:
             res = await _con_razon(session, item, sol.almacen_destino_id, today, cfg)
+        elif disponibles_total is not None:
+            # only the FEFO prefix was read: the item's usable stock is the scope-wide total
+            res = dataclasses.replace(
+                res,
+                cantidad_disponible=max(
+                    res.cantidad_disponible, disponibles_total.get(item.producto_id, 0)
+                ),
+            )
         resultados.append((item, res))
+    await _reservar_varios(
+        session, [(a.lote_ubicacion_id, a.cantidad) for _, r in resultados for a in r.asignaciones]
+    )
 
     prop = Propuesta(
         id=uuid.uuid4(),
@@ -1000,9 +1121,11 @@ async def generar_propuesta(
         )
         items_prop[item.id] = ip
         session.add(ip)
+    await session.flush()  # items before their lines (no ORM relationships to order them)
+    for item, res in resultados:
+        ip = items_prop[item.id]
         lotes_evento[item.id] = []
         for a in res.asignaciones:
-            await _reservar(session, a.lote_ubicacion_id, a.cantidad)
             linea_id = uuid.uuid4()
             session.add(
                 LoteAsignado(
@@ -1100,7 +1223,7 @@ async def _con_razon(
             )
         )
     ).all()
-    return d.asignar_fefo(
+    res = d.asignar_fefo(
         item.producto_id,
         almacen_id,
         item.cantidad_aprobada or 0,
@@ -1109,6 +1232,15 @@ async def _con_razon(
         min_shelf_life_days=cfg.min_shelf_life_days,
         natural=cfg.natural_sort,
     )
+    if res.asignaciones:  # unlocked read saw stock the locked read did not: all taken
+        res = dataclasses.replace(
+            res,
+            asignaciones=(),
+            cantidad_disponible=0,
+            estado=d.EstadoItemPropuesta.NO_DISPONIBLE,
+            observaciones=d.MSG_SIN_NETO,
+        )
+    return res
 
 
 async def _lineas_activas(

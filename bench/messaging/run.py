@@ -280,8 +280,21 @@ async def pipeline_run(
                 await conn.execute(select(effects.c.latency_ms).where(effects.c.id > first_id))
             ).scalars()
         ]
+        relay_ms = [
+            float(v) * 1000
+            for v in (
+                await conn.execute(
+                    select(func.extract("epoch", outbox.c.published_at - outbox.c.created_at))
+                    .where(outbox.c.published_at.is_not(None))
+                    .order_by(outbox.c.seq)
+                )
+            ).scalars()
+        ]
+        relay_ms = relay_ms[len(relay_ms) // 5 :]
     await engine.dispose()
     return {
+        "relay_p50_ms": percentile(relay_ms, 0.5),
+        "relay_p99_ms": percentile(relay_ms, 0.99),
         "throughput": (done - first_done) / elapsed,
         "written": written,
         "p50_ms": percentile(lat, 0.5),

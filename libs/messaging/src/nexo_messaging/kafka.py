@@ -54,7 +54,7 @@ class KafkaProducer(Producer):
             "bootstrap_servers": bootstrap_servers,
             "enable_idempotence": True,
             "acks": "all",
-            "linger_ms": 5,
+            "linger_ms": 2,
             "max_batch_size": 256 * 1024,
             "request_timeout_ms": 10_000,
             "retry_backoff_ms": 200,

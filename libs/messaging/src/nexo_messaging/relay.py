@@ -110,6 +110,7 @@ class OutboxRelay:
         self._next_cleanup = 0.0
         self._next_stats = 0.0
         self._next_retry: float | None = None
+        self._check_blocked = True
         # observable state (health)
         self.last_success: float | None = None
         self.last_error: str | None = None
@@ -238,15 +239,42 @@ class OutboxRelay:
     async def _claim(self, token: str) -> list[Row[Any]]:
         o = self.outbox
         now = datetime.now(UTC)
-        async with self.engine.begin() as conn:
-            blocked_rows = await conn.execute(
-                select(o.c.aggregatetype, o.c.aggregateid, func.min(o.c.seq))
-                .where(
-                    o.c.published_at.is_(None), o.c.lease_until.is_not(None), o.c.lease_until > now
-                )
-                .group_by(o.c.aggregatetype, o.c.aggregateid)
+        lease_until = now + timedelta(seconds=self.settings.lease)
+        claimable = (
+            select(o.c.seq)
+            .where(
+                o.c.published_at.is_(None),
+                or_(o.c.lease_until.is_(None), o.c.lease_until <= now),
             )
-            blocked = {(a, b): s for a, b, s in blocked_rows}
+            .order_by(o.c.seq)
+            .limit(self.settings.batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        async with self.engine.begin() as conn:
+            blocked: dict[tuple[str, str], int] = {}
+            if self._check_blocked:
+                # Rows in backoff (or leased by a crashed relay) hold back later rows of their
+                # aggregate. Only needed after failures or at start-up.
+                blocked_rows = await conn.execute(
+                    select(o.c.aggregatetype, o.c.aggregateid, func.min(o.c.seq))
+                    .where(
+                        o.c.published_at.is_(None),
+                        o.c.lease_until.is_not(None),
+                        o.c.lease_until > now,
+                    )
+                    .group_by(o.c.aggregatetype, o.c.aggregateid)
+                )
+                blocked = {(a, b): s for a, b, s in blocked_rows}
+                self._check_blocked = bool(blocked)
+            if not blocked and self.is_postgres:
+                # fast path: claim in one statement
+                result = await conn.execute(
+                    update(o)
+                    .where(o.c.seq.in_(claimable.scalar_subquery()))
+                    .values(lease_token=token, lease_until=lease_until)
+                    .returning(*o.c)
+                )
+                return sorted(result, key=lambda r: r.seq)
             result = await conn.execute(
                 select(o)
                 .where(
@@ -266,9 +294,7 @@ class OutboxRelay:
                 await conn.execute(
                     update(o)
                     .where(o.c.seq.in_([r.seq for r in rows]))
-                    .values(
-                        lease_token=token, lease_until=now + timedelta(seconds=self.settings.lease)
-                    )
+                    .values(lease_token=token, lease_until=lease_until)
                 )
         return rows
 
@@ -351,6 +377,7 @@ class OutboxRelay:
                         lease_until=now + timedelta(seconds=delay),
                     )
                 )
+                self._check_blocked = True
                 retry_at = time.monotonic() + delay
                 self._next_retry = (
                     retry_at if self._next_retry is None else min(self._next_retry, retry_at)

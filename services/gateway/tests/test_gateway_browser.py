@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 
 from gateway.main import create_app
+from gateway.policy import flatten_routes
 from gateway.settings import GatewaySettings
 from nexo_messaging.transport import OutMessage
 from sales.api import VENDEDOR
@@ -97,12 +98,35 @@ def _stub_grid(evidence: FastAPI) -> None:
     evidence.add_api_route("/gpu/grid", grid, methods=["GET"])
 
 
+async def _prepare_grid(base: str, *, stubbed: bool) -> list[str]:
+    """The GPU statuses the grid must show. With the real evidence service: the demo GPUs are
+    PENDIENTE; move one to CARGADO through the gateway first."""
+    if stubbed:
+        return list(COLOURS)
+    admin = bearer(["admin"])
+    async with httpx.AsyncClient(base_url=base, timeout=20) as client:
+        gpus = await client.get("/api/evidence/gpus", params={"id_ot": 1}, headers=admin)
+        assert gpus.status_code == 200, gpus.text
+        first = gpus.json()["data"][0]
+        gpu_id = first.get("id") or first.get("id_gpu") or first.get("id_registro_gpu")
+        r = await client.post(
+            f"/api/evidence/gpus/{gpu_id}/transiciones",
+            json={"a": "CARGADO", "archivo": "https://drive.google.com/drive/folders/demo"},
+            headers=admin,
+        )
+        assert r.status_code == 200, r.text
+    return ["PENDIENTE", "CARGADO"]
+
+
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[tuple[str, Any, FastAPI]]:
     broker = new_memory_broker()
     app = create_app(GatewaySettings(data_dir=tmp_path / "var", env="dev"), memory_broker=broker)
     evidence = app.state.services["evidence"]
-    if not any("grid" in getattr(r, "path", "") for r in evidence.routes):
+    app.state.grid_stubbed = not any(
+        getattr(r, "path", "").endswith("/grid") for _, r in flatten_routes(evidence.routes)
+    )
+    if app.state.grid_stubbed:
         _stub_grid(evidence)
     port = free_port()
     async with serve(app, port):
@@ -163,17 +187,18 @@ async def test_ops_dashboard_in_chromium(running: tuple[str, Any, FastAPI]) -> N
                     page.locator('#rates tr[data-type$="SaleConfirmed.v1"]')
                 ).to_be_visible(timeout=10_000)
 
-                # GPU grid with the seed's colours
+                # GPU grid with the seed's colours (the evidence demo OT, this month)
                 month = date.today()
-                await page.fill("#grid-ot", "10")
+                expected = await _prepare_grid(base, stubbed=app.state.grid_stubbed)
+                await page.fill("#grid-ot", "10" if app.state.grid_stubbed else "1")
                 await page.fill("#grid-mes", str(month.month))
                 await page.fill("#grid-anio", str(month.year))
                 await page.click("#grid-load")
-                for status, colour in COLOURS.items():
+                for status in expected:
                     cell = page.locator(f'#grid span.gpu[data-status="{status}"]').first
                     await expect(cell).to_be_visible(timeout=10_000)
                     bg = await cell.evaluate("e => getComputedStyle(e).backgroundColor")
-                    assert bg == colour, (status, bg)
+                    assert bg == COLOURS[status], (status, bg)
 
                 # a poison record lands in the DLQ; replay it with the button
                 await broker.append(

@@ -60,6 +60,7 @@ async def test_wrong_role_is_403_problem(gw: httpx.AsyncClient) -> None:
     assert r.status_code == 403
     assert r.headers["content-type"] == PROBLEM
     assert set(r.json()["required_roles"]) == {VENDEDOR, ADMINISTRADOR}
+    assert r.json()["denied_by"] == "gateway"
     ok = await gw.get("/api/sales/clientes", headers=bearer([VENDEDOR]))
     assert ok.status_code == 200, ok.text
 
@@ -73,9 +74,20 @@ async def test_per_route_roles_follow_the_service(gw: httpx.AsyncClient) -> None
     )
     assert r.status_code == 403
     assert r.json()["required_roles"] == [ADMINISTRADOR]
+    assert r.json()["denied_by"] == "gateway"
     # global admin passes everywhere (the service decides the rest)
     r = await gw.get("/api/sales/clientes", headers=bearer(["admin"]))
     assert r.status_code == 200
+
+
+def test_policy_reads_every_service_route() -> None:
+    from evidence.api import ROLES as EVIDENCE_ROLES
+
+    policy = ServicePolicy.load("evidence")
+    assert policy.roles == tuple(r.lower() for r in EVIDENCE_ROLES)
+    assert any(rule.requirements for rule in policy.rules)
+    scope = {"type": "http", "method": "GET", "path": "/gpus/grid", "root_path": ""}
+    assert policy.required(scope, "/gpus/grid"), "the grid route needs a role"
 
 
 async def test_health_and_docs_stay_public(gw: httpx.AsyncClient) -> None:

@@ -139,6 +139,7 @@ class ServiceGate:
                 "Forbidden",
                 f"requires one of the roles: {', '.join(needed)}",
                 required_roles=needed,
+                denied_by="gateway",
             )
             return
 

@@ -70,6 +70,22 @@ class RouteRule:
     route: BaseRoute
     requirements: list[frozenset[str]]
     authenticated: bool
+    prefix: str = ""
+
+
+def flatten_routes(routes: Iterable[BaseRoute], prefix: str = "") -> list[tuple[str, BaseRoute]]:
+    """``(prefix, route)`` for every route, descending into included routers (FastAPI keeps
+    ``include_router`` results as nested router objects)."""
+    out: list[tuple[str, BaseRoute]] = []
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            context = getattr(route, "include_context", None)
+            extra = str(getattr(context, "prefix", "") or "")
+            out.extend(flatten_routes(inner.routes, prefix + extra))
+        else:
+            out.append((prefix, route))
+    return out
 
 
 @dataclass
@@ -88,14 +104,14 @@ class ServicePolicy:
             except (ImportError, AttributeError):
                 routes = []
         rules: list[RouteRule] = []
-        for route in routes:
+        for prefix, route in flatten_routes(routes):
             if isinstance(route, APIRoute):
                 reqs = _requirements(route.dependant)
                 authenticated = bool(reqs) or any(
                     getattr(d.call, "__name__", "") == "current_user"
                     for d in route.dependant.dependencies
                 )
-                rules.append(RouteRule(route, reqs, authenticated))
+                rules.append(RouteRule(route, reqs, authenticated, prefix))
         return cls(service, service_roles(service), rules)
 
     def is_public(self, subpath: str) -> bool:
@@ -104,9 +120,11 @@ class ServicePolicy:
     def required(self, scope: Scope, subpath: str) -> list[frozenset[str]]:
         """The role sets the caller must satisfy (each: one of), for the route `subpath`
         matches; a route the gateway does not know needs one of the service's ``ROLES``."""
-        probe = {**scope, "path": subpath, "root_path": ""}
         partial: RouteRule | None = None
         for rule in self.rules:
+            if rule.prefix and not subpath.startswith(rule.prefix):
+                continue
+            probe = {**scope, "path": subpath[len(rule.prefix) :], "root_path": ""}
             match, _ = rule.route.matches(probe)
             if match == Match.FULL:
                 return rule.requirements

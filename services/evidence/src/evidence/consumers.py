@@ -78,5 +78,6 @@ CONSUMERS: list[ConsumerSpec] = [
         group_id=GROUP_GPU_SYNC,
         handlers=HANDLERS,
         batch_handler=handle_production_saved_batch,
+        max_batch=1000,
     )
 ]

@@ -17,9 +17,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,6 +45,10 @@ from evidence.models import (
 )
 from nexo_messaging.outbox import enqueue
 from nexo_messaging.outbox import enqueue_many as _enqueue_many
+
+PRODUCCION_T = cast(Table, Produccion.__table__)
+GPU_T = cast(Table, RegistroGpu.__table__)
+HISTORIAL_T = cast(Table, RegistroGpuHistorial.__table__)
 
 SYSTEM = Actor(d.SYSTEM_USER, frozenset({d.ROLE_ADMIN}))
 
@@ -569,7 +573,9 @@ async def _save(
     created_ids: list[int] = []
     for start in range(0, len(new_rows), 1000):
         chunk = new_rows[start : start + 1000]
-        ids = (await session.execute(insert(Produccion).returning(Produccion.id), chunk)).scalars()
+        ids = (
+            await session.execute(insert(PRODUCCION_T).returning(PRODUCCION_T.c.id), chunk)
+        ).scalars()
         created_ids.extend(ids)
     for pid in created_ids:
         before[pid] = None
@@ -686,11 +692,25 @@ async def _announce(
         return 0
     now = utcnow()
     events: list[DomainEvent] = []
-    for start in range(0, len(production_ids), 1000):
-        chunk = production_ids[start : start + 1000]
+    for start in range(0, len(production_ids), 2000):
+        chunk = production_ids[start : start + 2000]
         rows = (
             await session.execute(
-                select(Produccion, PartidaAnexo, ImportacionAnexo, ReporteMensual)
+                select(
+                    Produccion.id,
+                    Produccion.fecha_produccion,
+                    Produccion.tipo_tiempo,
+                    Produccion.id_sitio_produccion,
+                    Produccion.volumen_produccion,
+                    Produccion.es_excedente,
+                    PartidaAnexo.id,
+                    PartidaAnexo.anexo,
+                    ImportacionAnexo.es_activo,
+                    ReporteMensual.id,
+                    ReporteMensual.id_ot,
+                    ReporteMensual.mes,
+                    ReporteMensual.anio,
+                )
                 .join(PartidaAnexo, PartidaAnexo.id == Produccion.id_partida_anexo)
                 .join(ImportacionAnexo, ImportacionAnexo.id == PartidaAnexo.id_importacion_anexo)
                 .join(ReporteMensual, ReporteMensual.id == Produccion.id_reporte_mensual)
@@ -698,30 +718,39 @@ async def _announce(
                 .order_by(Produccion.id)
             )
         ).all()
-        for prod, partida, imp, report in rows:
-            kind = change or ("created" if created and prod.id in created else "updated")
+        for (
+            pid,
+            fecha,
+            tipo,
+            sitio,
+            volumen,
+            excedente,
+            id_partida,
+            anexo,
+            activa,
+            id_reporte,
+            id_ot,
+            mes,
+            anio,
+        ) in rows:
+            kind = change or ("created" if created and pid in created else "updated")
+            current = Decimal(volumen).quantize(d.Q6)
             events.append(
                 ProductionSaved(
-                    id_produccion=prod.id,
-                    id_ot=report.id_ot,
-                    id_partida_anexo=partida.id,
-                    anexo=d.normalize_annex(partida.anexo),
-                    importacion_activa=imp.es_activo,
-                    fecha=prod.fecha_produccion,
-                    tipo_tiempo=prod.tipo_tiempo,
-                    id_sitio=None
-                    if prod.id_sitio_produccion == NO_SITE
-                    else prod.id_sitio_produccion,
-                    volumen=Decimal(prod.volumen_produccion).quantize(d.Q6),
-                    volumen_anterior=before.get(
-                        prod.id, Decimal(prod.volumen_produccion).quantize(d.Q6)
-                    )
-                    if kind != "created"
-                    else None,
-                    es_excedente=bool(prod.es_excedente),
-                    id_reporte_mensual=report.id,
-                    mes=report.mes,
-                    anio=report.anio,
+                    id_produccion=pid,
+                    id_ot=id_ot,
+                    id_partida_anexo=id_partida,
+                    anexo=d.normalize_annex(anexo),
+                    importacion_activa=bool(activa),
+                    fecha=fecha,
+                    tipo_tiempo=tipo,
+                    id_sitio=None if sitio == NO_SITE else sitio,
+                    volumen=current,
+                    volumen_anterior=None if kind == "created" else before.get(pid, current),
+                    es_excedente=bool(excedente),
+                    id_reporte_mensual=id_reporte,
+                    mes=mes,
+                    anio=anio,
                     change=kind,
                     saved_by=actor.sub,
                     saved_at=now,
@@ -894,7 +923,7 @@ async def sync_gpus(
         created: list[tuple[int, int]] = []
         for start in range(0, len(new_rows), 1000):
             res = await session.execute(
-                insert(RegistroGpu).returning(RegistroGpu.id, RegistroGpu.id_produccion),
+                insert(GPU_T).returning(GPU_T.c.id, GPU_T.c.id_produccion),
                 new_rows[start : start + 1000],
             )
             created.extend((r[0], r[1]) for r in res.all())
@@ -913,7 +942,7 @@ async def sync_gpus(
             for gid, pid in created
         ]
         for start in range(0, len(history), 1000):
-            await session.execute(insert(RegistroGpuHistorial), history[start : start + 1000])
+            await session.execute(insert(HISTORIAL_T), history[start : start + 1000])
         for gid, pid in created:
             row = prod_rows[pid]
             events.append(

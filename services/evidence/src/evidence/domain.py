@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -766,15 +766,29 @@ def format_volume(value: Decimal) -> str:
     return format(value.quantize(Q6), "f")
 
 
-@dataclass(frozen=True)
-class GridRow:
-    """One eligible production of the month with its line and GPU (a flat query row)."""
+_VOLUME_TEXT: dict[Decimal, str] = {}
+
+
+def _volume_text(value: Decimal) -> str:
+    """``format_volume`` memoised (a month's grid repeats few distinct values)."""
+    text = _VOLUME_TEXT.get(value)
+    if text is None:
+        text = format_volume(value)
+        if len(_VOLUME_TEXT) < 10_000:
+            _VOLUME_TEXT[value] = text
+    return text
+
+
+class GridRow(NamedTuple):
+    """One eligible production of the month with its line and GPU — the flat query row, in
+    column order (``GridRow._make(row)``). ``estatus`` is a code or None (no GPU yet);
+    ``id_sitio`` None or 0 means no site."""
 
     id_partida_anexo: int
     codigo: str
     descripcion: str
     unidad: str
-    anexo: str
+    anexo: str | None
     orden_fila: int
     id_produccion: int
     fecha: dt.date
@@ -782,25 +796,34 @@ class GridRow:
     id_sitio: int | None
     volumen: Decimal
     id_gpu: int | None
-    estatus: GpuStatus | None
+    estatus: str | None
     archivo: str | None
 
 
+_CELL_STATUS: dict[str | None, tuple[int, str]] = {
+    None: (LEGACY_IDS[GpuStatus.PENDIENTE], str(GpuStatus.PENDIENTE)),
+    **{str(s): (LEGACY_IDS[s], str(s)) for s in GpuStatus},
+}
+
+
 def grid_cell(row: GridRow) -> dict[str, Any]:
-    status = row.estatus or GpuStatus.PENDIENTE
+    estatus_id, estatus_texto = _CELL_STATUS[None if row.estatus is None else str(row.estatus)]
     archivo = row.archivo if row.archivo and row.archivo.strip() else ""
     cell: dict[str, Any] = {
         "id_produccion": row.id_produccion,
-        "volumen": format_volume(row.volumen),
+        "volumen": _volume_text(row.volumen),
         "tipo_tiempo": row.tipo_tiempo,
-        "estatus_id": status.legacy_id,
-        "estatus_texto": str(status),
+        "estatus_id": estatus_id,
+        "estatus_texto": estatus_texto,
         "archivos_count": 1 if archivo else 0,
         "archivo": archivo,
     }
     if row.id_gpu is not None:
         cell["id_gpu"] = row.id_gpu
     return cell
+
+
+_EMPTY_DAYS: dict[str, None] = {f"dia_{d}": None for d in range(1, 32)}
 
 
 def build_grid(rows: Iterable[GridRow]) -> list[dict[str, Any]]:
@@ -810,26 +833,23 @@ def build_grid(rows: Iterable[GridRow]) -> list[dict[str, Any]]:
     order: dict[int, tuple[int, str, int]] = {}
     cells: dict[tuple[int, int], list[GridRow]] = defaultdict(list)
     for row in rows:
-        if row.id_partida_anexo not in lines:
-            lines[row.id_partida_anexo] = {
-                "id_partida_anexo": row.id_partida_anexo,
+        pid = row.id_partida_anexo
+        if pid not in lines:
+            lines[pid] = {
+                "id_partida_anexo": pid,
                 "codigo": row.codigo,
                 "descripcion": row.descripcion,
                 "unidad": row.unidad,
-                "anexo": row.anexo,
-                **{f"dia_{d}": None for d in range(1, 32)},
+                "anexo": row.anexo or "",
+                **_EMPTY_DAYS,
             }
-            order[row.id_partida_anexo] = (row.orden_fila, row.codigo, row.id_partida_anexo)
-        cells[(row.id_partida_anexo, row.fecha.day)].append(row)
+            order[pid] = (row.orden_fila, row.codigo, pid)
+        cells[(pid, row.fecha.day)].append(row)
     for (pid, day), items in cells.items():
-        items.sort(
-            key=lambda r: (
-                _TIPO_ORDER.get(r.tipo_tiempo, 9),
-                r.id_sitio is not None,
-                r.id_sitio or 0,
-                r.id_produccion,
+        if len(items) > 1:
+            items.sort(
+                key=lambda r: (_TIPO_ORDER.get(r.tipo_tiempo, 9), r.id_sitio or 0, r.id_produccion)
             )
-        )
         lines[pid][f"dia_{day}"] = [grid_cell(r) for r in items]
     return [lines[pid] for pid in sorted(lines, key=lambda p: order[p])]
 

@@ -1443,26 +1443,9 @@ async def grid(
             )
         )
     )
-    rows = (await session.execute(stmt)).all()
-    return d.build_grid(
-        d.GridRow(
-            id_partida_anexo=r[0],
-            codigo=r[1],
-            descripcion=r[2],
-            unidad=r[3],
-            anexo=r[4] or "",
-            orden_fila=r[5],
-            id_produccion=r[6],
-            fecha=r[7],
-            tipo_tiempo=r[8],
-            id_sitio=None if r[9] == NO_SITE else r[9],
-            volumen=Decimal(r[10]),
-            id_gpu=r[11],
-            estatus=GpuStatus(r[12]) if r[12] else None,
-            archivo=r[13],
-        )
-        for r in rows
-    )
+    conn = await session.connection()  # Core path: no ORM row loading for a flat read
+    rows = (await conn.execute(stmt)).all()
+    return d.build_grid(map(d.GridRow._make, rows))
 
 
 # --------------------------------------------------------------------------------------------
@@ -1816,7 +1799,8 @@ async def completitud(
         )
         .order_by(Produccion.fecha_produccion, PartidaAnexo.orden_fila, Produccion.id)
     )
-    rows = (await session.execute(stmt)).all()
+    conn = await session.connection()  # Core path: no ORM row loading for a flat read
+    rows = (await conn.execute(stmt)).all()
     if anexo:
         rows = [r for r in rows if d.normalize_annex(r[7]) == d.normalize_annex(anexo)]
     items = [(d.normalize_annex(r[7]), GpuStatus(r[9]) if r[9] else None) for r in rows]

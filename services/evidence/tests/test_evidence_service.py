@@ -699,3 +699,31 @@ async def test_completeness(maker: Maker) -> None:
     assert rep["por_estatus"]["VALIDADO"]["porcentaje"] == Decimal("50.00")
     assert [f["codigo"] for f in rep["faltantes"]] == ["C-3.4.2"]
     assert set(rep["por_anexo"]) == {"C-2", "C-3"}
+
+
+async def test_produccion_str_gp_d19(maker: Maker) -> None:
+    pid = await save(maker, 456, 2, "8")
+    async with maker() as s:
+        prod = await s.get(Produccion, pid)
+    assert str(prod) == f"Produccion {pid} partida 456 2025-03-02 TE"
+
+
+async def test_history_is_append_only_and_outlives_gpu(maker: Maker) -> None:
+    consumer = Consumer(maker)
+    pid = await save(maker, 456, 2, "8")
+    await consumer.drain()
+    gpu = await gpu_of(maker, pid)
+    assert gpu is not None
+    await transition(maker, gpu.id, RES, GpuStatus.CARGADO, archivo=LINK)
+    await save(maker, 456, 2, "0")
+    await consumer.drain()
+    assert await gpu_of(maker, pid) is None
+    async with maker() as s:
+        hist = await service.historial(s, gpu.id)
+    assert [(h.accion, h.de_estatus, h.a_estatus, h.archivo) for h in hist] == [
+        ("CREADO", None, "PENDIENTE", None),
+        ("TRANSICION", "PENDIENTE", "CARGADO", LINK),
+        ("ELIMINADO", "CARGADO", None, LINK),
+    ]
+    deleted = [e for _, e in await outbox_events(maker, GpuStatusChanged) if e.change == "deleted"]
+    assert [(e.from_status, e.reason_code) for e in deleted] == [("CARGADO", "VOLUMEN_CERO")]

@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import and_, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -1104,38 +1104,40 @@ async def generar_propuesta(
 
     snaps = {s.lote_ubicacion_id: s for s in (_to_snap(r) for r in rows)}
     lotes_evento: dict[uuid.UUID, list[AllocatedLot]] = {}
-    items_prop: dict[uuid.UUID, PropuestaItem] = {}
+    items_prop: dict[uuid.UUID, uuid.UUID] = {}
+    filas_items: list[dict[str, Any]] = []
+    filas_lineas: list[dict[str, Any]] = []
     for item, res in resultados:
-        ip = PropuestaItem(
-            id=uuid.uuid4(),
-            propuesta_id=prop.id,
-            solicitud_item_id=item.id,
-            producto_id=item.producto_id,
-            cantidad_aprobada=res.cantidad_aprobada,
-            cantidad_disponible=res.cantidad_disponible,
-            cantidad_propuesta=res.cantidad_propuesta,
-            cantidad_surtida=0,
-            cantidad_pendiente=res.cantidad_pendiente,
-            estado=res.estado.value,
-            observaciones=res.observaciones,
+        ip_id = uuid.uuid4()
+        items_prop[item.id] = ip_id
+        filas_items.append(
+            {
+                "id": ip_id,
+                "propuesta_id": prop.id,
+                "solicitud_item_id": item.id,
+                "producto_id": item.producto_id,
+                "cantidad_aprobada": res.cantidad_aprobada,
+                "cantidad_disponible": res.cantidad_disponible,
+                "cantidad_propuesta": res.cantidad_propuesta,
+                "cantidad_surtida": 0,
+                "cantidad_pendiente": res.cantidad_pendiente,
+                "estado": res.estado.value,
+                "observaciones": res.observaciones,
+            }
         )
-        items_prop[item.id] = ip
-        session.add(ip)
-    await session.flush()  # items before their lines (no ORM relationships to order them)
-    for item, res in resultados:
-        ip = items_prop[item.id]
         lotes_evento[item.id] = []
         for a in res.asignaciones:
             linea_id = uuid.uuid4()
-            session.add(
-                LoteAsignado(
-                    id=linea_id,
-                    propuesta_item_id=ip.id,
-                    lote_ubicacion_id=a.lote_ubicacion_id,
-                    cantidad_asignada=a.cantidad,
-                    estado_linea="RESERVADA",
-                    fecha_asignacion=at,
-                )
+            filas_lineas.append(
+                {
+                    "id": linea_id,
+                    "propuesta_item_id": ip_id,
+                    "lote_ubicacion_id": a.lote_ubicacion_id,
+                    "cantidad_asignada": a.cantidad,
+                    "estado_linea": "RESERVADA",
+                    "override_caducidad": False,
+                    "fecha_asignacion": at,
+                }
             )
             s = snaps[a.lote_ubicacion_id]
             assert s.fecha_caducidad is not None
@@ -1150,7 +1152,11 @@ async def generar_propuesta(
                     cantidad=a.cantidad,
                 )
             )
-    await session.flush()
+    # Core bulk inserts (items before their lines): no ORM unit-of-work for ~1,000 rows
+    if filas_items:
+        await session.execute(insert(PropuestaItem), filas_items)
+    if filas_lineas:
+        await session.execute(insert(LoteAsignado), filas_lineas)
     await _audit(
         session,
         "propuesta",
@@ -1191,7 +1197,7 @@ async def generar_propuesta(
             items=[
                 ProposalItem(
                     id_item=item.id,
-                    id_item_propuesta=items_prop[item.id].id,
+                    id_item_propuesta=items_prop[item.id],
                     id_producto=item.producto_id,
                     clave_cnis=claves.get(item.producto_id),
                     cantidad_aprobada=res.cantidad_aprobada,

@@ -1,0 +1,339 @@
+"""Orders benchmark (issue 6): FEFO proposal generation for a 200-item request over 100,000
+lots, and validate → proposal-ready latency through the message broker.
+
+    uv run python bench/orders/run.py [--lots 100000] [--items 200] [--runs 5] [--latency 100]
+                                      [--embedded]
+
+Default: real PostgreSQL + Kafka (``DATABASE_URL`` / ``KAFKA_BOOTSTRAP_SERVERS`` if set, else
+started from ``deploy.local``). ``--embedded``: SQLite file + in-memory transport.
+Generation is timed around ``service.generar_propuesta`` in its own committed transaction
+(lock candidate stock, FEFO, reserve, rows, outbox). The latency is measured through the
+running app (``create_app`` + ASGI transport): HTTP validate → relay → broker → consumer →
+proposal committed. Targets: generation ≤ 200 ms, validate→ready p99 ≤ 500 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import httpx
+import structlog
+from asgi_lifespan import LifespanManager
+from sqlalchemy import insert, select, text
+
+from orders import domain as d
+from orders import service
+from orders.main import MIGRATIONS_DIR, create_app
+from orders.models import Lote, LoteUbicacion, Producto, Propuesta, Ubicacion
+from orders.settings import OrdersSettings
+from service_defaults.auth import issue_token
+from service_defaults.db import create_engine, session_factory
+from service_defaults.migrations import upgrade
+
+TARGET_GENERATION_MS = 200.0
+TARGET_READY_P99_MS = 500.0
+
+
+@contextlib.contextmanager
+def infrastructure(embedded: bool, tmp: Path) -> Iterator[tuple[str, str | None]]:
+    if embedded:
+        yield f"sqlite+aiosqlite:///{tmp / 'bench-orders.db'}", None
+        return
+    with contextlib.ExitStack() as stack:
+        db = os.environ.get("DATABASE_URL", "").strip()
+        if not db:
+            from deploy.local import PostgresServer
+
+            server = PostgresServer().start()
+            stack.callback(server.close)
+            db = server.dsn
+        elif db.startswith("postgresql://"):
+            db = "postgresql+asyncpg://" + db.removeprefix("postgresql://")
+        kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
+        if not kafka:
+            from deploy.local import KafkaBroker
+
+            broker = KafkaBroker()
+            broker.start()
+            stack.callback(broker.close)
+            kafka = broker.bootstrap_servers
+        yield db, kafka
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+SOL = service.Actor("bench-sol", frozenset({d.ROLE_SOLICITANTE}))
+VAL = service.Actor("bench-val", frozenset({d.ROLE_VALIDADOR}))
+
+
+async def seed(maker: Any, n_lots: int, n_products: int) -> tuple[int, int, list[int]]:
+    rnd = random.Random(6)
+    today = d.business_date(service.now())
+    tag = uuid.uuid4().hex[:6]
+    async with maker() as s, s.begin():
+        inst = await service.crear_institucion(s, f"B{tag}", "Hospital Bench")
+        alm = await service.crear_almacen(s, inst.id, "Central", f"C-{tag}", es_central=True)
+        await s.execute(
+            insert(Producto),
+            [{"clave_cnis": f"{tag}.{i:04d}", "descripcion": f"P{i}"} for i in range(n_products)],
+        )
+        await s.execute(
+            insert(Ubicacion),
+            [
+                {"almacen_id": alm.id, "codigo": f"R{i:04d}", "estado": "disponible"}
+                for i in range(1000)
+            ],
+        )
+    async with maker() as s:
+        prods = list(
+            (
+                await s.execute(
+                    select(Producto.id)
+                    .where(Producto.clave_cnis.like(f"{tag}.%"))
+                    .order_by(Producto.id)
+                )
+            ).scalars()
+        )
+        ubs = list(
+            (
+                await s.execute(
+                    select(Ubicacion.id)
+                    .where(Ubicacion.almacen_id == alm.id)
+                    .order_by(Ubicacion.id)
+                )
+            ).scalars()
+        )
+    chunk = 10_000
+    for start in range(0, n_lots, chunk):
+        rows = [
+            {
+                "numero_lote": f"L{i}",
+                "producto_id": prods[i % len(prods)],
+                "institucion_id": inst.id,
+                "almacen_id": alm.id,
+                "cantidad_inicial": 0,
+                "fecha_caducidad": today + timedelta(days=rnd.randint(10, 900)),
+                "fecha_recepcion": today,
+                "estado": 1 if rnd.random() < 0.95 else 4,
+                "uuid": uuid.uuid4(),
+            }
+            for i in range(start, min(n_lots, start + chunk))
+        ]
+        async with maker() as s, s.begin():
+            await s.execute(insert(Lote), rows)
+            ids = list(
+                (
+                    await s.execute(
+                        select(Lote.id)
+                        .where(Lote.institucion_id == inst.id, Lote.id >= 0)
+                        .order_by(Lote.id.desc())
+                        .limit(len(rows))
+                    )
+                ).scalars()
+            )
+            await s.execute(
+                insert(LoteUbicacion),
+                [
+                    {
+                        "lote_id": lid,
+                        "ubicacion_id": ubs[lid % len(ubs)],
+                        "cantidad": rnd.randint(10, 100),
+                        "cantidad_reservada": 0,
+                    }
+                    for lid in ids
+                ],
+            )
+    return inst.id, alm.id, prods
+
+
+async def validated_request(
+    maker: Any, inst: int, alm: int, items: list[tuple[int, int]]
+) -> uuid.UUID:
+    async with maker() as s, s.begin():
+        c = await service.crear_solicitud(
+            s,
+            service.NuevaSolicitud(
+                inst,
+                alm,
+                d.business_date(service.now()) + timedelta(days=2),
+                [d.ItemCaptura(p, q) for p, q in items],
+            ),
+            SOL,
+            service.OrdersConfig(),
+        )
+        await service.validar_solicitud(s, c.solicitud.id, {}, VAL)
+        return c.solicitud.id
+
+
+async def bench_generation(db: str, args: argparse.Namespace) -> dict[str, Any]:
+    await upgrade(db, MIGRATIONS_DIR, "alembic_version_orders")
+    engine = create_engine(db)
+    maker = session_factory(engine)
+    try:
+        t0 = time.perf_counter()
+        inst, alm, prods = await seed(maker, args.lots, args.products)
+        if engine.dialect.name == "postgresql":  # statistics, as autovacuum keeps them live
+            async with engine.connect() as conn:
+                await conn.execute(text("COMMIT"))
+                await conn.execute(text("ANALYZE"))
+        seed_s = time.perf_counter() - t0
+        rnd = random.Random(7)
+        times: list[float] = []
+        lines = 0
+        for run in range(args.runs + 1):  # first run = warm-up
+            chosen = rnd.sample(prods, args.items)
+            sol = await validated_request(
+                maker, inst, alm, [(p, rnd.randint(50, 400)) for p in chosen]
+            )
+            t = time.perf_counter()
+            async with maker() as s, s.begin():
+                prop = await service.generar_propuesta(s, sol, config=service.OrdersConfig())
+                assert prop is not None
+                pid = prop.id
+            dt = (time.perf_counter() - t) * 1000
+            if run:
+                times.append(dt)
+            async with maker() as s:
+                lines = len(await service._lineas_activas(s, pid))
+        return {
+            "seed_s": seed_s,
+            "gen_ms": times,
+            "lines": lines,
+            "inst": inst,
+            "alm": alm,
+            "prods": prods,
+        }
+    finally:
+        await engine.dispose()
+
+
+async def bench_latency(
+    db: str, kafka: str | None, args: argparse.Namespace, world: dict[str, Any]
+) -> list[float]:
+    settings = OrdersSettings(
+        env="test",
+        database_url=db,
+        transport="kafka" if kafka else "memory",
+        kafka_bootstrap_servers=kafka,
+        log_level="WARNING",
+    )
+    val = {"Authorization": f"Bearer {issue_token(settings, 'v', ['orders.validador'])}"}
+    app = create_app(settings)
+    rnd = random.Random(8)
+    lat: list[float] = []
+    async with LifespanManager(app, startup_timeout=120, shutdown_timeout=60) as manager:
+        maker = app.state.sessionmaker
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://orders", timeout=60
+        ) as client:
+            for i in range(args.latency + 5):
+                items = [(p, rnd.randint(10, 50)) for p in rnd.sample(world["prods"], 3)]
+                async with maker() as s, s.begin():
+                    c = await service.crear_solicitud(
+                        s,
+                        service.NuevaSolicitud(
+                            world["inst"],
+                            world["alm"],
+                            d.business_date(service.now()) + timedelta(days=2),
+                            [d.ItemCaptura(p, q) for p, q in items],
+                        ),
+                        SOL,
+                        service.OrdersConfig(),
+                    )
+                    sol_id = c.solicitud.id
+                t = time.perf_counter()
+                r = await client.post(
+                    f"/solicitudes/{sol_id}/validar", headers=val, json={"items": []}
+                )
+                r.raise_for_status()
+                while True:
+                    async with maker() as s:
+                        found = (
+                            await s.execute(
+                                select(Propuesta.id).where(Propuesta.solicitud_id == sol_id)
+                            )
+                        ).first()
+                    if found is not None:
+                        break
+                    if time.perf_counter() - t > 30:
+                        raise SystemExit("proposal not ready within 30 s")
+                    await asyncio.sleep(0.002)
+                if i >= 5:  # warm-up
+                    lat.append((time.perf_counter() - t) * 1000)
+    return lat
+
+
+async def run(args: argparse.Namespace, db: str, kafka: str | None) -> dict[str, Any]:
+    gen = await bench_generation(db, args)
+    lat = await bench_latency(db, kafka, args, gen)
+    return {**gen, "lat": lat}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--lots", type=int, default=100_000)
+    parser.add_argument("--products", type=int, default=200)
+    parser.add_argument("--items", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--latency", type=int, default=100)
+    parser.add_argument("--embedded", action="store_true", help="SQLite + in-memory transport")
+    parser.add_argument("--verbose", action="store_true", help="print every latency")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        infrastructure(args.embedded, Path(tmp)) as (
+            db,
+            kafka,
+        ),
+    ):
+        mode = "embedded (SQLite + memory)" if args.embedded else "PostgreSQL + Kafka"
+        res = asyncio.run(run(args, db, kafka))
+    gen_p50, gen_max = statistics.median(res["gen_ms"]), max(res["gen_ms"])
+    lat = res["lat"]
+    p50, p99 = statistics.median(lat), pct(lat, 99)
+    if args.verbose:
+        print("latencies (ms):", " ".join(f"{x:.0f}" for x in lat))
+    print(f"orders bench — {mode}")
+    print(
+        f"  data: {args.lots} lots over {args.products} products (seeded in {res['seed_s']:.1f} s)"
+    )
+    print(f"  generation, {args.items}-item request ({res['lines']} lot lines), {args.runs} runs")
+    print(f"    median                   {gen_p50:.0f} ms")
+    print(
+        f"    max                      {gen_max:.0f} ms "
+        f"(target ≤ {TARGET_GENERATION_MS:.0f} ms: "
+        f"{'OK' if gen_max <= TARGET_GENERATION_MS else 'MISSED'})"
+    )
+    print(f"  validate → proposal ready, {len(lat)} requests (3 items each)")
+    print(f"    p50                      {p50:.0f} ms")
+    print(
+        f"    p99                      {p99:.0f} ms "
+        f"(target ≤ {TARGET_READY_P99_MS:.0f} ms: "
+        f"{'OK' if p99 <= TARGET_READY_P99_MS else 'MISSED'})"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -264,7 +264,17 @@ async def pipeline_run(
     first_done = await _count(engine, effects)
     first_id = await _max_id(engine, effects)
     start = time.monotonic()
-    await asyncio.sleep(duration)  # the measurement window
+    if os.environ.get("BENCH_DEBUG"):
+        end = start + duration
+        while (left := end - time.monotonic()) > 0:
+            await asyncio.sleep(min(5.0, left))
+            print(
+                f"t={time.monotonic() - start:5.1f}s outbox={await _count(engine, outbox)} "
+                f"backlog={await _backlog(engine, outbox)} effects={await _count(engine, effects)}",
+                flush=True,
+            )
+    else:
+        await asyncio.sleep(duration)  # the measurement window
     done = await _count(engine, effects)
     elapsed = time.monotonic() - start
     writer.terminate()

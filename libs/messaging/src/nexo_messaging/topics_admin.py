@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from nexo_messaging.transport import TP, TopicLike
 
@@ -53,12 +53,14 @@ async def ensure_topics(bootstrap_servers: str, topics: Iterable[TopicLike]) -> 
                 )
             )
         created: list[str] = []
-        for topic in new:  # one by one: a concurrent creator must not fail the others
-            try:
-                await asyncio.wait_for(admin.create_topics([topic]), ADMIN_TIMEOUT_S)
-                created.append(topic.name)
-            except TopicAlreadyExistsError:
-                pass
+        if new:
+            response = await asyncio.wait_for(admin.create_topics(new), ADMIN_TIMEOUT_S)
+            for entry in response.topic_errors:
+                name, code = entry[0], entry[1]
+                if code == 0:
+                    created.append(name)
+                elif code != TopicAlreadyExistsError.errno:  # a concurrent creator is fine
+                    raise for_code(code)(f"creating topic {name!r}: {entry[2:]}")
         return created
     finally:
         await asyncio.wait_for(admin.close(), ADMIN_TIMEOUT_S)

@@ -213,3 +213,36 @@ async def test_concurrent_validations_through_kafka(
         assert physical == TOTAL_STOCK - PER_REQUEST
     finally:
         await engine.dispose()
+
+
+async def test_ho_f04_bytewise_order_on_postgres(pg_engine: AsyncEngine) -> None:
+    """[DECIDE-B7] on PostgreSQL: COLLATE "C" whatever the database collation."""
+    w: World = await build_world(session_factory(pg_engine))
+    await w.lote("L9", date(2026, 10, 1), {"X-01": 40})
+    await w.lote("L10", date(2026, 10, 1), {"B-01": 5, "A-10": 10, "A-2": 20})
+    async with w.sessionmaker() as s, s.begin():
+        c = await service.crear_solicitud(
+            s,
+            service.NuevaSolicitud(
+                w.institucion, w.central, date(2026, 5, 3), [d.ItemCaptura(w.p, 30)]
+            ),
+            service.Actor("ana", frozenset({d.ROLE_SOLICITANTE})),
+            service.OrdersConfig(),
+        )
+        await service.validar_solicitud(
+            s, c.solicitud.id, {}, service.Actor("v", frozenset({d.ROLE_VALIDADOR}))
+        )
+        prop = await service.generar_propuesta(s, c.solicitud.id, config=service.OrdersConfig())
+        assert prop is not None
+        from orders.models import Lote, Ubicacion
+
+        rows = (
+            await s.execute(
+                select(Lote.numero_lote, Ubicacion.codigo, LoteAsignado.cantidad_asignada)
+                .join(LoteUbicacion, LoteUbicacion.id == LoteAsignado.lote_ubicacion_id)
+                .join(Lote, Lote.id == LoteUbicacion.lote_id)
+                .join(Ubicacion, Ubicacion.id == LoteUbicacion.ubicacion_id)
+                .order_by(Ubicacion.codigo.collate("C"))
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [("L10", "A-10", 10), ("L10", "A-2", 20)]

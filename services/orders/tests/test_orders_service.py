@@ -612,3 +612,74 @@ async def test_reports(world: World) -> None:
         fr = await service.reporte_fill_rate(s)
     assert fr["fill_rate"] == "100.00"
     assert fr["cantidad_surtida"] == 100
+
+
+# ----------------------------------------------------------------------------- DB-level rules
+
+
+async def test_db_constraints_enforce_rules(world: World) -> None:
+    """HO-D13 (aprobada ≤ solicitada), HO-D25 (solicitada ≥ 1), HO-D23 (active external folio
+    unique even if two writers race past the application check), reservations ≤ stock."""
+    from sqlalchemy import insert, update
+    from sqlalchemy.exc import IntegrityError
+
+    sol = await crear(world, {world.p: 10}, folio_pedido="PED-RACE")
+    _, lus = await world.lote("Z1", date(2027, 1, 1), {"Z-01": 5})
+    async with world.sessionmaker() as s:
+        with pytest.raises(IntegrityError):
+            await s.execute(
+                update(SolicitudItem)
+                .where(SolicitudItem.solicitud_id == sol)
+                .values(cantidad_aprobada=11)
+            )
+        await s.rollback()
+        with pytest.raises(IntegrityError):
+            await s.execute(
+                update(SolicitudItem)
+                .where(SolicitudItem.solicitud_id == sol)
+                .values(cantidad_solicitada=0, cantidad_aprobada=None)
+            )
+        await s.rollback()
+        with pytest.raises(IntegrityError):
+            await s.execute(
+                update(LoteUbicacion)
+                .where(LoteUbicacion.id == lus["Z-01"])
+                .values(cantidad_reservada=6)
+            )
+        await s.rollback()
+        with pytest.raises(IntegrityError):
+            await s.execute(
+                insert(Solicitud).values(
+                    id=uuid.uuid4(),
+                    folio="SOL-20260501-ABCDEF",
+                    folio_pedido="ped-race",
+                    folio_pedido_clave="PED-RACE",
+                    duplicado_autorizado=False,
+                    institucion_id=world.institucion,
+                    almacen_destino_id=world.central,
+                    usuario_solicitante="x",
+                    fecha_solicitud=datetime.now(UTC),
+                    fecha_entrega_programada=date(2026, 5, 2),
+                    estado="PENDIENTE",
+                    observaciones="",
+                    observaciones_validacion="",
+                    version=1,
+                )
+            )
+        await s.rollback()
+
+
+async def test_ho_d06_validated_request_is_not_edited_in_place(world: World) -> None:
+    sol, _ = await f01(world)
+    async with world.sessionmaker() as s, s.begin():
+        with pytest.raises(d.Conflict) as e:
+            await service.editar_solicitud(
+                s,
+                sol,
+                service.NuevaSolicitud(
+                    world.institucion, world.central, date(2026, 5, 2), [d.ItemCaptura(world.p, 5)]
+                ),
+                SOL,
+                CFG,
+            )
+        assert e.value.code == "ESTADO_INVALIDO"

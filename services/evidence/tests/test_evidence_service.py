@@ -727,3 +727,63 @@ async def test_history_is_append_only_and_outlives_gpu(maker: Maker) -> None:
     ]
     deleted = [e for _, e in await outbox_events(maker, GpuStatusChanged) if e.change == "deleted"]
     assert [(e.from_status, e.reason_code) for e in deleted] == [("CARGADO", "VOLUMEN_CERO")]
+
+
+async def test_schema_rules_gp_d09_d10_d21(maker: Maker) -> None:
+    """Uniqueness with "no site" (sentinel, GP-D09), RESTRICT instead of CASCADE (GP-D10),
+    NOT NULL report OT and CHECK mes (GP-D21, GP-D17), billed GPU must be VALIDADO."""
+    from sqlalchemy import delete, insert, update
+    from sqlalchemy.exc import IntegrityError
+
+    from evidence.models import ReporteMensual
+
+    pid = await save(maker, 456, 2, "8")
+    await Consumer(maker).drain()
+    async with maker() as s:
+        prod = await s.get(Produccion, pid)
+        assert prod is not None
+        row = {
+            "id_partida_anexo": 456,
+            "id_reporte_mensual": prod.id_reporte_mensual,
+            "fecha_produccion": dt.date(2025, 3, 2),
+            "tipo_tiempo": "TE",
+            "volumen_produccion": Decimal(1),
+            "fecha_creacion": dt.datetime.now(dt.UTC),
+            "fecha_actualizacion": dt.datetime.now(dt.UTC),
+        }
+        report_id = prod.id_reporte_mensual
+    bad_statements: list[Any] = [
+        insert(Produccion).values(**row),  # duplicate (no site == sentinel 0)
+        insert(Produccion).values(
+            **{**row, "fecha_produccion": dt.date(2025, 3, 9), "tipo_tiempo": "XX"}
+        ),
+        insert(Produccion).values(
+            **{**row, "fecha_produccion": dt.date(2025, 3, 9), "volumen_produccion": Decimal(-1)}
+        ),
+        delete(ReporteMensual).where(ReporteMensual.id == report_id),  # RESTRICT
+        delete(Produccion).where(Produccion.id == pid),  # GPU references it: RESTRICT
+        insert(ReporteMensual).values(
+            id_ot=10,
+            mes=13,
+            anio=2025,
+            fecha_creacion=dt.datetime.now(dt.UTC),
+            fecha_actualizacion=dt.datetime.now(dt.UTC),
+        ),
+        insert(ReporteMensual).values(
+            id_ot=None,
+            mes=4,
+            anio=2025,
+            fecha_creacion=dt.datetime.now(dt.UTC),
+            fecha_actualizacion=dt.datetime.now(dt.UTC),
+        ),
+        update(RegistroGpu).where(RegistroGpu.id_produccion == pid).values(estatus="NO_EXISTE"),
+    ]
+
+    async def attempt(stmt: Any) -> None:
+        async with maker() as s:
+            await s.execute(stmt)
+            await s.commit()
+
+    for stmt in bad_statements:
+        with pytest.raises(IntegrityError):
+            await attempt(stmt)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -353,6 +354,7 @@ async def delete_material(s: AsyncSession, actor: Actor, id_material: int) -> No
 async def set_tabulador(
     s: AsyncSession, actor: Actor, espesor_mm: int, factor_costo: Decimal
 ) -> TabuladorCosto:
+    invalidate_pricing_cache()
     if espesor_mm <= 0:
         raise Invalid("espesor_mm debe ser > 0", field="espesor_mm")
     if factor_costo < 0:
@@ -381,6 +383,7 @@ async def set_tabulador(
 
 
 async def delete_tabulador(s: AsyncSession, actor: Actor, espesor_mm: int) -> None:
+    invalidate_pricing_cache()
     row = await s.scalar(select(TabuladorCosto).where(TabuladorCosto.espesor_mm == espesor_mm))
     if row is None:
         raise NotFound(f"Espesor {espesor_mm} no existe", code="ESPESOR_SIN_TABULADOR")
@@ -411,6 +414,7 @@ async def get_config(s: AsyncSession) -> ConfiguracionPrecios:
 async def set_tarifa(
     s: AsyncSession, actor: Actor, tarifa: Decimal, expected_version: int | None = None
 ) -> ConfiguracionPrecios:
+    invalidate_pricing_cache()
     if tarifa < 0:
         raise Invalid("tarifa_laser_minuto debe ser >= 0", field="tarifa_laser_minuto")
     cfg = await get_config(s)
@@ -502,11 +506,33 @@ async def price_line(
     return PricedLine(linea, producto, material, price)  # type: ignore[arg-type]
 
 
+PRICING_CACHE_TTL_S = 1.0
+_pricing_cache: dict[tuple[int, str], tuple[float, dict[int, Decimal], Decimal]] = {}
+
+
+def invalidate_pricing_cache() -> None:
+    _pricing_cache.clear()
+
+
+async def pricing_parameters(s: AsyncSession) -> tuple[dict[int, Decimal], Decimal]:
+    """(tabulador, tarifa) for previews, cached per engine for PRICING_CACHE_TTL_S and dropped
+    at once by this process's configuration writes. Confirmations always read fresh values."""
+    key = (id(s.bind), str(getattr(s.bind, "url", "")))
+    now = time.monotonic()
+    hit = _pricing_cache.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1], hit[2]
+    tabulador, tarifa = await get_tabulador(s), await get_tarifa(s)
+    _pricing_cache[key] = (now + PRICING_CACHE_TTL_S, tabulador, tarifa)
+    return tabulador, tarifa
+
+
 async def preview(s: AsyncSession, linea: LineaIn) -> d.PriceBreakdown:
     """POST price preview: the canonical breakdown, without writing anything."""
     if linea.material_id:
         await _material(s, linea.material_id, "material_id")
-    priced = await price_line(s, linea, check_material=False)
+    tabulador, tarifa = await pricing_parameters(s)
+    priced = await price_line(s, linea, check_material=False, tabulador=tabulador, tarifa=tarifa)
     d.check_client_subtotal(linea.subtotal, priced.price, "subtotal")
     return priced.price
 

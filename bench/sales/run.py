@@ -8,7 +8,8 @@ Default: SQLite file in a temp dir + in-memory transport (the embedded mode). Wi
 (a throw-away local PostgreSQL) or ``--database-url postgresql+asyncpg://...`` (and optionally
 ``--kafka host:port``) it runs the distributed shape. The app is driven in-process through its
 ASGI interface (httpx), so the figures include routing, validation, auth, pricing, the DB
-transaction, the outbox relay and the stock consumer (all in one process), but no network stack. Targets: ≥ 300 confirmed sales/s (consumer caught up), preview p99 ≤ 20 ms.
+transaction, the outbox relay and the stock consumer (all in one process), but no network stack.
+Targets: ≥ 300 confirmed sales/s (consumer caught up), preview p99 ≤ 20 ms.
 """
 
 from __future__ import annotations

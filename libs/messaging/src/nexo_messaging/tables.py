@@ -7,6 +7,7 @@ Outbox columns follow Debezium's outbox event router (`id`, `aggregatetype`, `ag
 from __future__ import annotations
 
 from sqlalchemy import (
+    DDL,
     JSON,
     BigInteger,
     Column,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    event,
     func,
     text,
 )
@@ -25,9 +27,22 @@ from sqlalchemy import (
 OUTBOX = "outbox"
 INBOX = "inbox"
 
+# The outbox is a queue table: every row is updated once (published_at) and deleted later, so
+# dead tuples pile up at the head of the unpublished index and slow the relay's claim. Vacuum it
+# far more often than PostgreSQL's default (20 % of the table). Migrations should run the same
+# statement (``outbox_autovacuum_sql()``).
+_AUTOVACUUM = (
+    "autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000, "
+    "autovacuum_vacuum_cost_delay = 0, autovacuum_analyze_scale_factor = 0.05"
+)
+
+
+def outbox_autovacuum_sql(table: str = OUTBOX) -> str:
+    return f"ALTER TABLE {table} SET ({_AUTOVACUUM})"
+
 
 def outbox_table(metadata: MetaData) -> Table:
-    return Table(
+    table = Table(
         OUTBOX,
         metadata,
         # Monotonic sequence: relay publishes in `seq` order, which keeps per-aggregate order.
@@ -58,6 +73,12 @@ def outbox_table(metadata: MetaData) -> Table:
             sqlite_where=text("published_at IS NULL"),
         ),
     )
+    event.listen(
+        table,
+        "after_create",
+        DDL(outbox_autovacuum_sql(table.name)).execute_if(dialect="postgresql"),
+    )
+    return table
 
 
 def inbox_table(metadata: MetaData) -> Table:

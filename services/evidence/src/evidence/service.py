@@ -639,8 +639,9 @@ async def recompute_excedentes(
     session: AsyncSession, family: Sequence[int], actor: Actor
 ) -> dict[int, bool]:
     """§C.4.4 chronological rule over the whole family; returns the rows whose flag changed."""
+    conn = await session.connection()  # Core path for flat column reads
     lines = (
-        await session.execute(
+        await conn.execute(
             select(PartidaAnexo.id_partida, PartidaAnexo.volumen_proyectado)
             .join(ImportacionAnexo, ImportacionAnexo.id == PartidaAnexo.id_importacion_anexo)
             .where(ImportacionAnexo.id_ot.in_(family), ImportacionAnexo.es_activo.is_(True))
@@ -648,7 +649,7 @@ async def recompute_excedentes(
     ).all()
     autorizado = d.authorised_volumes((code, Decimal(vol)) for code, vol in lines)
     prods = (
-        await session.execute(
+        await conn.execute(
             select(
                 Produccion.id,
                 PartidaAnexo.id_partida,
@@ -695,7 +696,7 @@ async def _announce(
     for start in range(0, len(production_ids), 2000):
         chunk = production_ids[start : start + 2000]
         rows = (
-            await session.execute(
+            await (await session.connection()).execute(
                 select(
                     Produccion.id,
                     Produccion.fecha_produccion,
@@ -806,7 +807,7 @@ async def sync_gpus(
     for start in range(0, len(ids), 1000):
         chunk = ids[start : start + 1000]
         for prow in (
-            await session.execute(
+            await (await session.connection()).execute(
                 select(
                     Produccion.id,
                     Produccion.volumen_produccion,

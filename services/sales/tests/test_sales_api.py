@@ -865,3 +865,18 @@ async def test_demo_seed_is_idempotent(tmp_path: Path) -> None:
         assert await s.scalar(select(func.count()).select_from(Venta)) == 1
         assert await s.scalar(select(func.count()).select_from(Material)) == 3
     await engine.dispose()
+
+
+async def test_ac_d08_one_alert_per_material(ctx: Ctx) -> None:
+    await ok(
+        await ctx.client.post(
+            f"/materiales/{ctx.ids['m']}/conteo", json={"contado": 6}, headers=ctx.admin
+        )
+    )
+    sale = await sell(
+        ctx, line(ctx, cantidad=2), line(ctx, cantidad=2), line(ctx, material_id=ctx.ids["n"])
+    )
+    assert sale["alertas_stock"] == [{"nombre": "M", "actual": 2, "minimo": 3}]
+    await ctx.wait_stock(ctx.ids["m"], 2)
+    await until(lambda: _has_events(ctx, "StockLow", 1))
+    assert len(await ctx.events("StockLow")) == 1

@@ -294,8 +294,14 @@ async def test_gp_e03_upload_review_validate(c: Ctx) -> None:
     assert r["fecha_carga"] is not None
     assert r["archivo"] == LINK
     await ok(await c.tr(gid, c.rev, "EN_REVISION"))
-    r = await ok(await c.tr(gid, c.rev, "VALIDADO"))
+    problem(
+        await c.tr(gid, c.rev, "VALIDADO", checklist={"placa_visible": True}),
+        422,
+        "CHECKLIST_INVALIDO",
+    )
+    r = await ok(await c.tr(gid, c.rev, "VALIDADO", checklist={"hoja_asistencia": True}))
     assert (r["estatus"], r["estatus_id"], r["usuario_revision"]) == ("VALIDADO", 22, "rita")
+    assert r["checklist"] == {"hoja_asistencia": True}  # DECIDE-C7
     hist = await ok(await c.client.get(f"/gpus/{gid}/historial", headers=c.rev))
     assert [h["a_estatus"] for h in hist["data"]] == [
         "PENDIENTE",

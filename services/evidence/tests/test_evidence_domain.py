@@ -716,3 +716,14 @@ def test_error_catalogue_complete() -> None:
     err = DomainError("GPU_FACTURADO", field="x", extra=1)
     assert (err.status, err.field, err.extensions) == (409, "x", {"extra": 1})
     assert d.sort_ids([3, 1, 3, 2]) == [1, 2, 3]
+
+
+def test_review_checklist_decide_c7() -> None:
+    state = GpuState(R, archivo=LINK, usuario_carga="ana", anexo="C-2")
+    out = tr(state, V, REVISOR, checklist={"hoja_asistencia": True, "epp_visible": True})
+    assert out.checklist == {"hoja_asistencia": True, "epp_visible": True}
+    with pytest.raises(DomainError) as exc:
+        tr(state, V, REVISOR, checklist={"lectura_horometro": True})  # a C-3 item
+    assert (code_of(exc), exc.value.field) == ("CHECKLIST_INVALIDO", "checklist")
+    # not a review action: the checklist is not stored
+    assert tr(GpuState(P, anexo="C-2"), C, RESIDENTE, archivo=LINK, checklist={}).checklist is None

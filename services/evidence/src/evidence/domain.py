@@ -64,6 +64,7 @@ ERROR_STATUS: dict[str, int] = {
     "PERIODO_INVALIDO": 422,
     "DIA_INVALIDO": 422,
     "OT_PRINCIPAL_INVALIDA": 422,
+    "CHECKLIST_INVALIDO": 422,
 }
 
 ERROR_TITLES: dict[str, str] = {
@@ -100,6 +101,7 @@ ERROR_TITLES: dict[str, str] = {
     "PERIODO_INVALIDO": "Periodo inválido",
     "DIA_INVALIDO": "Día fuera del mes",
     "OT_PRINCIPAL_INVALIDA": "La OT principal no existe",
+    "CHECKLIST_INVALIDO": "Checklist de evidencia inválido",
 }
 
 
@@ -401,6 +403,7 @@ class GpuState:
     usuario_carga: str | None = None
     mes_cerrado: bool = False
     version: int = 1
+    anexo: str | None = None
 
 
 @dataclass(frozen=True)
@@ -476,7 +479,7 @@ def decide_transition(
     nota = (req.nota or "").strip() or None
     archivo = state.archivo
     nota_bloqueo: str | None = None
-    checklist = dict(req.checklist) if req.checklist is not None else None
+    checklist = validate_checklist(req.checklist, state.anexo) if rule.reviewer_action else None
     motivo: str | None = None
     out = {"sets_carga": False, "sets_revision": False, "clears_revision": False}
 
@@ -528,6 +531,25 @@ def decide_transition(
         checklist=checklist,
         **out,
     )
+
+
+def validate_checklist(
+    checklist: Mapping[str, bool] | None, anexo: str | None
+) -> dict[str, bool] | None:
+    """[DECIDE-C7]: the review checklist of the GPU's annex (§C.4.5); unknown items → 422."""
+    if checklist is None:
+        return None
+    allowed = CHECKLIST_ITEMS.get(normalize_annex(anexo))
+    if allowed is not None:
+        unknown = sorted(set(checklist) - set(allowed))
+        if unknown:
+            raise DomainError(
+                "CHECKLIST_INVALIDO",
+                f"elementos desconocidos: {', '.join(unknown)}",
+                field="checklist",
+                permitidos=list(allowed),
+            )
+    return {k: bool(v) for k, v in checklist.items()}
 
 
 def check_version(current: int, expected: int | None) -> None:

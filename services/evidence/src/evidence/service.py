@@ -1145,6 +1145,7 @@ async def _apply_transition(
         usuario_carga=gpu.usuario_carga,
         mes_cerrado=ctx.mes_cerrado,
         version=gpu.version,
+        anexo=ctx.anexo,
     )
     out = d.decide_transition(state, req, actor, allowed_hosts=cfg.allowed_hosts)
     values: dict[str, Any] = {

@@ -7,6 +7,7 @@ problem details whose `type` ends in the DOMAIN code (e.g. ``STOCK_INSUFICIENTE`
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine
 from datetime import date, datetime
 from decimal import Decimal
@@ -16,7 +17,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sales import domain as d
@@ -44,6 +45,26 @@ def to_problem(exc: DomainError) -> ProblemError:
     return ProblemError(exc.status, exc.code, exc.title, exc.detail, **ext)
 
 
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _sqlite_write_lock(request: Request) -> asyncio.Lock | None:
+    """Embedded mode (SQLite, one process): API write transactions take turns in FIFO order
+    instead of racing for SQLite's single writer lock (which starves under load and ends in
+    "database is locked"). PostgreSQL needs no such lock."""
+    if request.method not in WRITE_METHODS:
+        return None
+    state = request.app.state
+    engine = getattr(state, "engine", None)
+    if engine is None or engine.dialect.name != "sqlite":
+        return None
+    lock: asyncio.Lock | None = getattr(state, "sales_sqlite_write_lock", None)
+    if lock is None:
+        lock = asyncio.Lock()
+        state.sales_sqlite_write_lock = lock
+    return lock
+
+
 class DomainRoute(APIRoute):
     """Maps domain exceptions raised by a route to problem+json."""
 
@@ -52,9 +73,24 @@ class DomainRoute(APIRoute):
 
         async def handler(request: Request) -> Response:
             try:
-                return await original(request)
+                lock = _sqlite_write_lock(request)
+                if lock is None:
+                    return await original(request)
+                async with lock:
+                    return await original(request)
             except DomainError as exc:
                 raise to_problem(exc) from exc
+            except OperationalError as exc:
+                if "locked" not in str(exc.orig).lower():
+                    raise
+                problem = ProblemError(
+                    503,
+                    "BASE_DE_DATOS_OCUPADA",
+                    "Base de datos ocupada",
+                    "La base de datos está ocupada; reintenta en un momento.",
+                )
+                problem.headers = {"Retry-After": "1"}
+                raise problem from exc
             except IntegrityError as exc:
                 raise ProblemError(
                     409,

@@ -744,3 +744,23 @@ async def test_demo_seed_is_idempotent(api: Api) -> None:
     out = await api.ok("GET", "/solicitudes", api.sup)
     assert sum(1 for s in out["items"] if s["folio_pedido"] == "PED-DEMO-0001") == 1
     assert date(2026, 5, 1)  # business date pinned by the autouse clock
+
+
+async def test_verify_folio_and_edit_candidates(api: Api) -> None:
+    sol, prop, _ = await f01(api)
+    r = await api.ok("GET", "/solicitudes/verificar-folio?folio=ped-qa-0001", api.sup)
+    assert r == {"existe_activo": True, "existe_cancelado": False}
+    r = await api.ok(
+        "GET", f"/solicitudes/verificar-folio?folio=PED-QA-0001&id_solicitud={sol['id']}", api.sup
+    )
+    assert r == {"existe_activo": False, "existe_cancelado": False}
+    item = prop["items"][0]
+    out = await api.ok(
+        "GET",
+        f"/propuestas/{prop['id']}/items/{item['id']}/candidatos",
+        api.h("orders.almacenista"),
+    )
+    assert out["umbral_caducidad"] == "2026-06-30"
+    assert [
+        (c["numero_lote"], c["disponible"], c["requiere_override"]) for c in out["candidatos"]
+    ] == [("C300", 500, True), ("B200", 0, False), ("A100", 10, False)]

@@ -433,6 +433,24 @@ async def listar_solicitudes(
     }
 
 
+@router.get("/solicitudes/verificar-folio", tags=["solicitudes"])
+async def verificar_folio(
+    session: Session,
+    user: Lector,
+    folio: Annotated[str, Query(min_length=1, max_length=100)],
+    id_solicitud: Annotated[uuid.UUID | None, Query()] = None,
+) -> dict[str, bool]:
+    """Whether an external order folio already exists (case-insensitive), active or cancelled."""
+    q = select(Solicitud.estado).where(Solicitud.folio_pedido_clave == d.clave_folio_pedido(folio))
+    if id_solicitud is not None:
+        q = q.where(Solicitud.id != id_solicitud)
+    estados = list((await session.execute(q)).scalars())
+    return {
+        "existe_activo": any(e != "CANCELADA" for e in estados),
+        "existe_cancelado": any(e == "CANCELADA" for e in estados),
+    }
+
+
 @router.get("/solicitudes/{id_solicitud}", tags=["solicitudes"])
 async def detalle_solicitud(
     id_solicitud: uuid.UUID, session: Session, user: Lector
@@ -610,6 +628,61 @@ async def editar_lineas(
     out = await propuesta_out(session, prop)
     await commit(request, session)
     return out
+
+
+@router.get("/propuestas/{id_propuesta}/items/{id_item}/candidatos", tags=["propuestas"])
+async def candidatos(
+    id_propuesta: uuid.UUID,
+    id_item: uuid.UUID,
+    request: Request,
+    session: Session,
+    user: Almacen_,
+) -> dict[str, Any]:
+    """Stock rows a line of this item may use (destination warehouse, same product, lot
+    DISPONIBLE, not expired, eligible location), FEFO-ordered, with the free quantity and
+    whether a Supervisor override is needed (caducidad ≤ today + min shelf life)."""
+    cfg = config(request)
+    prop = await service.get_propuesta(session, id_propuesta)
+    ip = await session.get(PropuestaItem, id_item)
+    if ip is None or ip.propuesta_id != prop.id:
+        raise d.NotFound("ITEM_NO_ENCONTRADO", f"No existe el item {id_item}.")
+    sol = await service.get_solicitud(session, prop.solicitud_id)
+    today = d.business_date(service.now())
+    rows = (
+        await session.execute(
+            service._snap_query().where(
+                Lote.producto_id == ip.producto_id,
+                Ubicacion.almacen_id == sol.almacen_destino_id,
+            )
+        )
+    ).all()
+    snaps = [
+        snap
+        for snap in (service._to_snap(r) for r in rows)
+        if snap.lote_estado == d.LOTE_DISPONIBLE
+        and snap.ubicacion_elegible
+        and snap.fecha_caducidad is not None
+        and snap.fecha_caducidad >= today
+    ]
+    snaps.sort(key=lambda x: d.orden_fefo(x, natural=cfg.natural_sort))
+    return {
+        "umbral_caducidad": d.umbral_caducidad(today, cfg.min_shelf_life_days).isoformat(),
+        "candidatos": [
+            {
+                "id_lote_ubicacion": x.lote_ubicacion_id,
+                "id_lote": x.lote_id,
+                "numero_lote": x.numero_lote,
+                "ubicacion": x.ubicacion_codigo,
+                "fecha_caducidad": _iso(x.fecha_caducidad),
+                "cantidad": x.cantidad,
+                "disponible": x.neto,
+                "requiere_override": not d.cumple_caducidad(
+                    x.fecha_caducidad, today, cfg.min_shelf_life_days
+                ),
+            }
+            for x in snaps
+        ],
+    }
 
 
 @router.post("/propuestas/{id_propuesta}/revisar", tags=["propuestas"])

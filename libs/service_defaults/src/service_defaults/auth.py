@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -59,12 +62,27 @@ def _verification_key(settings: CommonSettings) -> str:
     return settings.jwt_secret
 
 
-def decode_token(settings: CommonSettings, token: str) -> CurrentUser:
-    """Verify `token` and return its user; raises :class:`Unauthorized`."""
+JWT_LEEWAY_SECONDS = 10
+TOKEN_CACHE_SIZE = 4096
+"""Verified tokens kept per process (LRU): a bearer token is usually sent many times in a row,
+and verifying it (HMAC/RSA + claim checks) is the most expensive part of an authenticated
+request. An entry lives until the token's ``exp`` (plus the leeway), like the token itself."""
+
+_CacheKey = tuple[str, str, str, str | None, str | None]
+_token_cache: OrderedDict[_CacheKey, tuple[CurrentUser, float]] = OrderedDict()
+_token_cache_lock = threading.Lock()
+
+
+def clear_token_cache() -> None:
+    with _token_cache_lock:
+        _token_cache.clear()
+
+
+def _verify(settings: CommonSettings, token: str, key: str) -> tuple[CurrentUser, float]:
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
-            _verification_key(settings),
+            key,
             algorithms=[settings.jwt_algorithm],
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
@@ -72,7 +90,7 @@ def decode_token(settings: CommonSettings, token: str) -> CurrentUser:
                 "require": ["exp", "sub"],
                 "verify_aud": settings.jwt_audience is not None,
             },
-            leeway=10,
+            leeway=JWT_LEEWAY_SECONDS,
         )
     except jwt.ExpiredSignatureError:
         raise Unauthorized("token expired") from None
@@ -84,11 +102,42 @@ def decode_token(settings: CommonSettings, token: str) -> CurrentUser:
     if not isinstance(roles_claim, list):
         raise Unauthorized("invalid token: roles must be a list")
     sub = str(claims["sub"])
-    return CurrentUser(
+    user = CurrentUser(
         sub=sub,
         name=str(claims.get("name") or sub),
         roles=frozenset(str(r).lower() for r in roles_claim),
     )
+    # PyJWT rejects the token once ``exp <= now - leeway``
+    return user, int(claims["exp"]) + JWT_LEEWAY_SECONDS
+
+
+def decode_token(settings: CommonSettings, token: str) -> CurrentUser:
+    """Verify `token` and return its user; raises :class:`Unauthorized`.
+
+    A token verified before (same key, algorithm, issuer and audience) and not yet expired is
+    answered from a bounded in-process cache; failures are never cached."""
+    key = _verification_key(settings)
+    cache_key: _CacheKey = (
+        token,
+        settings.jwt_algorithm,
+        key,
+        settings.jwt_issuer,
+        settings.jwt_audience,
+    )
+    hit = _token_cache.get(cache_key)
+    if hit is not None:
+        with _token_cache_lock:
+            if time.time() < hit[1]:
+                if cache_key in _token_cache:
+                    _token_cache.move_to_end(cache_key)
+                return hit[0]
+            _token_cache.pop(cache_key, None)
+    user, expires = _verify(settings, token, key)
+    with _token_cache_lock:
+        _token_cache[cache_key] = (user, expires)
+        while len(_token_cache) > TOKEN_CACHE_SIZE:
+            _token_cache.popitem(last=False)
+    return user
 
 
 def _settings_of(request: Request) -> CommonSettings:

@@ -3,8 +3,9 @@ and a last-resort problem+json 500 (no stack trace leaves the process)."""
 
 from __future__ import annotations
 
+import logging
+import random
 import re
-import secrets
 import time
 import uuid
 from typing import Any
@@ -29,12 +30,21 @@ access_log = get_logger("nexo.access")
 
 def new_traceparent(parent: str | None = None) -> str:
     """A child of `parent` (same trace id, new span id) or a fresh sampled root."""
-    span_id = secrets.token_hex(8)
+    span_id = _random_hex(64)
     if parent:
         m = _TRACEPARENT_RE.match(parent.strip().lower())
         if m and m.group(2) != "0" * 32 and m.group(3) != "0" * 16 and m.group(1) != "ff":
             return f"00-{m.group(2)}-{span_id}-{m.group(4)}"
-    return f"00-{secrets.token_hex(16)}-{span_id}-01"
+    return f"00-{_random_hex(128)}-{span_id}-01"
+
+
+def _random_hex(bits: int) -> str:
+    """A non-zero random id of `bits` bits as lower-case hex (trace/span ids are identifiers,
+    not secrets: the W3C spec asks for randomness, not unpredictability)."""
+    value = 0
+    while not value:
+        value = random.getrandbits(bits)  # the module RNG is reseeded after fork
+    return f"{value:0{bits // 4}x}"
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
@@ -55,41 +65,68 @@ def _route_template(scope: Scope) -> str:
     return "<unmatched>"
 
 
+_RID = REQUEST_ID_HEADER.encode()
+_CID = CORRELATION_ID_HEADER.encode()
+_TP = TRACEPARENT_HEADER.encode()
+_ID_HEADERS = (_RID, _CID, _TP)
+_MAX_METRIC_CHILDREN = 2048
+
+
 class RequestContextMiddleware:
     """Sets request id / correlation id / traceparent (context vars + response headers), logs
     one access line per request, records Prometheus metrics, and turns an unhandled exception
-    into a problem+json 500 when the response has not started."""
+    into a problem+json 500 when the response has not started.
+
+    Hot path: one pass over the request headers, the metric children cached per
+    (method, route, status), and no access-log call when the level filters it out."""
 
     def __init__(self, app: ASGIApp, *, service: str = "nexo", log_requests: bool = True) -> None:
         self.app = app
         self.service = service
         self.log_requests = log_requests
+        self._metrics: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._access_std = logging.getLogger("nexo.access")
+
+    def _observe(self, method: str, route: str, status: str, elapsed: float) -> None:
+        key = (method, route, status)
+        children = self._metrics.get(key)
+        if children is None:
+            children = (
+                HTTP_REQUESTS.labels(self.service, method, route, status),
+                HTTP_LATENCY.labels(self.service, method, route),
+            )
+            if len(self._metrics) < _MAX_METRIC_CHILDREN:
+                self._metrics[key] = children
+        children[0].inc()
+        children[1].observe(elapsed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
-        headers: list[tuple[bytes, bytes]] = list(scope.get("headers", []))
-        incoming_rid = _header(headers, REQUEST_ID_HEADER.encode())
+        incoming_rid = incoming_cid = incoming_tp = None
+        forwarded: list[tuple[bytes, bytes]] = []
+        for key, value in scope.get("headers", ()):
+            name = key.lower()
+            if name in _ID_HEADERS:
+                if name == _RID:
+                    if incoming_rid is None:
+                        incoming_rid = value.decode("latin-1")
+                elif name == _CID:
+                    if incoming_cid is None:
+                        incoming_cid = value.decode("latin-1")
+                elif incoming_tp is None:
+                    incoming_tp = value.decode("latin-1")
+            else:
+                forwarded.append((key, value))
         rid = incoming_rid if incoming_rid and _SAFE_ID_RE.match(incoming_rid) else uuid.uuid4().hex
-        incoming_cid = _header(headers, CORRELATION_ID_HEADER.encode())
         cid = incoming_cid if incoming_cid and _SAFE_ID_RE.match(incoming_cid) else rid
-        incoming_tp = _header(headers, TRACEPARENT_HEADER.encode())
         tp = new_traceparent(incoming_tp)
+        rid_b, cid_b, tp_b = rid.encode(), cid.encode(), tp.encode()
 
         # Forward the ids to inner apps (e.g. services mounted in the gateway).
-        forwarded = [
-            (k, v)
-            for k, v in headers
-            if k.lower()
-            not in (REQUEST_ID_HEADER.encode(), CORRELATION_ID_HEADER.encode(), b"traceparent")
-        ]
-        forwarded += [
-            (REQUEST_ID_HEADER.encode(), rid.encode()),
-            (CORRELATION_ID_HEADER.encode(), cid.encode()),
-            (b"traceparent", tp.encode()),
-        ]
+        forwarded += [(_RID, rid_b), (_CID, cid_b), (_TP, tp_b)]
         scope = {**scope, "headers": forwarded}
 
         tokens: list[Any] = [
@@ -106,15 +143,22 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 started = True
                 status = int(message["status"])
-                out = list(message.get("headers", []))
-                present = {k.lower() for k, _ in out}
-                for name, value in (
-                    (REQUEST_ID_HEADER.encode(), rid),
-                    (CORRELATION_ID_HEADER.encode(), cid),
-                    (b"traceparent", tp),
-                ):
-                    if name not in present:
-                        out.append((name, value.encode()))
+                out = list(message.get("headers", ()))
+                has_rid = has_cid = has_tp = False
+                for k, _ in out:
+                    k = k.lower()
+                    if k == _RID:
+                        has_rid = True
+                    elif k == _CID:
+                        has_cid = True
+                    elif k == _TP:
+                        has_tp = True
+                if not has_rid:
+                    out.append((_RID, rid_b))
+                if not has_cid:
+                    out.append((_CID, cid_b))
+                if not has_tp:
+                    out.append((_TP, tp_b))
                 message = {**message, "headers": out}
             await send(message)
 
@@ -130,10 +174,13 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - start
             route = _route_template(scope)
             method = scope.get("method", "GET")
-            HTTP_REQUESTS.labels(self.service, method, route, str(status)).inc()
-            HTTP_LATENCY.labels(self.service, method, route).observe(elapsed)
+            self._observe(method, route, str(status), elapsed)
             path = scope.get("path", "")
-            if self.log_requests and path not in _QUIET_PATHS:
+            if (
+                self.log_requests
+                and path not in _QUIET_PATHS
+                and self._access_std.isEnabledFor(logging.INFO)
+            ):
                 access_log.info(
                     "request",
                     service=self.service,

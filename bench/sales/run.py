@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
+import socket
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,10 +36,12 @@ import structlog
 from asgi_lifespan import LifespanManager
 from sqlalchemy import func, select
 
-from sales.main import create_app
+from sales.main import MIGRATIONS_DIR, create_app
 from sales.models import Material, MovimientoStock
 from sales.settings import SalesSettings
 from service_defaults.auth import issue_token
+from service_defaults.db import create_engine, session_factory
+from service_defaults.migrations import upgrade, version_table_for
 
 TARGET_SALES_PER_S = 300.0
 TARGET_PREVIEW_P99_MS = 20.0
@@ -55,6 +61,77 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+@contextlib.asynccontextmanager
+async def in_process(settings: SalesSettings) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
+    """The app in this process, driven through ASGI (client and server share one CPU)."""
+    app = create_app(settings)
+    async with (
+        LifespanManager(app, startup_timeout=120, shutdown_timeout=60) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://sales", timeout=60
+        ) as client,
+    ):
+        yield client, app.state.sessionmaker
+
+
+@contextlib.asynccontextmanager
+async def server(
+    settings: SalesSettings, args: argparse.Namespace
+) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
+    """`uvicorn sales.main:app_from_env --workers N` in a subprocess, driven over loopback HTTP.
+    The schema is migrated first so that workers do not race on alembic."""
+    url = settings.database_url
+    await upgrade(url, MIGRATIONS_DIR, version_table_for("sales"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **os.environ,
+        "SALES_ENV": "test",
+        "SALES_DATABASE_URL": url,
+        "SALES_TRANSPORT": settings.transport,
+        "SALES_LOG_LEVEL": "WARNING",
+    }
+    if settings.kafka_bootstrap_servers:
+        env["SALES_KAFKA_BOOTSTRAP_SERVERS"] = settings.kafka_bootstrap_servers
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "sales.main:app_from_env",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(args.server),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        env=env,
+    )
+    engine = create_engine(url)
+    limits = httpx.Limits(max_connections=args.concurrency + 4)
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", timeout=60, limits=limits
+        ) as client:
+            deadline = time.monotonic() + 120
+            while True:
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get("/health/ready")).status_code == 200:
+                        break
+                if time.monotonic() > deadline or proc.returncode is not None:
+                    raise SystemExit("the sales server did not become ready")
+                await asyncio.sleep(0.2)
+            yield client, session_factory(engine)
+    finally:
+        proc.terminate()
+        await proc.wait()
+        await engine.dispose()
+
+
 async def run(args: argparse.Namespace) -> int:
     logging.disable(logging.INFO)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
@@ -67,15 +144,10 @@ async def run(args: argparse.Namespace) -> int:
         kafka_bootstrap_servers=args.kafka,
         log_level="WARNING",
     )
-    app = create_app(settings)
     admin = {"Authorization": f"Bearer {issue_token(settings, 'admin', ['sales.admin'])}"}
     vend = {"Authorization": f"Bearer {issue_token(settings, 'v', ['sales.vendedor'])}"}
-    async with (
-        LifespanManager(app, startup_timeout=120, shutdown_timeout=60) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://sales", timeout=60
-        ) as client,
-    ):
+    target = server(settings, args) if args.server else in_process(settings)
+    async with target as (client, sm):
         await client.put("/configuracion/tabulador/3", json={"factor_costo": "450"}, headers=admin)
         p = (await client.post("/productos", json={"nombre": "P"}, headers=admin)).json()
         mats = []
@@ -107,7 +179,6 @@ async def run(args: argparse.Namespace) -> int:
         # warm-up
         for i in range(20):
             assert (await client.post("/ventas", json=cart(i), headers=vend)).status_code == 201
-        sm = app.state.sessionmaker
 
         async def ledger() -> int:
             async with sm() as s:
@@ -170,6 +241,7 @@ async def run(args: argparse.Namespace) -> int:
     mode = ("postgresql" if args.database_url else "sqlite") + (
         "+kafka" if args.kafka else "+memory"
     )
+    mode += f", uvicorn x{args.server} over HTTP" if args.server else ", in-process ASGI"
     print(f"sales bench ({mode}); {args.sales} sales, concurrency {args.concurrency}")
     print(f"  API confirmations:          {args.sales / t_api:8.1f} sales/s  (failures {failures})")
     verdict_sales = "OK" if confirmed_per_s >= TARGET_SALES_PER_S else "MISS"
@@ -199,6 +271,13 @@ def main() -> int:
     parser.add_argument("--previews", type=int, default=2000)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--kafka", default=None)
+    parser.add_argument(
+        "--server",
+        type=int,
+        default=0,
+        metavar="WORKERS",
+        help="run the service under uvicorn with WORKERS processes and drive it over HTTP",
+    )
     args = parser.parse_args()
     if args.pg and not args.database_url:
         from deploy.local.postgres import PostgresServer

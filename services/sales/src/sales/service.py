@@ -515,8 +515,8 @@ def invalidate_pricing_cache() -> None:
 
 
 async def pricing_parameters(s: AsyncSession) -> tuple[dict[int, Decimal], Decimal]:
-    """(tabulador, tarifa) for previews, cached per engine for PRICING_CACHE_TTL_S and dropped
-    at once by this process's configuration writes. Confirmations always read fresh values."""
+    """(tabulador, tarifa), cached per engine for PRICING_CACHE_TTL_S (1 s) and dropped at once
+    by this process's configuration writes; another replica's change is seen within 1 s."""
     key = (id(s.bind), str(getattr(s.bind, "url", "")))
     now = time.monotonic()
     hit = _pricing_cache.get(key)
@@ -578,8 +578,25 @@ async def confirm_sale(
     else:
         cliente = None
     # 4-5. lines
-    tabulador = await get_tabulador(s)
-    tarifa = await get_tarifa(s)
+    tabulador, tarifa = await pricing_parameters(s)
+    # one query per table for the whole cart; `s.get` below then hits the identity map
+    # (kept referenced: the identity map holds objects weakly)
+    preloaded = [
+        *(
+            await s.scalars(
+                select(Producto).where(
+                    Producto.id_producto.in_({x.producto_id for x in data.carrito})
+                )
+            )
+        ).all(),
+        *(
+            await s.scalars(
+                select(Material).where(
+                    Material.id_material.in_({x.material_id for x in data.carrito})
+                )
+            )
+        ).all(),
+    ]
     priced: list[PricedLine] = []
     for i, linea in enumerate(data.carrito):
         prefix = f"carrito[{i}]."
@@ -587,6 +604,7 @@ async def confirm_sale(
         d.require_positive_price(p.price, prefix)
         d.check_client_subtotal(linea.subtotal, p.price, f"{prefix}subtotal")
         priced.append(p)
+    del preloaded
     total = d.sale_total(p.price.subtotal for p in priced)
     if data.total is not None and data.total != total:
         raise Invalid(

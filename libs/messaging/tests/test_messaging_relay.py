@@ -134,3 +134,10 @@ async def test_relay_encoding_equals_the_contract_codec(
     assert message.key == expected.key
     assert message.value == expected.value
     assert message.headers == expected.headers
+    # the relay's own path: JSON columns read as their stored text, payload emitted verbatim
+    relay = OutboxRelay("sales", engine, outbox, MemoryTransport(MemoryBroker()))
+    async with engine.connect() as conn:
+        claimed = (await conn.execute(select(*relay._columns()))).one()
+    fast = relay._encoder.encode_claimed(claimed)
+    assert (fast.key, fast.value, fast.headers) == (expected.key, expected.value, expected.headers)
+    assert relay._encoder.encode(claimed) == fast

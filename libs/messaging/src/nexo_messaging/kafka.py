@@ -48,6 +48,10 @@ def _record(msg: Any) -> Record:
     )
 
 
+def _append(batch: Any, m: OutMessage) -> Any:
+    return batch.append(key=m.key, value=m.value, timestamp=None, headers=m.headers)
+
+
 class KafkaProducer(Producer):
     def __init__(self, bootstrap_servers: str, **options: Any) -> None:
         settings: dict[str, Any] = {
@@ -66,26 +70,80 @@ class KafkaProducer(Producer):
         await self._producer.start()
 
     async def send_many(self, messages: Sequence[OutMessage]) -> list[BaseException | None]:
-        futures: list[asyncio.Future[Any] | BaseException] = []
-        for m in messages:
-            try:
-                fut = await self._producer.send(
-                    m.topic, value=m.value, key=m.key, headers=list(m.headers)
-                )
-                futures.append(fut)
-            except KafkaError as exc:
-                futures.append(exc)
-        results: list[BaseException | None] = []
-        for f in futures:
-            if isinstance(f, BaseException):
-                results.append(f)
+        """Partition the messages (the producer's partitioner: murmur2 of the key), fill one
+        record batch per partition at a time (``create_batch``/``send_batch``: no per-message
+        future or accumulator call), then await every batch. A batch is acknowledged or fails
+        as a whole; its error is reported for each of its messages. Order within a partition
+        is the order of ``messages``."""
+        producer = self._producer
+        results: list[BaseException | None] = [None] * len(messages)
+        by_tp: dict[tuple[str, int], list[int]] = {}
+        partitions: dict[str, tuple[list[int], list[int]]] = {}
+        for i, m in enumerate(messages):
+            parts = partitions.get(m.topic)
+            if parts is None:
+                try:
+                    await producer.partitions_for(m.topic)  # waits for the topic's metadata
+                    meta = producer.client.cluster
+                    parts = (
+                        sorted(meta.partitions_for_topic(m.topic) or ()),
+                        sorted(meta.available_partitions_for_topic(m.topic) or ()),
+                    )
+                except KafkaError as exc:
+                    results[i] = exc
+                    continue
+                partitions[m.topic] = parts
+            if not parts[0]:
+                results[i] = KafkaError(f"no partitions known for {m.topic!r}")
                 continue
-            try:
-                await f
-                results.append(None)
-            except KafkaError as exc:
-                results.append(exc)
+            if m.key is None:
+                partition = producer._partitioner(None, parts[0], parts[1])
+            else:
+                partition = producer._partitioner(m.key, parts[0], parts[1])
+            by_tp.setdefault((m.topic, partition), []).append(i)
+        pending: list[tuple[list[int], Any]] = []
+        for (topic, partition), indexes in by_tp.items():
+            batch = producer.create_batch()
+            members: list[int] = []
+            for i in indexes:
+                m = messages[i]
+                if (
+                    batch.append(key=m.key, value=m.value, timestamp=None, headers=m.headers)
+                    is None
+                ):
+                    if members:
+                        pending.append((members, await self._submit(batch, topic, partition)))
+                    batch = producer.create_batch()
+                    members = []
+                    if (
+                        batch.append(key=m.key, value=m.value, timestamp=None, headers=m.headers)
+                        is None
+                    ):
+                        results[i] = KafkaError("message larger than max_batch_size")
+                        continue
+                members.append(i)
+            if members:
+                pending.append((members, await self._submit(batch, topic, partition)))
+        for members, fut in pending:
+            err: BaseException | None
+            if isinstance(fut, BaseException):
+                err = fut
+            else:
+                try:
+                    await fut
+                    err = None
+                except KafkaError as exc:
+                    err = exc
+            if err is not None:
+                for i in members:
+                    results[i] = err
         return results
+
+    async def _submit(self, batch: Any, topic: str, partition: int) -> Any:
+        try:
+            return await self._producer.send_batch(batch, topic, partition=partition)
+        except KafkaError as exc:
+            return exc
 
     async def stop(self) -> None:
         await self._producer.stop()

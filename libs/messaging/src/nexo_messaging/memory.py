@@ -58,7 +58,9 @@ class MemoryBroker:
         self.topics: dict[str, list[list[Record]]] = {}
         self.groups: dict[str, _Group] = {}
         self.available = True
-        self._changed = asyncio.Condition()
+        # A fresh Event per change, swapped on notify: a broadcast with no lock to hold, so a
+        # waiter cancelled mid-wait (shutdown, timeouts) can never leave others blocked.
+        self._changed = asyncio.Event()
         self._rr = itertools.count()
         self._member_ids = itertools.count(1)
 
@@ -98,13 +100,12 @@ class MemoryBroker:
         return record
 
     async def notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
 
     async def wait_change(self, seconds: float) -> None:
-        async with self._changed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), seconds)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), seconds)
 
     # -- groups -----------------------------------------------------------------------------
     def _rebalance(self, group: _Group) -> None:

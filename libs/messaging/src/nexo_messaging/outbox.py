@@ -5,11 +5,29 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, Text, bindparam, cast, func, insert, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from contracts.events.base import DomainEvent
 from nexo_messaging.context import current_trace_headers
+
+
+def _payload_value(table: Table, dialect: str, text: str) -> Any:
+    """The payload as compact JSON text written verbatim (no dict round trip): the relay emits
+    the stored text as the record value, exactly what ``contracts.codec.encode`` gives."""
+    if dialect == "sqlite":  # JSON is stored as text there; a CAST would change affinity
+        return type_coerce(text, Text)
+    return cast(type_coerce(text, Text), table.c.payload.type)
+
+
+def _payload_param(table: Table, dialect: str) -> Any:
+    param = bindparam("payload_text", type_=Text())
+    return param if dialect == "sqlite" else cast(param, table.c.payload.type)
+
+
+async def _dialect(db: AsyncSession | AsyncConnection) -> str:
+    conn = await db.connection() if isinstance(db, AsyncSession) else db
+    return str(conn.dialect.name)
 
 
 async def enqueue(
@@ -30,6 +48,7 @@ async def enqueue(
     """
     event_id = str(uuid.uuid4())
     row_headers: dict[str, Any] = {**current_trace_headers(), **(headers or {})}
+    dialect = await _dialect(db)
     await db.execute(
         insert(outbox).values(
             id=event_id,
@@ -37,12 +56,11 @@ async def enqueue(
             aggregateid=event.aggregate_id(),
             type=event.ce_type(),
             topic=topic or event.topic,
-            payload=event.model_dump(mode="json"),
+            payload=_payload_value(outbox, dialect, event.model_dump_json()),
             headers=row_headers,
         )
     )
-    conn = await db.connection() if isinstance(db, AsyncSession) else db
-    if conn.dialect.name == "postgresql":
+    if dialect == "postgresql":
         channel = notify or f"outbox_{event.service}"
         await db.execute(select(func.pg_notify(channel, "")))
     return event_id
@@ -62,8 +80,9 @@ async def enqueue_many(
         return []
     row_headers: dict[str, Any] = {**current_trace_headers(), **(headers or {})}
     ids = [str(uuid.uuid4()) for _ in events]
+    dialect = await _dialect(db)
     await db.execute(
-        insert(outbox),
+        insert(outbox).values(payload=_payload_param(outbox, dialect)),
         [
             {
                 "id": event_id,
@@ -71,14 +90,13 @@ async def enqueue_many(
                 "aggregateid": event.aggregate_id(),
                 "type": event.ce_type(),
                 "topic": topic or event.topic,
-                "payload": event.model_dump(mode="json"),
+                "payload_text": event.model_dump_json(),
                 "headers": row_headers,
             }
             for event_id, event in zip(ids, events, strict=True)
         ],
     )
-    conn = await db.connection() if isinstance(db, AsyncSession) else db
-    if conn.dialect.name == "postgresql":
+    if dialect == "postgresql":
         channel = notify or f"outbox_{events[0].service}"
         await db.execute(select(func.pg_notify(channel, "")))
     return ids

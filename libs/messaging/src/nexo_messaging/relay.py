@@ -29,7 +29,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Table, and_, delete, func, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Table,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -77,36 +91,112 @@ def row_to_message(row: Row[Any], default_source: str) -> OutMessage:
 
     Hot path: builds exactly what ``contracts.codec.encode(CloudEvent(...))`` gives without
     re-validating the envelope (the event was validated when enqueued); a test keeps both equal.
+    Rows claimed by the relay carry ``payload_text``/``headers_text`` (the stored JSON text,
+    emitted verbatim); plain outbox rows (``payload`` as a dict) are serialised here.
     """
-    extra: dict[str, Any] = row.headers or {}
-    event_type = str(row.type)
-    parts = event_type.split(".")
-    source = f"/services/{parts[1]}" if len(parts) >= 4 and parts[0] == "nexo" else default_source
-    when = (utc(row.created_at) or datetime.now(UTC)).astimezone(UTC)
-    headers: list[tuple[str, bytes]] = [
-        ("ce_specversion", b"1.0"),
-        ("ce_id", row.id.encode()),
-        ("ce_source", source.encode()),
-        ("ce_type", event_type.encode()),
-        ("ce_time", format_time(when).encode()),
-    ]
-    subject = row.aggregateid
-    if subject is not None:
-        headers.append(("ce_subject", subject.encode()))
-    headers.append((CONTENT_TYPE_HEADER, CONTENT_TYPE.encode()))
-    values = {
-        "correlationid": extra.get("correlationid") or row.id,
-        "causationid": extra.get("causationid"),
-        "traceparent": extra.get("traceparent"),
-    }
-    for name in EXTENSIONS:
-        if (value := values.get(name)) is not None:
-            headers.append((CE_PREFIX + name, str(value).encode()))
-    if values["traceparent"] is not None:
-        headers.append((TRACEPARENT_HEADER, str(values["traceparent"]).encode()))
-    body = json.dumps(row.payload, ensure_ascii=False, separators=(",", ":")).encode()
-    key = subject.encode() if subject is not None else None
-    return OutMessage(topic=row.topic, key=key, value=body, headers=headers)
+    return RowEncoder(default_source).encode(row)
+
+
+_SPECVERSION = ("ce_specversion", b"1.0")
+_CONTENT_TYPE = (CONTENT_TYPE_HEADER, CONTENT_TYPE.encode())
+_CORRELATION = CE_PREFIX + "correlationid"
+assert EXTENSIONS[0] == "correlationid"  # the order of the ce_ extension headers
+
+
+class RowEncoder:
+    """Encodes outbox rows with small caches (source per type, ``ce_time`` per timestamp)."""
+
+    def __init__(self, default_source: str) -> None:
+        self.default_source = default_source
+        self._types: dict[str, tuple[tuple[str, bytes], tuple[str, bytes]]] = {}
+        self._times: dict[Any, tuple[str, bytes]] = {}
+
+    def _type_headers(self, event_type: str) -> tuple[tuple[str, bytes], tuple[str, bytes]]:
+        cached = self._types.get(event_type)
+        if cached is None:
+            parts = event_type.split(".")
+            source = (
+                f"/services/{parts[1]}"
+                if len(parts) >= 4 and parts[0] == "nexo"
+                else self.default_source
+            )
+            cached = (("ce_source", source.encode()), ("ce_type", event_type.encode()))
+            if len(self._types) > 1000:
+                self._types.clear()
+            self._types[event_type] = cached
+        return cached
+
+    def _time_header(self, created_at: datetime | None) -> tuple[str, bytes]:
+        cached = self._times.get(created_at) if created_at is not None else None
+        if cached is None:
+            when = (utc(created_at) or datetime.now(UTC)).astimezone(UTC)
+            cached = ("ce_time", format_time(when).encode())
+            if created_at is not None:
+                if len(self._times) > 1000:
+                    self._times.clear()
+                self._times[created_at] = cached
+        return cached
+
+    def encode(self, row: Any) -> OutMessage:
+        """Any outbox row (``select(outbox)``, payload as a dict, or a claimed row)."""
+        mapping = row._mapping
+        if "payload_text" in mapping:
+            return self.encode_claimed(tuple(row))
+        return self._build(
+            row.id,
+            row.aggregateid,
+            str(row.type),
+            row.topic,
+            json.dumps(row.payload, ensure_ascii=False, separators=(",", ":")),
+            row.headers or {},
+            row.created_at,
+        )
+
+    def encode_claimed(self, row: Sequence[Any]) -> OutMessage:
+        """A row read with ``OutboxRelay._columns()`` (JSON columns as their stored text)."""
+        _seq, event_id, _atype, aggregateid, event_type, topic, payload, headers, created_at = row[
+            :9
+        ]
+        extra: dict[str, Any] = json.loads(headers) if headers and headers != "{}" else {}
+        return self._build(event_id, aggregateid, event_type, topic, payload, extra, created_at)
+
+    def _build(
+        self,
+        event_id: str,
+        subject: str | None,
+        event_type: str,
+        topic: str,
+        payload: str,
+        extra: dict[str, Any],
+        created_at: datetime | None,
+    ) -> OutMessage:
+        source, ce_type = self._type_headers(event_type)
+        headers: list[tuple[str, bytes]] = [
+            _SPECVERSION,
+            ("ce_id", event_id.encode()),
+            source,
+            ce_type,
+            self._time_header(created_at),
+        ]
+        key = None
+        if subject is not None:
+            key = subject.encode()
+            headers.append(("ce_subject", key))
+        headers.append(_CONTENT_TYPE)
+        if extra:
+            values = {
+                "correlationid": extra.get("correlationid") or event_id,
+                "causationid": extra.get("causationid"),
+                "traceparent": extra.get("traceparent"),
+            }
+            for name in EXTENSIONS:
+                if (value := values.get(name)) is not None:
+                    headers.append((CE_PREFIX + name, str(value).encode()))
+            if values["traceparent"] is not None:
+                headers.append((TRACEPARENT_HEADER, str(values["traceparent"]).encode()))
+        else:  # the correlation id defaults to the event id; no other extension
+            headers.append((_CORRELATION, event_id.encode()))
+        return OutMessage(topic=topic, key=key, value=payload.encode(), headers=headers)
 
 
 class OutboxRelay:
@@ -134,6 +224,7 @@ class OutboxRelay:
         self._next_stats = 0.0
         self._next_retry: float | None = None
         self._check_blocked = True
+        self._encoder = RowEncoder(f"/services/{service}")
         # observable state (health)
         self.last_success: float | None = None
         self.last_error: str | None = None
@@ -295,11 +386,11 @@ class OutboxRelay:
                     update(o)
                     .where(o.c.seq.in_(claimable.scalar_subquery()))
                     .values(lease_token=token, lease_until=lease_until)
-                    .returning(*o.c)
+                    .returning(*self._columns())
                 )
                 return sorted(result, key=lambda r: r.seq)
             result = await conn.execute(
-                select(o)
+                select(*self._columns())
                 .where(
                     o.c.published_at.is_(None),
                     or_(o.c.lease_until.is_(None), o.c.lease_until <= now),
@@ -316,10 +407,36 @@ class OutboxRelay:
             if rows:
                 await conn.execute(
                     update(o)
-                    .where(o.c.seq.in_([r.seq for r in rows]))
+                    .where(self._seq_in([r.seq for r in rows]))
                     .values(lease_token=token, lease_until=lease_until)
                 )
         return rows
+
+    def _columns(self) -> list[Any]:
+        """What the relay reads of a claimed row: the JSON columns as their stored text (the
+        payload is emitted verbatim, no decode/encode round trip)."""
+        o = self.outbox
+        return [
+            o.c.seq,
+            o.c.id,
+            o.c.aggregatetype,
+            o.c.aggregateid,
+            o.c.type,
+            o.c.topic,
+            cast(o.c.payload, Text).label("payload_text"),
+            cast(o.c.headers, Text).label("headers_text"),
+            o.c.created_at,
+            o.c.attempts,
+        ]
+
+    def _seq_in(self, seqs: list[int]) -> Any:
+        """``seq IN (...)``; on PostgreSQL one array parameter (``seq = ANY($1)``) instead of
+        thousands of bind parameters to render and send."""
+        if self.is_postgres:
+            return self.outbox.c.seq == any_(
+                bindparam("seqs", seqs, type_=ARRAY(BigInteger()), expanding=False)
+            )
+        return self.outbox.c.seq.in_(seqs)
 
     async def run_once(self) -> int:
         """Claim, publish and mark one batch; return how many rows were published."""
@@ -341,6 +458,7 @@ class OutboxRelay:
                 waves.append([])
             waves[k].append(r)
 
+        encoder = self._encoder
         published: list[Row[Any]] = []
         failed: dict[int, tuple[Row[Any], BaseException]] = {}
         failed_aggs: set[tuple[str, str]] = set()
@@ -352,7 +470,7 @@ class OutboxRelay:
                 continue
             results: Sequence[BaseException | None]
             try:
-                messages = [row_to_message(r, f"/services/{self.service}") for r in todo]
+                messages = [encoder.encode_claimed(r) for r in todo]
                 producer = await self._get_producer()
                 results = await asyncio.wait_for(
                     producer.send_many(messages), self.settings.send_timeout
@@ -383,7 +501,7 @@ class OutboxRelay:
             if published:
                 await conn.execute(
                     update(o)
-                    .where(o.c.seq.in_([r.seq for r in published]))
+                    .where(self._seq_in([r.seq for r in published]))
                     .values(published_at=now, lease_token=None, lease_until=None)
                 )
             for seq, (row, exc) in failed.items():
@@ -408,7 +526,7 @@ class OutboxRelay:
             if held:
                 await conn.execute(
                     update(o)
-                    .where(and_(o.c.seq.in_(held), o.c.lease_token == token))
+                    .where(and_(self._seq_in(held), o.c.lease_token == token))
                     .values(lease_token=None, lease_until=None)
                 )
         for topic, n in Counter(r.topic for r in published).items():

@@ -937,6 +937,8 @@ async def _candidatos_fefo(
     if not requeridos:
         return [], {}
     pg = session.get_bind().dialect.name == "postgresql"
+    if pg:  # the window sorts the whole scope: keep it in memory (this transaction only)
+        await session.execute(text("SET LOCAL work_mem = '64MB'"))
     numero = Lote.numero_lote.collate("C") if pg else Lote.numero_lote
     codigo = Ubicacion.codigo.collate("C") if pg else Ubicacion.codigo
     neto = LoteUbicacion.cantidad - LoteUbicacion.cantidad_reservada

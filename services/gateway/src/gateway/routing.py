@@ -18,12 +18,6 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.settings import SERVICES, GatewaySettings
-from gateway.upstream import (
-    UpstreamConnectError,
-    UpstreamError,
-    UpstreamPool,
-    UpstreamReadTimeout,
-)
 from service_defaults.errors import problem_response
 from service_defaults.health import readiness
 from service_defaults.logging import get_logger
@@ -45,7 +39,6 @@ HOP_BY_HOP = frozenset(
         "content-length",
     }
 )
-_HOP_BY_HOP_B = frozenset(h.encode() for h in HOP_BY_HOP) | {b"expect"}
 
 
 def service_prefix(service: str) -> str:
@@ -122,23 +115,6 @@ class ClientHolder:
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
         self.client: httpx.AsyncClient | None = None
-        self.pools: dict[str, UpstreamPool] = {}
-
-    def pool(self, base_url: str) -> UpstreamPool | None:
-        """The lean keep-alive pool for an ``http://`` upstream (None: use httpx)."""
-        if not base_url.startswith("http://"):
-            return None
-        pool = self.pools.get(base_url)
-        if pool is None:
-            s = self.settings
-            pool = UpstreamPool(
-                base_url,
-                connect_timeout=s.proxy_connect_timeout,
-                read_timeout=s.proxy_timeout,
-                max_idle=s.proxy_max_connections,
-            )
-            self.pools[base_url] = pool
-        return pool
 
     def open(self) -> httpx.AsyncClient:
         s = self.settings
@@ -146,15 +122,13 @@ class ClientHolder:
             timeout=httpx.Timeout(s.proxy_timeout, connect=s.proxy_connect_timeout),
             limits=httpx.Limits(
                 max_connections=s.proxy_max_connections,
-                max_keepalive_connections=s.proxy_max_connections,
+                max_keepalive_connections=max(10, s.proxy_max_connections // 5),
             ),
             follow_redirects=False,
         )
         return self.client
 
     async def close(self) -> None:
-        for pool in self.pools.values():
-            pool.close()
         if self.client is not None:
             await self.client.aclose()
             self.client = None
@@ -224,7 +198,6 @@ class ProxyApp:
         self.holder = holder
         self.state = state or UpstreamState(3.0)
         self.retries = retries
-        self.pool = holder.pool(self.base_url)
 
     async def _problem(
         self, scope: Scope, receive: Receive, send: Send, status: int, code: str, detail: str
@@ -242,96 +215,6 @@ class ProxyApp:
             {"service": self.service},
             headers,
         )(scope, receive, send)
-
-    async def _lean(
-        self, pool: UpstreamPool, scope: Scope, receive: Receive, send: Send, path: str
-    ) -> None:
-        """The hot path: the lean keep-alive client, raw bytes both ways."""
-        query: bytes = scope.get("query_string", b"")
-        target = (path or "/") + ("?" + query.decode("latin-1") if query else "")
-        headers = [(k, v) for k, v in scope.get("headers", ()) if k.lower() not in _HOP_BY_HOP_B]
-        client_addr = scope.get("client")
-        if client_addr:
-            headers.append((b"x-forwarded-for", str(client_addr[0]).encode("latin-1")))
-        method: str = scope["method"]
-        retries = self.retries if method in IDEMPOTENT_METHODS else 0
-        content: bytes | AsyncIterator[bytes]
-        if retries:
-            message = await receive()
-            if message["type"] == "http.request" and not message.get("more_body", False):
-                content = message.get("body", b"")  # the usual case: one message, no copy
-            else:
-                first = message.get("body", b"") if message["type"] == "http.request" else b""
-                more = message.get("more_body", False)
-                content = (
-                    first + b"".join([c async for c in _body_iter(receive)]) if more else first
-                )
-        else:
-            content = _body_iter(receive)
-        attempt = 0
-        while True:
-            try:
-                response = await pool.request(method, target, headers, content)
-                break
-            except UpstreamReadTimeout:
-                await self._problem(
-                    scope, receive, send, 504, "upstream-timeout", f"{self.service} did not answer"
-                )
-                return
-            except UpstreamError as exc:
-                connect_failed = isinstance(exc, UpstreamConnectError)
-                if attempt < retries:
-                    attempt += 1
-                    await asyncio.sleep(0.05 * 2 ** (attempt - 1))
-                    continue
-                name = "ConnectError" if connect_failed else "RemoteProtocolError"
-                if connect_failed:
-                    self.state.trip(name)
-                    await self._problem(
-                        scope,
-                        receive,
-                        send,
-                        503,
-                        "service-unavailable",
-                        f"{self.service} unreachable ({name})",
-                    )
-                else:
-                    await self._problem(
-                        scope,
-                        receive,
-                        send,
-                        502,
-                        "upstream-unavailable",
-                        f"{self.service} failed ({name})",
-                    )
-                return
-        self.state.ok()
-        try:
-            chunked = any(k.lower() == b"transfer-encoding" for k, _ in response.headers)
-            out = [
-                (k, v)
-                for k, v in response.headers
-                if k.lower() not in _HOP_BY_HOP_B
-                or (k.lower() == b"content-length" and not chunked)
-            ]
-            await send({"type": "http.response.start", "status": response.status, "headers": out})
-            if response.complete:  # whole body already here (the common small answer)
-                await send(
-                    {
-                        "type": "http.response.body",
-                        "body": response.take_buffered(),
-                        "more_body": False,
-                    }
-                )
-                return
-            try:
-                async for chunk in response.aiter_raw():
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            except UpstreamError as exc:  # upstream died mid-body: end the stream
-                log.warning("upstream body interrupted", service=self.service, error=repr(exc))
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        finally:
-            response.release()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # websockets/lifespan are not proxied
@@ -353,9 +236,6 @@ class ProxyApp:
         path: str = scope["path"]
         if root and path.startswith(root):
             path = path[len(root) :]
-        if self.pool is not None:
-            await self._lean(self.pool, scope, receive, send, path)
-            return
         query = scope.get("query_string", b"").decode("latin-1")
         url = f"{self.base_url}{path or '/'}" + (f"?{query}" if query else "")
         headers = [
@@ -367,14 +247,25 @@ class ProxyApp:
         if client_addr:
             headers.append(("x-forwarded-for", str(client_addr[0])))
         method: str = scope["method"]
+
+        async def body() -> AsyncIterator[bytes]:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunk = message.get("body", b"")
+                if chunk:
+                    yield chunk
+                if not message.get("more_body", False):
+                    return
+
         retries = self.retries if method in IDEMPOTENT_METHODS else 0
         content: Any
-        body = _body_iter(receive)
         if retries:
-            chunks = [c async for c in body]
+            chunks = [c async for c in body()]
             content = b"".join(chunks)
         else:
-            content = body
+            content = body()
         attempt = 0
         while True:
             request = client.build_request(method, url, headers=headers, content=content)
@@ -443,18 +334,6 @@ class ProxyApp:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             await response.aclose()
-
-
-async def _body_iter(receive: Receive) -> AsyncIterator[bytes]:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
-        chunk = message.get("body", b"")
-        if chunk:
-            yield chunk
-        if not message.get("more_body", False):
-            return
 
 
 def build_proxies(settings: GatewaySettings, holder: ClientHolder) -> dict[str, ProxyApp]:

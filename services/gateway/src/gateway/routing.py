@@ -39,6 +39,9 @@ HOP_BY_HOP = frozenset(
         "content-length",
     }
 )
+# The body is relayed raw (undecoded), so the upstream Content-Length stays valid; keeping it
+# spares uvicorn a chunked re-encoding of every response.
+RESPONSE_HOP_BY_HOP = HOP_BY_HOP - {"content-length"}
 
 
 def service_prefix(service: str) -> str:
@@ -122,7 +125,7 @@ class ClientHolder:
             timeout=httpx.Timeout(s.proxy_timeout, connect=s.proxy_connect_timeout),
             limits=httpx.Limits(
                 max_connections=s.proxy_max_connections,
-                max_keepalive_connections=max(10, s.proxy_max_connections // 5),
+                max_keepalive_connections=s.proxy_max_connections,
             ),
             follow_redirects=False,
         )
@@ -322,7 +325,7 @@ class ProxyApp:
                     "headers": [
                         (k.encode("latin-1"), v.encode("latin-1"))
                         for k, v in response.headers.multi_items()
-                        if k.lower() not in HOP_BY_HOP
+                        if k.lower() not in RESPONSE_HOP_BY_HOP
                     ],
                 }
             )

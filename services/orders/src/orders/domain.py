@@ -11,6 +11,7 @@ Everything here works on plain values (snapshots) so it can be tested exhaustive
 
 from __future__ import annotations
 
+import heapq
 import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -586,28 +587,36 @@ def asignar_fefo(
     """
     if requerido < 0:
         raise ValueError("requerido must be ≥ 0")
-    scope = [
-        s
-        for s in snapshots
-        if s.producto_id == producto_id
-        and s.almacen_id == almacen_destino_id
-        and s.ubicacion_elegible
-    ]
-    disponibles = [s for s in scope if s.lote_estado == LOTE_DISPONIBLE]
-    elegibles = [
-        s for s in disponibles if cumple_caducidad(s.fecha_caducidad, today, min_shelf_life_days)
-    ]
-    elegibles.sort(key=lambda s: orden_fefo(s, natural=natural))
-    cantidad_disponible = sum(s.neto for s in elegibles)
+    umbral = umbral_caducidad(today, min_shelf_life_days)
+    hay_disponibles = False
+    hay_elegibles = False
+    cantidad_disponible = 0
+    candidatos: list[tuple[Any, LoteUbicacionSnap]] = []
+    for s in snapshots:
+        if (
+            s.producto_id != producto_id
+            or s.almacen_id != almacen_destino_id
+            or s.lote_estado != LOTE_DISPONIBLE
+            or not s.ubicacion_elegible
+        ):
+            continue
+        hay_disponibles = True
+        if s.fecha_caducidad is None or s.fecha_caducidad <= umbral:
+            continue
+        hay_elegibles = True
+        neto = s.neto
+        if neto > 0:
+            cantidad_disponible += neto
+            candidatos.append((orden_fefo(s, natural=natural), s))
 
+    # Walk the candidates in FEFO order only as far as needed: a heap gives the next one in
+    # O(log n), so a small demand over a large scope does not pay for a full sort.
+    heapq.heapify(candidatos)
     asignaciones: list[Asignacion] = []
     pendiente = requerido
-    for snap in elegibles:
-        if pendiente <= 0:
-            break
+    while pendiente > 0 and candidatos:
+        _, snap = heapq.heappop(candidatos)
         take = min(snap.neto, pendiente)
-        if take <= 0:
-            continue
         asignaciones.append(Asignacion(snap.lote_ubicacion_id, snap.lote_id, take))
         pendiente -= take
 
@@ -619,9 +628,9 @@ def asignar_fefo(
         obs = MSG_PARCIAL.format(asignado=asignado, requerido=requerido)
     else:
         estado = EstadoItemPropuesta.NO_DISPONIBLE
-        if not disponibles:
+        if not hay_disponibles:
             obs = MSG_SIN_LOTES
-        elif not elegibles:
+        elif not hay_elegibles:
             obs = MSG_CADUCIDAD.format(dias=min_shelf_life_days)
         else:
             obs = MSG_SIN_NETO

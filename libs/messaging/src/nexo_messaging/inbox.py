@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
@@ -53,6 +53,20 @@ async def record_processed_many(
                 fresh.add(event_id)
         return fresh
     unique = dict(events)
+    if dialect == "postgresql":
+        # one statement with two array parameters: no per-row parameter handling
+        assert session.bind is not None
+        table = session.bind.dialect.identifier_preparer.format_table(inbox)
+        result = await session.execute(
+            text(
+                f"INSERT INTO {table} (consumer_group, event_id, event_type) "
+                "SELECT CAST(:group AS VARCHAR), e, t "
+                "FROM unnest(CAST(:ids AS VARCHAR[]), CAST(:types AS VARCHAR[])) AS u(e, t) "
+                "ON CONFLICT (consumer_group, event_id) DO NOTHING RETURNING event_id"
+            ),
+            {"group": consumer_group, "ids": list(unique), "types": list(unique.values())},
+        )
+        return {row[0] for row in result}
     stmt = _insert_ignore(session, inbox).returning(inbox.c.event_id)
     result = await session.execute(
         stmt,

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, func, insert, select, text
+from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from contracts.events.sales import StockLow
@@ -106,36 +107,49 @@ async def raw_run(bootstrap: str, duration: float, rate: float | None) -> dict[s
             if batches:
                 await consumer.commit()
 
+    async def produce() -> None:
+        start = time.monotonic()
+        sent = 0
+        while not stop.is_set():
+            n = TX_SIZE if rate is None else max(1, int(rate / 50))
+            futs = [
+                await producer.send(
+                    topic,
+                    value,
+                    key=str((sent + j) % KEYS).encode(),
+                    headers=[("t0", repr(time.time()).encode())],
+                )
+                for j in range(n)
+            ]
+            sent += n
+            if rate is None:
+                if sent % 2000 == 0:
+                    await asyncio.gather(*futs)
+            else:
+                await asyncio.sleep(max(0.0, start + sent / rate - time.monotonic()))
+
     task = asyncio.create_task(consume())
+    producing = asyncio.create_task(produce())
+    deadline = time.monotonic() + 60
+    while consumed == 0:  # same warm-up as the pipeline: first delivery + 1 s, not measured
+        assert time.monotonic() < deadline, "the raw consumer never received a record"
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.0)
+    first_consumed, first_latency = consumed, len(latencies)
     start = time.monotonic()
-    sent = 0
-    while time.monotonic() - start < duration:
-        n = TX_SIZE if rate is None else max(1, int(rate / 50))
-        futs = [
-            await producer.send(
-                topic,
-                value,
-                key=str((sent + j) % KEYS).encode(),
-                headers=[("t0", repr(time.time()).encode())],
-            )
-            for j in range(n)
-        ]
-        sent += n
-        if rate is None:
-            if sent % 2000 == 0:
-                await asyncio.gather(*futs)
-        else:
-            await asyncio.sleep(max(0.0, start + sent / rate - time.monotonic()))
-    produced_in_window = consumed
+    await asyncio.sleep(duration)
+    produced_in_window = consumed - first_consumed
     elapsed = time.monotonic() - start
+    window = latencies[first_latency:]
     stop.set()
+    await producing
     await task
     await producer.stop()
     await consumer.stop()
     return {
         "throughput": produced_in_window / elapsed,
-        "p50_ms": percentile(latencies, 0.5) * 1000,
-        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "p50_ms": percentile(window, 0.5) * 1000,
+        "p99_ms": percentile(window, 0.99) * 1000,
     }
 
 
@@ -178,7 +192,7 @@ async def _backlog(engine: Any, outbox: Table) -> int:
 
 
 # -- pipeline -------------------------------------------------------------------------------
-def _tables() -> tuple[MetaData, Table, Table, Table]:
+def _tables() -> tuple[MetaData, Table, Table, Table, Table]:
     metadata = MetaData()
     effects = Table(
         "bench_effects", metadata,
@@ -187,7 +201,14 @@ def _tables() -> tuple[MetaData, Table, Table, Table]:
         Column("material", Integer, nullable=False),
         Column("latency_ms", Float, nullable=False),
     )  # fmt: skip
-    return metadata, outbox_table(metadata), inbox_table(metadata), effects
+    # end-to-end latency per event: outbox insert (t0, taken before the writer's transaction)
+    # → the consumer's effect transaction COMMITTED (taken in an after-commit hook)
+    committed = Table(
+        "bench_committed", metadata,
+        Column("t0", Float, nullable=False),
+        Column("latency_ms", Float, nullable=False),
+    )  # fmt: skip
+    return metadata, outbox_table(metadata), inbox_table(metadata), effects, committed
 
 
 def _consumer_process(bootstrap: str, url: str, topic: str, group: str, stop: Any) -> None:
@@ -196,11 +217,19 @@ def _consumer_process(bootstrap: str, url: str, topic: str, group: str, stop: An
 
 async def _consumer(bootstrap: str, url: str, topic: str, group: str, stop: Any) -> None:
     """The consuming service: its own process, like in a deployment."""
-    _, _, inbox, effects = _tables()
+    _, _, inbox, effects, committed = _tables()
     engine = create_async_engine(url, pool_size=4)
+    done: list[tuple[float, float]] = []
 
     async def batch(session: AsyncSession, items: list[tuple[Any, EventMeta]]) -> None:
         now = time.time()
+        t0s = [float(e.source_event_id) for e, _ in items]
+
+        def after_commit(_session: Any) -> None:
+            at = time.time()
+            done.extend((t0, (at - t0) * 1000) for t0 in t0s)
+
+        sa_event.listen(session.sync_session, "after_commit", after_commit, once=True)
         await session.execute(
             insert(effects),
             [
@@ -224,6 +253,10 @@ async def _consumer(bootstrap: str, url: str, topic: str, group: str, stop: Any)
     await runtime.start()
     await asyncio.to_thread(stop.wait)
     await runtime.stop()
+    async with engine.begin() as conn:
+        for i in range(0, len(done), 5000):
+            chunk = done[i : i + 5000]
+            await conn.execute(insert(committed), [{"t0": t, "latency_ms": ms} for t, ms in chunk])
     await engine.dispose()
 
 
@@ -232,7 +265,7 @@ async def pipeline_run(
 ) -> dict[str, Any]:
     """Three processes, like a deployment: writer (use cases), relay (producing service),
     consumer (consuming service). Effects and their latencies are read back from the DB."""
-    metadata, outbox, _, effects = _tables()
+    metadata, outbox, _, effects, committed = _tables()
     dbname = f"bench_{uuid.uuid4().hex[:8]}"
     admin = create_async_engine(database, isolation_level="AUTOCOMMIT")
     async with admin.connect() as conn:
@@ -262,7 +295,7 @@ async def pipeline_run(
         await asyncio.sleep(0.1)
     await asyncio.sleep(1.0)  # warm-up, not measured
     first_done = await _count(engine, effects)
-    first_id = await _max_id(engine, effects)
+    window_t0 = time.time()
     start = time.monotonic()
     if os.environ.get("BENCH_DEBUG"):
         end = start + duration
@@ -277,9 +310,13 @@ async def pipeline_run(
         await asyncio.sleep(duration)  # the measurement window
     done = await _count(engine, effects)
     elapsed = time.monotonic() - start
+    window_t1 = time.time()
     writer.terminate()
     await asyncio.to_thread(writer.join, 60)
     written = await _count(engine, outbox)
+    drain = time.monotonic() + 60  # let every written event reach its effect (no survivor bias)
+    while await _count(engine, effects) < written and time.monotonic() < drain:  # noqa: ASYNC110
+        await asyncio.sleep(0.2)
     stop.set()
     await asyncio.to_thread(consumer.join, 60)
     await runtime.stop()
@@ -287,7 +324,11 @@ async def pipeline_run(
         lat = [
             float(v)
             for v in (
-                await conn.execute(select(effects.c.latency_ms).where(effects.c.id > first_id))
+                await conn.execute(
+                    select(committed.c.latency_ms).where(
+                        committed.c.t0 >= window_t0, committed.c.t0 < window_t1
+                    )
+                )
             ).scalars()
         ]
         relay_ms = [
@@ -310,13 +351,6 @@ async def pipeline_run(
         "p50_ms": percentile(lat, 0.5),
         "p99_ms": percentile(lat, 0.99),
     }
-
-
-async def _max_id(engine: Any, table: Table) -> int:
-    async with engine.connect() as conn:
-        return int(
-            (await conn.execute(select(func.coalesce(func.max(table.c.id), 0)))).scalar_one()
-        )
 
 
 async def main() -> None:

@@ -282,15 +282,24 @@ class Bench:
             )
         return all(stock[m] == INITIAL_STOCK - int(sold.get(m, 0)) for m in self.mats)
 
-    async def round(self, bodies: list[str], pid: int) -> dict[str, Any]:
+    async def load_round(self, bodies: list[str], pid: int, profile: bool) -> dict[str, Any]:
         a = self.args
         ventas0, _ = await self.wait_caught_up()
         cpu0, (idle0, tot0) = tree_cpu_s(pid), machine_idle()
+        spy = None
+        if a.py_spy and profile:  # `uv run --with py-spy ...`: sample the service during the load
+            cmd = ["py-spy", "record", "-p", str(pid), "-d", str(round(a.duration)), "-r", "250"]
+            cmd += ["-f", "raw", "--nonblocking", "-o", a.py_spy]
+            spy = await asyncio.create_subprocess_exec(
+                *cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
         t0 = time.perf_counter()
         w = await asyncio.to_thread(
             run_wrk, self.port, "/ventas", bodies, self.vend, a.concurrency, a.duration
         )
         t_load = time.perf_counter()
+        if spy is not None:
+            await spy.wait()
         ventas, t_done = await self.wait_caught_up()
         cpu1, (idle1, tot1) = tree_cpu_s(pid), machine_idle()
         n = ventas - ventas0
@@ -332,7 +341,9 @@ class Bench:
             await asyncio.to_thread(
                 run_wrk, self.port, "/ventas", bodies, self.vend, a.concurrency, 2
             )
-            rounds = [await self.round(bodies, proc.pid) for _ in range(a.rounds)]
+            rounds = []
+            for i in range(a.rounds):
+                rounds.append(await self.load_round(bodies, proc.pid, profile=i == 0))
             previews = [json.dumps(json.loads(b)["carrito"][0]) for b in bodies]
             prev = {
                 c: await asyncio.to_thread(
@@ -386,6 +397,8 @@ class Bench:
             f"(target <= {TARGET_PREVIEW_P99_MS:.0f}) {verdict_prev}"
         )
         ok = sustained >= TARGET_SALES_PER_S and p99 <= TARGET_PREVIEW_P99_MS and ok_rounds
+        if a.py_spy:
+            print(f"  py-spy profile (first round): {a.py_spy}")
         return 0 if ok else 1
 
 
@@ -396,6 +409,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--preview-duration", type=float, default=5.0)
+    parser.add_argument("--py-spy", metavar="FILE", help="py-spy raw profile of the first round")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install -y wrk")

@@ -8,6 +8,7 @@ problem details whose `type` ends in the DOMAIN code (e.g. ``STOCK_INSUFICIENTE`
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Coroutine
 from datetime import date, datetime
 from decimal import Decimal
@@ -451,6 +452,21 @@ def cotizacion_out(c: Cotizacion) -> dict[str, Any]:
     }
 
 
+def venta_creada_dict(r: service.VentaResult) -> dict[str, Any]:
+    return {
+        "ok": True,
+        "venta_id": r.venta.id_venta,
+        "folio": r.folio,
+        "total": d.format_money(r.total),
+        "saldo_restante": d.format_money(r.saldo_restante),
+        "estado_pago": d.estado_pago(r.total, r.total - r.saldo_restante).value,
+        "alertas_stock": [
+            {"nombre": a["nombre"], "actual": a["actual"], "minimo": a["minimo"]}
+            for a in r.alertas_stock
+        ],
+    }
+
+
 def venta_creada(r: service.VentaResult) -> VentaCreada:
     return VentaCreada(
         venta_id=r.venta.id_venta,
@@ -478,7 +494,7 @@ async def price_preview(body: PreviewBody, session: Session, user: Operador) -> 
 @router.post("/ventas", status_code=201, response_model=VentaCreada, tags=["ventas"])
 async def confirm_sale(
     body: VentaBody, request: Request, session: Session, user: Operador
-) -> VentaCreada:
+) -> Response:
     """Confirm a POS cart (§A.4.6): server prices, stock pre-check (409 unless
     `permitir_backorder`), sale + lines + abono + SaleConfirmed in one transaction."""
     result = await service.confirm_sale(
@@ -497,7 +513,12 @@ async def confirm_sale(
         actor(user),
     )
     await commit(request, session)
-    return venta_creada(result)
+    # Rendered directly (the hot path): same body as `VentaCreada`, no response-model pass.
+    return Response(
+        json.dumps(venta_creada_dict(result), separators=(",", ":"), ensure_ascii=False),
+        status_code=201,
+        media_type="application/json",
+    )
 
 
 @router.get("/ventas", tags=["ventas"])

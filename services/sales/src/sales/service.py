@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -46,6 +46,7 @@ from sales.domain import (
 from sales.models import (
     Abono,
     Auditoria,
+    Base,
     Cliente,
     ConfiguracionPrecios,
     Cotizacion,
@@ -204,6 +205,7 @@ async def create_producto(
     porcentaje_utilidad: int,
     foto: str | None = None,
 ) -> Producto:
+    invalidate_pricing_cache()
     _check_producto(precio_fijo, porcentaje_utilidad)
     p = Producto(
         nombre=d.normalize_nombre(nombre),
@@ -236,6 +238,7 @@ def _check_producto(precio_fijo: Decimal | None, utilidad: int | None) -> None:
 async def update_producto(
     s: AsyncSession, actor: Actor, id_producto: int, changes: dict[str, Any]
 ) -> Producto:
+    invalidate_pricing_cache()
     p = await s.get(Producto, id_producto, with_for_update=True)
     if p is None:
         raise NotFound(f"Producto {id_producto} no existe", code="PRODUCTO_NO_EXISTE")
@@ -261,6 +264,7 @@ async def update_producto(
 
 async def delete_producto(s: AsyncSession, actor: Actor, id_producto: int) -> None:
     """Soft delete: history keeps referencing it (PROTECT, AC-D16)."""
+    invalidate_pricing_cache()
     p = await s.get(Producto, id_producto)
     if p is None:
         raise NotFound(f"Producto {id_producto} no existe", code="PRODUCTO_NO_EXISTE")
@@ -512,6 +516,7 @@ _pricing_cache: dict[tuple[int, str], tuple[float, dict[int, Decimal], Decimal]]
 
 def invalidate_pricing_cache() -> None:
     _pricing_cache.clear()
+    _producto_cache.clear()
 
 
 async def pricing_parameters(s: AsyncSession) -> tuple[dict[int, Decimal], Decimal]:
@@ -555,7 +560,7 @@ class VentaIn:
 
 @dataclass
 class VentaResult:
-    venta: Venta
+    venta: Venta | VentaRef
     folio: str
     total: Decimal
     saldo_restante: Decimal
@@ -563,49 +568,145 @@ class VentaResult:
     event_id: str
 
 
+@dataclass(frozen=True)
+class VentaRef:
+    """The created sale's key (the confirmation path writes with Core, no ORM object)."""
+
+    id_venta: int
+
+
+@dataclass(frozen=True)
+class ProductoInfo:
+    id_producto: int
+    activo: bool
+    precio_fijo: Decimal | None
+    porcentaje_utilidad: int
+
+
+_producto_cache: dict[tuple[int, str], tuple[float, dict[int, ProductoInfo]]] = {}
+
+
+async def productos_info(s: AsyncSession, ids: set[int]) -> dict[int, ProductoInfo]:
+    """Pricing attributes of products, cached like the pricing parameters (1 s per engine,
+    dropped at once by this process's catalogue writes)."""
+    key = (id(s.bind), str(getattr(s.bind, "url", "")))
+    now = time.monotonic()
+    hit = _producto_cache.get(key)
+    if hit is None or hit[0] <= now:
+        hit = (now + PRICING_CACHE_TTL_S, {})
+        _producto_cache[key] = hit
+    cached = hit[1]
+    missing = ids.difference(cached)
+    if missing:
+        rows = await s.execute(
+            select(
+                Producto.id_producto,
+                Producto.activo,
+                Producto.precio_fijo,
+                Producto.porcentaje_utilidad,
+            ).where(Producto.id_producto.in_(missing))
+        )
+        for pid, activo, precio_fijo, utilidad in rows:
+            cached[pid] = ProductoInfo(pid, bool(activo), precio_fijo, utilidad)
+    return {i: cached[i] for i in ids if i in cached}
+
+
+_VENTAS = Base.metadata.tables["ventas"]
+_DETALLES = Base.metadata.tables["detalle_venta"]
+_ABONOS = Base.metadata.tables["abonos"]
+_AUDITORIA = Base.metadata.tables["auditoria"]
+_MOVIMIENTOS = Base.metadata.tables["movimientos_stock"]
+# Statement objects built once: parameters are passed at execution, so the compiled form is
+# reused from SQLAlchemy's cache (inline `.values(...)` would compile on every call).
+_INSERT_VENTA = insert(_VENTAS).returning(_VENTAS.c.id_venta)
+_INSERT_DETALLE = insert(_DETALLES).returning(_DETALLES.c.id_detalle)
+_INSERT_ABONO = insert(_ABONOS)
+_INSERT_AUDITORIA = insert(_AUDITORIA)
+_INSERT_MOVIMIENTO = insert(_MOVIMIENTOS)
+
+
 async def confirm_sale(
     s: AsyncSession, data: VentaIn, actor: Actor, *, id_cotizacion: int | None = None
 ) -> VentaResult:
     """§A.4.6: validate, recompute every line, check stock, then write sale + lines + abono +
-    audit + SaleConfirmed in the caller's transaction. Stock is NOT touched here."""
+    audit + SaleConfirmed in the caller's transaction. Stock is NOT touched here.
+
+    Hot path: products from the 1 s catalogue cache, materials in one Core read, and Core
+    inserts (sale RETURNING id, all lines in one multi-row INSERT RETURNING ids)."""
     if not data.carrito:
         raise Invalid("El carrito está vacío", field="carrito")
     # 3. client
     if data.cliente_id is not None and data.cliente_nuevo is not None:
         raise Invalid("Envía cliente_id o cliente_nuevo, no ambos", field="cliente_nuevo")
+    id_cliente: int | None = None
     if data.cliente_id is not None:
-        cliente: Cliente | None = await get_cliente(s, data.cliente_id)
-    else:
-        cliente = None
+        id_cliente = (await get_cliente(s, data.cliente_id)).id_cliente
     # 4-5. lines
     tabulador, tarifa = await pricing_parameters(s)
-    # one query per table for the whole cart; `s.get` below then hits the identity map
-    # (kept referenced: the identity map holds objects weakly)
-    preloaded = [
-        *(
-            await s.scalars(
-                select(Producto).where(
-                    Producto.id_producto.in_({x.producto_id for x in data.carrito})
-                )
-            )
-        ).all(),
-        *(
-            await s.scalars(
-                select(Material).where(
-                    Material.id_material.in_({x.material_id for x in data.carrito})
-                )
-            )
-        ).all(),
-    ]
-    priced: list[PricedLine] = []
+    productos = await productos_info(s, {x.producto_id for x in data.carrito})
+    mat_rows = await s.execute(
+        select(
+            Material.id_material,
+            Material.descripcion,
+            Material.stock_actual,
+            Material.stock_minimo,
+            Material.activo,
+        ).where(Material.id_material.in_({x.material_id for x in data.carrito}))
+    )
+    materials: dict[int, MaterialStock] = {}
+    inactive: set[int] = set()
+    for mid, nombre, actual, minimo, activo in mat_rows:
+        materials[mid] = MaterialStock(mid, nombre, actual, minimo)
+        if not activo:
+            inactive.add(mid)
+    prices: list[d.PriceBreakdown] = []
     for i, linea in enumerate(data.carrito):
         prefix = f"carrito[{i}]."
-        p = await price_line(s, linea, prefix=prefix, tabulador=tabulador, tarifa=tarifa)
-        d.require_positive_price(p.price, prefix)
-        d.check_client_subtotal(linea.subtotal, p.price, f"{prefix}subtotal")
-        priced.append(p)
-    del preloaded
-    total = d.sale_total(p.price.subtotal for p in priced)
+        producto = productos.get(linea.producto_id)
+        if producto is None:
+            raise NotFound(
+                f"Producto {linea.producto_id} no existe",
+                code="PRODUCTO_NO_EXISTE",
+                field=f"{prefix}producto_id",
+            )
+        if not producto.activo:
+            raise Invalid(
+                f"Producto {linea.producto_id} inactivo",
+                code="PRODUCTO_INACTIVO",
+                field=f"{prefix}producto_id",
+            )
+        if linea.material_id not in materials:
+            raise NotFound(
+                f"Material {linea.material_id} no existe",
+                code="MATERIAL_NO_EXISTE",
+                field=f"{prefix}material_id",
+            )
+        if linea.material_id in inactive:
+            raise Invalid(
+                f"Material {linea.material_id} inactivo",
+                code="MATERIAL_INACTIVO",
+                field=f"{prefix}material_id",
+            )
+        price = d.compute_price(
+            PriceInput(
+                largo=linea.largo,
+                ancho=linea.ancho,
+                espesor_mm=linea.espesor_mm,
+                porcentaje_utilidad=d.resolve_utilidad(
+                    linea.porcentaje_utilidad, producto.porcentaje_utilidad
+                ),
+                minutos_laser=linea.minutos_laser,
+                cantidad=linea.cantidad,
+                precio_fijo=producto.precio_fijo,
+            ),
+            tabulador,
+            tarifa,
+            field_prefix=prefix,
+        )
+        d.require_positive_price(price, prefix)
+        d.check_client_subtotal(linea.subtotal, price, f"{prefix}subtotal")
+        prices.append(price)
+    total = d.sale_total(p.subtotal for p in prices)
     if data.total is not None and data.total != total:
         raise Invalid(
             f"El total enviado ({data.total}) no coincide con el del servidor ({total})",
@@ -614,8 +715,7 @@ async def confirm_sale(
             total=str(total),
         )
     # 6. stock (plain read, no lock: the asynchronous decrement handles races)
-    requested = d.requested_per_material((p.material.id_material, p.linea.cantidad) for p in priced)
-    materials = {p.material.id_material: _material_stock(p.material) for p in priced}
+    requested = d.requested_per_material((x.material_id, x.cantidad) for x in data.carrito)
     d.check_stock(materials, requested, permitir_backorder=data.permitir_backorder)
     alertas = d.projected_alerts(materials, requested)
     if data.monto_abonado < 0:
@@ -627,86 +727,99 @@ async def confirm_sale(
     # 7. one transaction
     if data.cliente_nuevo is not None:
         cliente = await create_cliente(s, data.cliente_nuevo, actor, "cliente_nuevo.")
+        id_cliente = cliente.id_cliente
     now = utcnow()
     hoy = d.business_date(now)
-    venta = Venta(
-        id_cotizacion=id_cotizacion,
-        id_cliente=cliente.id_cliente if cliente else None,
-        estatus=EstatusVenta.PENDIENTE.value,
-        total=total,
-        total_pagado=data.monto_abonado if data.monto_abonado > 0 else Decimal("0.00"),
-        permitir_backorder=data.permitir_backorder,
-        fecha_venta=hoy,
-        fecha_entrega=data.fecha_entrega,
-        creado_por=actor.sub,
-        creado_en=now,
-        version=1,
-    )
-    s.add(venta)
-    await s.flush()
-    detalles = []
-    for p in priced:
-        det = DetalleVenta(
-            id_venta=venta.id_venta,
-            id_producto=p.producto.id_producto,
-            id_material=p.material.id_material,
-            cantidad=p.linea.cantidad,
-            largo_pza=p.linea.largo,
-            ancho_pza=p.linea.ancho,
-            espesor_mm=p.linea.espesor_mm,
-            porcentaje_utilidad=p.price.porcentaje_utilidad,
-            minutos_laser=p.linea.minutos_laser,
-            precio_unitario=p.price.precio_unitario,
-            subtotal=p.price.subtotal,
-            parametros_precio=p.price.snapshot(),
-        )
-        s.add(det)
-        detalles.append(det)
-    if data.monto_abonado > 0:
-        s.add(
-            Abono(
-                id_venta=venta.id_venta,
-                monto=data.monto_abonado,
-                metodo=data.metodo_pago,
-                referencia=data.referencia_pago,
-                estado="aplicado",
-                fecha=now,
-                fecha_negocio=hoy,
-                usuario=actor.sub,
+    total_pagado = data.monto_abonado if data.monto_abonado > 0 else Decimal("0.00")
+    venta_row = {
+        "id_cotizacion": id_cotizacion,
+        "id_cliente": id_cliente,
+        "estatus": EstatusVenta.PENDIENTE.value,
+        "total": total,
+        "total_pagado": total_pagado,
+        "permitir_backorder": data.permitir_backorder,
+        "fecha_venta": hoy,
+        "fecha_entrega": data.fecha_entrega,
+        "creado_por": actor.sub,
+        "creado_en": now,
+        "version": 1,
+    }
+    id_venta = int((await s.execute(_INSERT_VENTA, venta_row)).scalar_one())
+    # Executemany with RETURNING = one multi-row INSERT (insertmanyvalues) from a cached
+    # compiled statement; ids are drawn in VALUES order, so sorted ids match the lines.
+    line_ids = sorted(
+        (
+            await s.execute(
+                _INSERT_DETALLE,
+                [
+                    {
+                        "id_venta": id_venta,
+                        "id_producto": linea.producto_id,
+                        "id_material": linea.material_id,
+                        "cantidad": linea.cantidad,
+                        "largo_pza": linea.largo,
+                        "ancho_pza": linea.ancho,
+                        "espesor_mm": linea.espesor_mm,
+                        "porcentaje_utilidad": price.porcentaje_utilidad,
+                        "minutos_laser": linea.minutos_laser,
+                        "precio_unitario": price.precio_unitario,
+                        "subtotal": price.subtotal,
+                        "parametros_precio": price.snapshot(),
+                    }
+                    for linea, price in zip(data.carrito, prices, strict=True)
+                ],
             )
+        ).scalars()
+    )
+    if data.monto_abonado > 0:
+        await s.execute(
+            _INSERT_ABONO,
+            {
+                "id_venta": id_venta,
+                "monto": data.monto_abonado,
+                "metodo": data.metodo_pago,
+                "referencia": data.referencia_pago,
+                "estado": "aplicado",
+                "fecha": now,
+                "fecha_negocio": hoy,
+                "usuario": actor.sub,
+            },
         )
-    await s.flush()
-    folio = d.folio_venta(venta.id_venta)
-    await _audit(
-        s,
-        actor,
-        "venta",
-        venta.id_venta,
-        "confirmar",
-        None,
-        EstatusVenta.PENDIENTE.value,
-        payload={"total": str(total), "permitir_backorder": data.permitir_backorder},
+    folio = d.folio_venta(id_venta)
+    await s.execute(
+        _INSERT_AUDITORIA,
+        {
+            "entidad": "venta",
+            "entidad_id": id_venta,
+            "accion": "confirmar",
+            "desde": None,
+            "hacia": EstatusVenta.PENDIENTE.value,
+            "motivo": None,
+            "usuario": actor.sub,
+            "fecha": now,
+            "payload": {"total": str(total), "permitir_backorder": data.permitir_backorder},
+        },
     )
     event_id = await enqueue(
         s,
         outbox,
         SaleConfirmed(
-            id_venta=venta.id_venta,
+            id_venta=id_venta,
             folio=folio,
-            id_cliente=venta.id_cliente,
+            id_cliente=id_cliente,
             lineas=[
                 SaleLine(
-                    id_detalle=det.id_detalle,
-                    id_material=det.id_material,
-                    cantidad=det.cantidad,
-                    id_producto=det.id_producto,
-                    espesor_mm=det.espesor_mm,
-                    ancho=det.ancho_pza,
-                    alto=det.largo_pza,
-                    precio_unitario=det.precio_unitario,
-                    subtotal=det.subtotal,
+                    id_detalle=id_detalle,
+                    id_material=linea.material_id,
+                    cantidad=linea.cantidad,
+                    id_producto=linea.producto_id,
+                    espesor_mm=linea.espesor_mm,
+                    ancho=linea.ancho,
+                    alto=linea.largo,
+                    precio_unitario=price.precio_unitario,
+                    subtotal=price.subtotal,
                 )
-                for det in detalles
+                for id_detalle, linea, price in zip(line_ids, data.carrito, prices, strict=True)
             ],
             total=total,
             permitir_backorder=data.permitir_backorder,
@@ -715,10 +828,10 @@ async def confirm_sale(
         ),
     )
     return VentaResult(
-        venta=venta,
+        venta=VentaRef(id_venta),
         folio=folio,
         total=total,
-        saldo_restante=d.saldo_restante(total, venta.total_pagado),
+        saldo_restante=d.saldo_restante(total, total_pagado),
         alertas_stock=alertas,
         event_id=event_id,
     )
@@ -1122,6 +1235,7 @@ async def apply_stock_changes(
         if ch.delta != 0:
             by_material[ch.id_material].append(ch)
     effects: list[d.StockEffect] = []
+    ledger: list[dict[str, Any]] = []
     now = utcnow()
     for id_material in sorted(by_material):
         group = by_material[id_material]
@@ -1142,19 +1256,19 @@ async def apply_stock_changes(
         for ch in group:
             eff = d.stock_effect(balance, ch.delta, minimo)
             effects.append(eff)
-            s.add(
-                MovimientoStock(
-                    id_material=id_material,
-                    cantidad=ch.delta,
-                    saldo_anterior=eff.before,
-                    saldo_resultante=eff.after,
-                    motivo=ch.motivo,
-                    id_venta=ch.id_venta,
-                    event_id=ch.event_id,
-                    nota=ch.nota,
-                    usuario=usuario,
-                    fecha=now,
-                )
+            ledger.append(
+                {
+                    "id_material": id_material,
+                    "cantidad": ch.delta,
+                    "saldo_anterior": eff.before,
+                    "saldo_resultante": eff.after,
+                    "motivo": ch.motivo,
+                    "id_venta": ch.id_venta,
+                    "event_id": ch.event_id,
+                    "nota": ch.nota,
+                    "usuario": usuario,
+                    "fecha": now,
+                }
             )
             if eff.low:
                 await enqueue(
@@ -1184,7 +1298,8 @@ async def apply_stock_changes(
                     ),
                 )
             balance = eff.after
-    await s.flush()
+    if ledger:  # the whole ledger of the batch in one multi-row INSERT
+        await s.execute(_INSERT_MOVIMIENTO, ledger)
     return effects
 
 

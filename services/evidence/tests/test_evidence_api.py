@@ -126,11 +126,12 @@ class Ctx:
         return prod["id"], gid
 
 
-async def make_ctx(tmp_path: Path, env: str = "test") -> AsyncIterator[Ctx]:
+async def make_ctx(tmp_path: Path, env: str = "test", **overrides: Any) -> AsyncIterator[Ctx]:
     settings = EvidenceSettings(
         env=env,  # type: ignore[arg-type]
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'evidence.db'}",
         transport="memory",
+        **overrides,
     )
     app = create_app(settings)
     async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30) as manager:
@@ -284,6 +285,17 @@ async def test_gp_e02_non_eligible(c: Ctx) -> None:
         await c.client.get(f"/gpus/grid?id_ot={c.ids['ot']}&mes=3&anio=2025", headers=c.res)
     )
     assert [r["codigo"] for r in grid["data"]] == ["C-2.5.5"]
+
+
+async def test_configured_annex_set_reaches_the_consumer(tmp_path: Path) -> None:
+    # The asynchronous GPU sync must use the app's settings, not a process-wide default.
+    async for ctx in make_ctx(tmp_path, gpu_annexes=["C-1"]):
+        await seed(ctx)
+        c1 = await ctx.put("C-1.1.1", "2025-03-02", "5")
+        c2 = await ctx.put("C-2.1.1", "2025-03-02", "5")
+        assert await ctx.wait_gpu(c1["id"]) is not None
+        await ctx.settle()
+        assert await ctx.gpu_id(c2["id"]) is None
 
 
 async def test_gp_e03_upload_review_validate(c: Ctx) -> None:

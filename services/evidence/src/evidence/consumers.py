@@ -9,6 +9,7 @@ duplicate a no-op anyway. A chunk of events is handled in one transaction by the
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -24,25 +25,6 @@ from nexo_messaging.runtime import ConsumerSpec
 
 GROUP_GPU_SYNC = "evidence.gpu-sync"
 
-_config: service.EvidenceConfig | None = None
-
-
-def configure(cfg: service.EvidenceConfig | None) -> None:
-    """Override the annex set used by the sync (tests); ``None`` = read settings again."""
-    global _config
-    _config = cfg
-
-
-def current_config() -> service.EvidenceConfig:
-    """The sync configuration, read lazily from the environment (never at import time)."""
-    global _config
-    if _config is None:
-        from evidence.settings import EvidenceSettings
-        from service_defaults.settings import load_settings
-
-        _config = service.config_from_settings(load_settings(EvidenceSettings))
-    return _config
-
 
 async def _check_known(session: AsyncSession, ids: list[int]) -> None:
     known = set((await session.scalars(select(Produccion.id).where(Produccion.id.in_(ids)))).all())
@@ -53,31 +35,42 @@ async def _check_known(session: AsyncSession, ids: list[int]) -> None:
 
 
 async def handle_production_saved(
-    session: AsyncSession, event: ProductionSaved, meta: EventMeta
+    session: AsyncSession,
+    event: ProductionSaved,
+    meta: EventMeta,
+    *,
+    cfg: service.EvidenceConfig = service.DEFAULT_CONFIG,
 ) -> None:
     await _check_known(session, [event.id_produccion])
-    await service.sync_gpus(session, [event.id_produccion], cfg=current_config())
+    await service.sync_gpus(session, [event.id_produccion], cfg=cfg)
 
 
 async def handle_production_saved_batch(
-    session: AsyncSession, items: list[tuple[Any, EventMeta]]
+    session: AsyncSession,
+    items: list[tuple[Any, EventMeta]],
+    *,
+    cfg: service.EvidenceConfig = service.DEFAULT_CONFIG,
 ) -> None:
     ids = sorted({e.id_produccion for e, _ in items if isinstance(e, ProductionSaved)})
     if not ids:
         return
     await _check_known(session, ids)
-    await service.sync_gpus(session, ids, cfg=current_config())
+    await service.sync_gpus(session, ids, cfg=cfg)
 
 
-HANDLERS: dict[type[DomainEvent], Handler] = {
-    ProductionSaved: handle_production_saved,
-}
+def build_consumers(cfg: service.EvidenceConfig = service.DEFAULT_CONFIG) -> list[ConsumerSpec]:
+    """The explicit table event → handler, bound to this process's configuration."""
+    handlers: dict[type[DomainEvent], Handler] = {
+        ProductionSaved: partial(handle_production_saved, cfg=cfg),
+    }
+    return [
+        ConsumerSpec(
+            group_id=GROUP_GPU_SYNC,
+            handlers=handlers,
+            batch_handler=partial(handle_production_saved_batch, cfg=cfg),
+            max_batch=1000,
+        )
+    ]
 
-CONSUMERS: list[ConsumerSpec] = [
-    ConsumerSpec(
-        group_id=GROUP_GPU_SYNC,
-        handlers=HANDLERS,
-        batch_handler=handle_production_saved_batch,
-        max_batch=1000,
-    )
-]
+
+HANDLERS: dict[type[DomainEvent], Handler] = {ProductionSaved: handle_production_saved}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from evidence import api, consumers, models
+from evidence import api, consumers, models, service
 from evidence.settings import EvidenceSettings
 from nexo_messaging.memory import MemoryBroker
 from service_defaults.service_app import create_domain_app
@@ -21,14 +21,15 @@ def create_app(
 ) -> FastAPI:
     """Build the app (no I/O here). `memory_broker` lets the embedded gateway share one
     in-memory broker between services."""
+    settings = settings if settings is not None else load_settings(EvidenceSettings)
     return create_domain_app(
-        settings if settings is not None else load_settings(EvidenceSettings),
+        settings,
         service=SERVICE,
         title="Nexo evidence",
         description="GPU photographic evidence for construction production.",
         router=api.router,
         models=models,
-        consumers=consumers.CONSUMERS,
+        consumers=consumers.build_consumers(service.config_from_settings(settings)),
         migrations_dir=MIGRATIONS_DIR,
         memory_broker=memory_broker,
     )

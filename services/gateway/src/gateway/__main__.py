@@ -12,6 +12,7 @@ from service_defaults.runner import run_service
 from service_defaults.settings import load_settings
 
 DEV_ROLES = ("admin", "ops")
+PREFERRED_EXAMPLE = "/api/sales/materiales"  # demo data makes it answer something useful
 
 
 def example_path(settings: GatewaySettings) -> str:
@@ -23,10 +24,16 @@ def example_path(settings: GatewaySettings) -> str:
         spec = create_app(settings).openapi()  # cheap: no I/O in the factories
     except Exception:
         return fallback
-    for path, item in spec.get("paths", {}).items():
+    paths = spec.get("paths", {})
+    if PREFERRED_EXAMPLE in paths:
+        return PREFERRED_EXAMPLE
+    for path, item in paths.items():
         op = item.get("get")
-        if path.startswith("/api/") and "{" not in path and op and op.get("security"):
-            return str(path)
+        if not (path.startswith("/api/") and "{" not in path and op and op.get("security")):
+            continue
+        if any(p.get("required") for p in op.get("parameters", [])):
+            continue  # the example must work as printed
+        return str(path)
     return fallback
 
 
@@ -40,6 +47,7 @@ def banner(settings: GatewaySettings) -> str:
         f"  OpenAPI      {base}/openapi.json",
         f"  health       {base}/health/ready   (live: {base}/health/live)",
         f"  metrics      {base}/metrics",
+        f"  ops board    {base}/ops   (dev login on the page)",
     ]
     for service in SERVICES:
         target = (

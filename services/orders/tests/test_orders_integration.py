@@ -246,3 +246,78 @@ async def test_ho_f04_bytewise_order_on_postgres(pg_engine: AsyncEngine) -> None
             )
         ).all()
     assert [tuple(r) for r in rows] == [("L10", "A-10", 10), ("L10", "A-2", 20)]
+
+
+async def _generar(w: World, cantidad: int) -> uuid.UUID:
+    async with w.sessionmaker() as s, s.begin():
+        c = await service.crear_solicitud(
+            s,
+            service.NuevaSolicitud(
+                w.institucion, w.central, date(2026, 5, 3), [d.ItemCaptura(w.p, cantidad)]
+            ),
+            service.Actor("ana", frozenset({d.ROLE_SOLICITANTE})),
+            service.OrdersConfig(),
+        )
+        await service.validar_solicitud(
+            s, c.solicitud.id, {}, service.Actor("v", frozenset({d.ROLE_VALIDADOR}))
+        )
+        prop = await service.generar_propuesta(s, c.solicitud.id, config=service.OrdersConfig())
+        assert prop is not None
+        return prop.id
+
+
+async def _lineas(engine: AsyncEngine, propuesta_id: uuid.UUID) -> list[tuple[str, str, int]]:
+    from orders.models import Lote, Ubicacion
+
+    async with session_factory(engine)() as s:
+        lineas = await service._lineas_activas(s, propuesta_id)
+        rows = (
+            await s.execute(
+                select(LoteUbicacion.id, Lote.numero_lote, Ubicacion.codigo)
+                .join(Lote, Lote.id == LoteUbicacion.lote_id)
+                .join(Ubicacion, Ubicacion.id == LoteUbicacion.ubicacion_id)
+            )
+        ).all()
+    names = {r[0]: (r[1], r[2]) for r in rows}
+    out = [(*names[ln.lote_ubicacion_id], ln.cantidad_asignada) for ln, _ in lineas]
+    return sorted(out, key=lambda t: [x.encode() if isinstance(x, str) else x for x in t])
+
+
+async def test_fefo_prefix_rounds_on_postgres(
+    pg_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bounded FEFO read (a few lots per product, then more, then all) allocates exactly as
+    the rule over the whole scope: ineligible stock skipped, byte-wise ties, drained rows
+    skipped, shortfall and scope-wide `cantidad_disponible` exact."""
+    monkeypatch.setattr(service, "FEFO_RONDAS_LOTES", (1, 2, None))
+    w: World = await build_world(session_factory(pg_engine))
+    await w.lote("A1", date(2026, 9, 1), {"A-01": 10, "A-02": 5})
+    await w.lote("A2", date(2026, 9, 1), {"B-01": 7})
+    await w.lote("A10", date(2026, 9, 1), {"C-01": 6})  # "A10" < "A2" byte-wise
+    await w.lote("B1", date(2026, 8, 1), {"D-01": 4})
+    await w.lote("C1", date(2026, 6, 1), {"E-01": 50})  # inside the shelf-life threshold
+    await w.lote("D1", date(2026, 7, 15), {"F-01": 50}, estado=4)  # not DISPONIBLE
+    await w.lote("E1", date(2026, 7, 20), {"G-01": 50}, ubic_estado="bloqueada")
+    await w.lote("N1", date(2026, 7, 10), {"N-01": 50}, almacen=w.norte)  # other warehouse
+    await w.lote("F1", date(2026, 10, 1), {"H-01": 30})
+
+    primera = await _generar(w, 40)
+    assert await _lineas(pg_engine, primera) == [
+        ("A1", "A-01", 10),
+        ("A1", "A-02", 5),
+        ("A10", "C-01", 6),
+        ("A2", "B-01", 7),
+        ("B1", "D-01", 4),
+        ("F1", "H-01", 8),
+    ]
+    segunda = await _generar(w, 100)  # front lots drained; only F1's remainder is left
+    assert await _lineas(pg_engine, segunda) == [("F1", "H-01", 22)]
+    async with session_factory(pg_engine)() as s:
+        items = {
+            i.propuesta_id: i
+            for i in (await s.execute(select(PropuestaItem))).scalars()
+            if i.propuesta_id in (primera, segunda)
+        }
+    assert (items[primera].cantidad_disponible, items[primera].estado) == (62, "DISPONIBLE")
+    assert (items[segunda].cantidad_disponible, items[segunda].cantidad_pendiente) == (22, 78)
+    assert items[segunda].estado == "PARCIAL"

@@ -458,7 +458,7 @@ def validar_aprobaciones(
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LoteUbicacionSnap:
     """One (lot, location) stock row with everything eligibility and ordering need."""
 
@@ -583,67 +583,119 @@ def asignar_fefo(
     active, in an active warehouse. Eligible: lot estado DISPONIBLE and caducidad strictly
     after today + min shelf life. Order: caducidad, numero_lote, ubicacion codigo (byte-wise).
     Availability is location-level net (physical − active reservations). Pure: the caller locks
-    and persists.
+    and persists. One product of `asignar_fefo_varios`.
     """
-    if requerido < 0:
-        raise ValueError("requerido must be ≥ 0")
+    return asignar_fefo_varios(
+        {producto_id: requerido},
+        almacen_destino_id,
+        snapshots,
+        today,
+        min_shelf_life_days=min_shelf_life_days,
+        natural=natural,
+    )[producto_id]
+
+
+def asignar_fefo_varios(
+    requeridos: Mapping[int, int],
+    almacen_destino_id: int,
+    snapshots: Iterable[LoteUbicacionSnap],
+    today: date,
+    *,
+    min_shelf_life_days: int = DEFAULT_MIN_SHELF_LIFE_DAYS,
+    natural: bool = False,
+) -> dict[int, ResultadoItem]:
+    """`asignar_fefo` for many products at once: {producto_id: requerido} → results.
+
+    One pass over `snapshots` groups the eligible rows by product as plain tuples whose first
+    elements are the FEFO key; then each product's candidates are walked in key order only as
+    far as its requirement needs (a heap: O(n) to build, O(log n) per row taken), so a small
+    demand over a large scope never pays for a full sort. Strings compare by code point, which
+    is exactly the byte-wise (UTF-8, C collation) order of [DECIDE-B7].
+    """
+    for req in requeridos.values():
+        if req < 0:
+            raise ValueError("requerido must be ≥ 0")
     umbral = umbral_caducidad(today, min_shelf_life_days)
-    hay_disponibles = False
-    hay_elegibles = False
-    cantidad_disponible = 0
-    candidatos: list[tuple[Any, LoteUbicacionSnap]] = []
+    elegibles_ub = UBICACION_ESTADOS_ELEGIBLES
+    # per product: [hay_disponibles, hay_elegibles, cantidad_disponible, candidates]
+    acc: dict[int, list[Any]] = {p: [False, False, 0, []] for p in requeridos}
+    get = acc.get
     for s in snapshots:
+        st = get(s.producto_id)
         if (
-            s.producto_id != producto_id
+            st is None
             or s.almacen_id != almacen_destino_id
             or s.lote_estado != LOTE_DISPONIBLE
-            or not s.ubicacion_elegible
+            or s.ubicacion_estado not in elegibles_ub
+            or not s.ubicacion_activa
+            or not s.almacen_activo
         ):
             continue
-        hay_disponibles = True
-        if s.fecha_caducidad is None or s.fecha_caducidad <= umbral:
+        st[0] = True
+        cad = s.fecha_caducidad
+        if cad is None or cad <= umbral:
             continue
-        hay_elegibles = True
-        neto = s.neto
+        st[1] = True
+        neto = s.cantidad - s.reservado
         if neto > 0:
-            cantidad_disponible += neto
-            candidatos.append((orden_fefo(s, natural=natural), s))
+            st[2] += neto
+            if natural:
+                st[3].append(
+                    (
+                        cad,
+                        _natural_key(s.numero_lote),
+                        _natural_key(s.ubicacion_codigo),
+                        s.lote_ubicacion_id,
+                        neto,
+                        s.lote_id,
+                    )
+                )
+            else:
+                st[3].append(
+                    (cad, s.numero_lote, s.ubicacion_codigo, s.lote_ubicacion_id, neto, s.lote_id)
+                )
 
-    # Walk the candidates in FEFO order only as far as needed: a heap gives the next one in
-    # O(log n), so a small demand over a large scope does not pay for a full sort.
-    heapq.heapify(candidatos)
-    asignaciones: list[Asignacion] = []
-    pendiente = requerido
-    while pendiente > 0 and candidatos:
-        _, snap = heapq.heappop(candidatos)
-        take = min(snap.neto, pendiente)
-        asignaciones.append(Asignacion(snap.lote_ubicacion_id, snap.lote_id, take))
-        pendiente -= take
-
-    asignado = requerido - pendiente
-    if requerido > 0 and asignado == requerido:
-        estado, obs = EstadoItemPropuesta.DISPONIBLE, ""
-    elif asignado > 0:
-        estado = EstadoItemPropuesta.PARCIAL
-        obs = MSG_PARCIAL.format(asignado=asignado, requerido=requerido)
-    else:
-        estado = EstadoItemPropuesta.NO_DISPONIBLE
-        if not hay_disponibles:
-            obs = MSG_SIN_LOTES
-        elif not hay_elegibles:
-            obs = MSG_CADUCIDAD.format(dias=min_shelf_life_days)
+    out: dict[int, ResultadoItem] = {}
+    for producto_id, requerido in requeridos.items():
+        hay_disponibles, hay_elegibles, cantidad_disponible, candidatos = acc[producto_id]
+        asignaciones: list[Asignacion] = []
+        pendiente = requerido
+        if pendiente > 0 and candidatos:
+            if cantidad_disponible <= pendiente:  # everything is taken: order it once
+                candidatos.sort()
+                asignaciones = [Asignacion(c[3], c[5], c[4]) for c in candidatos]
+                pendiente -= cantidad_disponible
+            else:
+                heapq.heapify(candidatos)
+                pop = heapq.heappop
+                while pendiente > 0:
+                    c = pop(candidatos)
+                    take = c[4] if c[4] < pendiente else pendiente
+                    asignaciones.append(Asignacion(c[3], c[5], take))
+                    pendiente -= take
+        asignado = requerido - pendiente
+        if requerido == 0 or asignado == requerido:
+            estado, obs = EstadoItemPropuesta.DISPONIBLE, ""
+        elif asignado > 0:
+            estado = EstadoItemPropuesta.PARCIAL
+            obs = MSG_PARCIAL.format(asignado=asignado, requerido=requerido)
         else:
-            obs = MSG_SIN_NETO
-    if requerido == 0:
-        estado, obs = EstadoItemPropuesta.DISPONIBLE, ""
-    return ResultadoItem(
-        producto_id=producto_id,
-        cantidad_aprobada=requerido,
-        cantidad_disponible=cantidad_disponible,
-        asignaciones=tuple(asignaciones),
-        estado=estado,
-        observaciones=obs,
-    )
+            estado = EstadoItemPropuesta.NO_DISPONIBLE
+            if not hay_disponibles:
+                obs = MSG_SIN_LOTES
+            elif not hay_elegibles:
+                obs = MSG_CADUCIDAD.format(dias=min_shelf_life_days)
+            else:
+                obs = MSG_SIN_NETO
+        out[producto_id] = ResultadoItem(
+            producto_id=producto_id,
+            cantidad_aprobada=requerido,
+            cantidad_disponible=cantidad_disponible,
+            asignaciones=tuple(asignaciones),
+            estado=estado,
+            observaciones=obs,
+        )
+    return out
 
 
 def estado_propuesta_generada(items: Sequence[ResultadoItem]) -> EstadoPropuesta:

@@ -12,6 +12,7 @@ both win (a retried dispatch → 409 ``YA_SURTIDA``).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import uuid
@@ -24,7 +25,8 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.pool import QueuePool
 
 from contracts.events.orders import (
     AllocatedLot,
@@ -993,6 +995,175 @@ async def _candidatos_fefo(
     return rows, totales
 
 
+FEFO_RONDAS_LOTES: tuple[int | None, ...] = (16, 256, None)
+"""Lots read per product in each FEFO round on PostgreSQL (in FEFO order, ties included); a
+product the lots read do not cover is read again in the next round, the last one unbounded, so
+the result is exact for any demand while the usual case reads a few dozen lots per product."""
+
+_SQL_PREFIJO_PG = """
+SELECT r.producto_id, c.lu_id, c.lote_id, c.numero_lote, c.fecha_caducidad, c.codigo,
+       c.cantidad, c.cantidad_reservada
+FROM unnest(CAST(:prods AS integer[]), CAST(:reqs AS integer[])) AS r(producto_id, req)
+CROSS JOIN LATERAL (
+    SELECT s.* FROM (
+        SELECT lu.id AS lu_id, l.id AS lote_id, l.numero_lote, l.fecha_caducidad,
+               u.codigo, lu.cantidad, lu.cantidad_reservada,
+               lu.cantidad - lu.cantidad_reservada AS neto,
+               sum(lu.cantidad - lu.cantidad_reservada) OVER (
+                   ORDER BY l.fecha_caducidad, l.numero_lote COLLATE "C",
+                            u.codigo COLLATE "C", lu.id
+                   ROWS UNBOUNDED PRECEDING) AS acumulado
+        FROM (
+            SELECT lotes.id, lotes.numero_lote, lotes.fecha_caducidad FROM lotes
+            WHERE lotes.producto_id = r.producto_id AND lotes.estado = :estado
+              AND lotes.fecha_caducidad > :umbral
+              AND EXISTS (
+                  SELECT 1 FROM lote_ubicaciones AS lu2
+                  JOIN ubicaciones AS u2 ON u2.id = lu2.ubicacion_id
+                  WHERE lu2.lote_id = lotes.id AND lu2.cantidad > lu2.cantidad_reservada
+                    AND u2.almacen_id = :almacen AND u2.estado IN ('disponible', 'ocupada')
+                    AND u2.activo)
+            ORDER BY lotes.fecha_caducidad, lotes.numero_lote COLLATE "C"
+            {limite}
+        ) AS l
+        JOIN lote_ubicaciones AS lu ON lu.lote_id = l.id
+        JOIN ubicaciones AS u ON u.id = lu.ubicacion_id
+        JOIN almacenes AS a ON a.id = u.almacen_id
+        WHERE u.almacen_id = :almacen
+          AND u.estado IN ('disponible', 'ocupada') AND u.activo AND a.activo
+          AND lu.cantidad > lu.cantidad_reservada
+    ) AS s
+    WHERE s.acumulado - s.neto < r.req
+) AS c
+"""
+
+_SQL_TOTALES_PG = """
+SELECT l.producto_id, sum(lu.cantidad - lu.cantidad_reservada)
+FROM lotes AS l
+JOIN lote_ubicaciones AS lu ON lu.lote_id = l.id
+JOIN ubicaciones AS u ON u.id = lu.ubicacion_id
+JOIN almacenes AS a ON a.id = u.almacen_id
+WHERE l.producto_id = ANY(CAST(:prods AS integer[])) AND l.estado = :estado
+  AND l.fecha_caducidad > :umbral AND u.almacen_id = :almacen
+  AND u.estado IN ('disponible', 'ocupada') AND u.activo AND a.activo
+  AND lu.cantidad > lu.cantidad_reservada
+GROUP BY l.producto_id
+"""
+
+_SQL_LOCK_PG = (
+    "SELECT id, cantidad, cantidad_reservada FROM lote_ubicaciones "
+    "WHERE id = ANY(CAST(:ids AS integer[])) ORDER BY id FOR UPDATE"
+)
+
+
+def _totales_aparte(
+    session: AsyncSession, params: dict[str, Any]
+) -> asyncio.Task[Sequence[Any]] | None:
+    """Start the scope-wide aggregate (§B.4.1 g) on a second pooled connection, so PostgreSQL
+    computes it while this transaction reads and locks the FEFO prefix; None (the caller runs
+    it in its own transaction) when the session is not bound to an engine or the pool has no
+    spare connection within its base size (never waits for one). An unlocked read, like any
+    read of other transactions' stock: the allocation itself only uses locked rows.
+    """
+    engine = session.bind
+    if not isinstance(engine, AsyncEngine):
+        return None
+    pool = engine.sync_engine.pool
+    if not isinstance(pool, QueuePool) or pool.checkedout() >= pool.size() - 1:
+        return None
+
+    async def run() -> Sequence[Any]:
+        async with engine.connect() as conn:
+            return (await conn.execute(text(_SQL_TOTALES_PG), params)).all()
+
+    return asyncio.create_task(run())
+
+
+async def _candidatos_fefo_pg(
+    session: AsyncSession, requeridos: Mapping[int, int], almacen_id: int, umbral: date
+) -> tuple[list[d.LoteUbicacionSnap], dict[int, int]]:
+    """PostgreSQL: only the eligible FEFO prefix each product needs, then locked and re-read.
+
+    Per product (a LATERAL join) an ordered scan of its DISPONIBLE, long-dated lots that still
+    have free stock in an eligible location stops after a few lots (`FEFO_RONDAS_LOTES`, ties
+    included so the cut never splits equal keys), their
+    eligible locations are ordered by the full FEFO key and a running sum keeps the rows up to
+    the first one that covers the requirement (``Σ neto before the row < requerido``); products
+    those lots do not cover are read again with more lots. The scope-wide eligible net per
+    product (the item's `cantidad_disponible`, §B.4.1 g) is one aggregate, run alongside on a
+    second connection when one is free (`_totales_aparte`). The prefix rows are then locked
+    (``FOR UPDATE``, ascending id) and their locked values are the ones allocated; if a
+    concurrent reservation committed in between, the prefix is read again (rows already locked
+    stay locked). Ordering is byte-wise (``COLLATE "C"``) [DECIDE-B7].
+    """
+    base = {"estado": d.LOTE_DISPONIBLE, "umbral": umbral, "almacen": almacen_id}
+    prods = sorted(requeridos)
+    totales_task = _totales_aparte(session, {**base, "prods": prods})
+    try:
+        leidas: dict[int, tuple[Any, ...]] = {}
+        bloqueadas: dict[int, tuple[int, int]] = {}
+        for _attempt in range(5):
+            pendientes = prods
+            leidas = {}
+            for limite in FEFO_RONDAS_LOTES:
+                if not pendientes:
+                    break
+                filas = (
+                    await session.execute(
+                        # the limit is a literal: each round gets its own plan
+                        text(
+                            _SQL_PREFIJO_PG.format(
+                                limite=""
+                                if limite is None
+                                else f"FETCH FIRST {int(limite)} ROWS WITH TIES"
+                            )
+                        ),
+                        {**base, "prods": pendientes, "reqs": [requeridos[p] for p in pendientes]},
+                    )
+                ).all()
+                cubierto: dict[int, int] = defaultdict(int)
+                for r in filas:
+                    leidas[r[1]] = tuple(r)
+                    cubierto[r[0]] += r[6] - r[7]
+                # the lots read do not cover the requirement: read more of that product's lots
+                pendientes = [p for p in pendientes if cubierto[p] < requeridos[p]]
+            nuevas = sorted(i for i in leidas if i not in bloqueadas)
+            if nuevas:
+                for r in (await session.execute(text(_SQL_LOCK_PG), {"ids": nuevas})).all():
+                    bloqueadas[r[0]] = (r[1], r[2])
+            # a concurrent reservation committed between the read and the lock: read again
+            if all(i in bloqueadas and bloqueadas[i] == (r[6], r[7]) for i, r in leidas.items()):
+                break
+    except BaseException:
+        if totales_task is not None:
+            totales_task.cancel()
+        raise
+    if totales_task is not None:
+        filas_totales = await totales_task
+    else:
+        filas_totales = (
+            await session.execute(text(_SQL_TOTALES_PG), {**base, "prods": prods})
+        ).all()
+    totales = {int(r[0]): int(r[1]) for r in filas_totales}
+    snaps = [
+        d.LoteUbicacionSnap(
+            lote_ubicacion_id=lu_id,
+            lote_id=r[2],
+            numero_lote=r[3],
+            producto_id=r[0],
+            almacen_id=almacen_id,
+            fecha_caducidad=r[4],
+            lote_estado=d.LOTE_DISPONIBLE,
+            ubicacion_codigo=r[5],
+            cantidad=bloqueadas[lu_id][0],
+            reservado=bloqueadas[lu_id][1],
+        )
+        for lu_id, r in leidas.items()
+        if lu_id in bloqueadas
+    ]
+    return snaps, totales
+
+
 async def _reservar_varios(session: AsyncSession, deltas: Sequence[tuple[int, int]]) -> None:
     """Add many reservations with one conditional UPDATE per chunk (ascending id); the row
     count proves every row still had enough free stock, else 409 (the transaction rolls back).
@@ -1007,7 +1178,8 @@ async def _reservar_varios(session: AsyncSession, deltas: Sequence[tuple[int, in
                 "UPDATE lote_ubicaciones AS lu "
                 "SET cantidad_reservada = lu.cantidad_reservada + v.n "
                 "FROM unnest(CAST(:ids AS integer[]), CAST(:ns AS integer[])) AS v(id, n) "
-                "WHERE lu.id = v.id AND lu.cantidad - lu.cantidad_reservada >= v.n"
+                "WHERE lu.id = ANY(CAST(:ids AS integer[])) AND lu.id = v.id "
+                "AND lu.cantidad - lu.cantidad_reservada >= v.n"
             ),
             {"ids": ids, "ns": [merged[i] for i in ids]},
         )
@@ -1033,6 +1205,68 @@ async def _reservar_varios(session: AsyncSession, deltas: Sequence[tuple[int, in
                 "STOCK_INSUFICIENTE",
                 "La existencia cambió durante la reserva; se reintentará.",
             )
+
+
+_SQL_ITEMS_PG = (
+    "INSERT INTO propuesta_items (id, propuesta_id, solicitud_item_id, producto_id, "
+    "cantidad_aprobada, cantidad_disponible, cantidad_propuesta, cantidad_surtida, "
+    "cantidad_pendiente, estado, observaciones) "
+    "SELECT v.id, :propuesta_id, v.si, v.prod, v.apr, v.disp, v.prop, 0, v.pend, v.est, v.obs "
+    "FROM unnest(CAST(:ids AS uuid[]), CAST(:sis AS uuid[]), CAST(:prods AS integer[]), "
+    "CAST(:aprs AS integer[]), CAST(:disps AS integer[]), CAST(:props AS integer[]), "
+    "CAST(:pends AS integer[]), CAST(:ests AS varchar[]), CAST(:obss AS text[])) "
+    "AS v(id, si, prod, apr, disp, prop, pend, est, obs)"
+)
+_SQL_LINEAS_PG = (
+    "INSERT INTO lotes_asignados (id, propuesta_item_id, lote_ubicacion_id, cantidad_asignada, "
+    "estado_linea, override_caducidad, fecha_asignacion) "
+    "SELECT v.id, v.pi, v.lu, v.n, 'RESERVADA', false, :at "
+    "FROM unnest(CAST(:ids AS uuid[]), CAST(:pis AS uuid[]), CAST(:lus AS integer[]), "
+    "CAST(:ns AS integer[])) AS v(id, pi, lu, n)"
+)
+
+
+async def _insertar_filas(
+    session: AsyncSession,
+    filas_items: list[dict[str, Any]],
+    filas_lineas: list[dict[str, Any]],
+    at: datetime,
+) -> None:
+    """Proposal items, then their lines: on PostgreSQL one ``INSERT … SELECT FROM unnest(…)``
+    each (a handful of array parameters, whatever the row count); elsewhere Core bulk inserts."""
+    if session.get_bind().dialect.name != "postgresql":
+        if filas_items:
+            await session.execute(insert(PropuestaItem), filas_items)
+        if filas_lineas:
+            await session.execute(insert(LoteAsignado), filas_lineas)
+        return
+    if filas_items:
+        await session.execute(
+            text(_SQL_ITEMS_PG),
+            {
+                "propuesta_id": filas_items[0]["propuesta_id"],
+                "ids": [f["id"] for f in filas_items],
+                "sis": [f["solicitud_item_id"] for f in filas_items],
+                "prods": [f["producto_id"] for f in filas_items],
+                "aprs": [f["cantidad_aprobada"] for f in filas_items],
+                "disps": [f["cantidad_disponible"] for f in filas_items],
+                "props": [f["cantidad_propuesta"] for f in filas_items],
+                "pends": [f["cantidad_pendiente"] for f in filas_items],
+                "ests": [f["estado"] for f in filas_items],
+                "obss": [f["observaciones"] for f in filas_items],
+            },
+        )
+    if filas_lineas:
+        await session.execute(
+            text(_SQL_LINEAS_PG),
+            {
+                "at": at,
+                "ids": [f["id"] for f in filas_lineas],
+                "pis": [f["propuesta_item_id"] for f in filas_lineas],
+                "lus": [f["lote_ubicacion_id"] for f in filas_lineas],
+                "ns": [f["cantidad_asignada"] for f in filas_lineas],
+            },
+        )
 
 
 async def generar_propuesta(
@@ -1072,29 +1306,33 @@ async def generar_propuesta(
     umbral = d.umbral_caducidad(today, cfg.min_shelf_life_days)
 
     requeridos = {i.producto_id: i.cantidad_aprobada or 0 for i in aprobados}
+    disponibles_total: dict[int, int] | None = None
     if cfg.natural_sort:
-        rows = await _candidatos_todos(session, productos, sol.almacen_destino_id, umbral)
-        disponibles_total: dict[int, int] | None = None
+        snaps_leidos = [
+            _to_snap(r)
+            for r in await _candidatos_todos(session, productos, sol.almacen_destino_id, umbral)
+        ]
+    elif session.get_bind().dialect.name == "postgresql":
+        snaps_leidos, disponibles_total = await _candidatos_fefo_pg(
+            session, requeridos, sol.almacen_destino_id, umbral
+        )
     else:
         rows, disponibles_total = await _candidatos_fefo(
             session, requeridos, sol.almacen_destino_id, umbral
         )
-    por_producto: dict[int, list[d.LoteUbicacionSnap]] = defaultdict(list)
-    for r in rows:
-        snap = _to_snap(r)
-        por_producto[snap.producto_id].append(snap)
+        snaps_leidos = [_to_snap(r) for r in rows]
+    asignados = d.asignar_fefo_varios(
+        requeridos,
+        sol.almacen_destino_id,
+        snaps_leidos,
+        today,
+        min_shelf_life_days=cfg.min_shelf_life_days,
+        natural=cfg.natural_sort,
+    )
 
     resultados: list[tuple[SolicitudItem, d.ResultadoItem]] = []
     for item in aprobados:
-        res = d.asignar_fefo(
-            item.producto_id,
-            sol.almacen_destino_id,
-            item.cantidad_aprobada or 0,
-            por_producto.get(item.producto_id, []),
-            today,
-            min_shelf_life_days=cfg.min_shelf_life_days,
-            natural=cfg.natural_sort,
-        )
+        res = asignados[item.producto_id]
         if not res.asignaciones:
             res = await _con_razon(session, item, sol.almacen_destino_id, today, cfg)
         elif disponibles_total is not None:
@@ -1125,7 +1363,7 @@ async def generar_propuesta(
     session.add(prop)
     await session.flush()
 
-    snaps = {s.lote_ubicacion_id: s for s in (_to_snap(r) for r in rows)}
+    snaps = {s.lote_ubicacion_id: s for s in snaps_leidos}
     lotes_evento: dict[uuid.UUID, list[dict[str, Any]]] = {}
     items_prop: dict[uuid.UUID, uuid.UUID] = {}
     ids_nuevos = iter(_uuids(len(resultados) + sum(len(r.asignaciones) for _, r in resultados)))
@@ -1176,11 +1414,8 @@ async def generar_propuesta(
                     "cantidad": a.cantidad,
                 }
             )
-    # Core bulk inserts (items before their lines): no ORM unit-of-work for ~1,000 rows
-    if filas_items:
-        await session.execute(insert(PropuestaItem), filas_items)
-    if filas_lineas:
-        await session.execute(insert(LoteAsignado), filas_lineas)
+    # set-based inserts (items before their lines): no ORM unit-of-work for ~1,000 rows
+    await _insertar_filas(session, filas_items, filas_lineas, at)
     await _audit(
         session,
         "propuesta",

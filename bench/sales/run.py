@@ -280,7 +280,18 @@ class Bench:
             stock = dict(
                 (await s.execute(select(Material.id_material, Material.stock_actual))).all()
             )
-        return all(stock[m] == INITIAL_STOCK - int(sold.get(m, 0)) for m in self.mats)
+            # every sale: Σ line subtotals = total, one abono, one audit row
+            bad = await s.scalar(
+                text(
+                    "SELECT count(*) FROM ventas v WHERE v.total <> (SELECT sum(subtotal) "
+                    "FROM detalle_venta d WHERE d.id_venta = v.id_venta) OR (SELECT count(*) "
+                    "FROM abonos a WHERE a.id_venta = v.id_venta) <> 1 OR (SELECT count(*) "
+                    "FROM auditoria u WHERE u.entidad = 'venta' AND u.entidad_id = v.id_venta) "
+                    "<> 1"
+                )
+            )
+        rows_ok = bad == 0
+        return rows_ok and all(stock[m] == INITIAL_STOCK - int(sold.get(m, 0)) for m in self.mats)
 
     async def load_round(self, bodies: list[str], pid: int, profile: bool) -> dict[str, Any]:
         a = self.args

@@ -482,10 +482,11 @@ def venta_creada(r: service.VentaResult) -> VentaCreada:
 
 
 @router.post("/precios/preview", response_model=PriceOut, tags=["precios"])
-async def price_preview(body: PreviewBody, session: Session, user: Operador) -> PriceOut:
+async def price_preview(body: PreviewBody, session: Session, user: Operador) -> Response:
     """Canonical price breakdown (§A.4.1). Nothing is written. The breakdown components are
     rounded for display; `precio_unitario` is the single authoritative rounding."""
-    return price_out(await service.preview(session, body.to_service()))
+    price = await service.preview(session, body.to_service())
+    return Response(price_out(price).model_dump_json(), media_type="application/json")
 
 
 # --------------------------------------------------------------------------- sales

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -20,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -533,13 +534,69 @@ async def pricing_parameters(s: AsyncSession) -> tuple[dict[int, Decimal], Decim
 
 
 async def preview(s: AsyncSession, linea: LineaIn) -> d.PriceBreakdown:
-    """POST price preview: the canonical breakdown, without writing anything."""
+    """POST price preview: the canonical breakdown, without writing anything (product and
+    pricing parameters from the 1 s caches; the material, if given, by one Core read)."""
     if linea.material_id:
-        await _material(s, linea.material_id, "material_id")
+        activo = (
+            await s.execute(
+                select(Material.activo).where(Material.id_material == linea.material_id)
+            )
+        ).scalar_one_or_none()
+        if activo is None:
+            raise NotFound(
+                f"Material {linea.material_id} no existe",
+                code="MATERIAL_NO_EXISTE",
+                field="material_id",
+            )
+        if not activo:
+            raise Invalid(
+                f"Material {linea.material_id} inactivo",
+                code="MATERIAL_INACTIVO",
+                field="material_id",
+            )
     tabulador, tarifa = await pricing_parameters(s)
-    priced = await price_line(s, linea, check_material=False, tabulador=tabulador, tarifa=tarifa)
-    d.check_client_subtotal(linea.subtotal, priced.price, "subtotal")
-    return priced.price
+    producto = (await productos_info(s, {linea.producto_id})).get(linea.producto_id)
+    price = _price_cached(linea, producto, tabulador, tarifa, "")
+    d.check_client_subtotal(linea.subtotal, price, "subtotal")
+    return price
+
+
+def _price_cached(
+    linea: LineaIn,
+    producto: ProductoInfo | None,
+    tabulador: dict[int, Decimal],
+    tarifa: Decimal,
+    prefix: str,
+) -> d.PriceBreakdown:
+    """§A.4.1 for one line with a cached product (PROTECT / inactive checks first)."""
+    if producto is None:
+        raise NotFound(
+            f"Producto {linea.producto_id} no existe",
+            code="PRODUCTO_NO_EXISTE",
+            field=f"{prefix}producto_id",
+        )
+    if not producto.activo:
+        raise Invalid(
+            f"Producto {linea.producto_id} inactivo",
+            code="PRODUCTO_INACTIVO",
+            field=f"{prefix}producto_id",
+        )
+    return d.compute_price(
+        PriceInput(
+            largo=linea.largo,
+            ancho=linea.ancho,
+            espesor_mm=linea.espesor_mm,
+            porcentaje_utilidad=d.resolve_utilidad(
+                linea.porcentaje_utilidad, producto.porcentaje_utilidad
+            ),
+            minutos_laser=linea.minutos_laser,
+            cantidad=linea.cantidad,
+            precio_fijo=producto.precio_fijo,
+        ),
+        tabulador,
+        tarifa,
+        field_prefix=prefix,
+    )
 
 
 # --------------------------------------------------------------------------- POS sale
@@ -625,6 +682,101 @@ _INSERT_AUDITORIA = insert(_AUDITORIA)
 _INSERT_MOVIMIENTO = insert(_MOVIMIENTOS)
 
 
+# PostgreSQL: sale, lines, abono and audit row in ONE statement (data-modifying CTEs; the FK
+# checks run at the end of the statement). Lines come in as arrays, inserted in ordinality
+# order so that sorted ids match the cart order.
+_PG_INSERT_SALE = text(
+    """
+WITH v AS (
+  INSERT INTO ventas (id_cotizacion, id_cliente, estatus, total, total_pagado,
+                      permitir_backorder, fecha_venta, fecha_entrega, creado_por, creado_en,
+                      version)
+  VALUES (CAST(:id_cotizacion AS integer), CAST(:id_cliente AS integer), 'pendiente',
+          CAST(:total AS numeric), CAST(:total_pagado AS numeric), CAST(:backorder AS boolean),
+          CAST(:hoy AS date), CAST(:fecha_entrega AS date), CAST(:usuario AS varchar),
+          CAST(:now AS timestamptz), 1)
+  RETURNING id_venta
+), d AS (
+  INSERT INTO detalle_venta (id_venta, id_producto, id_material, cantidad, largo_pza, ancho_pza,
+                             espesor_mm, porcentaje_utilidad, minutos_laser, precio_unitario,
+                             subtotal, parametros_precio)
+  SELECT v.id_venta, x.pr, x.ma, x.ca, x.la, x.an, x.es, x.ut, x.mi, x.pu, x.st, x.pp::json
+  FROM v, unnest(CAST(:l_producto AS integer[]), CAST(:l_material AS integer[]),
+                 CAST(:l_cantidad AS integer[]), CAST(:l_largo AS numeric[]),
+                 CAST(:l_ancho AS numeric[]), CAST(:l_espesor AS integer[]),
+                 CAST(:l_utilidad AS integer[]), CAST(:l_minutos AS integer[]),
+                 CAST(:l_precio AS numeric[]), CAST(:l_subtotal AS numeric[]),
+                 CAST(:l_params AS text[]))
+       WITH ORDINALITY AS x(pr, ma, ca, la, an, es, ut, mi, pu, st, pp, ord)
+  ORDER BY x.ord
+  RETURNING id_detalle
+), ab AS (
+  INSERT INTO abonos (id_venta, monto, metodo, referencia, estado, fecha, fecha_negocio, usuario)
+  SELECT v.id_venta, CAST(:monto AS numeric), CAST(:metodo AS varchar),
+         CAST(:referencia AS varchar), 'aplicado', CAST(:now AS timestamptz),
+         CAST(:hoy AS date), CAST(:usuario AS varchar)
+  FROM v WHERE CAST(:monto AS numeric) > 0
+), au AS (
+  INSERT INTO auditoria (entidad, entidad_id, accion, desde, hacia, motivo, usuario, fecha,
+                         payload)
+  SELECT 'venta', v.id_venta, 'confirmar', NULL, 'pendiente', NULL, CAST(:usuario AS varchar),
+         CAST(:now AS timestamptz), CAST(:audit AS json)
+  FROM v
+)
+SELECT v.id_venta, ARRAY(SELECT id_detalle FROM d ORDER BY id_detalle) AS ids FROM v
+"""
+)
+
+
+async def _insert_sale_pg(
+    s: AsyncSession,
+    *,
+    id_cotizacion: int | None,
+    id_cliente: int | None,
+    total: Decimal,
+    total_pagado: Decimal,
+    data: VentaIn,
+    prices: list[d.PriceBreakdown],
+    hoy: date,
+    now: datetime,
+    usuario: str,
+    audit_payload: dict[str, Any],
+) -> tuple[int, list[int]]:
+    lines = data.carrito
+    row = (
+        await s.execute(
+            _PG_INSERT_SALE,
+            {
+                "id_cotizacion": id_cotizacion,
+                "id_cliente": id_cliente,
+                "total": total,
+                "total_pagado": total_pagado,
+                "backorder": data.permitir_backorder,
+                "hoy": hoy,
+                "fecha_entrega": data.fecha_entrega,
+                "usuario": usuario,
+                "now": now,
+                "l_producto": [x.producto_id for x in lines],
+                "l_material": [x.material_id for x in lines],
+                "l_cantidad": [x.cantidad for x in lines],
+                "l_largo": [x.largo for x in lines],
+                "l_ancho": [x.ancho for x in lines],
+                "l_espesor": [x.espesor_mm for x in lines],
+                "l_utilidad": [p.porcentaje_utilidad for p in prices],
+                "l_minutos": [x.minutos_laser for x in lines],
+                "l_precio": [p.precio_unitario for p in prices],
+                "l_subtotal": [p.subtotal for p in prices],
+                "l_params": [json.dumps(p.snapshot(), separators=(",", ":")) for p in prices],
+                "monto": data.monto_abonado,
+                "metodo": data.metodo_pago,
+                "referencia": data.referencia_pago,
+                "audit": json.dumps(audit_payload, separators=(",", ":")),
+            },
+        )
+    ).one()
+    return int(row[0]), sorted(int(i) for i in row[1])
+
+
 async def confirm_sale(
     s: AsyncSession, data: VentaIn, actor: Actor, *, id_cotizacion: int | None = None
 ) -> VentaResult:
@@ -663,18 +815,8 @@ async def confirm_sale(
     for i, linea in enumerate(data.carrito):
         prefix = f"carrito[{i}]."
         producto = productos.get(linea.producto_id)
-        if producto is None:
-            raise NotFound(
-                f"Producto {linea.producto_id} no existe",
-                code="PRODUCTO_NO_EXISTE",
-                field=f"{prefix}producto_id",
-            )
-        if not producto.activo:
-            raise Invalid(
-                f"Producto {linea.producto_id} inactivo",
-                code="PRODUCTO_INACTIVO",
-                field=f"{prefix}producto_id",
-            )
+        if producto is None or not producto.activo:
+            _price_cached(linea, producto, tabulador, tarifa, prefix)  # raises
         if linea.material_id not in materials:
             raise NotFound(
                 f"Material {linea.material_id} no existe",
@@ -687,22 +829,7 @@ async def confirm_sale(
                 code="MATERIAL_INACTIVO",
                 field=f"{prefix}material_id",
             )
-        price = d.compute_price(
-            PriceInput(
-                largo=linea.largo,
-                ancho=linea.ancho,
-                espesor_mm=linea.espesor_mm,
-                porcentaje_utilidad=d.resolve_utilidad(
-                    linea.porcentaje_utilidad, producto.porcentaje_utilidad
-                ),
-                minutos_laser=linea.minutos_laser,
-                cantidad=linea.cantidad,
-                precio_fijo=producto.precio_fijo,
-            ),
-            tabulador,
-            tarifa,
-            field_prefix=prefix,
-        )
+        price = _price_cached(linea, producto, tabulador, tarifa, prefix)
         d.require_positive_price(price, prefix)
         d.check_client_subtotal(linea.subtotal, price, f"{prefix}subtotal")
         prices.append(price)
@@ -731,75 +858,92 @@ async def confirm_sale(
     now = utcnow()
     hoy = d.business_date(now)
     total_pagado = data.monto_abonado if data.monto_abonado > 0 else Decimal("0.00")
-    venta_row = {
-        "id_cotizacion": id_cotizacion,
-        "id_cliente": id_cliente,
-        "estatus": EstatusVenta.PENDIENTE.value,
-        "total": total,
-        "total_pagado": total_pagado,
-        "permitir_backorder": data.permitir_backorder,
-        "fecha_venta": hoy,
-        "fecha_entrega": data.fecha_entrega,
-        "creado_por": actor.sub,
-        "creado_en": now,
-        "version": 1,
-    }
-    id_venta = int((await s.execute(_INSERT_VENTA, venta_row)).scalar_one())
-    # Executemany with RETURNING = one multi-row INSERT (insertmanyvalues) from a cached
-    # compiled statement; ids are drawn in VALUES order, so sorted ids match the lines.
-    line_ids = sorted(
-        (
+    audit_payload = {"total": str(total), "permitir_backorder": data.permitir_backorder}
+    if (await s.connection()).dialect.name == "postgresql":
+        id_venta, line_ids = await _insert_sale_pg(
+            s,
+            id_cotizacion=id_cotizacion,
+            id_cliente=id_cliente,
+            total=total,
+            total_pagado=total_pagado,
+            data=data,
+            prices=prices,
+            hoy=hoy,
+            now=now,
+            usuario=actor.sub,
+            audit_payload=audit_payload,
+        )
+        folio = d.folio_venta(id_venta)
+    else:
+        venta_row = {
+            "id_cotizacion": id_cotizacion,
+            "id_cliente": id_cliente,
+            "estatus": EstatusVenta.PENDIENTE.value,
+            "total": total,
+            "total_pagado": total_pagado,
+            "permitir_backorder": data.permitir_backorder,
+            "fecha_venta": hoy,
+            "fecha_entrega": data.fecha_entrega,
+            "creado_por": actor.sub,
+            "creado_en": now,
+            "version": 1,
+        }
+        id_venta = int((await s.execute(_INSERT_VENTA, venta_row)).scalar_one())
+        # Executemany with RETURNING = one multi-row INSERT (insertmanyvalues) from a cached
+        # compiled statement; ids are drawn in VALUES order, so sorted ids match the lines.
+        line_ids = sorted(
+            (
+                await s.execute(
+                    _INSERT_DETALLE,
+                    [
+                        {
+                            "id_venta": id_venta,
+                            "id_producto": linea.producto_id,
+                            "id_material": linea.material_id,
+                            "cantidad": linea.cantidad,
+                            "largo_pza": linea.largo,
+                            "ancho_pza": linea.ancho,
+                            "espesor_mm": linea.espesor_mm,
+                            "porcentaje_utilidad": price.porcentaje_utilidad,
+                            "minutos_laser": linea.minutos_laser,
+                            "precio_unitario": price.precio_unitario,
+                            "subtotal": price.subtotal,
+                            "parametros_precio": price.snapshot(),
+                        }
+                        for linea, price in zip(data.carrito, prices, strict=True)
+                    ],
+                )
+            ).scalars()
+        )
+        if data.monto_abonado > 0:
             await s.execute(
-                _INSERT_DETALLE,
-                [
-                    {
-                        "id_venta": id_venta,
-                        "id_producto": linea.producto_id,
-                        "id_material": linea.material_id,
-                        "cantidad": linea.cantidad,
-                        "largo_pza": linea.largo,
-                        "ancho_pza": linea.ancho,
-                        "espesor_mm": linea.espesor_mm,
-                        "porcentaje_utilidad": price.porcentaje_utilidad,
-                        "minutos_laser": linea.minutos_laser,
-                        "precio_unitario": price.precio_unitario,
-                        "subtotal": price.subtotal,
-                        "parametros_precio": price.snapshot(),
-                    }
-                    for linea, price in zip(data.carrito, prices, strict=True)
-                ],
+                _INSERT_ABONO,
+                {
+                    "id_venta": id_venta,
+                    "monto": data.monto_abonado,
+                    "metodo": data.metodo_pago,
+                    "referencia": data.referencia_pago,
+                    "estado": "aplicado",
+                    "fecha": now,
+                    "fecha_negocio": hoy,
+                    "usuario": actor.sub,
+                },
             )
-        ).scalars()
-    )
-    if data.monto_abonado > 0:
+        folio = d.folio_venta(id_venta)
         await s.execute(
-            _INSERT_ABONO,
+            _INSERT_AUDITORIA,
             {
-                "id_venta": id_venta,
-                "monto": data.monto_abonado,
-                "metodo": data.metodo_pago,
-                "referencia": data.referencia_pago,
-                "estado": "aplicado",
-                "fecha": now,
-                "fecha_negocio": hoy,
+                "entidad": "venta",
+                "entidad_id": id_venta,
+                "accion": "confirmar",
+                "desde": None,
+                "hacia": EstatusVenta.PENDIENTE.value,
+                "motivo": None,
                 "usuario": actor.sub,
+                "fecha": now,
+                "payload": audit_payload,
             },
         )
-    folio = d.folio_venta(id_venta)
-    await s.execute(
-        _INSERT_AUDITORIA,
-        {
-            "entidad": "venta",
-            "entidad_id": id_venta,
-            "accion": "confirmar",
-            "desde": None,
-            "hacia": EstatusVenta.PENDIENTE.value,
-            "motivo": None,
-            "usuario": actor.sub,
-            "fecha": now,
-            "payload": {"total": str(total), "permitir_backorder": data.permitir_backorder},
-        },
-    )
     event_id = await enqueue(
         s,
         outbox,

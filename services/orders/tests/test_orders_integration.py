@@ -290,6 +290,7 @@ async def test_fefo_prefix_rounds_on_postgres(
     the rule over the whole scope: ineligible stock skipped, byte-wise ties, drained rows
     skipped, shortfall and scope-wide `cantidad_disponible` exact."""
     monkeypatch.setattr(service, "FEFO_RONDAS_LOTES", (1, 2, None))
+    monkeypatch.setattr(service, "FEFO_PREFIJO_MIN_PRODUCTOS", 1)
     w: World = await build_world(session_factory(pg_engine))
     await w.lote("A1", date(2026, 9, 1), {"A-01": 10, "A-02": 5})
     await w.lote("A2", date(2026, 9, 1), {"B-01": 7})

@@ -995,6 +995,10 @@ async def _candidatos_fefo(
     return rows, totales
 
 
+FEFO_PREFIJO_MIN_PRODUCTOS = 16
+"""From this many products on (PostgreSQL) the bounded per-product prefix read is used; a small
+request's scope is small, and one windowed query over it is cheapest (`_candidatos_fefo`)."""
+
 FEFO_RONDAS_LOTES: tuple[int | None, ...] = (16, 256, None)
 """Lots read per product in each FEFO round on PostgreSQL (in FEFO order, ties included); a
 product the lots read do not cover is read again in the next round, the last one unbounded, so
@@ -1023,7 +1027,6 @@ CROSS JOIN LATERAL (
                   WHERE lu2.lote_id = lotes.id AND lu2.cantidad > lu2.cantidad_reservada
                     AND u2.almacen_id = :almacen AND u2.estado IN ('disponible', 'ocupada')
                     AND u2.activo)
-            ORDER BY lotes.fecha_caducidad, lotes.numero_lote COLLATE "C"
             {limite}
         ) AS l
         JOIN lote_ubicaciones AS lu ON lu.lote_id = l.id
@@ -1085,8 +1088,9 @@ async def _candidatos_fefo_pg(
     """PostgreSQL: only the eligible FEFO prefix each product needs, then locked and re-read.
 
     Per product (a LATERAL join) an ordered scan of its DISPONIBLE, long-dated lots that still
-    have free stock in an eligible location stops after a few lots (`FEFO_RONDAS_LOTES`, ties
-    included so the cut never splits equal keys), their
+    have free stock in an eligible location stops after a few lots (`FEFO_RONDAS_LOTES`; the cut
+    is on caducidad alone, the index order, with ties, so it is a superset of the first lots by
+    the full key and needs no sort), their
     eligible locations are ordered by the full FEFO key and a running sum keeps the rows up to
     the first one that covers the requirement (``Σ neto before the row < requerido``); products
     those lots do not cover are read again with more lots. The scope-wide eligible net per
@@ -1115,7 +1119,8 @@ async def _candidatos_fefo_pg(
                             _SQL_PREFIJO_PG.format(
                                 limite=""
                                 if limite is None
-                                else f"FETCH FIRST {int(limite)} ROWS WITH TIES"
+                                else "ORDER BY lotes.fecha_caducidad "
+                                f"FETCH FIRST {int(limite)} ROWS WITH TIES"
                             )
                         ),
                         {**base, "prods": pendientes, "reqs": [requeridos[p] for p in pendientes]},
@@ -1312,7 +1317,10 @@ async def generar_propuesta(
             _to_snap(r)
             for r in await _candidatos_todos(session, productos, sol.almacen_destino_id, umbral)
         ]
-    elif session.get_bind().dialect.name == "postgresql":
+    elif (
+        len(requeridos) >= FEFO_PREFIJO_MIN_PRODUCTOS
+        and session.get_bind().dialect.name == "postgresql"
+    ):
         snaps_leidos, disponibles_total = await _candidatos_fefo_pg(
             session, requeridos, sol.almacen_destino_id, umbral
         )

@@ -49,20 +49,22 @@ async def enqueue(
     event_id = str(uuid.uuid4())
     row_headers: dict[str, Any] = {**current_trace_headers(), **(headers or {})}
     dialect = await _dialect(db)
-    await db.execute(
-        insert(outbox).values(
-            id=event_id,
-            aggregatetype=event.aggregate_type,
-            aggregateid=event.aggregate_id(),
-            type=event.ce_type(),
-            topic=topic or event.topic,
-            payload=_payload_value(outbox, dialect, event.model_dump_json()),
-            headers=row_headers,
-        )
+    row = insert(outbox).values(
+        id=event_id,
+        aggregatetype=event.aggregate_type,
+        aggregateid=event.aggregate_id(),
+        type=event.ce_type(),
+        topic=topic or event.topic,
+        payload=_payload_value(outbox, dialect, event.model_dump_json()),
+        headers=row_headers,
     )
     if dialect == "postgresql":
+        # One round trip: the insert runs as a data-modifying CTE beside the NOTIFY.
         channel = notify or f"outbox_{event.service}"
-        await db.execute(select(func.pg_notify(channel, "")))
+        inserted = row.returning(outbox.c.seq).cte("inserted")
+        await db.execute(select(func.pg_notify(channel, "")).select_from(inserted))
+    else:
+        await db.execute(row)
     return event_id
 
 

@@ -1103,6 +1103,9 @@ async def _candidatos_fefo_pg(
     base = {"estado": d.LOTE_DISPONIBLE, "umbral": umbral, "almacen": almacen_id}
     prods = sorted(requeridos)
     totales_task = _totales_aparte(session, {**base, "prods": prods})
+    # the planner's cost for 200 LATERAL loops crosses jit_above_cost: compiling the plan costs
+    # more (30-200 ms) than the few thousand index probes it runs (this transaction only)
+    await session.execute(text("SET LOCAL jit = off"))
     try:
         leidas: dict[int, tuple[Any, ...]] = {}
         bloqueadas: dict[int, tuple[int, int]] = {}

@@ -209,14 +209,6 @@ class LoteUbicacion(Base):
             "cantidad_reservada >= 0 AND cantidad_reservada <= cantidad", name="reservada"
         ),
         Index("ix_lote_ubicaciones_ubicacion", "ubicacion_id"),
-        # rows with free stock, by lot: the FEFO read skips drained (fully reserved) rows with
-        # one index probe and no heap visit
-        Index(
-            "ix_lote_ubicaciones_libre",
-            "lote_id",
-            postgresql_where=text("cantidad > cantidad_reservada"),
-            sqlite_where=text("cantidad > cantidad_reservada"),
-        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -107,6 +107,16 @@ async def test_concurrent_generation_on_postgres(pg_engine: AsyncEngine) -> None
     assert (reserved, pendiente) == (TOTAL_STOCK, N_REQUESTS * PER_REQUEST - TOTAL_STOCK)
 
 
+async def test_concurrent_generation_prefix_read_on_postgres(
+    pg_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same race through the bounded FEFO prefix read (the path of large requests), with
+    the smallest rounds: locks, re-reads and conditional reservations never oversubscribe."""
+    monkeypatch.setattr(service, "FEFO_PREFIJO_MIN_PRODUCTOS", 1)
+    monkeypatch.setattr(service, "FEFO_RONDAS_LOTES", (1, 2, None))
+    await test_concurrent_generation_on_postgres(pg_engine)
+
+
 @pytest.fixture
 async def kafka_app(pg_database: str, kafka_bootstrap: str) -> AsyncIterator[tuple[Any, Any]]:
     settings = OrdersSettings(

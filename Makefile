@@ -47,17 +47,13 @@ format: sync
 	$(UV) run ruff check --fix .
 
 bench: sync
-	@set -e; found=0; \
+	@failed=""; found=0; \
 	for run in bench/*/run.py; do \
 		[ -f "$$run" ] || continue; found=1; \
-		echo "== $$run"; $(UV) run python "$$run" $(ARGS); \
+		echo "== $$run"; $(UV) run python "$$run" $(ARGS) || failed="$$failed $$run"; \
 	done; \
-	for main in bench/*/__main__.py; do \
-		[ -f "$$main" ] || continue; dir=$$(dirname "$$main"); \
-		if [ -f "$$dir/run.py" ]; then continue; fi; found=1; \
-		echo "== $$dir"; $(UV) run python "$$dir" $(ARGS); \
-	done; \
-	[ $$found = 1 ] || echo "no benchmarks in bench/"
+	[ $$found = 1 ] || echo "no benchmarks in bench/"; \
+	if [ -n "$$failed" ]; then echo "benchmark runs that failed:$$failed"; exit 1; fi
 
 infra-up: sync
 	$(UV) run python -m deploy.local up

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -21,11 +21,8 @@ Q_CLAVE = "010.000.0105.00"
 
 
 @pytest.fixture(autouse=True)
-def pinned_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def pinned_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(service, "now_fn", lambda: T_NOW)
-    service.set_config(None)
-    yield
-    service.set_config(None)
 
 
 @dataclass

@@ -199,11 +199,14 @@ def problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[Api]:
+async def api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Api]:
+    # a test may pass extra settings with @pytest.mark.settings(name=value)
+    marker = request.node.get_closest_marker("settings")
     settings = OrdersSettings(
         env="test",
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'orders-api.db'}",
         transport="memory",
+        **(marker.kwargs if marker else {}),
     )
     app = create_app(settings)
     async with LifespanManager(app, startup_timeout=60) as manager:
@@ -255,8 +258,8 @@ async def test_ho_f02_expiry_boundary_strict(api: Api) -> None:
     assert prop["items"][0]["cantidad_pendiente"] == 0
 
 
+@pytest.mark.settings(min_shelf_life_days=59)
 async def test_ho_f02_configured_59_days(api: Api) -> None:
-    service.set_config(service.OrdersConfig(min_shelf_life_days=59))
     await api.lote("D1", "2026-06-30", {"D-01": 20})
     await api.lote("E1", "2026-06-29", {"E-01": 100})
     await api.lote("F1", "2026-12-31", {"F-01": 100})

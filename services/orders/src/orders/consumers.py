@@ -9,7 +9,7 @@ request is no longer VALIDADA (a stale event after release or cancellation).
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,11 +24,19 @@ GROUP_PROPOSALS = "orders.proposals"
 
 
 async def handle_request_validated(
-    session: AsyncSession, event: RequestValidated, meta: EventMeta
+    session: AsyncSession,
+    event: RequestValidated,
+    meta: EventMeta,
+    *,
+    cfg: service.OrdersConfig = service.DEFAULT_CONFIG,
 ) -> None:
     try:
         await service.generar_propuesta(
-            session, event.id_solicitud, evento_id=meta.event_id, actor=service.Actor.system()
+            session,
+            event.id_solicitud,
+            config=cfg,
+            evento_id=meta.event_id,
+            actor=service.Actor.system(),
         )
     except d.Conflict:
         raise  # e.g. a reservation race lost: transient, retried with backoff
@@ -36,6 +44,9 @@ async def handle_request_validated(
         raise PermanentError(f"{exc.code}: {exc.detail}") from exc
 
 
-HANDLERS: dict[type[DomainEvent], Handler] = {RequestValidated: handle_request_validated}
-
-CONSUMERS: list[Any] = [ConsumerSpec(group_id=GROUP_PROPOSALS, handlers=HANDLERS)]
+def build_consumers(cfg: service.OrdersConfig = service.DEFAULT_CONFIG) -> list[ConsumerSpec]:
+    """The explicit table event → handler, bound to this process's configuration."""
+    handlers: dict[type[DomainEvent], Handler] = {
+        RequestValidated: partial(handle_request_validated, cfg=cfg),
+    }
+    return [ConsumerSpec(group_id=GROUP_PROPOSALS, handlers=handlers)]

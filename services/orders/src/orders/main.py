@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from nexo_messaging.memory import MemoryBroker
-from orders import api, consumers, models
+from orders import api, consumers, models, service
 from orders.settings import OrdersSettings
 from service_defaults.service_app import create_domain_app
 from service_defaults.settings import load_settings
@@ -21,14 +21,15 @@ def create_app(
 ) -> FastAPI:
     """Build the app (no I/O here). `memory_broker` lets the embedded gateway share one
     in-memory broker between services."""
+    settings = settings if settings is not None else load_settings(OrdersSettings)
     return create_domain_app(
-        settings if settings is not None else load_settings(OrdersSettings),
+        settings,
         service=SERVICE,
         title="Nexo orders",
         description="Hospital supply requests and FEFO proposals.",
         router=api.router,
         models=models,
-        consumers=consumers.CONSUMERS,
+        consumers=consumers.build_consumers(service.config_from_settings(settings)),
         migrations_dir=MIGRATIONS_DIR,
         memory_broker=memory_broker,
     )

@@ -20,7 +20,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import and_, case, func, insert, select, text, update
@@ -75,27 +74,7 @@ def config_from_settings(settings: Any) -> OrdersConfig:
     )
 
 
-_config_override: OrdersConfig | None = None
-
-
-@lru_cache(maxsize=1)
-def _env_config() -> OrdersConfig:
-    try:
-        from orders.settings import OrdersSettings
-
-        return config_from_settings(OrdersSettings())
-    except Exception:  # pragma: no cover - settings unreadable: defaults
-        return OrdersConfig()
-
-
-def current_config() -> OrdersConfig:
-    """Config for code without a request (consumers, jobs): override, else environment."""
-    return _config_override if _config_override is not None else _env_config()
-
-
-def set_config(config: OrdersConfig | None) -> None:
-    global _config_override
-    _config_override = config
+DEFAULT_CONFIG = OrdersConfig()
 
 
 def _utcnow() -> datetime:
@@ -1290,7 +1269,7 @@ async def generar_propuesta(
     Idempotent: returns the active proposal if there is one; returns None (no effect) if the
     request is no longer VALIDADA (a stale or redelivered event).
     """
-    cfg = config or current_config()
+    cfg = config or DEFAULT_CONFIG
     actor = actor or Actor.system()
     sol = (
         await session.execute(

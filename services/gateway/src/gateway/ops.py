@@ -31,7 +31,7 @@ from contracts.topics import OPS_GROUP, all_topics, consumer_groups
 from nexo_messaging import dlq as dlq_ops
 from nexo_messaging.errors import CommitFailed, MessagingError
 from nexo_messaging.relay import outbox_stats
-from nexo_messaging.transport import TP, Consumer, Record, Transport
+from nexo_messaging.transport import TP, Consumer, Record, TopicLike, TopicSpec, Transport
 from service_defaults.auth import OPS_ROLE, CurrentUser, issue_token, require_roles
 from service_defaults.errors import ProblemError
 from service_defaults.health import readiness, run_check
@@ -53,6 +53,13 @@ OpsUser = Depends(require_roles(OPS_ROLE))
 
 def ops_topics() -> list[str]:
     return [t.name for t in all_topics(include_dlq=True)]
+
+
+def ops_topic_specs() -> list[TopicLike]:
+    """Topics the ops layer reads or writes: every contract topic, its DLQ and the DLQ audit
+    topic (a Kafka broker with ``auto.create.topics.enable=false`` would otherwise fail a
+    replay when no service has created the audit topic yet)."""
+    return [*all_topics(include_dlq=True), TopicSpec(dlq_ops.AUDIT_TOPIC, 1)]
 
 
 def _text(record: Record, name: str) -> str | None:
@@ -106,6 +113,7 @@ class EventFeed:
         self.running = False
         self.last_error: str | None = None
         self.last_poll: float | None = None
+        self.topics_ensured = transport.kind == "memory"
 
     async def start(self) -> None:
         self.running = True
@@ -115,6 +123,9 @@ class EventFeed:
         backoff = 0.5
         while self.running:
             try:
+                if not self.topics_ensured:  # a real broker: create what is missing, once
+                    await asyncio.wait_for(self.transport.ensure_topics(ops_topic_specs()), 60)
+                    self.topics_ensured = True
                 self._consumer = self.transport.consumer(OPS_GROUP, self.topics)
                 await asyncio.wait_for(self._consumer.start(), 15)
                 backoff = 0.5
@@ -307,8 +318,12 @@ class OpsContext:
         groups = {g: list(ts) for g, ts in consumer_groups().items()}
         groups[OPS_GROUP] = names
         committed: dict[str, dict[TP, int]] = {}
+        failed: dict[str, str] = {}
         for group, topics in groups.items():
-            committed[group] = await self.transport.committed(group, topics)
+            try:
+                committed[group] = await self.transport.committed(group, topics)
+            except Exception as exc:  # e.g. no group coordinator yet on a fresh Kafka
+                failed[group] = f"{type(exc).__name__}: {exc}"[:300]
         out: list[dict[str, Any]] = []
         for name in names:
             parts = sorted((tp.partition, end) for tp, end in ends.items() if tp.topic == name)
@@ -320,6 +335,9 @@ class OpsContext:
             }
             for group, topics in groups.items():
                 if name not in topics:
+                    continue
+                if group in failed:
+                    entry["groups"][group] = {"lag": None, "partitions": {}, "error": failed[group]}
                     continue
                 lags = {p: max(0, e - committed[group].get(TP(name, p), 0)) for p, e in parts}
                 entry["groups"][group] = {"lag": sum(lags.values()), "partitions": lags}

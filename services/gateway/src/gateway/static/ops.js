@@ -95,7 +95,7 @@
     for (const t of topics) {
       const lags = el("td", { class: "groups" });
       for (const [g, info] of Object.entries(t.groups)) {
-        lags.append(el("span", { class: "lag" + (info.lag > 0 ? " behind" : ""), "data-group": g, "data-lag": info.lag, title: JSON.stringify(info.partitions) }, `${g}: ${info.lag}`));
+        lags.append(el("span", { class: "lag" + (info.lag > 0 ? " behind" : ""), "data-group": g, "data-lag": info.lag, title: JSON.stringify(info.partitions) }, `${g}: ${info.lag ?? "?"}`));
       }
       tb.append(el("tr", { "data-topic": t.topic },
         el("th", { scope: "row", text: t.topic }),

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import os
 import statistics
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import func, select
 
 from contracts.events.evidence import ProductionSaved
+from deploy.local.provision import database_and_kafka
 from evidence.main import create_app
 from evidence.models import RegistroGpu, inbox, outbox
 from evidence.settings import EvidenceSettings
@@ -48,24 +48,7 @@ def infrastructure(embedded: bool, tmp: Path) -> Iterator[tuple[str, str | None]
     if embedded:
         yield f"sqlite+aiosqlite:///{tmp / 'bench.db'}", None
         return
-    with contextlib.ExitStack() as stack:
-        db = os.environ.get("DATABASE_URL", "").strip()
-        if not db:
-            from deploy.local import PostgresServer
-
-            server = PostgresServer().start()
-            stack.callback(server.close)
-            db = server.dsn
-        elif db.startswith("postgresql://"):
-            db = "postgresql+asyncpg://" + db.removeprefix("postgresql://")
-        kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
-        if not kafka:
-            from deploy.local import KafkaBroker
-
-            broker = KafkaBroker()
-            broker.start()
-            stack.callback(broker.close)
-            kafka = broker.bootstrap_servers
+    with database_and_kafka() as (db, kafka):
         yield db, kafka
 
 

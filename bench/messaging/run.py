@@ -33,6 +33,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from contracts.events.sales import StockLow
+from deploy.local.provision import database_and_kafka
 from nexo_messaging.consumer import ConsumerSpec, EventMeta
 from nexo_messaging.outbox import enqueue_many
 from nexo_messaging.relay import RelaySettings
@@ -53,20 +54,7 @@ def percentile(values: list[float], q: float) -> float:
 
 @contextlib.contextmanager
 def infrastructure() -> Iterator[tuple[str, str]]:
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    database = os.environ.get("DATABASE_URL")
-    stack = contextlib.ExitStack()
-    with stack:
-        if not bootstrap:
-            from deploy.local.kafka import KafkaBroker
-
-            broker = stack.enter_context(KafkaBroker())
-            bootstrap = broker.bootstrap_servers
-        if not database:
-            from deploy.local.postgres import PostgresServer
-
-            pg = stack.enter_context(PostgresServer())
-            database = pg.dsn
+    with database_and_kafka() as (database, bootstrap):
         yield bootstrap, database
 
 

@@ -41,6 +41,7 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import insert, select, text
 
 from contracts.events.orders import RequestValidated
+from deploy.local.provision import database_and_kafka
 from nexo_messaging.consumer import EventMeta
 from orders import consumers, service
 from orders import domain as d
@@ -60,24 +61,7 @@ def infrastructure(embedded: bool, tmp: Path) -> Iterator[tuple[str, str | None]
     if embedded:
         yield f"sqlite+aiosqlite:///{tmp / 'bench-orders.db'}", None
         return
-    with contextlib.ExitStack() as stack:
-        db = os.environ.get("DATABASE_URL", "").strip()
-        if not db:
-            from deploy.local import PostgresServer
-
-            server = PostgresServer().start()
-            stack.callback(server.close)
-            db = server.dsn
-        elif db.startswith("postgresql://"):
-            db = "postgresql+asyncpg://" + db.removeprefix("postgresql://")
-        kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
-        if not kafka:
-            from deploy.local import KafkaBroker
-
-            broker = KafkaBroker()
-            broker.start()
-            stack.callback(broker.close)
-            kafka = broker.bootstrap_servers
+    with database_and_kafka() as (db, kafka):
         yield db, kafka
 
 

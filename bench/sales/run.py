@@ -56,6 +56,7 @@ import httpx
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
+from deploy.local.provision import database_and_kafka
 from sales.main import MIGRATIONS_DIR
 from sales.models import DetalleVenta, Material, MovimientoStock, Venta
 from sales.settings import SalesSettings
@@ -122,17 +123,7 @@ def machine_idle() -> tuple[float, float]:
 @contextlib.contextmanager
 def infrastructure() -> Iterator[tuple[str, str]]:
     """(server-level DSN, bootstrap servers): from the environment, else started here."""
-    with contextlib.ExitStack() as stack:
-        dsn = os.environ.get("DATABASE_URL", "").strip()
-        kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
-        if not dsn:
-            from deploy.local.postgres import PostgresServer
-
-            dsn = stack.enter_context(PostgresServer()).dsn
-        if not kafka:
-            from deploy.local.kafka import KafkaBroker
-
-            kafka = stack.enter_context(KafkaBroker()).bootstrap_servers
+    with database_and_kafka() as (dsn, kafka):
         yield dsn, kafka
 
 

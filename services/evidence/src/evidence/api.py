@@ -558,25 +558,14 @@ GRID_DOC = (
     description=GRID_DOC,
     response_model=None,
 )
-async def grid(
-    request: Request,
-    session: Session,
-    user: CurrentUser = Depends(require_roles(*READERS)),
-    id_ot: int | None = None,
-    mes: int | None = None,
-    anio: int | None = None,
-    if_none_match: str | None = Header(default=None),
-) -> Response:
-    return await _grid(request, session, id_ot, mes, anio, if_none_match)
-
-
 @router.get(
     "/obtener_grid_gpus",
     summary="GPU grid (seed-compatible path)",
     description=GRID_DOC,
     response_model=None,
+    operation_id="obtener_grid_gpus",
 )
-async def obtener_grid_gpus(
+async def grid(
     request: Request,
     session: Session,
     user: CurrentUser = Depends(require_roles(*READERS)),

@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import httpx
 import structlog
 from asgi_lifespan import LifespanManager
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, select
 
-from contracts.events.evidence import ProductionSaved
+from contracts.events.evidence import ProductionSavedV2
 from deploy.local.provision import database_and_kafka
 from evidence.main import create_app
 from evidence.models import RegistroGpu, inbox, outbox
@@ -135,6 +135,7 @@ async def run(args: argparse.Namespace, db: str, kafka: str | None) -> dict[str,
             out["warmup_s"] = time.perf_counter() - t_warm
             expected += 1
 
+            saved_after = dt.datetime.now(dt.UTC)
             t0 = time.perf_counter()
             r = await client.post("/produccion/masiva", json=body, headers=res)
             r.raise_for_status()
@@ -150,7 +151,12 @@ async def run(args: argparse.Namespace, db: str, kafka: str | None) -> dict[str,
                         select(
                             func.min(outbox.c.created_at),
                             func.max(outbox.c.published_at),
-                        ).where(outbox.c.type == ProductionSaved.ce_type())
+                            func.count(),
+                            func.max(func.length(cast(outbox.c.payload, Text))),
+                        ).where(
+                            outbox.c.type == ProductionSavedV2.ce_type(),
+                            outbox.c.created_at >= saved_after,
+                        )
                     )
                 ).one()
                 gpu_last = await s.scalar(select(func.max(RegistroGpu.fecha_creacion)))
@@ -161,6 +167,8 @@ async def run(args: argparse.Namespace, db: str, kafka: str | None) -> dict[str,
                 "last_inbox_row_s_after_first_outbox": _secs(inbox_last, stamps[0]),
             }
             out |= {
+                "events": int(stamps[2]),
+                "largest_event_bytes": int(stamps[3] or 0),
                 "productions": args.lines * 31,
                 "gpus": expected - 1,
                 "save_request_s": t_saved,
@@ -222,6 +230,10 @@ def main() -> None:
     print(f"evidence bench — {mode}, {args.lines} lines × 31 days")
     print(f"  warm-up (first event e2e)  {res['warmup_s']:.2f} s")
     print(f"  productions saved          {res['productions']}")
+    print(
+        f"  ProductionSaved.v2 events  {res['events']} "
+        f"(largest payload {res['largest_event_bytes'] / 1024:.0f} KiB)"
+    )
     print(f"  GPUs created               {res['gpus']}")
     print(f"  save request               {res['save_request_s']:.2f} s")
     print(

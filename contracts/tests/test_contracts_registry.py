@@ -10,7 +10,15 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from contracts.envelope import CloudEvent
-from contracts.events.evidence import GPU_STATUS_IDS, GpuStatusChanged, ProductionSaved
+from contracts.codec import encode
+from contracts.events.evidence import (
+    GPU_STATUS_IDS,
+    MAX_PRODUCTIONS_PER_EVENT,
+    GpuStatusChanged,
+    ProductionSaved,
+    ProductionSavedV2,
+    SavedProduction,
+)
 from contracts.events.orders import RequestValidated, ValidatedItem
 from contracts.registry import (
     EVENTS,
@@ -36,6 +44,7 @@ from contracts.types import DecimalStr
 T0 = dt.datetime(2025, 3, 15, 18, 0, tzinfo=dt.UTC)
 EXPECTED = {
     "nexo.evidence.ProductionSaved.v1",
+    "nexo.evidence.ProductionSaved.v2",
     "nexo.evidence.GpuStatusChanged.v1",
     "nexo.sales.SaleConfirmed.v1",
     "nexo.sales.SaleCancelled.v1",
@@ -67,6 +76,31 @@ def production() -> ProductionSaved:
     )
 
 
+def saved_batch(n: int = 2, **kw: object) -> ProductionSavedV2:
+    return ProductionSavedV2(
+        id_ot=1,
+        id_reporte_mensual=3,
+        mes=3,
+        anio=2025,
+        producciones=[
+            SavedProduction(
+                id_produccion=10 + i,
+                id_partida_anexo=5,
+                anexo="C-2",
+                importacion_activa=True,
+                fecha=dt.date(2025, 3, 1 + i % 31),
+                tipo_tiempo="TE",
+                volumen="8.000000",
+                change="created",
+            )
+            for i in range(n)
+        ],
+        saved_by="u-1",
+        saved_at=T0,
+        **kw,
+    )
+
+
 # ----------------------------------------------------------------------------- registry
 
 
@@ -91,6 +125,7 @@ def test_each_event_topic_exists_and_lists_it() -> None:
 
 def test_event_class_and_unknown_type() -> None:
     assert event_class("nexo.evidence.ProductionSaved.v1") is ProductionSaved
+    assert event_class("nexo.evidence.ProductionSaved.v2") is ProductionSavedV2
     with pytest.raises(UnknownEventType, match=r"nexo\.evidence\.Nope\.v1"):
         event_class("nexo.evidence.Nope.v1")
 
@@ -123,7 +158,7 @@ def test_unknown_fields_are_ignored_for_forward_compatibility() -> None:
 def test_topics_table() -> None:
     keys = {name: t.key for name, t in TOPICS.items()}
     assert keys == {
-        "evidence.production": "id_produccion",
+        "evidence.production": "id_ot",
         "evidence.gpu": "id_produccion",
         "sales.sales": "id_venta",
         "sales.stock": "id_material",
@@ -156,8 +191,10 @@ def test_dlq_topics() -> None:
 
 
 def test_aggregate_id_is_the_topic_key() -> None:
-    event = production()
-    assert event.aggregate_id() == str(getattr(event, TOPICS[event.topic].key))
+    event = saved_batch()
+    assert event.aggregate_id() == str(getattr(event, TOPICS[event.topic].key)) == "1"
+    # the superseded v1 (still consumed) was keyed by the production
+    assert production().aggregate_id() == "10"
     rid = uuid.uuid4()
     req = RequestValidated(
         id_solicitud=rid,
@@ -234,3 +271,49 @@ def test_gpu_status_codes_case_insensitive_and_change_rules() -> None:
         GpuStatusChanged(**base, change="conflict", from_status="VALIDADO")
     with pytest.raises(ValidationError):
         GpuStatusChanged(**base, change="created", to_status="FACTURADO")
+
+
+# ----------------------------------------------------------------------------- ProductionSaved.v2
+
+
+def test_production_saved_v2_round_trip_keeps_every_item() -> None:
+    event = saved_batch(3, parte=2, partes=2)
+    ce = to_cloudevent(event, id="e-1")
+    assert ce.type == "nexo.evidence.ProductionSaved.v2"
+    assert ce.subject == "1"
+    assert [p["volumen"] for p in ce.data["producciones"]] == ["8.000000"] * 3
+    parsed = parse(ce)
+    assert parsed == event
+    assert isinstance(parsed, ProductionSavedV2)
+    assert [p.id_produccion for p in parsed.producciones] == [10, 11, 12]
+
+
+def test_production_saved_v2_rejects_empty_oversized_and_bad_parts() -> None:
+    with pytest.raises(ValidationError):
+        saved_batch(0)
+    with pytest.raises(ValidationError):
+        saved_batch(MAX_PRODUCTIONS_PER_EVENT + 1)
+    with pytest.raises(ValidationError, match="parte"):
+        saved_batch(1, parte=3, partes=2)
+
+
+def test_largest_production_saved_v2_record_is_well_under_one_mib() -> None:
+    widest = SavedProduction(
+        id_produccion=2**31 - 1,
+        id_partida_anexo=2**31 - 1,
+        anexo="X" * 10,  # partida_anexo_importada.anexo is String(10)
+        importacion_activa=False,
+        fecha=dt.date(2025, 12, 31),
+        tipo_tiempo="CMA",
+        id_sitio=2**31 - 1,
+        volumen=Decimal("999999999.999999"),  # Numeric(15, 6)
+        volumen_anterior=Decimal("999999999.999999"),
+        es_excedente=True,
+        change="updated",
+    )
+    event = saved_batch(1).model_copy(
+        update={"producciones": [widest] * MAX_PRODUCTIONS_PER_EVENT, "saved_by": "u" * 200}
+    )
+    record = encode(to_cloudevent(event, id=str(uuid.uuid4())))
+    size = len(record.value or b"") + sum(len(k) + len(v) for k, v in record.headers)
+    assert size < 512 * 1024  # half of Kafka's default message.max.bytes (1 MiB)

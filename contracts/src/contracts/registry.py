@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from contracts.envelope import CloudEvent
 from contracts.events.base import DomainEvent
-from contracts.events.evidence import GpuStatusChanged, ProductionSaved
+from contracts.events.evidence import GpuStatusChanged, ProductionSaved, ProductionSavedV2
 from contracts.events.orders import ProposalDispatched, ProposalGenerated, RequestValidated
 from contracts.events.sales import SaleCancelled, SaleConfirmed, StockLow, StockShortage
 
@@ -30,6 +30,7 @@ __all__ = [
 
 EVENTS: tuple[type[DomainEvent], ...] = (
     ProductionSaved,
+    ProductionSavedV2,
     GpuStatusChanged,
     SaleConfirmed,
     SaleCancelled,
@@ -41,7 +42,8 @@ EVENTS: tuple[type[DomainEvent], ...] = (
 )
 
 REGISTRY: dict[str, type[DomainEvent]] = {
-    "nexo.evidence.ProductionSaved.v1": ProductionSaved,
+    "nexo.evidence.ProductionSaved.v1": ProductionSaved,  # superseded by v2; still consumed
+    "nexo.evidence.ProductionSaved.v2": ProductionSavedV2,
     "nexo.evidence.GpuStatusChanged.v1": GpuStatusChanged,
     "nexo.sales.SaleConfirmed.v1": SaleConfirmed,
     "nexo.sales.SaleCancelled.v1": SaleCancelled,

@@ -4,7 +4,11 @@ producers and consumer groups. Used by services (subscriptions), by topic creati
 
 Keys are always the aggregate id of the events on the topic (per-aggregate ordering):
 
-* ``evidence.production``: ``id_produccion``;
+* ``evidence.production``: ``id_ot`` — ``ProductionSaved.v2`` lists the changed productions of
+  one monthly report, so its aggregate is the report's OT; a production's report (hence OT) never
+  changes, so every event about one production (single-row edit or bulk save) lands on the same
+  partition in commit order. Records of the superseded ``ProductionSaved.v1`` (no longer
+  produced) were keyed by ``id_produccion``;
 * ``evidence.gpu``: ``id_produccion`` — chosen over ``id_registro_gpu`` because a GPU registry is
   1:1 with its production (OneToOne, DOMAIN §C.2.7) and is created/deleted *by* production
   changes: keying by the production keeps the whole life of one production's GPU (create,
@@ -77,13 +81,19 @@ TOPICS: dict[str, Topic] = {
         Topic(
             name="evidence.production",
             partitions=3,
-            key="id_produccion",
+            key="id_ot",
             retention_ms=DEFAULT_RETENTION_MS,
             producer="evidence",
             consumer_groups=("evidence.gpu-sync", OPS_GROUP),
             description=(
-                "A production record (Produccion) was created, updated or deleted. "
-                "evidence.gpu-sync creates or retires its GPU registry (DOMAIN §C.4.2)."
+                "Production records (Produccion) were created, updated or set to 0. "
+                "evidence.gpu-sync creates or retires their GPU registries (DOMAIN §C.4.2). "
+                "Granularity: one ProductionSaved.v2 per save and monthly report listing the "
+                "changed rows (split into parts of at most 1,000 rows, each message well under "
+                "1 MiB); unchanged rows publish nothing. Key: id_ot of the monthly report, so a "
+                "single-row edit and a bulk save of the same production are delivered in order "
+                "on one partition. ProductionSaved.v1 (one per row, keyed by id_produccion) is "
+                "superseded: no longer produced, still consumed on replay."
             ),
             events=("ProductionSaved",),
         ),

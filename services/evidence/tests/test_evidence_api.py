@@ -711,9 +711,11 @@ async def test_bulk_save_month_and_closed_month(c: Ctx) -> None:
         ],
     }
     r = await ok(await c.client.post("/produccion/masiva", json=body, headers=c.res))
-    assert (r["exito"], r["creadas"], r["eventos"]) == (True, 33, 33)
+    # 33 changed productions, announced by one ProductionSaved.v2 event
+    assert (r["exito"], r["creadas"], r["eventos"], r["mensajes"]) == (True, 33, 33, 1)
     r = await ok(await c.client.post("/produccion/masiva", json=body, headers=c.res))
-    assert (r["creadas"], r["actualizadas"], r["eventos"]) == (0, 0, 0)  # unchanged → nothing
+    # unchanged → nothing
+    assert (r["creadas"], r["actualizadas"], r["eventos"], r["mensajes"]) == (0, 0, 0, 0)
 
     async def all_gpus() -> bool:
         n = await c.scalar(select(func.count()).select_from(RegistroGpu))

@@ -1,9 +1,10 @@
 """End to end on real PostgreSQL + Kafka (issue 4 acceptance):
 
 bulk-save a month (200 lines × 31 days) through the API → every eligible GPU exists within
-seconds, exactly once; reduce volumes to 0 → the right GPUs disappear, protected ones stay
-(the edit touching them is refused with 409 GPU_EN_PROCESO naming them); redeliver the whole
-topic to a fresh consumer group → no change.
+seconds, exactly once, announced by a handful of ``ProductionSaved.v2`` events (parts of at most
+1,000 productions, keyed by the OT); reduce volumes to 0 → the right GPUs disappear, protected
+ones stay (the edit touching them is refused with 409 GPU_EN_PROCESO naming them); redeliver
+the whole topic to a fresh consumer group → no change.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,12 +23,21 @@ import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy import func, select
 
+from contracts.events.evidence import MAX_PRODUCTIONS_PER_EVENT, ProductionSavedV2
 from evidence import consumers, service
 from evidence import domain as d
 from evidence.domain import DomainError, GpuStatus, TransitionRequest
 from evidence.main import create_app
-from evidence.models import GpuConflicto, Produccion, RegistroGpu, RegistroGpuHistorial, inbox
+from evidence.models import (
+    GpuConflicto,
+    Produccion,
+    RegistroGpu,
+    RegistroGpuHistorial,
+    inbox,
+    outbox,
+)
 from evidence.settings import EvidenceSettings
+from nexo_messaging.consumer import EventMeta
 from nexo_messaging.runtime import ConsumerSpec, MessagingRuntime, build_transport
 from service_defaults.auth import issue_token
 from service_defaults.db import create_engine, session_factory
@@ -39,6 +50,19 @@ ELIGIBLE = 150  # C-2 / C-3; the other 50 are C-1
 DAYS = 31
 LINK = "https://drive.google.com/drive/folders/x"
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+META = EventMeta(
+    event_id="e",
+    type=ProductionSavedV2.ce_type(),
+    source="/services/evidence",
+    subject=None,
+    time=datetime.now(UTC),
+    correlationid=None,
+    causationid=None,
+    traceparent=None,
+    topic="evidence.production",
+    partition=0,
+    offset=0,
+)
 
 
 async def until(
@@ -110,6 +134,8 @@ async def test_month_bulk_save_on_postgres_and_kafka(
             r = await client.post("/produccion/masiva", json=body, headers=res_h)
             assert r.status_code == 200, r.text
             assert r.json()["creadas"] == LINES * DAYS
+            parts = -(-LINES * DAYS // MAX_PRODUCTIONS_PER_EVENT)
+            assert (r.json()["eventos"], r.json()["mensajes"]) == (LINES * DAYS, parts)
 
             async def all_created() -> bool:
                 return await n_gpus() >= ELIGIBLE * DAYS
@@ -171,6 +197,7 @@ async def test_month_bulk_save_on_postgres_and_kafka(
             }
             r = await client.post("/produccion/masiva", json=partial, headers=res_h)
             assert r.status_code == 200, r.text
+            assert (r.json()["eventos"], r.json()["mensajes"]) == (10 * DAYS - 2, 1)
             expected_after = ELIGIBLE * DAYS - 10 * DAYS + 2
 
             async def deleted() -> bool:
@@ -215,7 +242,13 @@ async def test_month_bulk_save_on_postgres_and_kafka(
             )
             await replay.start()
             try:
-                total_events = LINES * DAYS + 10 * DAYS - 2
+                published = await scalar(
+                    select(func.count())
+                    .select_from(outbox)
+                    .where(outbox.c.type == ProductionSavedV2.ce_type())
+                )
+                total_events = parts + 1
+                assert published == total_events
 
                 async def replayed() -> bool:
                     n = await scalar(
@@ -334,5 +367,148 @@ async def test_concurrency_on_postgres(pg_database: str) -> None:
         async with maker() as s:
             estatus = await s.scalar(select(RegistroGpu.estatus).where(RegistroGpu.id == gid))
         assert estatus == "EN_REVISION"
+    finally:
+        await engine.dispose()
+
+
+async def test_bulk_save_update_and_gpu_sync_on_postgres(pg_database: str) -> None:
+    """The PostgreSQL bulk statements (unnest insert/update, ANY() reads, bulk GPU delete and
+    history) give the same behaviour as the generic path: updates bump versions, drops to 0
+    delete PENDIENTE/CARGADO GPUs and record + publish one conflict for a GPU taken into review
+    before the consumer ran; redelivery and replay change nothing."""
+    await upgrade(pg_database, MIGRATIONS, "alembic_version_evidence")
+    engine = create_engine(pg_database)
+    maker = session_factory(engine)
+    res = d.Actor("ana", frozenset({d.ROLE_RESIDENTE, d.ROLE_SUPERVISOR}))
+    rev = d.Actor("rita", frozenset({d.ROLE_REVISOR}))
+    try:
+        async with maker() as s:
+            ot = await service.crear_ot(s, orden_trabajo="OTE-BULK")
+            _, lines = await service.importar_anexo(
+                s,
+                res,
+                id_ot=ot.id,
+                partidas=[
+                    service.PartidaInput(f"{a}.{i}", "x", a, "JOR", Decimal(10**6))
+                    for i, a in enumerate(("C-2", "C-3", "C-1"))
+                ],
+            )
+            await s.commit()
+
+        async def month(values: dict[int, list[Decimal | None]]) -> service.SaveResult:
+            async with maker() as s:
+                out = await service.guardar_produccion_masiva(
+                    s,
+                    res,
+                    id_ot=ot.id,
+                    mes=3,
+                    anio=2025,
+                    tipo_tiempo="TE",
+                    partidas=[service.PartidaValores(p, v) for p, v in values.items()],
+                )
+                await s.commit()
+                return out
+
+        seen = 0
+
+        async def drain(*, replay: bool = False) -> None:
+            nonlocal seen
+            async with maker() as s:
+                rows = (
+                    await s.execute(
+                        select(outbox.c.seq, outbox.c.payload)
+                        .where(
+                            outbox.c.type == ProductionSavedV2.ce_type(),
+                            outbox.c.seq > (0 if replay else seen),
+                        )
+                        .order_by(outbox.c.seq)
+                    )
+                ).all()
+            if not rows:
+                return
+            seen = max(seen, rows[-1][0])
+            events = [ProductionSavedV2.model_validate(p) for _, p in rows]
+            async with maker() as s:
+                await consumers.handle_production_saved_batch(s, [(e, META) for e in events])
+                await s.commit()
+
+        async def gpus() -> dict[int, tuple[int, str]]:
+            async with maker() as s:
+                rows = (
+                    await s.execute(
+                        select(
+                            Produccion.id_partida_anexo,
+                            Produccion.fecha_produccion,
+                            RegistroGpu.id,
+                            RegistroGpu.estatus,
+                        ).join(RegistroGpu, RegistroGpu.id_produccion == Produccion.id)
+                    )
+                ).all()
+            return {(p * 100 + f.day): (g, e) for p, f, g, e in rows}
+
+        first = await month({p.id: [Decimal("8.5")] * DAYS for p in lines})
+        assert (first.creadas, first.eventos, first.mensajes) == (3 * DAYS, 3 * DAYS, 1)
+        await drain()
+        created = await gpus()
+        assert len(created) == 2 * DAYS  # C-2 and C-3 lines
+        line0 = lines[0].id
+        day = {n: created[line0 * 100 + n][0] for n in (1, 2, 3)}
+        async with maker() as s:
+            for n in (1, 2):
+                await service.transicionar_gpu(
+                    s, res, day[n], TransitionRequest(GpuStatus.CARGADO, archivo=LINK)
+                )
+            await s.commit()
+
+        second = await month({line0: [Decimal(0)] * 3, lines[1].id: [Decimal(5)]})
+        assert (second.creadas, second.actualizadas, second.mensajes) == (0, 4, 1)
+        async with maker() as s:
+            versions = dict(
+                (
+                    await s.execute(
+                        select(Produccion.fecha_produccion, Produccion.version).where(
+                            Produccion.id_partida_anexo == line0
+                        )
+                    )
+                ).all()
+            )
+            await service.transicionar_gpu(s, rev, day[2], TransitionRequest(GpuStatus.EN_REVISION))
+            await s.commit()
+        assert [versions[f] for f in sorted(versions)][:4] == [2, 2, 2, 1]
+        await drain()
+        after = await gpus()
+        assert len(after) == 2 * DAYS - 2
+        assert line0 * 100 + 1 not in after  # CARGADO → deleted
+        assert line0 * 100 + 3 not in after  # PENDIENTE → deleted
+        assert after[line0 * 100 + 2] == (day[2], "EN_REVISION")  # protected, kept
+        async with maker() as s:
+            hist = (
+                await s.execute(
+                    select(RegistroGpuHistorial.id_gpu, RegistroGpuHistorial.de_estatus).where(
+                        RegistroGpuHistorial.accion == "ELIMINADO"
+                    )
+                )
+            ).all()
+            conflicts = (await s.scalars(select(GpuConflicto.id_gpu))).all()
+            published = (
+                await s.scalars(
+                    select(outbox.c.payload).where(
+                        outbox.c.type == "nexo.evidence.GpuStatusChanged.v1"
+                    )
+                )
+            ).all()
+        assert sorted(tuple(h) for h in hist) == sorted(
+            [(day[1], "CARGADO"), (day[3], "PENDIENTE")]
+        )
+        assert list(conflicts) == [day[2]]
+        assert [p["id_registro_gpu"] for p in published if p["change"] == "conflict"] == [day[2]]
+        assert sorted(
+            p["id_registro_gpu"] for p in published if p["change"] == "deleted"
+        ) == sorted([day[1], day[3]])
+
+        await drain(replay=True)  # the whole topic again
+        assert await gpus() == after
+        async with maker() as s:
+            assert await s.scalar(select(func.count()).select_from(GpuConflicto)) == 1
     finally:
         await engine.dispose()

@@ -8,10 +8,10 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from contracts.events.evidence import GpuStatusChanged, ProductionSaved
+from contracts.events.evidence import GpuStatusChanged, ProductionSaved, ProductionSavedV2
 from evidence import consumers, service
 from evidence import domain as d
 from evidence.domain import Actor, DomainError, GpuStatus, TransitionRequest
@@ -45,7 +45,7 @@ async def tx(maker: Maker, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
 def meta(event_id: str = "e1") -> EventMeta:
     return EventMeta(
         event_id=event_id,
-        type=ProductionSaved.ce_type(),
+        type=ProductionSavedV2.ce_type(),
         source="/services/evidence",
         subject=None,
         time=dt.datetime.now(dt.UTC),
@@ -70,6 +70,11 @@ async def outbox_events(maker: Maker, cls: type[Any], after: int = 0) -> list[tu
     return [(seq, cls.model_validate(p)) for seq, p in rows]
 
 
+def items(events: list[ProductionSavedV2]) -> list[Any]:
+    """Every production listed by these events, in order."""
+    return [p for e in events for p in e.producciones]
+
+
 class Consumer:
     """Feeds outbox ProductionSaved events to the real handler, like the runner would."""
 
@@ -78,14 +83,17 @@ class Consumer:
         self.seen = 0
 
     async def drain(self, *, batch: bool = False) -> int:
-        events = await outbox_events(self.maker, ProductionSaved, self.seen)
+        """Deliver the new events; return how many production changes they carried."""
+        events = await outbox_events(self.maker, ProductionSavedV2, self.seen)
         if not events:
             return 0
         self.seen = events[-1][0]
         await self.deliver([e for _, e in events], batch=batch)
-        return len(events)
+        return len(items([e for _, e in events]))
 
-    async def deliver(self, events: list[ProductionSaved], *, batch: bool = False) -> None:
+    async def deliver(
+        self, events: list[ProductionSaved] | list[ProductionSavedV2], *, batch: bool = False
+    ) -> None:
         async with self.maker() as s:
             if batch:
                 await consumers.handle_production_saved_batch(
@@ -97,7 +105,7 @@ class Consumer:
             await s.commit()
 
     async def replay_all(self) -> None:
-        await self.deliver([e for _, e in await outbox_events(self.maker, ProductionSaved)])
+        await self.deliver([e for _, e in await outbox_events(self.maker, ProductionSavedV2)])
 
 
 async def save(maker: Maker, partida: int, day: int, vol: str, tipo: str = "TE") -> int:
@@ -157,15 +165,13 @@ async def test_gp_e01_auto_creation(maker: Maker) -> None:
     consumer = Consumer(maker)
     pid = await save(maker, 456, 2, "8.000000")
     assert await gpu_of(maker, pid) is None  # asynchronous
-    events = await outbox_events(maker, ProductionSaved)
+    events = await outbox_events(maker, ProductionSavedV2)
     assert len(events) == 1
     ev = events[0][1]
-    assert (ev.id_produccion, ev.anexo, ev.volumen, ev.change) == (
-        pid,
-        "C-2",
-        Decimal("8.000000"),
-        "created",
-    )
+    assert (ev.id_ot, ev.mes, ev.anio, ev.parte, ev.partes) == (10, 3, 2025, 1, 1)
+    assert [(p.id_produccion, p.anexo, p.volumen, p.change) for p in ev.producciones] == [
+        (pid, "C-2", Decimal("8.000000"), "created")
+    ]
     await consumer.drain()
     gpu = await gpu_of(maker, pid)
     assert gpu is not None
@@ -210,7 +216,8 @@ async def test_gp_e02_non_eligible(maker: Maker) -> None:
 async def test_unchanged_rows_publish_nothing(maker: Maker) -> None:
     await save(maker, 456, 2, "8")
     await save(maker, 456, 2, "8.000000")
-    assert len(await outbox_events(maker, ProductionSaved)) == 1
+    events = await outbox_events(maker, ProductionSavedV2)
+    assert len(items([e for _, e in events])) == 1
 
 
 async def test_gp_e03_e04_workflow_and_history(maker: Maker) -> None:
@@ -344,6 +351,7 @@ async def test_redelivery_and_replay_converge(maker: Maker) -> None:
             ],
         ),
     )
+    assert len(await outbox_events(maker, ProductionSavedV2)) == 1  # one event for the save
     assert await consumer.drain(batch=True) == 46
 
     async def snapshot() -> list[tuple[int, str]]:
@@ -356,7 +364,9 @@ async def test_redelivery_and_replay_converge(maker: Maker) -> None:
     first = await snapshot()
     assert len(first) == 41
     await consumer.replay_all()  # redeliver the whole topic, one by one
-    await consumer.deliver([e for _, e in await outbox_events(maker, ProductionSaved)], batch=True)
+    await consumer.deliver(
+        [e for _, e in await outbox_events(maker, ProductionSavedV2)], batch=True
+    )
     assert await snapshot() == first
     # drop some to zero, replay: converges to the same state
     await tx(
@@ -401,6 +411,189 @@ async def test_unknown_production_is_permanent_error(maker: Maker) -> None:
     async with maker() as s:
         with pytest.raises(PermanentError):
             await consumers.handle_production_saved(s, event, meta())
+
+
+async def test_unknown_production_in_v2_event_is_permanent_error(maker: Maker) -> None:
+    pid = await save(maker, 456, 2, "8")
+    [(_, event)] = await outbox_events(maker, ProductionSavedV2)
+    ghost = event.producciones[0].model_copy(update={"id_produccion": 999999})
+    bad = event.model_copy(update={"producciones": [*event.producciones, ghost]})
+    async with maker() as s:
+        with pytest.raises(PermanentError, match="999999"):
+            await consumers.handle_production_saved(s, bad, meta())
+    async with maker() as s:
+        with pytest.raises(PermanentError):
+            await consumers.handle_production_saved_batch(s, [(bad, meta())])
+    assert await gpu_of(maker, pid) is None  # nothing half-applied
+
+
+async def month(maker: Maker, values: dict[int, list[Decimal | None]]) -> service.SaveResult:
+    return await tx(
+        maker,
+        lambda s: service.guardar_produccion_masiva(
+            s,
+            RES,
+            id_ot=10,
+            mes=3,
+            anio=2025,
+            tipo_tiempo="TE",
+            partidas=[service.PartidaValores(p, v) for p, v in values.items()],
+        ),
+    )
+
+
+async def test_bulk_save_is_split_into_numbered_parts(
+    maker: Maker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service, "MAX_PRODUCTIONS_PER_EVENT", 20)
+    res = await month(
+        maker, {456: [Decimal(1)] * 31, 457: [Decimal(2)] * 10, 458: [Decimal(3)] * 5}
+    )
+    assert (res.creadas, res.eventos, res.mensajes) == (46, 46, 3)
+    events = [e for _, e in await outbox_events(maker, ProductionSavedV2)]
+    assert [(e.parte, e.partes, len(e.producciones)) for e in events] == [
+        (1, 3, 20),
+        (2, 3, 20),
+        (3, 3, 6),
+    ]
+    assert {(e.id_ot, e.id_reporte_mensual, e.mes, e.anio) for e in events} == {
+        (10, res.id_reporte_mensual, 3, 2025)
+    }
+    async with maker() as s:
+        stored = sorted((await s.scalars(select(Produccion.id))).all())
+    assert sorted(p.id_produccion for p in items(events)) == stored  # each exactly once
+    assert {p.change for p in items(events)} == {"created"}
+    consumer = Consumer(maker)
+    assert await consumer.drain() == 46
+    async with maker() as s:
+        assert await s.scalar(select(func.count()).select_from(RegistroGpu)) == 41
+
+
+async def test_single_edit_and_bulk_save_share_the_ordering_key(maker: Maker) -> None:
+    """Every event about a production is keyed by its report's OT: a single-row edit and a bulk
+    save of the same production go to one partition, in outbox (= commit) order."""
+    await month(maker, {456: [Decimal(1)] * 3})
+    pid = await save(maker, 456, 2, "4")
+    await month(maker, {456: [None, Decimal(0)]})
+    async with maker() as s:
+        rows = (
+            await s.execute(
+                select(outbox.c.aggregatetype, outbox.c.aggregateid, outbox.c.type)
+                .where(outbox.c.topic == "evidence.production")
+                .order_by(outbox.c.seq)
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [("ot", "10", ProductionSavedV2.ce_type())] * 3
+    events = [e for _, e in await outbox_events(maker, ProductionSavedV2)]
+    mine = [
+        (p.change, p.volumen_anterior, p.volumen) for p in items(events) if p.id_produccion == pid
+    ]
+    assert mine == [
+        ("created", None, Decimal("1.000000")),
+        ("updated", Decimal("1.000000"), Decimal("4.000000")),
+        ("updated", Decimal("4.000000"), Decimal("0.000000")),
+    ]
+    consumer = Consumer(maker)
+    await consumer.drain()
+    assert await gpu_of(maker, pid) is None  # last state wins: volume 0, no GPU
+    others = [p.id_produccion for p in events[0].producciones if p.id_produccion != pid]
+    assert [await gpu_of(maker, p) is not None for p in others] == [True, True]
+
+
+async def test_bulk_update_of_existing_rows_checks_versions(
+    maker: Maker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await month(maker, {456: [Decimal(1)] * 5, 457: [Decimal(2)] * 5})
+    res = await month(maker, {456: [Decimal(3)] * 5, 457: [Decimal(2), Decimal(7)]})
+    assert (res.creadas, res.actualizadas, res.sin_cambio, res.mensajes) == (0, 6, 1, 1)
+    async with maker() as s:
+        rows = (
+            await s.execute(
+                select(
+                    Produccion.id_partida_anexo,
+                    Produccion.fecha_produccion,
+                    Produccion.volumen_produccion,
+                    Produccion.version,
+                ).order_by(Produccion.id_partida_anexo, Produccion.fecha_produccion)
+            )
+        ).all()
+    assert [(p, f.day, Decimal(v), ver) for p, f, v, ver in rows] == [
+        *[(456, day, Decimal(3), 2) for day in range(1, 6)],
+        (457, 1, Decimal(2), 1),
+        (457, 2, Decimal(7), 2),
+        *[(457, day, Decimal(2), 1) for day in range(3, 6)],
+    ]
+    # a version bump between reading the rows and writing them (autorizar_excedente does not
+    # take the report lock) refuses the whole save: nothing is written
+    real_lock = service._lock_gpus_by_production
+
+    async def lock_then_bump(session: AsyncSession, ids: Any) -> Any:
+        found = await real_lock(session, ids)
+        await session.execute(
+            update(Produccion)
+            .where(
+                Produccion.id_partida_anexo == 457,
+                Produccion.fecha_produccion == dt.date(2025, 3, 2),
+            )
+            .values(version=Produccion.version + 1)
+        )
+        return found
+
+    monkeypatch.setattr(service, "_lock_gpus_by_production", lock_then_bump)
+    with pytest.raises(DomainError) as exc:
+        await month(maker, {456: [Decimal(5)] * 5, 457: [None, Decimal(9)]})
+    assert exc.value.code == "VERSION_OBSOLETA"
+    async with maker() as s:
+        assert {Decimal(v) for v in (await s.scalars(select(Produccion.volumen_produccion)))} == {
+            Decimal(2),
+            Decimal(3),
+            Decimal(7),
+        }
+    assert len(await outbox_events(maker, ProductionSavedV2)) == 2
+
+
+async def test_legacy_v1_events_still_converge(maker: Maker) -> None:
+    """ProductionSaved.v1 records already on the topic (one production each) are still
+    consumed: replaying them gives the same GPUs as the v2 events."""
+    await month(maker, {456: [Decimal(1)] * 4, 457: [Decimal(2)] * 3, 458: [Decimal(3)] * 2})
+    [(_, v2)] = await outbox_events(maker, ProductionSavedV2)
+    legacy = [
+        ProductionSaved(
+            id_produccion=p.id_produccion,
+            id_ot=v2.id_ot,
+            id_partida_anexo=p.id_partida_anexo,
+            anexo=p.anexo,
+            importacion_activa=p.importacion_activa,
+            fecha=p.fecha,
+            tipo_tiempo=p.tipo_tiempo,
+            volumen=p.volumen,
+            id_reporte_mensual=v2.id_reporte_mensual,
+            mes=v2.mes,
+            anio=v2.anio,
+            change=p.change,
+            saved_by=v2.saved_by,
+            saved_at=v2.saved_at,
+        )
+        for p in v2.producciones
+    ]
+    consumer = Consumer(maker)
+    await consumer.deliver(legacy[:4])  # one by one, per-event handler
+    await consumer.deliver(legacy[4:], batch=True)
+
+    async def snapshot() -> list[tuple[int, str]]:
+        async with maker() as s:
+            return [
+                (g.id_produccion, g.estatus)
+                for g in (await s.scalars(select(RegistroGpu).order_by(RegistroGpu.id_produccion)))
+            ]
+
+    from_v1 = await snapshot()
+    assert len(from_v1) == 7  # C-2 and C-3 only
+    await consumer.deliver([v2])  # the v2 event of the same save: no change
+    await consumer.deliver(legacy, batch=True)  # replay of v1: no change
+    assert await snapshot() == from_v1
+    async with maker() as s:
+        assert await s.scalar(select(func.count()).select_from(RegistroGpuHistorial)) == 7
 
 
 async def test_gp_e07_billing_lock(maker: Maker) -> None:
@@ -732,7 +925,7 @@ async def test_history_is_append_only_and_outlives_gpu(maker: Maker) -> None:
 async def test_schema_rules_gp_d09_d10_d21(maker: Maker) -> None:
     """Uniqueness with "no site" (sentinel, GP-D09), RESTRICT instead of CASCADE (GP-D10),
     NOT NULL report OT and CHECK mes (GP-D21, GP-D17), billed GPU must be VALIDADO."""
-    from sqlalchemy import delete, insert, update
+    from sqlalchemy import delete, insert
     from sqlalchemy.exc import IntegrityError
 
     from evidence.models import ReporteMensual

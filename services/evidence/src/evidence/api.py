@@ -306,7 +306,8 @@ async def guardar_produccion_masiva(
         "creadas": res.creadas,
         "actualizadas": res.actualizadas,
         "sin_cambio": res.sin_cambio,
-        "eventos": res.eventos,
+        "eventos": res.eventos,  # changed productions announced
+        "mensajes": res.mensajes,  # ProductionSaved.v2 events carrying them
     }
 
 

@@ -1,10 +1,13 @@
 """Consumers of the evidence service: the explicit table event → handler.
 
 ``evidence.gpu-sync`` consumes ``ProductionSaved`` (topic ``evidence.production``) and creates,
-deletes or flags the GPU of each production (DOMAIN §C.4.2, G1/G9/G10). The handler decides from
-the production's CURRENT state in the database, not from the payload, so a redelivered,
-reordered or replayed event converges to the same state; the runner's inbox row makes a
-duplicate a no-op anyway. A chunk of events is handled in one transaction by the batch handler.
+deletes or flags the GPU of each production it names (DOMAIN §C.4.2, G1/G9/G10). The service
+publishes ``ProductionSaved.v2`` (the changed productions of one save and monthly report);
+``ProductionSaved.v1`` (one production per event) is still accepted for records already on the
+topic. The handler decides from the productions' CURRENT state in the database, not from the
+payload, so a redelivered, reordered or replayed event (of either version) converges to the
+same state; the runner's inbox row makes a duplicate a no-op anyway. A fetched chunk of events
+is handled in one transaction by the batch handler (one bulk sync of all the productions).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.events.base import DomainEvent
-from contracts.events.evidence import ProductionSaved
+from contracts.events.evidence import ProductionSaved, ProductionSavedV2
 from evidence import service
 from evidence.models import Produccion
 from nexo_messaging.consumer import EventMeta, Handler
@@ -26,23 +29,46 @@ from nexo_messaging.runtime import ConsumerSpec
 GROUP_GPU_SYNC = "evidence.gpu-sync"
 
 
+def production_ids(event: Any) -> list[int]:
+    """The productions an event asks to re-sync (both versions of ProductionSaved)."""
+    if isinstance(event, ProductionSavedV2):
+        return [p.id_produccion for p in event.producciones]
+    if isinstance(event, ProductionSaved):
+        return [event.id_produccion]
+    return []
+
+
 async def _check_known(session: AsyncSession, ids: list[int]) -> None:
-    known = set((await session.scalars(select(Produccion.id).where(Produccion.id.in_(ids)))).all())
+    known: set[int] = set()
+    for chunk in service.id_chunks(session, ids):
+        known.update(
+            (
+                await session.scalars(
+                    select(Produccion.id).where(service.id_match(session, Produccion.id, chunk))
+                )
+            ).all()
+        )
     unknown = sorted(set(ids) - known)
     if unknown:
         # Productions are never deleted here (volume goes to 0): an unknown id is not ours.
-        raise PermanentError(f"ProductionSaved for unknown productions {unknown}")
+        raise PermanentError(f"ProductionSaved for unknown productions {unknown[:20]}")
+
+
+async def _sync(session: AsyncSession, ids: list[int], cfg: service.EvidenceConfig) -> None:
+    if not ids:
+        return
+    await _check_known(session, ids)
+    await service.sync_gpus(session, ids, cfg=cfg)
 
 
 async def handle_production_saved(
     session: AsyncSession,
-    event: ProductionSaved,
+    event: ProductionSaved | ProductionSavedV2,
     meta: EventMeta,
     *,
     cfg: service.EvidenceConfig = service.DEFAULT_CONFIG,
 ) -> None:
-    await _check_known(session, [event.id_produccion])
-    await service.sync_gpus(session, [event.id_produccion], cfg=cfg)
+    await _sync(session, sorted(set(production_ids(event))), cfg)
 
 
 async def handle_production_saved_batch(
@@ -51,26 +77,27 @@ async def handle_production_saved_batch(
     *,
     cfg: service.EvidenceConfig = service.DEFAULT_CONFIG,
 ) -> None:
-    ids = sorted({e.id_produccion for e, _ in items if isinstance(e, ProductionSaved)})
-    if not ids:
-        return
-    await _check_known(session, ids)
-    await service.sync_gpus(session, ids, cfg=cfg)
+    await _sync(session, sorted({pid for e, _ in items for pid in production_ids(e)}), cfg)
 
 
 def build_consumers(cfg: service.EvidenceConfig = service.DEFAULT_CONFIG) -> list[ConsumerSpec]:
     """The explicit table event → handler, bound to this process's configuration."""
+    handler: Handler = partial(handle_production_saved, cfg=cfg)
     handlers: dict[type[DomainEvent], Handler] = {
-        ProductionSaved: partial(handle_production_saved, cfg=cfg),
+        ProductionSaved: handler,
+        ProductionSavedV2: handler,
     }
     return [
         ConsumerSpec(
             group_id=GROUP_GPU_SYNC,
             handlers=handlers,
             batch_handler=partial(handle_production_saved_batch, cfg=cfg),
-            max_batch=1000,
+            max_batch=50,  # records; a v2 record names up to 1,000 productions
         )
     ]
 
 
-HANDLERS: dict[type[DomainEvent], Handler] = {ProductionSaved: handle_production_saved}
+HANDLERS: dict[type[DomainEvent], Handler] = {
+    ProductionSaved: handle_production_saved,
+    ProductionSavedV2: handle_production_saved,
+}

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -22,7 +26,7 @@ def create_app(
     """Build the app (no I/O here). `memory_broker` lets the embedded gateway share one
     in-memory broker between services."""
     settings = settings if settings is not None else load_settings(EvidenceSettings)
-    return create_domain_app(
+    app = create_domain_app(
         settings,
         service=SERVICE,
         title="Nexo evidence",
@@ -33,6 +37,31 @@ def create_app(
         migrations_dir=MIGRATIONS_DIR,
         memory_broker=memory_broker,
     )
+    _freeze_startup_heap(app)
+    return app
+
+
+def _freeze_startup_heap(app: FastAPI) -> None:
+    """After start-up, move the (long-lived) start-up heap out of the cyclic GC's reach.
+
+    Measured (bench/evidence): with ~150,000 start-up objects every full collection took
+    ~150 ms, and the allocations of a month's save and its GPU sync trigger several — a third
+    of save-to-GPUs time, and the grid's worst cache-miss reads. Frozen, a full collection
+    scans only what was created since (~15 ms). Unfrozen again at shutdown so that the
+    objects of a stopped app (tests start many) can be collected."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application: FastAPI) -> AsyncIterator[Any]:
+        async with inner(application) as state:
+            gc.collect()
+            gc.freeze()
+            try:
+                yield state
+            finally:
+                gc.unfreeze()
+
+    app.router.lifespan_context = lifespan
 
 
 def app_from_env() -> FastAPI:

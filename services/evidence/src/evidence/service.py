@@ -19,12 +19,30 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Integer,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.events.base import DomainEvent
-from contracts.events.evidence import GpuStatusChanged, ProductionSaved
+from contracts.events.evidence import (
+    MAX_PRODUCTIONS_PER_EVENT,
+    GpuStatusChanged,
+    ProductionSavedV2,
+    SavedProduction,
+)
 from evidence import domain as d
 from evidence.domain import Actor, DomainError, GpuStatus
 from evidence.models import (
@@ -100,6 +118,28 @@ async def enqueue_many(session: AsyncSession, events: Sequence[DomainEvent]) -> 
 
 def _rowcount(result: Any) -> int:
     return int(getattr(result, "rowcount", -1))
+
+
+def _is_pg(session: AsyncSession) -> bool:
+    return bool(session.get_bind().dialect.name == "postgresql")
+
+
+def id_chunks(session: AsyncSession, ids: Sequence[int], size: int = 1000) -> list[list[int]]:
+    """The whole list on PostgreSQL (matched as one array parameter by :func:`id_match`),
+    else chunks small enough for a bound ``IN`` list."""
+    if not ids:
+        return []
+    if _is_pg(session):
+        return [list(ids)]
+    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
+
+
+def id_match(session: AsyncSession, column: Any, ids: list[int]) -> Any:
+    """``column = ANY(:ids)`` on PostgreSQL (one array parameter, nothing to render per id),
+    ``column IN (...)`` elsewhere."""
+    if _is_pg(session):
+        return column == any_(bindparam(None, ids, type_=postgresql.ARRAY(Integer)))
+    return column.in_(ids)
 
 
 def _insert_ignore(session: AsyncSession, table: Any) -> Any:
@@ -355,6 +395,9 @@ class SaveResult:
     actualizadas: int = 0
     sin_cambio: int = 0
     eventos: int = 0
+    """Changed productions announced (rows of this save plus over-volume flag changes)."""
+    mensajes: int = 0
+    """ProductionSaved.v2 events written to the outbox for them."""
     producciones: list[int] = field(default_factory=list)
 
 
@@ -510,36 +553,44 @@ async def _save(
     if not requested:
         return result
 
+    conn = await session.connection()  # Core on the hot path: flat rows, no ORM objects
     existing_rows = (
-        await session.execute(
-            select(Produccion).where(
-                Produccion.id_reporte_mensual == report.id,
-                Produccion.id_partida_anexo.in_(sorted({k[0] for k in requested})),
+        await conn.execute(
+            select(
+                PRODUCCION_T.c.id,
+                PRODUCCION_T.c.id_partida_anexo,
+                PRODUCCION_T.c.fecha_produccion,
+                PRODUCCION_T.c.tipo_tiempo,
+                PRODUCCION_T.c.id_sitio_produccion,
+                PRODUCCION_T.c.volumen_produccion,
+                PRODUCCION_T.c.version,
+            ).where(
+                PRODUCCION_T.c.id_reporte_mensual == report.id,
+                id_match(
+                    session, PRODUCCION_T.c.id_partida_anexo, sorted({k[0] for k in requested})
+                ),
             )
         )
-    ).scalars()
-    by_key = {
-        (p.id_partida_anexo, p.fecha_produccion, p.tipo_tiempo, p.id_sitio_produccion): p
-        for p in existing_rows
-    }
-    relevant = sorted(p.id for k, p in by_key.items() if k in requested)
+    ).all()
+    by_key: dict[d.ProdKey, Any] = {(r[1], r[2], r[3], r[4]): r for r in existing_rows}
+    relevant = sorted(r.id for k, r in by_key.items() if k in requested)
     gpus = await _lock_gpus_by_production(session, relevant)
     existing = {
         k: d.ExistingProduction(
-            p.id,
-            Decimal(p.volumen_produccion),
-            _existing_gpu(gpus.get(p.id)),
+            r.id,
+            Decimal(r.volumen_produccion),
+            _existing_gpu(gpus.get(r.id)),
         )
-        for k, p in by_key.items()
+        for k, r in by_key.items()
         if k in requested
     }
     closed_days = (
-        await session.scalars(
+        await conn.execute(
             select(ReporteDiario.fecha).where(
                 ReporteDiario.id_reporte_mensual == report.id, ReporteDiario.cerrado.is_(True)
             )
         )
-    ).all()
+    ).scalars()
     plan = d.plan_production_save(
         requested, existing, mes_cerrado=report.cerrado, dias_cerrados=closed_days
     )
@@ -547,15 +598,78 @@ async def _save(
     if expected_versions:
         for change in plan.changes:
             if change.id is not None and change.id in expected_versions:
-                current = by_key[change.key]
-                d.check_version(current.version, expected_versions[change.id])
+                d.check_version(by_key[change.key].version, expected_versions[change.id])
 
     now = utcnow()
     before: dict[int, Decimal | None] = {}
+    created_ids = await _insert_productions(
+        session, report.id, [c for c in plan.changes if c.id is None], actor, now
+    )
+    for pid in created_ids:
+        before[pid] = None
+    updates = [(c, by_key[c.key].version) for c in plan.changes if c.id is not None]
+    await _update_productions(session, updates, actor, now)
+    for c, _version in updates:
+        assert c.id is not None
+        before[c.id] = c.volumen_anterior
+    result.creadas = len(created_ids)
+    result.actualizadas = len(updates)
+
+    flag_changes = await recompute_excedentes(session, family, actor)
+    changed_ids = sorted(set(before) | set(flag_changes))
+    result.producciones = sorted(before)
+    result.mensajes = await _announce(
+        session, changed_ids, actor, change=None, before=before, created=set(created_ids)
+    )
+    result.eventos = len(changed_ids)
+    if plan.changes:
+        await bump_grid(session, [report.id])
+    return result
+
+
+async def _insert_productions(
+    session: AsyncSession,
+    id_reporte: int,
+    changes: Sequence[d.PlannedChange],
+    actor: Actor,
+    now: dt.datetime,
+) -> list[int]:
+    """Insert the new production rows of a save; return their ids.
+
+    PostgreSQL: one ``INSERT … SELECT FROM unnest(arrays)`` statement for any number of rows
+    (a handful of array parameters instead of 12 bound values per row)."""
+    if not changes:
+        return []
+    if _is_pg(session):
+        table = session.get_bind().dialect.identifier_preparer.format_table(PRODUCCION_T)
+        rows = await session.execute(
+            text(
+                f"INSERT INTO {table} (id_partida_anexo, id_reporte_mensual, fecha_produccion, "
+                "tipo_tiempo, id_sitio_produccion, volumen_produccion, es_excedente, comentario, "
+                "version, usuario_actualizacion, fecha_creacion, fecha_actualizacion) "
+                "SELECT p, CAST(:reporte AS integer), f, t, s, v, false, '', 1, "
+                "CAST(:usuario AS varchar), CAST(:now AS timestamptz), CAST(:now AS timestamptz) "
+                "FROM unnest(CAST(:partidas AS integer[]), CAST(:fechas AS date[]), "
+                "CAST(:tipos AS varchar[]), CAST(:sitios AS integer[]), "
+                "CAST(:volumenes AS numeric[])) AS u(p, f, t, s, v) "
+                "RETURNING id"
+            ),
+            {
+                "reporte": id_reporte,
+                "usuario": actor.sub,
+                "now": now,
+                "partidas": [c.key[0] for c in changes],
+                "fechas": [c.key[1] for c in changes],
+                "tipos": [c.key[2] for c in changes],
+                "sitios": [c.key[3] for c in changes],
+                "volumenes": [c.volumen for c in changes],
+            },
+        )
+        return [int(r[0]) for r in rows]
     new_rows = [
         {
             "id_partida_anexo": c.key[0],
-            "id_reporte_mensual": report.id,
+            "id_reporte_mensual": id_reporte,
             "fecha_produccion": c.key[1],
             "tipo_tiempo": c.key[2],
             "id_sitio_produccion": c.key[3],
@@ -567,47 +681,68 @@ async def _save(
             "fecha_creacion": now,
             "fecha_actualizacion": now,
         }
-        for c in plan.changes
-        if c.id is None
+        for c in changes
     ]
-    created_ids: list[int] = []
+    conn = await session.connection()
+    created: list[int] = []
     for start in range(0, len(new_rows), 1000):
-        chunk = new_rows[start : start + 1000]
-        ids = (
-            await session.execute(insert(PRODUCCION_T).returning(PRODUCCION_T.c.id), chunk)
-        ).scalars()
-        created_ids.extend(ids)
-    for pid in created_ids:
-        before[pid] = None
-    updates = [c for c in plan.changes if c.id is not None]
-    for c in updates:
-        assert c.id is not None
+        res = await conn.execute(
+            insert(PRODUCCION_T).returning(PRODUCCION_T.c.id), new_rows[start : start + 1000]
+        )
+        created.extend(int(i) for i in res.scalars())
+    return created
+
+
+async def _update_productions(
+    session: AsyncSession,
+    updates: Sequence[tuple[d.PlannedChange, int]],
+    actor: Actor,
+    now: dt.datetime,
+) -> None:
+    """Set the new volumes of changed rows, each guarded by the version read for the plan
+    (``autorizar_excedente`` bumps it without the report lock). One statement on PostgreSQL
+    (``UPDATE … FROM unnest(arrays)``), one executemany elsewhere; all rows or VERSION_OBSOLETA."""
+    if not updates:
+        return
+    if _is_pg(session):
+        table = session.get_bind().dialect.identifier_preparer.format_table(PRODUCCION_T)
         res = await session.execute(
-            update(Produccion)
-            .where(Produccion.id == c.id, Produccion.version == by_key[c.key].version)
+            text(
+                f"UPDATE {table} AS p SET volumen_produccion = u.v, version = p.version + 1, "
+                "usuario_actualizacion = CAST(:usuario AS varchar), "
+                "fecha_actualizacion = CAST(:now AS timestamptz) "
+                "FROM unnest(CAST(:ids AS integer[]), CAST(:versions AS integer[]), "
+                "CAST(:volumenes AS numeric[])) AS u(id, ver, v) "
+                "WHERE p.id = u.id AND p.version = u.ver"
+            ),
+            {
+                "usuario": actor.sub,
+                "now": now,
+                "ids": [c.id for c, _ in updates],
+                "versions": [v for _, v in updates],
+                "volumenes": [c.volumen for c, _ in updates],
+            },
+        )
+    else:
+        conn = await session.connection()
+        res = await conn.execute(
+            update(PRODUCCION_T)
+            .where(
+                PRODUCCION_T.c.id == bindparam("b_id"),
+                PRODUCCION_T.c.version == bindparam("b_version"),
+            )
             .values(
-                volumen_produccion=c.volumen,
-                version=Produccion.version + 1,
+                volumen_produccion=bindparam("b_volumen"),
+                version=PRODUCCION_T.c.version + 1,
                 usuario_actualizacion=actor.sub,
                 fecha_actualizacion=now,
-            )
-            .execution_options(synchronize_session=False)
+            ),
+            [{"b_id": c.id, "b_version": v, "b_volumen": c.volumen} for c, v in updates],
         )
-        if _rowcount(res) != 1:  # pragma: no cover - the report lock serialises month saves
-            raise DomainError("VERSION_OBSOLETA", field="version")
-        before[c.id] = c.volumen_anterior
-    result.creadas = len(created_ids)
-    result.actualizadas = len(updates)
-
-    flag_changes = await recompute_excedentes(session, family, actor)
-    changed_ids = sorted(set(before) | set(flag_changes))
-    result.producciones = sorted(before)
-    result.eventos = await _announce(
-        session, changed_ids, actor, change=None, before=before, created=set(created_ids)
-    )
-    if plan.changes:
-        await bump_grid(session, [report.id])
-    return result
+    if _rowcount(res) != len(updates):
+        raise DomainError(
+            "VERSION_OBSOLETA", "la producción cambió mientras se guardaba", field="version"
+        )
 
 
 def _existing_gpu(gpu: RegistroGpu | None) -> d.ExistingGpu | None:
@@ -621,12 +756,11 @@ async def _lock_gpus_by_production(
 ) -> dict[int, RegistroGpu]:
     """GPU rows of these productions, locked in ascending GPU id order."""
     out: dict[int, RegistroGpu] = {}
-    for start in range(0, len(production_ids), 1000):
-        chunk = production_ids[start : start + 1000]
+    for chunk in id_chunks(session, production_ids):
         rows = (
             await session.scalars(
                 select(RegistroGpu)
-                .where(RegistroGpu.id_produccion.in_(chunk))
+                .where(id_match(session, RegistroGpu.id_produccion, chunk))
                 .order_by(RegistroGpu.id)
                 .with_for_update()
             )
@@ -688,37 +822,38 @@ async def _announce(
     before: Mapping[int, Decimal | None],
     created: set[int] | None = None,
 ) -> int:
-    """One ProductionSaved per changed production (outbox, same transaction)."""
+    """Announce changed productions in the outbox (same transaction): ONE ``ProductionSaved.v2``
+    per monthly report, split into parts of at most ``MAX_PRODUCTIONS_PER_EVENT`` rows, keyed by
+    the report's OT. Returns the number of events written."""
     if not production_ids:
         return 0
     now = utcnow()
-    events: list[DomainEvent] = []
-    for start in range(0, len(production_ids), 2000):
-        chunk = production_ids[start : start + 2000]
-        rows = (
-            await (await session.connection()).execute(
-                select(
-                    Produccion.id,
-                    Produccion.fecha_produccion,
-                    Produccion.tipo_tiempo,
-                    Produccion.id_sitio_produccion,
-                    Produccion.volumen_produccion,
-                    Produccion.es_excedente,
-                    PartidaAnexo.id,
-                    PartidaAnexo.anexo,
-                    ImportacionAnexo.es_activo,
-                    ReporteMensual.id,
-                    ReporteMensual.id_ot,
-                    ReporteMensual.mes,
-                    ReporteMensual.anio,
-                )
-                .join(PartidaAnexo, PartidaAnexo.id == Produccion.id_partida_anexo)
-                .join(ImportacionAnexo, ImportacionAnexo.id == PartidaAnexo.id_importacion_anexo)
-                .join(ReporteMensual, ReporteMensual.id == Produccion.id_reporte_mensual)
-                .where(Produccion.id.in_(chunk))
-                .order_by(Produccion.id)
+    conn = await session.connection()
+    by_report: dict[int, tuple[tuple[int, int, int], list[SavedProduction]]] = {}
+    for chunk in id_chunks(session, sorted(set(production_ids))):
+        rows = await conn.execute(
+            select(
+                Produccion.id,
+                Produccion.fecha_produccion,
+                Produccion.tipo_tiempo,
+                Produccion.id_sitio_produccion,
+                Produccion.volumen_produccion,
+                Produccion.es_excedente,
+                PartidaAnexo.id,
+                PartidaAnexo.anexo,
+                ImportacionAnexo.es_activo,
+                ReporteMensual.id,
+                ReporteMensual.id_ot,
+                ReporteMensual.mes,
+                ReporteMensual.anio,
             )
-        ).all()
+            .join(PartidaAnexo, PartidaAnexo.id == Produccion.id_partida_anexo)
+            .join(ImportacionAnexo, ImportacionAnexo.id == PartidaAnexo.id_importacion_anexo)
+            .join(ReporteMensual, ReporteMensual.id == Produccion.id_reporte_mensual)
+            .where(id_match(session, Produccion.id, chunk))
+            .order_by(Produccion.id)
+        )
+        annexes: dict[str | None, str] = {}
         for (
             pid,
             fecha,
@@ -736,12 +871,16 @@ async def _announce(
         ) in rows:
             kind = change or ("created" if created and pid in created else "updated")
             current = Decimal(volumen).quantize(d.Q6)
-            events.append(
-                ProductionSaved(
+            if anexo not in annexes:
+                annexes[anexo] = d.normalize_annex(anexo)
+            entry = by_report.get(id_reporte)
+            if entry is None:
+                entry = by_report[id_reporte] = ((id_ot, mes, anio), [])
+            entry[1].append(
+                SavedProduction(
                     id_produccion=pid,
-                    id_ot=id_ot,
                     id_partida_anexo=id_partida,
-                    anexo=d.normalize_annex(anexo),
+                    anexo=annexes[anexo],
                     importacion_activa=bool(activa),
                     fecha=fecha,
                     tipo_tiempo=tipo,
@@ -749,14 +888,30 @@ async def _announce(
                     volumen=current,
                     volumen_anterior=None if kind == "created" else before.get(pid, current),
                     es_excedente=bool(excedente),
-                    id_reporte_mensual=id_reporte,
-                    mes=mes,
-                    anio=anio,
                     change=kind,
-                    saved_by=actor.sub,
-                    saved_at=now,
                 )
             )
+    events: list[DomainEvent] = []
+    for id_reporte in sorted(by_report):
+        (id_ot, mes, anio), items = by_report[id_reporte]
+        parts = [
+            items[i : i + MAX_PRODUCTIONS_PER_EVENT]
+            for i in range(0, len(items), MAX_PRODUCTIONS_PER_EVENT)
+        ]
+        events.extend(
+            ProductionSavedV2(
+                id_ot=id_ot,
+                id_reporte_mensual=id_reporte,
+                mes=mes,
+                anio=anio,
+                parte=n,
+                partes=len(parts),
+                producciones=part,
+                saved_by=actor.sub,
+                saved_at=now,
+            )
+            for n, part in enumerate(parts, start=1)
+        )
     return await enqueue_many(session, events)
 
 
@@ -796,18 +951,20 @@ async def sync_gpus(
     """Bring the GPUs of these productions in line with their CURRENT state (§C.4.2).
 
     A pure function of the database state (not of the event payload), so redelivery,
-    reordering and a replay of the whole topic converge to the same result.
+    reordering and a replay of the whole topic converge to the same result. Bulk: a few
+    statements for any number of productions (creations and deletions each in one statement
+    on PostgreSQL), so a batch of events costs one transaction.
     """
     ids = sorted(set(production_ids))
     result = SyncResult()
     if not ids:
         return result
     now = utcnow()
+    conn = await session.connection()
     prod_rows: dict[int, Any] = {}
-    for start in range(0, len(ids), 1000):
-        chunk = ids[start : start + 1000]
+    for chunk in id_chunks(session, ids):
         for prow in (
-            await (await session.connection()).execute(
+            await conn.execute(
                 select(
                     Produccion.id,
                     Produccion.volumen_produccion,
@@ -820,13 +977,14 @@ async def sync_gpus(
                 .join(PartidaAnexo, PartidaAnexo.id == Produccion.id_partida_anexo)
                 .join(ImportacionAnexo, ImportacionAnexo.id == PartidaAnexo.id_importacion_anexo)
                 .join(ReporteMensual, ReporteMensual.id == Produccion.id_reporte_mensual)
-                .where(Produccion.id.in_(chunk))
+                .where(id_match(session, Produccion.id, chunk))
             )
         ).all():
             prod_rows[prow.id] = prow
     gpus = await _lock_gpus_by_production(session, ids)
     events: list[DomainEvent] = []
     to_create: list[int] = []
+    to_delete: list[tuple[RegistroGpu, Any]] = []
     touched: set[int] = set()
     for pid in ids:
         row: Any = prod_rows.get(pid)
@@ -841,34 +999,67 @@ async def sync_gpus(
         if action is d.SyncAction.CREATE:
             to_create.append(pid)
         elif action is d.SyncAction.DELETE and gpu is not None:
-            res = await session.execute(
-                delete(RegistroGpu)
-                .where(
-                    RegistroGpu.id == gpu.id,
-                    RegistroGpu.estatus.in_([str(s) for s in d.DELETABLE_STATUSES]),
-                    RegistroGpu.id_estimacion_detalle.is_(None),
-                )
-                .execution_options(synchronize_session=False)
+            to_delete.append((gpu, row))
+        elif (
+            action is d.SyncAction.CONFLICT
+            and gpu is not None
+            and await _record_conflict(session, gpu, row, cfg, now)
+        ):
+            facturado = gpu.id_estimacion_detalle is not None
+            detail = (
+                f"La producción {pid} ya no requiere GPU "
+                f"({_retire_reason(row, cfg)}) pero su GPU está en {gpu.estatus}"
+                f"{' y facturado' if facturado else ''}: se conserva"
             )
-            if _rowcount(res) != 1:  # pragma: no cover - rows are locked above
-                raise RuntimeError(f"GPU {gpu.id} changed while being retired")
+            events.append(
+                _gpu_event(
+                    gpu,
+                    row,
+                    change="conflict",
+                    frm=gpu.estatus,
+                    to=gpu.estatus,
+                    actor=actor,
+                    now=now,
+                    reason_code="GPU_FACTURADO" if facturado else "GPU_EN_PROCESO",
+                    conflict=detail,
+                )
+            )
+            result.conflictos.append(gpu.id)
+    history: list[dict[str, Any]] = []
+    if to_delete:
+        gids = sorted(g.id for g, _ in to_delete)
+        deleted: set[int] = set()
+        for chunk in id_chunks(session, gids):
+            res = await conn.execute(
+                delete(GPU_T)
+                .where(
+                    id_match(session, GPU_T.c.id, chunk),
+                    GPU_T.c.estatus.in_([str(s) for s in d.DELETABLE_STATUSES]),
+                    GPU_T.c.id_estimacion_detalle.is_(None),
+                )
+                .returning(GPU_T.c.id)
+            )
+            deleted.update(int(i) for i in res.scalars())
+        if deleted != set(gids):  # pragma: no cover - rows are locked above
+            raise RuntimeError(f"GPUs {sorted(set(gids) - deleted)} changed while being retired")
+        for gpu, row in to_delete:
             session.expunge(gpu)
             reason = _retire_reason(row, cfg)
-            session.add(
-                RegistroGpuHistorial(
-                    id_gpu=gpu.id,
-                    id_produccion=pid,
-                    accion="ELIMINADO",
-                    regla="G9",
-                    de_estatus=gpu.estatus,
-                    a_estatus=None,
-                    usuario=actor.sub,
-                    fecha=now,
-                    nota=reason,
-                    motivo=reason,
-                    archivo=gpu.archivo,
-                    version=gpu.version,
-                )
+            history.append(
+                {
+                    "id_gpu": gpu.id,
+                    "id_produccion": gpu.id_produccion,
+                    "accion": "ELIMINADO",
+                    "regla": "G9",
+                    "de_estatus": gpu.estatus,
+                    "a_estatus": None,
+                    "usuario": actor.sub,
+                    "fecha": now,
+                    "nota": reason,
+                    "motivo": reason,
+                    "archivo": gpu.archivo,
+                    "version": gpu.version,
+                }
             )
             events.append(
                 _gpu_event(
@@ -885,67 +1076,26 @@ async def sync_gpus(
             result.eliminados.append(gpu.id)
             if row is not None:
                 touched.add(row.id_reporte_mensual)
-        elif (
-            action is d.SyncAction.CONFLICT
-            and gpu is not None
-            and await _record_conflict(session, gpu, row, cfg, now)
-        ):
-            facturado = gpu.id_estimacion_detalle is not None
-            text = (
-                f"La producción {pid} ya no requiere GPU "
-                f"({_retire_reason(row, cfg)}) pero su GPU está en {gpu.estatus}"
-                f"{' y facturado' if facturado else ''}: se conserva"
-            )
-            events.append(
-                _gpu_event(
-                    gpu,
-                    row,
-                    change="conflict",
-                    frm=gpu.estatus,
-                    to=gpu.estatus,
-                    actor=actor,
-                    now=now,
-                    reason_code="GPU_FACTURADO" if facturado else "GPU_EN_PROCESO",
-                    conflict=text,
-                )
-            )
-            result.conflictos.append(gpu.id)
     if to_create:
-        new_rows = [
-            {
-                "id_produccion": pid,
-                "estatus": str(GpuStatus.PENDIENTE),  # GP-D01: Pendiente is 19
-                "version": 1,
-                "fecha_creacion": now,
-                "fecha_actualizacion": now,
-            }
-            for pid in to_create
-        ]
-        created: list[tuple[int, int]] = []
-        for start in range(0, len(new_rows), 1000):
-            res = await session.execute(
-                insert(GPU_T).returning(GPU_T.c.id, GPU_T.c.id_produccion),
-                new_rows[start : start + 1000],
-            )
-            created.extend((r[0], r[1]) for r in res.all())
-        history = [
-            {
-                "id_gpu": gid,
-                "id_produccion": pid,
-                "accion": "CREADO",
-                "regla": "G1",
-                "de_estatus": None,
-                "a_estatus": str(GpuStatus.PENDIENTE),
-                "usuario": actor.sub,
-                "fecha": now,
-                "version": 1,
-            }
-            for gid, pid in created
-        ]
-        for start in range(0, len(history), 1000):
-            await session.execute(insert(HISTORIAL_T), history[start : start + 1000])
+        created = await _insert_gpus(session, to_create, now)
         for gid, pid in created:
             row = prod_rows[pid]
+            history.append(
+                {
+                    "id_gpu": gid,
+                    "id_produccion": pid,
+                    "accion": "CREADO",
+                    "regla": "G1",
+                    "de_estatus": None,
+                    "a_estatus": str(GpuStatus.PENDIENTE),
+                    "usuario": actor.sub,
+                    "fecha": now,
+                    "nota": None,
+                    "motivo": None,
+                    "archivo": None,
+                    "version": 1,
+                }
+            )
             events.append(
                 GpuStatusChanged(
                     id_registro_gpu=gid,
@@ -964,9 +1114,83 @@ async def sync_gpus(
             )
             result.creados.append(gid)
             touched.add(row.id_reporte_mensual)
+    await _insert_history(session, history)
     await enqueue_many(session, events)
     await bump_grid(session, touched)
     return result
+
+
+async def _insert_gpus(
+    session: AsyncSession, production_ids: Sequence[int], now: dt.datetime
+) -> list[tuple[int, int]]:
+    """New PENDIENTE GPUs (GP-D01: Pendiente is 19) for these productions; (id, id_produccion)."""
+    status = str(GpuStatus.PENDIENTE)
+    if _is_pg(session):
+        table = session.get_bind().dialect.identifier_preparer.format_table(GPU_T)
+        res = await session.execute(
+            text(
+                f"INSERT INTO {table} (id_produccion, estatus, version, fecha_creacion, "
+                "fecha_actualizacion) "
+                "SELECT p, CAST(:estatus AS varchar), 1, CAST(:now AS timestamptz), "
+                "CAST(:now AS timestamptz) FROM unnest(CAST(:ids AS integer[])) AS u(p) "
+                "RETURNING id, id_produccion"
+            ),
+            {"estatus": status, "now": now, "ids": list(production_ids)},
+        )
+        return [(int(r[0]), int(r[1])) for r in res]
+    conn = await session.connection()
+    rows = [
+        {
+            "id_produccion": pid,
+            "estatus": status,
+            "version": 1,
+            "fecha_creacion": now,
+            "fecha_actualizacion": now,
+        }
+        for pid in production_ids
+    ]
+    created: list[tuple[int, int]] = []
+    for start in range(0, len(rows), 1000):
+        res = await conn.execute(
+            insert(GPU_T).returning(GPU_T.c.id, GPU_T.c.id_produccion), rows[start : start + 1000]
+        )
+        created.extend((int(r[0]), int(r[1])) for r in res)
+    return created
+
+
+_HISTORY_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id_gpu", "integer"),
+    ("id_produccion", "integer"),
+    ("accion", "varchar"),
+    ("regla", "varchar"),
+    ("de_estatus", "varchar"),
+    ("a_estatus", "varchar"),
+    ("usuario", "varchar"),
+    ("fecha", "timestamptz"),
+    ("nota", "text"),
+    ("motivo", "varchar"),
+    ("archivo", "varchar"),
+    ("version", "integer"),
+)
+
+
+async def _insert_history(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Append GPU history rows (every key of ``_HISTORY_COLUMNS`` in each row); one
+    ``INSERT … SELECT FROM unnest(arrays)`` on PostgreSQL."""
+    if not rows:
+        return
+    if _is_pg(session):
+        table = session.get_bind().dialect.identifier_preparer.format_table(HISTORIAL_T)
+        names = ", ".join(name for name, _ in _HISTORY_COLUMNS)
+        arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _HISTORY_COLUMNS)
+        await session.execute(
+            text(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})"),
+            {name: [r[name] for r in rows] for name, _ in _HISTORY_COLUMNS},
+        )
+        return
+    conn = await session.connection()
+    for start in range(0, len(rows), 1000):
+        await conn.execute(insert(HISTORIAL_T), list(rows[start : start + 1000]))
 
 
 def _retire_reason(row: Any, cfg: EvidenceConfig) -> str:

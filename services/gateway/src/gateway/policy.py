@@ -24,6 +24,9 @@ from service_defaults.auth import ADMIN_ROLE, CurrentUser
 PUBLIC_SUBPATHS = frozenset(
     {"/health/live", "/health/ready", "/metrics", "/openapi.json", "/docs", "/redoc"}
 )
+REQUIRED_CACHE_SIZE = 4096
+"""Answers of :meth:`ServicePolicy.required` kept per (method, path): matching a path against
+every route of a service is a regex per route, on every request."""
 
 
 def service_roles(service: str) -> tuple[str, ...] | None:
@@ -95,6 +98,9 @@ class ServicePolicy:
     service: str
     roles: tuple[str, ...] | None
     rules: list[RouteRule] = field(default_factory=list)
+    _cache: dict[tuple[str, str], list[frozenset[str]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def load(cls, service: str, routes: Sequence[BaseRoute] | None = None) -> ServicePolicy:
@@ -120,6 +126,16 @@ class ServicePolicy:
     def required(self, scope: Scope, subpath: str) -> list[frozenset[str]]:
         """The role sets the caller must satisfy (each: one of), for the route `subpath`
         matches; a route the gateway does not know needs one of the service's ``ROLES``."""
+        key = (scope.get("method", ""), subpath)
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._match(scope, subpath)
+            if len(self._cache) >= REQUIRED_CACHE_SIZE:
+                self._cache.clear()  # paths with ids are unbounded; the hot ones come back
+            self._cache[key] = cached
+        return cached
+
+    def _match(self, scope: Scope, subpath: str) -> list[frozenset[str]]:
         partial: RouteRule | None = None
         for rule in self.rules:
             if rule.prefix and not subpath.startswith(rule.prefix):

@@ -12,12 +12,15 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
+from urllib.parse import quote
 
+import httpcore
 import httpx
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.settings import SERVICES, GatewaySettings
+from gateway.upstream import PooledResponse, UpstreamPool
 from service_defaults.errors import problem_response
 from service_defaults.health import readiness
 from service_defaults.logging import get_logger
@@ -41,7 +44,9 @@ HOP_BY_HOP = frozenset(
 )
 # The body is relayed raw (undecoded), so the upstream Content-Length stays valid; keeping it
 # spares uvicorn a chunked re-encoding of every response.
-RESPONSE_HOP_BY_HOP = HOP_BY_HOP - {"content-length"}
+RESPONSE_HOP_BY_HOP = frozenset(h.encode() for h in HOP_BY_HOP - {"content-length"})
+# Content-Length is set again from the body actually forwarded
+REQUEST_HOP_BY_HOP = frozenset(h.encode() for h in HOP_BY_HOP)
 
 
 def service_prefix(service: str) -> str:
@@ -113,11 +118,19 @@ def embedded_ready_check(sub: FastAPI) -> Callable[[], Awaitable[dict[str, Any]]
 
 
 class ClientHolder:
-    """The pooled httpx client, created in the lifespan (no I/O when the app is built)."""
+    """The gateway's upstream clients, opened in the lifespan (no I/O when the app is built):
+    one :class:`~gateway.upstream.UpstreamPool` per service URL for the proxied requests, and an
+    httpx client for the gateway's own calls (readiness probes, OpenAPI documents)."""
 
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
         self.client: httpx.AsyncClient | None = None
+        self.pools: dict[str, UpstreamPool] = {}
+        self._urls: set[str] = set()
+
+    def register(self, base_url: str) -> None:
+        """Have a pool for `base_url` once the holder is open."""
+        self._urls.add(base_url)
 
     def open(self) -> httpx.AsyncClient:
         s = self.settings
@@ -129,9 +142,21 @@ class ClientHolder:
             ),
             follow_redirects=False,
         )
+        self.pools = {
+            url: UpstreamPool(
+                url,
+                max_connections=s.proxy_max_connections,
+                connect_timeout=s.proxy_connect_timeout,
+                timeout=s.proxy_timeout,
+            )
+            for url in self._urls
+        }
         return self.client
 
     async def close(self) -> None:
+        pools, self.pools = self.pools, {}
+        for pool in pools.values():
+            await pool.aclose()
         if self.client is not None:
             await self.client.aclose()
             self.client = None
@@ -149,7 +174,21 @@ class ClientHolder:
 
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError)
+# worth another attempt for an idempotent request: the request never reached a live server, or
+# a reused keep-alive connection turned out closed
+RETRYABLE = (
+    httpcore.ConnectError,
+    httpcore.ConnectTimeout,
+    httpcore.RemoteProtocolError,
+    httpcore.ReadError,
+)
+CONNECT_FAILED = (httpcore.ConnectError, httpcore.ConnectTimeout)
+UPSTREAM_ERRORS = (
+    httpcore.TimeoutException,
+    httpcore.NetworkError,
+    httpcore.ProtocolError,
+    httpcore.UnsupportedProtocol,
+)
 
 
 class UpstreamState:
@@ -199,6 +238,7 @@ class ProxyApp:
         self.service = service
         self.base_url = base_url.rstrip("/")
         self.holder = holder
+        holder.register(self.base_url)
         self.state = state or UpstreamState(3.0)
         self.retries = retries
 
@@ -222,8 +262,8 @@ class ProxyApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # websockets/lifespan are not proxied
             return
-        client = self.holder.client
-        if client is None:
+        pool = self.holder.pools.get(self.base_url)
+        if pool is None:
             raise RuntimeError("proxy client not open (gateway lifespan not running)")
         if self.state.is_open():
             await self._problem(
@@ -235,21 +275,19 @@ class ProxyApp:
                 f"{self.service} is down ({self.state.last_error})",
             )
             return
-        root = scope.get("root_path", "")
-        path: str = scope["path"]
-        if root and path.startswith(root):
-            path = path[len(root) :]
-        query = scope.get("query_string", b"").decode("latin-1")
-        url = f"{self.base_url}{path or '/'}" + (f"?{query}" if query else "")
-        headers = [
-            (k.decode("latin-1"), v.decode("latin-1"))
-            for k, v in scope.get("headers", [])
-            if k.decode("latin-1").lower() not in HOP_BY_HOP
-        ]
+        target = upstream_target(scope)
+        method: str = scope["method"]
+        headers: list[tuple[bytes, bytes]] = []
+        length: bytes | None = None
+        for key, value in scope["headers"]:
+            name = key.lower()
+            if name not in REQUEST_HOP_BY_HOP:
+                headers.append((key, value))
+            elif name == b"content-length":
+                length = value
         client_addr = scope.get("client")
         if client_addr:
-            headers.append(("x-forwarded-for", str(client_addr[0])))
-        method: str = scope["method"]
+            headers.append((b"x-forwarded-for", str(client_addr[0]).encode("latin-1")))
 
         async def body() -> AsyncIterator[bytes]:
             while True:
@@ -263,25 +301,28 @@ class ProxyApp:
                     return
 
         retries = self.retries if method in IDEMPOTENT_METHODS else 0
-        content: Any
-        if retries:
-            chunks = [c async for c in body()]
-            content = b"".join(chunks)
+        content: bytes | AsyncIterator[bytes]
+        if retries:  # buffered, so that it can be sent again
+            content = b"".join([c async for c in body()])
+            if content or length is not None:
+                headers.append((b"content-length", str(len(content)).encode()))
+        elif length is not None:
+            content = body()
+            headers.append((b"content-length", length))
         else:
             content = body()
+            headers.append((b"transfer-encoding", b"chunked"))
         attempt = 0
         while True:
-            request = client.build_request(method, url, headers=headers, content=content)
             try:
-                response = await client.send(request, stream=True)
+                response = await pool.send(method, target, headers, content)
                 break
             except RETRYABLE as exc:
-                connect_failed = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
                 if attempt < retries:
                     attempt += 1
                     await asyncio.sleep(0.05 * 2 ** (attempt - 1))
                     continue
-                if connect_failed:
+                if isinstance(exc, CONNECT_FAILED):
                     self.state.trip(type(exc).__name__)
                     await self._problem(
                         scope,
@@ -301,12 +342,12 @@ class ProxyApp:
                         f"{self.service} failed ({type(exc).__name__})",
                     )
                 return
-            except httpx.TimeoutException:
+            except httpcore.TimeoutException:
                 await self._problem(
                     scope, receive, send, 504, "upstream-timeout", f"{self.service} did not answer"
                 )
                 return
-            except httpx.HTTPError as exc:
+            except UPSTREAM_ERRORS as exc:
                 await self._problem(
                     scope,
                     receive,
@@ -318,25 +359,53 @@ class ProxyApp:
                 return
         self.state.ok()
         try:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": response.status_code,
-                    "headers": [
-                        (k.encode("latin-1"), v.encode("latin-1"))
-                        for k, v in response.headers.multi_items()
-                        if k.lower() not in RESPONSE_HOP_BY_HOP
-                    ],
-                }
-            )
-            try:
-                async for chunk in response.aiter_raw():
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            except httpx.HTTPError as exc:  # upstream died mid-body: end the stream
-                log.warning("upstream body interrupted", service=self.service, error=repr(exc))
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await self._relay(response, send)
         finally:
             await response.aclose()
+
+    async def _relay(self, response: PooledResponse, send: Send) -> None:
+        """Stream the upstream answer as it arrives. The chunk that completes a declared
+        Content-Length goes out as the last one (no extra empty message through the stack)."""
+        remaining = -1
+        out: list[tuple[bytes, bytes]] = []
+        for key, value in response.headers:
+            name = key.lower()
+            if name not in RESPONSE_HOP_BY_HOP:
+                out.append((name, value))
+                if name == b"content-length" and value.isdigit():
+                    remaining = int(value)
+        await send({"type": "http.response.start", "status": response.status, "headers": out})
+        finished = False
+        try:
+            async for chunk in response.stream:
+                if finished or not chunk:
+                    continue
+                remaining -= len(chunk)
+                finished = remaining == 0
+                await send({"type": "http.response.body", "body": chunk, "more_body": not finished})
+        except UPSTREAM_ERRORS as exc:  # upstream died mid-body: end the stream
+            log.warning("upstream body interrupted", service=self.service, error=repr(exc))
+        if not finished:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def upstream_target(scope: Scope) -> bytes:
+    """Path and query below the mount point, as the client sent them (percent-encoding kept)."""
+    root: str = scope.get("root_path", "")
+    raw: bytes | None = scope.get("raw_path")
+    prefix = root.encode("latin-1")
+    if raw is not None and raw.startswith(prefix):
+        # some ASGI clients (httpx's ASGITransport) put the query into raw_path as well
+        path = raw[len(prefix) :].partition(b"?")[0]
+    else:
+        path_str: str = scope["path"]
+        if root and path_str.startswith(root):
+            path_str = path_str[len(root) :]
+        path = quote(path_str).encode("latin-1")
+    if not path.startswith(b"/"):
+        path = b"/" + path
+    query: bytes = scope.get("query_string", b"")
+    return path + b"?" + query if query else path
 
 
 def build_proxies(settings: GatewaySettings, holder: ClientHolder) -> dict[str, ProxyApp]:

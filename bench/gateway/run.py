@@ -7,11 +7,18 @@ off, a temp data dir). The load generator is ``wrk`` (C, one thread, a Lua scrip
 than the server it measures and, on a small machine, shares its cores, so it measures itself.
 Without ``wrk`` on PATH the bench falls back to an httpx loop and says so.
 
-Phases, each run for ``--duration`` seconds on direct then gateway, repeated ``--rounds``
-times (alternating; the table shows the median of the rounds):
+Phases, each run for ``--duration`` seconds on direct and on gateway, repeated ``--rounds``
+times (alternating, and which of the two goes first alternates too; the table shows the median
+of the rounds):
 
 - latency at fixed moderate concurrency (``--latency-conns``, default 1 and 4 connections);
 - throughput at saturation (``--saturation-conns``, default 32 connections).
+
+Next to the load figures the table shows the CPU time per request of each server process
+(from ``/proc``; ``svc`` = the evidence service, ``gw`` = the gateway): on a small shared
+machine latency moves with whatever else runs, CPU per request much less, and the gateway's
+is what its overhead is made of. To see where it goes, profile the gateway process while the
+bench runs: ``uv run --with py-spy py-spy record -p <pid> -f raw -o gw.raw``.
 
     uv run python bench/gateway/run.py [--duration 4] [--rounds 3]
 
@@ -111,6 +118,15 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], deadline_s: float = 60) 
 Result = dict[str, float]
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of `pid` so far (None where /proc is not available)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_wrk(wrk: str, script: Path, url: str, auth: str, conns: int, duration: float) -> Result:
     out = subprocess.run(
         [
@@ -138,6 +154,7 @@ def run_wrk(wrk: str, script: Path, url: str, auth: str, conns: int, duration: f
     if errors or not r["requests"]:
         raise SystemExit(f"{url}: {errors} errors (non-2xx {r['status']}) in {r}")
     return {
+        "requests": r["requests"],
         "rps": r["requests"] / (r["duration_us"] / 1e6),
         "p50_ms": r["p50"] / 1000,
         "p90_ms": r["p90"] / 1000,
@@ -168,6 +185,7 @@ async def _httpx_load(url: str, headers: dict[str, str], conns: int, duration: f
         return latencies[min(len(latencies) - 1, int(len(latencies) * p))] * 1000
 
     return {
+        "requests": len(latencies),
         "rps": len(latencies) / elapsed,
         "p50_ms": pct(0.5),
         "p90_ms": pct(0.9),
@@ -234,18 +252,30 @@ def main() -> None:
             raise SystemExit(f"grid answers differ: {first.status_code} / {via.status_code}")
         print(f"grid: {len(first.json()['data'])} lines, {len(first.content)} bytes")
 
+        servers = {"svc": evidence.pid, "gw": gateway.pid}
+
         def measure(url: str, conns: int, duration: float) -> Result:
+            before = {name: cpu_seconds(pid) for name, pid in servers.items()}
             if wrk is not None:
-                return run_wrk(wrk, script, url, auth, conns, duration)
-            return asyncio.run(_httpx_load(url, headers, conns, duration))
+                result = run_wrk(wrk, script, url, auth, conns, duration)
+            else:
+                result = asyncio.run(_httpx_load(url, headers, conns, duration))
+            for name, pid in servers.items():
+                start, end = before[name], cpu_seconds(pid)
+                if start is not None and end is not None:
+                    result[f"{name}_cpu_us"] = (end - start) / result["requests"] * 1e6
+            return result
 
         conns_list = [*args.latency_conns, args.saturation_conns]
         for url in targets.values():  # warm-up (caches, connection pools, JIT-free but lazy)
             measure(url, args.saturation_conns, 1.0)
         samples: dict[tuple[str, int], list[Result]] = {}
-        for _ in range(args.rounds):
+        for round_no in range(args.rounds):
+            order = list(targets.items())
+            if round_no % 2:  # neither side always runs right after the other's load
+                order.reverse()
             for conns in conns_list:
-                for name, url in targets.items():
+                for name, url in order:
                     samples.setdefault((name, conns), []).append(measure(url, conns, args.duration))
         table = {key: median_result(v) for key, v in samples.items()}
 
@@ -254,13 +284,21 @@ def main() -> None:
             f"\nload: {tool}; {args.rounds} rounds x {args.duration:g} s per cell, "
             f"median of rounds; {os.cpu_count()} cores"
         )
-        print(f"{'':8} {'conns':>5} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8}")
+        print(
+            f"{'':8} {'conns':>5} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8}"
+            f" {'svc us/req':>10} {'gw us/req':>10}  (CPU)"
+        )
+
+        def cpu(r: Result, key: str) -> str:
+            return f"{r[key]:10.0f}" if key in r else f"{'-':>10}"
+
         for conns in conns_list:
             for name in targets:
                 r = table[(name, conns)]
                 print(
                     f"{name:8} {conns:5d} {r['rps']:8.0f} {r['p50_ms']:8.2f} "
-                    f"{r['p90_ms']:8.2f} {r['p99_ms']:8.2f}"
+                    f"{r['p90_ms']:8.2f} {r['p99_ms']:8.2f} {cpu(r, 'svc_cpu_us')} "
+                    + (cpu(r, "gw_cpu_us") if name == "gateway" else f"{'-':>10}")
                 )
         print()
         ok = True

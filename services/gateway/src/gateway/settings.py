@@ -29,6 +29,7 @@ class GatewaySettings(CommonSettings):
     proxy_timeout: float = 30.0
     proxy_connect_timeout: float = 1.0
     proxy_max_connections: int = 100
+    """Keep-alive connections per service; a request beyond waits (up to ``proxy_timeout``)."""
     proxy_retries: int = 2
     """Extra attempts for idempotent requests (GET/HEAD/OPTIONS/PUT/DELETE) on connect errors."""
     circuit_open_seconds: float = 3.0

@@ -1,13 +1,14 @@
 """The proxy's data path to one service: keep-alive HTTP/1.1 connections of ``httpcore``
 (``h11`` speaks the protocol) over asyncio streams, kept in a LIFO stack.
 
-Why not ``httpx.AsyncClient`` / ``httpcore.AsyncConnectionPool`` here: profiled under wrk,
-they cost ~0.8 ms of gateway CPU per proxied request at 1 connection and ~1.5 ms at 32 — the
-whole overhead budget. Most of it is the pool: on every request *and* every release it scans all
-of its connections, asking each one whether its socket is readable through anyio's typed
-attributes; the rest is httpx's URL/header/cookie models around a request we already hold as
-raw ASGI bytes. Here checkout and release are O(1) (a deque and a semaphore), headers stay
-bytes, and each network operation is one asyncio call with its time bound.
+Why not ``httpx.AsyncClient`` / ``httpcore.AsyncConnectionPool`` (profiled with py-spy under
+wrk, bench/gateway): the pool scans all of its connections on every request *and* every
+release, asking each whether its socket is readable through anyio's typed attributes, and
+httpx wraps each request we already hold as raw ASGI bytes in URL/header/cookie models. With
+them the gateway spent ~1.9 ms of CPU per proxied grid GET at 1 connection and ~4.3 ms at 32;
+with this module ~1.0 and ~0.9 ms. Here checkout and release are O(1) (a deque and a
+semaphore), headers stay bytes, and each network operation is one asyncio call with its time
+bound. The HTTP/1.1 protocol itself stays in httpcore/h11 (``httpcore`` ships with httpx).
 
 Errors are httpcore's (``ConnectError``, ``ConnectTimeout``, ``ReadTimeout``, ``ReadError``,
 ``RemoteProtocolError``, ``PoolTimeout`` ...), so the caller decides about retries by type.
@@ -113,7 +114,7 @@ class UpstreamPool:
         max_connections: int = 100,
         connect_timeout: float = 1.0,
         timeout: float = 30.0,
-        keepalive_expiry: float = 5.0,
+        keepalive_expiry: float = 4.0,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -126,10 +127,14 @@ class UpstreamPool:
             ssl.create_default_context() if parts.scheme == "https" else None
         )
         self._origin = httpcore.Origin(parts.scheme.encode(), self.host.encode(), self.port)
-        host_value = self.host if self.port == default_port else f"{self.host}:{self.port}"
+        host_value = f"[{self.host}]" if ":" in self.host else self.host  # IPv6 literal
+        if self.port != default_port:
+            host_value = f"{host_value}:{self.port}"
         self._host_header = (b"host", host_value.encode("latin-1"))
         self.connect_timeout = connect_timeout
         self.timeout = timeout
+        # below uvicorn's 5 s keep-alive: drop an idle connection before the server may, so a
+        # request (a POST is not retried) does not race the server's close
         self.keepalive_expiry = keepalive_expiry
         self._extensions = {
             "timeout": {"connect": connect_timeout, "read": timeout, "write": timeout}

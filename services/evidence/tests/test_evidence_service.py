@@ -525,7 +525,7 @@ async def test_bulk_update_of_existing_rows_checks_versions(
     ]
     # a version bump between reading the rows and writing them (autorizar_excedente does not
     # take the report lock) refuses the whole save: nothing is written
-    real_lock = service._lock_gpus_by_production
+    real_lock = service._lock_gpu_rows
 
     async def lock_then_bump(session: AsyncSession, ids: Any) -> Any:
         found = await real_lock(session, ids)
@@ -539,7 +539,7 @@ async def test_bulk_update_of_existing_rows_checks_versions(
         )
         return found
 
-    monkeypatch.setattr(service, "_lock_gpus_by_production", lock_then_bump)
+    monkeypatch.setattr(service, "_lock_gpu_rows", lock_then_bump)
     with pytest.raises(DomainError) as exc:
         await month(maker, {456: [Decimal(5)] * 5, 457: [None, Decimal(9)]})
     assert exc.value.code == "VERSION_OBSOLETA"

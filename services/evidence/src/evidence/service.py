@@ -403,18 +403,18 @@ class SaveResult:
 
 async def _partidas_of_family(
     session: AsyncSession, family: Sequence[int], ids: Iterable[int]
-) -> dict[int, tuple[PartidaAnexo, ImportacionAnexo]]:
+) -> set[int]:
+    """Which of these budget lines belong to an import of the OT family (Core read)."""
     wanted = sorted(set(ids))
     if not wanted:
-        return {}
-    rows = (
-        await session.execute(
-            select(PartidaAnexo, ImportacionAnexo)
-            .join(ImportacionAnexo, ImportacionAnexo.id == PartidaAnexo.id_importacion_anexo)
-            .where(PartidaAnexo.id.in_(wanted), ImportacionAnexo.id_ot.in_(family))
-        )
-    ).all()
-    return {p.id: (p, i) for p, i in rows}
+        return set()
+    conn = await session.connection()
+    rows = await conn.execute(
+        select(PartidaAnexo.id)
+        .join(ImportacionAnexo, ImportacionAnexo.id == PartidaAnexo.id_importacion_anexo)
+        .where(id_match(session, PartidaAnexo.id, wanted), ImportacionAnexo.id_ot.in_(family))
+    )
+    return {int(r[0]) for r in rows}
 
 
 async def guardar_produccion_masiva(
@@ -574,7 +574,7 @@ async def _save(
     ).all()
     by_key: dict[d.ProdKey, Any] = {(r[1], r[2], r[3], r[4]): r for r in existing_rows}
     relevant = sorted(r.id for k, r in by_key.items() if k in requested)
-    gpus = await _lock_gpus_by_production(session, relevant)
+    gpus = await _lock_gpu_rows(session, relevant)
     existing = {
         k: d.ExistingProduction(
             r.id,
@@ -745,10 +745,37 @@ async def _update_productions(
         )
 
 
-def _existing_gpu(gpu: RegistroGpu | None) -> d.ExistingGpu | None:
+def _existing_gpu(gpu: Any) -> d.ExistingGpu | None:
+    """The domain view of a GPU (a ``RegistroGpu`` or a row of :func:`_lock_gpu_rows`)."""
     if gpu is None:
         return None
     return d.ExistingGpu(GpuStatus(gpu.estatus), gpu.id_estimacion_detalle is not None)
+
+
+_GPU_LOCK_COLUMNS = (
+    GPU_T.c.id,
+    GPU_T.c.id_produccion,
+    GPU_T.c.estatus,
+    GPU_T.c.archivo,
+    GPU_T.c.version,
+    GPU_T.c.id_estimacion_detalle,
+)
+
+
+async def _lock_gpu_rows(session: AsyncSession, production_ids: Sequence[int]) -> dict[int, Any]:
+    """Like :func:`_lock_gpus_by_production` but plain rows (Core: no ORM objects to build for
+    a month of GPUs) with the columns the save and the GPU sync read."""
+    conn = await session.connection()
+    out: dict[int, Any] = {}
+    for chunk in id_chunks(session, production_ids):
+        rows = await conn.execute(
+            select(*_GPU_LOCK_COLUMNS)
+            .where(id_match(session, GPU_T.c.id_produccion, chunk))
+            .order_by(GPU_T.c.id)
+            .with_for_update()
+        )
+        out.update({r.id_produccion: r for r in rows})
+    return out
 
 
 async def _lock_gpus_by_production(
@@ -981,10 +1008,10 @@ async def sync_gpus(
             )
         ).all():
             prod_rows[prow.id] = prow
-    gpus = await _lock_gpus_by_production(session, ids)
+    gpus = await _lock_gpu_rows(session, ids)
     events: list[DomainEvent] = []
     to_create: list[int] = []
-    to_delete: list[tuple[RegistroGpu, Any]] = []
+    to_delete: list[tuple[Any, Any]] = []
     touched: set[int] = set()
     for pid in ids:
         row: Any = prod_rows.get(pid)
@@ -1043,7 +1070,6 @@ async def sync_gpus(
         if deleted != set(gids):  # pragma: no cover - rows are locked above
             raise RuntimeError(f"GPUs {sorted(set(gids) - deleted)} changed while being retired")
         for gpu, row in to_delete:
-            session.expunge(gpu)
             reason = _retire_reason(row, cfg)
             history.append(
                 {
@@ -1206,7 +1232,7 @@ def _retire_reason(row: Any, cfg: EvidenceConfig) -> str:
 
 
 async def _record_conflict(
-    session: AsyncSession, gpu: RegistroGpu, row: Any, cfg: EvidenceConfig, now: dt.datetime
+    session: AsyncSession, gpu: Any, row: Any, cfg: EvidenceConfig, now: dt.datetime
 ) -> bool:
     """Record an open conflict once per GPU and reason (idempotent). True if new."""
     reason = _retire_reason(row, cfg)

@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from contracts.envelope import CloudEvent
 from contracts.codec import encode
+from contracts.envelope import CloudEvent
 from contracts.events.evidence import (
     GPU_STATUS_IDS,
     MAX_PRODUCTIONS_PER_EVENT,

@@ -72,9 +72,10 @@ GPU_STATUS_IDS: dict[str, int] = {
 class ProductionSaved(DomainEvent):
     """Superseded (key id_produccion): one production was created, updated or deleted.
 
-    DOMAIN §C.2.6, §C.4.2. Superseded by ``ProductionSaved.v2`` (one event per save and monthly report, keyed by
-    ``id_ot``); no longer produced, still consumed (records already on the topic, replays).
-    v1 records are keyed by ``id_produccion``, not by the topic's current key ``id_ot``.
+    DOMAIN §C.2.6, §C.4.2. Superseded by ``ProductionSaved.v2`` (one event per save and
+    monthly report, keyed by ``id_ot``); no longer produced, still consumed (records already on
+    the topic, replays). v1 records are keyed by ``id_produccion``, not by the topic's current
+    key ``id_ot``.
     """
 
     event_name: ClassVar[str] = "ProductionSaved"
@@ -160,9 +161,7 @@ class ProductionSavedV2(DomainEvent):
     anio: int = Field(ge=2000, le=2100)
     parte: int = Field(default=1, ge=1, description="This event's part of the save (1-based).")
     partes: int = Field(default=1, ge=1, description="Parts this save was split into.")
-    producciones: list[SavedProduction] = Field(
-        min_length=1, max_length=MAX_PRODUCTIONS_PER_EVENT
-    )
+    producciones: list[SavedProduction] = Field(min_length=1, max_length=MAX_PRODUCTIONS_PER_EVENT)
     saved_by: str = Field(description="User id (JWT sub) or 'system'.")
     saved_at: dt.datetime
 

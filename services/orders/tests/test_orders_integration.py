@@ -110,10 +110,9 @@ async def test_concurrent_generation_on_postgres(pg_engine: AsyncEngine) -> None
 async def test_concurrent_generation_prefix_read_on_postgres(
     pg_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The same race through the bounded FEFO prefix read (the path of large requests), with
-    the smallest rounds: locks, re-reads and conditional reservations never oversubscribe."""
-    monkeypatch.setattr(service, "FEFO_PREFIJO_MIN_PRODUCTOS", 1)
-    monkeypatch.setattr(service, "FEFO_RONDAS_LOTES", (1, 2, None))
+    """The same race with the smallest first read (one row per product, then the exact-bound
+    second read): locks, re-reads and conditional reservations never oversubscribe."""
+    monkeypatch.setattr(service, "FEFO_FILAS_PRIMERA_LECTURA", 1)
     await test_concurrent_generation_on_postgres(pg_engine)
 
 
@@ -296,11 +295,10 @@ async def _lineas(engine: AsyncEngine, propuesta_id: uuid.UUID) -> list[tuple[st
 async def test_fefo_prefix_rounds_on_postgres(
     pg_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The bounded FEFO read (a few lots per product, then more, then all) allocates exactly as
-    the rule over the whole scope: ineligible stock skipped, byte-wise ties, drained rows
-    skipped, shortfall and scope-wide `cantidad_disponible` exact."""
-    monkeypatch.setattr(service, "FEFO_RONDAS_LOTES", (1, 2, None))
-    monkeypatch.setattr(service, "FEFO_PREFIJO_MIN_PRODUCTOS", 1)
+    """The bounded FEFO read (one row per product, then at most `requerido` rows) allocates
+    exactly as the rule over the whole scope: ineligible stock skipped, byte-wise ties, drained
+    rows skipped, shortfall and scope-wide `cantidad_disponible` exact."""
+    monkeypatch.setattr(service, "FEFO_FILAS_PRIMERA_LECTURA", 1)
     w: World = await build_world(session_factory(pg_engine))
     await w.lote("A1", date(2026, 9, 1), {"A-01": 10, "A-02": 5})
     await w.lote("A2", date(2026, 9, 1), {"B-01": 7})

@@ -175,6 +175,17 @@ class Lote(Base):
         ),
         Index("ix_lotes_producto_caducidad", "producto_id", "fecha_caducidad"),
         Index("ix_lotes_fecha_caducidad", "fecha_caducidad"),
+        # FEFO candidates (migration 0002): a product's DISPONIBLE lots in caducidad order, with
+        # the tie-break and the id in the index, so the proposal read and the scope total scan
+        # only the index (lot rows are rarely updated, so their pages stay all-visible)
+        Index(
+            "ix_lotes_fefo",
+            "producto_id",
+            "fecha_caducidad",
+            postgresql_include=["numero_lote", "id"],
+            postgresql_where=text("estado = 1"),
+            sqlite_where=text("estado = 1"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

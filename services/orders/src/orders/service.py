@@ -13,6 +13,7 @@ both win (a retried dispatch → 409 ``YA_SURTIDA``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import uuid
@@ -974,61 +975,58 @@ async def _candidatos_fefo(
     return rows, totales
 
 
-FEFO_PREFIJO_MIN_PRODUCTOS = 16
-"""From this many products on (PostgreSQL) the bounded per-product prefix read is used; a small
-request's scope is small, and one windowed query over it is cheapest (`_candidatos_fefo`)."""
+FEFO_FILAS_PRIMERA_LECTURA = 12
+"""Eligible stock rows the first FEFO read takes per product on PostgreSQL (fewer when the
+requirement is smaller). A product those rows do not cover is read again with
+`FEFO_FACTOR_LECTURA` times as many, up to ``LIMIT requerido``: every eligible row holds at
+least one free unit, so that many rows either cover the requirement or are the product's whole
+eligible scope. Exact for any demand; the usual case (dozens of units per row) is one read of a
+handful of rows per product."""
 
-FEFO_RONDAS_LOTES: tuple[int | None, ...] = (16, 256, None)
-"""Lots read per product in each FEFO round on PostgreSQL (in FEFO order, ties included); a
-product the lots read do not cover is read again in the next round, the last one unbounded, so
-the result is exact for any demand while the usual case reads a few dozen lots per product."""
+FEFO_FACTOR_LECTURA = 4
 
-_SQL_PREFIJO_PG = """
+_ELEGIBLE_PG = f"""l.estado = {d.LOTE_DISPONIBLE} AND l.fecha_caducidad > :umbral
+          AND lu.cantidad > lu.cantidad_reservada
+          AND u.almacen_id = :almacen AND u.estado IN ('disponible', 'ocupada') AND u.activo
+          AND (SELECT a.activo FROM almacenes AS a WHERE a.id = :almacen)"""
+# (the lot estado is a literal so that every plan, generic ones included, can use the partial
+# index `ix_lotes_fefo`; the warehouse flag is one uncorrelated sub-select, evaluated once)
+
+_SQL_CANDIDATOS_PG = f"""
 SELECT r.producto_id, c.lu_id, c.lote_id, c.numero_lote, c.fecha_caducidad, c.codigo,
        c.cantidad, c.cantidad_reservada
-FROM unnest(CAST(:prods AS integer[]), CAST(:reqs AS integer[])) AS r(producto_id, req)
+FROM unnest(CAST(:prods AS integer[]), CAST(:reqs AS integer[]), CAST(:lims AS integer[]))
+     AS r(producto_id, req, lim)
 CROSS JOIN LATERAL (
-    SELECT s.* FROM (
-        SELECT lu.id AS lu_id, l.id AS lote_id, l.numero_lote, l.fecha_caducidad,
-               u.codigo, lu.cantidad, lu.cantidad_reservada,
-               lu.cantidad - lu.cantidad_reservada AS neto,
-               sum(lu.cantidad - lu.cantidad_reservada) OVER (
-                   ORDER BY l.fecha_caducidad, l.numero_lote COLLATE "C",
-                            u.codigo COLLATE "C", lu.id
-                   ROWS UNBOUNDED PRECEDING) AS acumulado
-        FROM (
-            SELECT lotes.id, lotes.numero_lote, lotes.fecha_caducidad FROM lotes
-            WHERE lotes.producto_id = r.producto_id AND lotes.estado = :estado
-              AND lotes.fecha_caducidad > :umbral
-              AND EXISTS (
-                  SELECT 1 FROM lote_ubicaciones AS lu2
-                  JOIN ubicaciones AS u2 ON u2.id = lu2.ubicacion_id
-                  WHERE lu2.lote_id = lotes.id AND lu2.cantidad > lu2.cantidad_reservada
-                    AND u2.almacen_id = :almacen AND u2.estado IN ('disponible', 'ocupada')
-                    AND u2.activo)
-            {limite}
-        ) AS l
+    SELECT s.*,
+           sum(s.cantidad - s.cantidad_reservada) OVER (
+               ORDER BY s.fecha_caducidad, s.numero_lote COLLATE "C", s.codigo COLLATE "C",
+                        s.lu_id
+               ROWS UNBOUNDED PRECEDING) AS acumulado
+    FROM (
+        SELECT lu.id AS lu_id, l.id AS lote_id, l.numero_lote, l.fecha_caducidad, u.codigo,
+               lu.cantidad, lu.cantidad_reservada
+        FROM lotes AS l
         JOIN lote_ubicaciones AS lu ON lu.lote_id = l.id
         JOIN ubicaciones AS u ON u.id = lu.ubicacion_id
-        JOIN almacenes AS a ON a.id = u.almacen_id
-        WHERE u.almacen_id = :almacen
-          AND u.estado IN ('disponible', 'ocupada') AND u.activo AND a.activo
-          AND lu.cantidad > lu.cantidad_reservada
+        WHERE l.producto_id = r.producto_id AND {_ELEGIBLE_PG}
+        ORDER BY l.fecha_caducidad, l.numero_lote COLLATE "C", u.codigo COLLATE "C", lu.id
+        LIMIT r.lim
     ) AS s
-    WHERE s.acumulado - s.neto < r.req
 ) AS c
+WHERE c.acumulado - (c.cantidad - c.cantidad_reservada) < r.req
 """
+"""The FEFO prefix of each product in one statement: per product (LATERAL) its eligible rows in
+full FEFO order — `ix_lotes_fefo` yields the lots in caducidad order and an incremental sort
+orders each caducidad's few rows by the tie-breaks — up to `lim` rows, cut after the first row
+that covers the requirement (Σ neto before the row < requerido)."""
 
-_SQL_TOTALES_PG = """
+_SQL_TOTALES_PG = f"""
 SELECT l.producto_id, sum(lu.cantidad - lu.cantidad_reservada)
 FROM lotes AS l
 JOIN lote_ubicaciones AS lu ON lu.lote_id = l.id
 JOIN ubicaciones AS u ON u.id = lu.ubicacion_id
-JOIN almacenes AS a ON a.id = u.almacen_id
-WHERE l.producto_id = ANY(CAST(:prods AS integer[])) AND l.estado = :estado
-  AND l.fecha_caducidad > :umbral AND u.almacen_id = :almacen
-  AND u.estado IN ('disponible', 'ocupada') AND u.activo AND a.activo
-  AND lu.cantidad > lu.cantidad_reservada
+WHERE l.producto_id = ANY(CAST(:prods AS integer[])) AND {_ELEGIBLE_PG}
 GROUP BY l.producto_id
 """
 
@@ -1038,100 +1036,114 @@ _SQL_LOCK_PG = (
 )
 
 
-def _totales_aparte(
-    session: AsyncSession, params: dict[str, Any]
-) -> asyncio.Task[Sequence[Any]] | None:
-    """Start the scope-wide aggregate (§B.4.1 g) on a second pooled connection, so PostgreSQL
-    computes it while this transaction reads and locks the FEFO prefix; None (the caller runs
-    it in its own transaction) when the session is not bound to an engine or the pool has no
-    spare connection within its base size (never waits for one). An unlocked read, like any
-    read of other transactions' stock: the allocation itself only uses locked rows.
+class _TotalesPg:
+    """The eligible net stock of products whose FEFO prefix did not read their whole scope (the
+    item's `cantidad_disponible`, §B.4.1 g): one aggregate over those products only, started on
+    a second pooled connection so PostgreSQL computes it while this transaction locks, allocates
+    and reserves; run in this transaction instead when the session is not bound to an engine or
+    the pool has no spare connection within its base size (never waits for one). An unlocked
+    read, like any read of other transactions' stock: the allocation itself uses locked rows.
     """
-    engine = session.bind
-    if not isinstance(engine, AsyncEngine):
-        return None
-    pool = engine.sync_engine.pool
-    if not isinstance(pool, QueuePool) or pool.checkedout() >= pool.size() - 1:
-        return None
 
-    async def run() -> Sequence[Any]:
-        async with engine.connect() as conn:
-            return (await conn.execute(text(_SQL_TOTALES_PG), params)).all()
+    def __init__(
+        self, session: AsyncSession, productos: Sequence[int], almacen_id: int, umbral: date
+    ) -> None:
+        self._session = session
+        self._params = {"prods": list(productos), "almacen": almacen_id, "umbral": umbral}
+        self._task: asyncio.Task[Sequence[Any]] | None = None
+        if not productos:
+            return
+        engine = session.bind
+        if not isinstance(engine, AsyncEngine):
+            return
+        pool = engine.sync_engine.pool
+        if not isinstance(pool, QueuePool) or pool.checkedout() >= pool.size() - 1:
+            return
 
-    return asyncio.create_task(run())
+        async def run() -> Sequence[Any]:
+            async with engine.connect() as conn:  # its transaction rolls back on return
+                await conn.execute(text("SET LOCAL jit = off"))
+                return (await conn.execute(text(_SQL_TOTALES_PG), self._params)).all()
+
+        self._task = asyncio.create_task(run())
+
+    async def resultado(self) -> dict[int, int]:
+        if not self._params["prods"]:
+            return {}
+        if self._task is not None:
+            filas = await self._task
+        else:
+            filas = (await self._session.execute(text(_SQL_TOTALES_PG), self._params)).all()
+        return {int(r[0]): int(r[1]) for r in filas}
+
+    async def cancelar(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
 
 
 async def _candidatos_fefo_pg(
     session: AsyncSession, requeridos: Mapping[int, int], almacen_id: int, umbral: date
-) -> tuple[list[d.LoteUbicacionSnap], dict[int, int]]:
-    """PostgreSQL: only the eligible FEFO prefix each product needs, then locked and re-read.
+) -> tuple[list[d.LoteUbicacionSnap], set[int]]:
+    """PostgreSQL: the eligible FEFO prefix each product needs, locked and re-read; and the
+    products whose whole eligible scope that prefix is (their net total is the prefix's).
 
-    Per product (a LATERAL join) an ordered scan of its DISPONIBLE, long-dated lots that still
-    have free stock in an eligible location stops after a few lots (`FEFO_RONDAS_LOTES`; the cut
-    is on caducidad alone, the index order, with ties, so it is a superset of the first lots by
-    the full key and needs no sort), their
-    eligible locations are ordered by the full FEFO key and a running sum keeps the rows up to
-    the first one that covers the requirement (``Σ neto before the row < requerido``); products
-    those lots do not cover are read again with more lots. The scope-wide eligible net per
-    product (the item's `cantidad_disponible`, §B.4.1 g) is one aggregate, run alongside on a
-    second connection when one is free (`_totales_aparte`). The prefix rows are then locked
-    (``FOR UPDATE``, ascending id) and their locked values are the ones allocated; if a
-    concurrent reservation committed in between, the prefix is read again (rows already locked
-    stay locked). Ordering is byte-wise (``COLLATE "C"``) [DECIDE-B7].
+    One statement reads every product's prefix (`_SQL_CANDIDATOS_PG`); the rare product its
+    first rows do not cover is read again with more (`FEFO_FILAS_PRIMERA_LECTURA`).
+    The rows are then locked (``FOR UPDATE``, ascending id) and their locked values are the ones
+    allocated; if a concurrent reservation committed in between, the prefix is read again (rows
+    already locked stay locked and stable). Ordering is byte-wise (``COLLATE "C"``) [DECIDE-B7].
     """
-    base = {"estado": d.LOTE_DISPONIBLE, "umbral": umbral, "almacen": almacen_id}
-    prods = sorted(requeridos)
-    totales_task = _totales_aparte(session, {**base, "prods": prods})
+    base = {"umbral": umbral, "almacen": almacen_id}
     # the planner's cost for 200 LATERAL loops crosses jit_above_cost: compiling the plan costs
     # more (30-200 ms) than the few thousand index probes it runs (this transaction only)
     await session.execute(text("SET LOCAL jit = off"))
-    try:
-        leidas: dict[int, tuple[Any, ...]] = {}
-        bloqueadas: dict[int, tuple[int, int]] = {}
-        for _attempt in range(5):
-            pendientes = prods
-            leidas = {}
-            for limite in FEFO_RONDAS_LOTES:
-                if not pendientes:
-                    break
-                filas = (
-                    await session.execute(
-                        # the limit is a literal: each round gets its own plan
-                        text(
-                            _SQL_PREFIJO_PG.format(
-                                limite=""
-                                if limite is None
-                                else "ORDER BY lotes.fecha_caducidad "
-                                f"FETCH FIRST {int(limite)} ROWS WITH TIES"
-                            )
-                        ),
-                        {**base, "prods": pendientes, "reqs": [requeridos[p] for p in pendientes]},
-                    )
-                ).all()
-                cubierto: dict[int, int] = defaultdict(int)
-                for r in filas:
-                    leidas[r[1]] = tuple(r)
-                    cubierto[r[0]] += r[6] - r[7]
-                # the lots read do not cover the requirement: read more of that product's lots
-                pendientes = [p for p in pendientes if cubierto[p] < requeridos[p]]
-            nuevas = sorted(i for i in leidas if i not in bloqueadas)
-            if nuevas:
-                for r in (await session.execute(text(_SQL_LOCK_PG), {"ids": nuevas})).all():
-                    bloqueadas[r[0]] = (r[1], r[2])
-            # a concurrent reservation committed between the read and the lock: read again
-            if all(i in bloqueadas and bloqueadas[i] == (r[6], r[7]) for i, r in leidas.items()):
-                break
-    except BaseException:
-        if totales_task is not None:
-            totales_task.cancel()
-        raise
-    if totales_task is not None:
-        filas_totales = await totales_task
-    else:
-        filas_totales = (
-            await session.execute(text(_SQL_TOTALES_PG), {**base, "prods": prods})
-        ).all()
-    totales = {int(r[0]): int(r[1]) for r in filas_totales}
+    leidas: dict[int, tuple[Any, ...]] = {}
+    completos: set[int] = set()
+    bloqueadas: dict[int, tuple[int, int]] = {}
+    for _attempt in range(5):
+        leidas, completos = {}, set()
+        pendientes = sorted(requeridos)
+        filas_max = FEFO_FILAS_PRIMERA_LECTURA
+        while pendientes:
+            lims = [min(requeridos[p], filas_max) for p in pendientes]
+            filas = (
+                await session.execute(
+                    text(_SQL_CANDIDATOS_PG),
+                    {
+                        **base,
+                        "prods": pendientes,
+                        "reqs": [requeridos[p] for p in pendientes],
+                        "lims": lims,
+                    },
+                )
+            ).all()
+            leidos: dict[int, int] = defaultdict(int)
+            cubierto: dict[int, int] = defaultdict(int)
+            for r in filas:
+                leidas[r[1]] = tuple(r)
+                leidos[r[0]] += 1
+                cubierto[r[0]] += r[6] - r[7]
+            siguientes = []
+            for p, lim in zip(pendientes, lims, strict=True):
+                if cubierto[p] >= requeridos[p]:
+                    continue
+                # not covered, so nothing was cut: fewer rows than the limit is the whole
+                # eligible scope (the limit reaches `requerido` at the latest)
+                if leidos[p] < lim:
+                    completos.add(p)
+                else:
+                    siguientes.append(p)
+            pendientes = siguientes
+            filas_max *= FEFO_FACTOR_LECTURA
+        nuevas = sorted(i for i in leidas if i not in bloqueadas)
+        if nuevas:
+            for r in (await session.execute(text(_SQL_LOCK_PG), {"ids": nuevas})).all():
+                bloqueadas[r[0]] = (r[1], r[2])
+        # a concurrent reservation committed between the read and the lock: read again
+        if all(i in bloqueadas and bloqueadas[i] == (r[6], r[7]) for i, r in leidas.items()):
+            break
     snaps = [
         d.LoteUbicacionSnap(
             lote_ubicacion_id=lu_id,
@@ -1148,7 +1160,7 @@ async def _candidatos_fefo_pg(
         for lu_id, r in leidas.items()
         if lu_id in bloqueadas
     ]
-    return snaps, totales
+    return snaps, completos
 
 
 async def _reservar_varios(session: AsyncSession, deltas: Sequence[tuple[int, int]]) -> None:
@@ -1216,16 +1228,31 @@ _SQL_LINEAS_PG = (
 async def _insertar_filas(
     session: AsyncSession,
     filas_items: list[dict[str, Any]],
-    filas_lineas: list[dict[str, Any]],
+    lineas: list[tuple[uuid.UUID, uuid.UUID, int, int]],
     at: datetime,
 ) -> None:
-    """Proposal items, then their lines: on PostgreSQL one ``INSERT … SELECT FROM unnest(…)``
-    each (a handful of array parameters, whatever the row count); elsewhere Core bulk inserts."""
+    """Proposal items, then their lines (id, item, lote_ubicacion, cantidad) as RESERVADA: on
+    PostgreSQL one ``INSERT … SELECT FROM unnest(…)`` each (a handful of array parameters,
+    whatever the row count); elsewhere Core bulk inserts."""
     if session.get_bind().dialect.name != "postgresql":
         if filas_items:
             await session.execute(insert(PropuestaItem), filas_items)
-        if filas_lineas:
-            await session.execute(insert(LoteAsignado), filas_lineas)
+        if lineas:
+            await session.execute(
+                insert(LoteAsignado),
+                [
+                    {
+                        "id": linea_id,
+                        "propuesta_item_id": ip_id,
+                        "lote_ubicacion_id": lu_id,
+                        "cantidad_asignada": cantidad,
+                        "estado_linea": "RESERVADA",
+                        "override_caducidad": False,
+                        "fecha_asignacion": at,
+                    }
+                    for linea_id, ip_id, lu_id, cantidad in lineas
+                ],
+            )
         return
     if filas_items:
         await session.execute(
@@ -1243,16 +1270,10 @@ async def _insertar_filas(
                 "obss": [f["observaciones"] for f in filas_items],
             },
         )
-    if filas_lineas:
+    if lineas:
+        ids, pis, lus, ns = (list(col) for col in zip(*lineas, strict=True))
         await session.execute(
-            text(_SQL_LINEAS_PG),
-            {
-                "at": at,
-                "ids": [f["id"] for f in filas_lineas],
-                "pis": [f["propuesta_item_id"] for f in filas_lineas],
-                "lus": [f["lote_ubicacion_id"] for f in filas_lineas],
-                "ns": [f["cantidad_asignada"] for f in filas_lineas],
-            },
+            text(_SQL_LINEAS_PG), {"at": at, "ids": ids, "pis": pis, "lus": lus, "ns": ns}
         )
 
 
@@ -1294,49 +1315,69 @@ async def generar_propuesta(
 
     requeridos = {i.producto_id: i.cantidad_aprobada or 0 for i in aprobados}
     disponibles_total: dict[int, int] | None = None
+    totales: _TotalesPg | None = None
     if cfg.natural_sort:
         snaps_leidos = [
             _to_snap(r)
             for r in await _candidatos_todos(session, productos, sol.almacen_destino_id, umbral)
         ]
-    elif (
-        len(requeridos) >= FEFO_PREFIJO_MIN_PRODUCTOS
-        and session.get_bind().dialect.name == "postgresql"
-    ):
-        snaps_leidos, disponibles_total = await _candidatos_fefo_pg(
-            session, requeridos, sol.almacen_destino_id, umbral
-        )
+    elif session.get_bind().dialect.name == "postgresql":
+        # only the FEFO prefix is read: the scope totals come from one aggregate, started first
+        # so that it runs while this transaction reads, locks, allocates and reserves
+        totales = _TotalesPg(session, productos, sol.almacen_destino_id, umbral)
+        try:
+            snaps_leidos, _completos = await _candidatos_fefo_pg(
+                session, requeridos, sol.almacen_destino_id, umbral
+            )
+        except BaseException:
+            await totales.cancelar()
+            raise
     else:
         rows, disponibles_total = await _candidatos_fefo(
             session, requeridos, sol.almacen_destino_id, umbral
         )
         snaps_leidos = [_to_snap(r) for r in rows]
-    asignados = d.asignar_fefo_varios(
-        requeridos,
-        sol.almacen_destino_id,
-        snaps_leidos,
-        today,
-        min_shelf_life_days=cfg.min_shelf_life_days,
-        natural=cfg.natural_sort,
-    )
-
-    resultados: list[tuple[SolicitudItem, d.ResultadoItem]] = []
-    for item in aprobados:
-        res = asignados[item.producto_id]
-        if not res.asignaciones:
-            res = await _con_razon(session, item, sol.almacen_destino_id, today, cfg)
-        elif disponibles_total is not None:
-            # only the FEFO prefix was read: the item's usable stock is the scope-wide total
-            res = dataclasses.replace(
-                res,
-                cantidad_disponible=max(
-                    res.cantidad_disponible, disponibles_total.get(item.producto_id, 0)
-                ),
+    try:
+        asignados = d.asignar_fefo_varios(
+            requeridos,
+            sol.almacen_destino_id,
+            snaps_leidos,
+            today,
+            min_shelf_life_days=cfg.min_shelf_life_days,
+            natural=cfg.natural_sort,
+        )
+        resultados: list[tuple[SolicitudItem, d.ResultadoItem]] = []
+        for item in aprobados:
+            res = asignados[item.producto_id]
+            if not res.asignaciones:
+                res = await _con_razon(session, item, sol.almacen_destino_id, today, cfg)
+            resultados.append((item, res))
+        await _reservar_varios(
+            session,
+            [(a.lote_ubicacion_id, a.cantidad) for _, r in resultados for a in r.asignaciones],
+        )
+        if totales is not None:
+            disponibles_total = await totales.resultado()
+    except BaseException:
+        if totales is not None:
+            await totales.cancelar()
+        raise
+    if disponibles_total:
+        # the item's usable stock is the scope-wide total (the prefix read is part of it)
+        resultados = [
+            (
+                item,
+                dataclasses.replace(
+                    res,
+                    cantidad_disponible=max(
+                        res.cantidad_disponible, disponibles_total.get(item.producto_id, 0)
+                    ),
+                )
+                if res.asignaciones
+                else res,
             )
-        resultados.append((item, res))
-    await _reservar_varios(
-        session, [(a.lote_ubicacion_id, a.cantidad) for _, r in resultados for a in r.asignaciones]
-    )
+            for item, res in resultados
+        ]
 
     prop = Propuesta(
         id=uuid.uuid4(),
@@ -1358,15 +1399,17 @@ async def generar_propuesta(
     items_prop: dict[uuid.UUID, uuid.UUID] = {}
     ids_nuevos = iter(_uuids(len(resultados) + sum(len(r.asignaciones) for _, r in resultados)))
     filas_items: list[dict[str, Any]] = []
-    filas_lineas: list[dict[str, Any]] = []
+    lineas: list[tuple[uuid.UUID, uuid.UUID, int, int]] = []
+    reservas: list[dict[str, Any]] = []
     for item, res in resultados:
+        item_id = item.id
         ip_id = next(ids_nuevos)
-        items_prop[item.id] = ip_id
+        items_prop[item_id] = ip_id
         filas_items.append(
             {
                 "id": ip_id,
                 "propuesta_id": prop.id,
-                "solicitud_item_id": item.id,
+                "solicitud_item_id": item_id,
                 "producto_id": item.producto_id,
                 "cantidad_aprobada": res.cantidad_aprobada,
                 "cantidad_disponible": res.cantidad_disponible,
@@ -1377,35 +1420,27 @@ async def generar_propuesta(
                 "observaciones": res.observaciones,
             }
         )
-        lotes_evento[item.id] = []
+        item_txt = str(item_id)
+        evento = lotes_evento[item_id] = []
         for a in res.asignaciones:
             linea_id = next(ids_nuevos)
-            filas_lineas.append(
-                {
-                    "id": linea_id,
-                    "propuesta_item_id": ip_id,
-                    "lote_ubicacion_id": a.lote_ubicacion_id,
-                    "cantidad_asignada": a.cantidad,
-                    "estado_linea": "RESERVADA",
-                    "override_caducidad": False,
-                    "fecha_asignacion": at,
-                }
-            )
-            s = snaps[a.lote_ubicacion_id]
-            assert s.fecha_caducidad is not None
-            lotes_evento[item.id].append(
+            lu_id, cantidad = a.lote_ubicacion_id, a.cantidad
+            lineas.append((linea_id, ip_id, lu_id, cantidad))
+            reservas.append({"item": item_txt, "lote_ubicacion": lu_id, "cantidad": cantidad})
+            s = snaps[lu_id]
+            evento.append(
                 {
                     "id_lote_asignado": linea_id,
                     "id_lote": s.lote_id,
                     "numero_lote": s.numero_lote,
                     "fecha_caducidad": s.fecha_caducidad,
-                    "id_lote_ubicacion": s.lote_ubicacion_id,
+                    "id_lote_ubicacion": lu_id,
                     "ubicacion": s.ubicacion_codigo,
-                    "cantidad": a.cantidad,
+                    "cantidad": cantidad,
                 }
             )
     # set-based inserts (items before their lines): no ORM unit-of-work for ~1,000 rows
-    await _insertar_filas(session, filas_items, filas_lineas, at)
+    await _insertar_filas(session, filas_items, lineas, at)
     await _audit(
         session,
         "propuesta",
@@ -1413,15 +1448,7 @@ async def generar_propuesta(
         "generar",
         actor,
         despues=prop.estado,
-        payload={
-            "solicitud": str(sol.id),
-            "evento": evento_id,
-            "reservas": [
-                {"item": str(i.id), "lote_ubicacion": a.lote_ubicacion_id, "cantidad": a.cantidad}
-                for i, r in resultados
-                for a in r.asignaciones
-            ],
-        },
+        payload={"solicitud": str(sol.id), "evento": evento_id, "reservas": reservas},
         at=at,
     )
     claves = (

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -45,3 +47,32 @@ async def test_unreachable_database_message_masks_password() -> None:
     )
     assert "topsecret" not in msg
     assert "\n" not in msg
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("ping_after_idle_s", [0.0, 3600.0])
+async def test_pooled_connection_killed_by_the_server_is_replaced(
+    pg_database: str, ping_after_idle_s: float
+) -> None:
+    """No ping per checkout, yet a pooled connection the server terminated is never handed out:
+    replaced after the idle ping (0 s) or as soon as the driver saw its socket close."""
+    engine = create_engine(pg_database, pool_size=1, ping_after_idle_s=ping_after_idle_s)
+    killer = create_engine(pg_database, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar()
+            raw = await conn.get_raw_connection()
+            driver = raw.driver_connection
+        async with killer.connect() as conn:
+            assert (await conn.execute(text(f"SELECT pg_terminate_backend({pid})"))).scalar()
+        if ping_after_idle_s > 0:  # only the closed socket can tell: wait until the driver saw it
+            deadline = time.monotonic() + 10
+            while not driver.is_closed():
+                assert time.monotonic() < deadline, "the driver never saw the socket close"
+                await asyncio.sleep(0.01)
+        async with engine.connect() as conn:
+            new_pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar()
+        assert new_pid != pid
+    finally:
+        await engine.dispose()
+        await killer.dispose()

@@ -95,13 +95,18 @@ async def ok(r: httpx.Response, status: int = 200) -> Any:
     return r.json() if r.content else None
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every acceptance example runs on SQLite (embedded mode: the ORM session path) and on
+    PostgreSQL (the hand-written hot paths of `sales.hotpath`)."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("pg_database"))
+    return f"sqlite+aiosqlite:///{tmp_path / 'sales.db'}"
+
+
 @pytest.fixture
-async def ctx(tmp_path: Path) -> AsyncIterator[Ctx]:
-    settings = SalesSettings(
-        env="test",
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'sales.db'}",
-        transport="memory",
-    )
+async def ctx(database_url: str) -> AsyncIterator[Ctx]:
+    settings = SalesSettings(env="test", database_url=database_url, transport="memory")
     app = create_app(settings)
     async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30) as manager:
         transport = httpx.ASGITransport(app=manager.app)

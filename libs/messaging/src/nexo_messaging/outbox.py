@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, Text, bindparam, cast, func, insert, select, type_coerce
@@ -30,6 +31,36 @@ async def _dialect(db: AsyncSession | AsyncConnection) -> str:
     return str(conn.dialect.name)
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """The column values of one outbox row (``payload_text``: the event as compact JSON)."""
+
+    id: str
+    aggregatetype: str
+    aggregateid: str
+    type: str
+    topic: str
+    payload_text: str
+    headers: dict[str, Any]
+
+
+def outbox_row(
+    event: DomainEvent, *, headers: dict[str, str] | None = None, topic: str | None = None
+) -> OutboxRow:
+    """The outbox row for `event` (new event id; trace headers from the current context unless
+    given). :func:`enqueue` inserts exactly this; a hand-written statement on a hot path may
+    insert it itself (same transaction as its business rows, plus ``pg_notify``)."""
+    return OutboxRow(
+        id=str(uuid.uuid4()),
+        aggregatetype=event.aggregate_type,
+        aggregateid=event.aggregate_id(),
+        type=event.ce_type(),
+        topic=topic or event.topic,
+        payload_text=event.model_dump_json(),
+        headers={**current_trace_headers(), **(headers or {})},
+    )
+
+
 async def enqueue(
     db: AsyncSession | AsyncConnection,
     outbox: Table,
@@ -46,17 +77,16 @@ async def enqueue(
     On PostgreSQL a ``pg_notify('outbox_<service>')`` (delivered at commit; ``notify`` overrides
     the channel) wakes the relay at once; elsewhere call ``runtime.wake_relay()`` after commit.
     """
-    event_id = str(uuid.uuid4())
-    row_headers: dict[str, Any] = {**current_trace_headers(), **(headers or {})}
+    values = outbox_row(event, headers=headers, topic=topic)
     dialect = await _dialect(db)
     row = insert(outbox).values(
-        id=event_id,
-        aggregatetype=event.aggregate_type,
-        aggregateid=event.aggregate_id(),
-        type=event.ce_type(),
-        topic=topic or event.topic,
-        payload=_payload_value(outbox, dialect, event.model_dump_json()),
-        headers=row_headers,
+        id=values.id,
+        aggregatetype=values.aggregatetype,
+        aggregateid=values.aggregateid,
+        type=values.type,
+        topic=values.topic,
+        payload=_payload_value(outbox, dialect, values.payload_text),
+        headers=values.headers,
     )
     if dialect == "postgresql":
         # One round trip: the insert runs as a data-modifying CTE beside the NOTIFY.
@@ -65,7 +95,7 @@ async def enqueue(
         await db.execute(select(func.pg_notify(channel, "")).select_from(inserted))
     else:
         await db.execute(row)
-    return event_id
+    return values.id
 
 
 async def enqueue_many(

@@ -57,7 +57,7 @@ def build_service_app(
         configure_logging_for(settings)
         async with AsyncExitStack() as stack:
             if database and isinstance(settings, ServiceSettings):
-                engine = create_engine(settings.database_url)
+                engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
                 stack.push_async_callback(engine.dispose)
                 app.state.engine = engine
                 app.state.sessionmaker = session_factory(engine)

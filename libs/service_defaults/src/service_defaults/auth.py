@@ -161,7 +161,7 @@ async def current_user(
 
 def require_roles(*roles: str) -> Callable[..., Awaitable[CurrentUser]]:
     """Dependency factory: the user must hold one of `roles` (``admin`` passes everywhere).
-    With no roles, any authenticated user passes."""
+    With no roles, any authenticated user passes. The dependency exposes them as ``.roles``."""
     wanted = frozenset(r.lower() for r in roles)
 
     async def dependency(user: CurrentUser = Depends(current_user)) -> CurrentUser:
@@ -169,7 +169,28 @@ def require_roles(*roles: str) -> Callable[..., Awaitable[CurrentUser]]:
             raise Forbidden(wanted)
         return user
 
+    dependency.roles = wanted  # type: ignore[attr-defined]
     return dependency
+
+
+def bearer_user(request: Request, roles: frozenset[str] = frozenset()) -> CurrentUser | None:
+    """The user of a valid bearer token holding one of `roles` (any user when empty), else
+    ``None`` — never raises. For hot routes that serve the common case without dependency
+    resolution and hand every other request to the regular path (which answers 401/403)."""
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    try:
+        user = decode_token(_settings_of(request), token)
+    except Unauthorized:
+        return None
+    if roles and not user.has_any(*roles):
+        return None
+    request.state.user = user
+    return user
 
 
 def issue_token(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypeVar
 
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -78,6 +78,8 @@ class ServiceSettings(CommonSettings):
     """Settings of one domain service (database + message transport on top of the common ones)."""
 
     database_url: str = "sqlite+aiosqlite:///./var/nexo.db"
+    db_pool_size: int = Field(default=15, ge=1, le=1000)
+    """Server connections per process, kept open and never exceeded (PostgreSQL only)."""
     transport: Literal["memory", "kafka"] = "memory"
     kafka_bootstrap_servers: str | None = None
 

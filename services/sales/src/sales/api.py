@@ -8,13 +8,14 @@ problem details whose `type` ends in the DOMAIN code (e.g. ``STOCK_INSUFICIENTE`
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, params
 from fastapi.routing import APIRoute
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
@@ -22,10 +23,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sales import domain as d
-from sales import service
+from sales import hotpath, service
 from sales.domain import DomainError, EstadoCotizacion, EstatusVenta
 from sales.models import Abono, Cliente, Cotizacion, DetalleVenta, Material, Producto, Venta
-from service_defaults.auth import CurrentUser, require_roles
+from service_defaults.auth import CurrentUser, bearer_user, require_roles
 from service_defaults.deps import get_runtime, get_session
 from service_defaults.errors import ProblemError
 
@@ -66,11 +67,80 @@ def _sqlite_write_lock(request: Request) -> asyncio.Lock | None:
     return lock
 
 
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[Response]])
+
+
+def hot_route(endpoint: Endpoint) -> Endpoint:
+    """Marks a high-traffic endpoint whose parameters are exactly a pydantic body, the
+    `Request` and a role-checked user (``Annotated[CurrentUser, Depends(require_roles(...))]``)
+    and which returns a `Response`. :class:`DomainRoute` then serves its common case — a valid
+    bearer token with the role, a JSON body that validates — by calling it directly, without
+    FastAPI's dependency resolution; every other request takes the regular FastAPI path, so
+    401/403/422 answers are exactly the usual ones."""
+    _hot_signature(endpoint)  # fail at import time on an unsupported signature
+    endpoint.__nexo_hot__ = True  # type: ignore[attr-defined]
+    return endpoint
+
+
+def _hot_signature(
+    endpoint: Callable[..., Any],
+) -> tuple[str, type[BaseModel], str, frozenset[str], str]:
+    hints = get_type_hints(endpoint, include_extras=True)
+    body = user = req = None
+    model: type[BaseModel] | None = None
+    roles: frozenset[str] = frozenset()
+    for name in inspect.signature(endpoint).parameters:
+        hint = hints[name]
+        if hint is Request:
+            req = name
+        elif get_origin(hint) is Annotated:
+            base, *meta = get_args(hint)
+            dep = next((m for m in meta if isinstance(m, params.Depends)), None)
+            wanted = getattr(dep.dependency, "roles", None) if dep is not None else None
+            if base is not CurrentUser or not isinstance(wanted, frozenset):
+                raise TypeError(f"{endpoint.__name__}: unsupported parameter {name}")
+            user, roles = name, wanted
+        elif isinstance(hint, type) and issubclass(hint, BaseModel):
+            body, model = name, hint
+        else:
+            raise TypeError(f"{endpoint.__name__}: unsupported parameter {name}")
+    if body is None or model is None or user is None or req is None:
+        raise TypeError(f"{endpoint.__name__}: needs a body, the request and a user")
+    return body, model, user, roles, req
+
+
+def _hot_handler(
+    endpoint: Callable[..., Awaitable[Response]],
+    regular: Callable[[Request], Coroutine[Any, Any, Response]],
+) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+    body_name, model, user_name, roles, request_name = _hot_signature(endpoint)
+
+    async def handler(request: Request) -> Response:
+        user = bearer_user(request, roles)
+        if user is None:
+            return await regular(request)
+        ctype = request.headers.get("content-type")
+        if ctype is None or not (
+            ctype == "application/json" or ctype.startswith("application/json;")
+        ):
+            return await regular(request)
+        raw = await request.body()  # cached on the request: the regular path reads it again
+        try:
+            body = model.model_validate(json.loads(raw), from_attributes=True)
+        except ValueError:  # JSON or validation error: the regular path answers 422
+            return await regular(request)
+        return await endpoint(**{body_name: body, user_name: user, request_name: request})
+
+    return handler
+
+
 class DomainRoute(APIRoute):
     """Maps domain exceptions raised by a route to problem+json."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
+        if getattr(self.endpoint, "__nexo_hot__", False):
+            original = _hot_handler(self.endpoint, original)
 
         async def handler(request: Request) -> Response:
             try:
@@ -114,8 +184,13 @@ def actor(user: CurrentUser) -> service.Actor:
     return service.Actor(sub=user.sub, is_admin=user.has_any(ADMINISTRADOR))
 
 
-async def commit(request: Request, session: AsyncSession) -> None:
+async def commit(request: Request, session: AsyncSession, *, catalog: bool = False) -> None:
+    """Commit the route's transaction and wake the relay. `catalog`: the route changed what the
+    catalogue cache holds; drop it again after the commit (the use case dropped it before
+    writing, but a concurrent request may have refilled it from the old rows meanwhile)."""
     await session.commit()
+    if catalog:
+        service.invalidate_pricing_cache()
     runtime = get_runtime(request)
     if runtime is not None:
         runtime.wake_relay()
@@ -482,10 +557,12 @@ def venta_creada(r: service.VentaResult) -> VentaCreada:
 
 
 @router.post("/precios/preview", response_model=PriceOut, tags=["precios"])
-async def price_preview(body: PreviewBody, session: Session, user: Operador) -> Response:
+@hot_route
+async def price_preview(body: PreviewBody, request: Request, user: Operador) -> Response:
     """Canonical price breakdown (§A.4.1). Nothing is written. The breakdown components are
-    rounded for display; `precio_unitario` is the single authoritative rounding."""
-    price = await service.preview(session, body.to_service())
+    rounded for display; `precio_unitario` is the single authoritative rounding. Served from
+    the in-process catalogue cache (see `service.preview`)."""
+    price = await service.preview(request.app.state.engine, body.to_service())
     return Response(price_out(price).model_dump_json(), media_type="application/json")
 
 
@@ -493,27 +570,29 @@ async def price_preview(body: PreviewBody, session: Session, user: Operador) -> 
 
 
 @router.post("/ventas", status_code=201, response_model=VentaCreada, tags=["ventas"])
-async def confirm_sale(
-    body: VentaBody, request: Request, session: Session, user: Operador
-) -> Response:
+@hot_route
+async def confirm_sale(body: VentaBody, request: Request, user: Operador) -> Response:
     """Confirm a POS cart (§A.4.6): server prices, stock pre-check (409 unless
-    `permitir_backorder`), sale + lines + abono + SaleConfirmed in one transaction."""
-    result = await service.confirm_sale(
-        session,
-        service.VentaIn(
-            carrito=[line.to_service() for line in body.carrito],
-            cliente_id=body.cliente_id,
-            cliente_nuevo=body.cliente_nuevo.to_service() if body.cliente_nuevo else None,
-            monto_abonado=body.monto_abonado,
-            metodo_pago=body.metodo_pago,
-            referencia_pago=body.referencia_pago,
-            fecha_entrega=body.fecha_entrega,
-            permitir_backorder=body.permitir_backorder,
-            total=body.total,
-        ),
-        actor(user),
+    `permitir_backorder`), sale + lines + abono + SaleConfirmed in one transaction (on
+    PostgreSQL one statement, see `sales.hotpath`)."""
+    data = service.VentaIn(
+        carrito=[line.to_service() for line in body.carrito],
+        cliente_id=body.cliente_id,
+        cliente_nuevo=body.cliente_nuevo.to_service() if body.cliente_nuevo else None,
+        monto_abonado=body.monto_abonado,
+        metodo_pago=body.metodo_pago,
+        referencia_pago=body.referencia_pago,
+        fecha_entrega=body.fecha_entrega,
+        permitir_backorder=body.permitir_backorder,
+        total=body.total,
     )
-    await commit(request, session)
+    engine = request.app.state.engine
+    if engine.dialect.name == "postgresql" and data.cliente_nuevo is None:
+        result = await hotpath.confirm_sale(engine, data, actor(user))  # NOTIFY wakes the relay
+    else:
+        async with request.app.state.sessionmaker() as session:
+            result = await service.confirm_sale(session, data, actor(user))
+            await commit(request, session)
     # Rendered directly (the hot path): same body as `VentaCreada`, no response-model pass.
     return Response(
         json.dumps(venta_creada_dict(result), separators=(",", ":"), ensure_ascii=False),
@@ -762,7 +841,7 @@ async def create_product(
     body: ProductoBody, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
     p = await service.create_producto(session, actor(user), **body.model_dump())
-    await commit(request, session)
+    await commit(request, session, catalog=True)
     return producto_out(p)
 
 
@@ -773,7 +852,7 @@ async def update_product(
     p = await service.update_producto(
         session, actor(user), id_producto, body.model_dump(exclude_unset=True)
     )
-    await commit(request, session)
+    await commit(request, session, catalog=True)
     return producto_out(p)
 
 
@@ -783,7 +862,7 @@ async def delete_product(
 ) -> Response:
     """Soft delete (`activo = false`): sale history keeps its product (AC-D16)."""
     await service.delete_producto(session, actor(user), id_producto)
-    await commit(request, session)
+    await commit(request, session, catalog=True)
     return Response(status_code=204)
 
 
@@ -805,7 +884,7 @@ async def create_material(
     body: MaterialBody, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
     m = await service.create_material(session, actor(user), **body.model_dump())
-    await commit(request, session)
+    await commit(request, session, catalog=True)
     return material_out(m)
 
 
@@ -824,7 +903,7 @@ async def update_material(
     m = await service.update_material(
         session, actor(user), id_material, body.model_dump(exclude_unset=True)
     )
-    await commit(request, session)
+    await commit(request, session, catalog=True)
     return material_out(m)
 
 
@@ -834,7 +913,7 @@ async def delete_material(
 ) -> Response:
     """Refused with 409 MATERIAL_REFERENCIADO while quotes or sales reference it."""
     await service.delete_material(session, actor(user), id_material)
-    await commit(request, session)
+    await commit(request, session, catalog=True)
     return Response(status_code=204)
 
 
@@ -930,7 +1009,7 @@ async def set_laser_rate(
     """Change the laser rate (history recorded; `version` enables optimistic concurrency)."""
     cfg = await service.set_tarifa(session, actor(user), body.tarifa_laser_minuto, body.version)
     out = {"tarifa_laser_minuto": d.format_money(cfg.tarifa_laser_minuto), "version": cfg.version}
-    await commit(request, session)
+    await commit(request, session, catalog=True)
     return out
 
 
@@ -945,7 +1024,7 @@ async def set_cost_factor(
     """Create or update the factor of one thickness (UNIQUE per thickness, AC-D14)."""
     row = await service.set_tabulador(session, actor(user), espesor_mm, body.factor_costo)
     out = {"espesor_mm": row.espesor_mm, "factor_costo": d.format_plain(row.factor_costo)}
-    await commit(request, session)
+    await commit(request, session, catalog=True)
     return out
 
 
@@ -954,7 +1033,7 @@ async def delete_cost_factor(
     espesor_mm: int, request: Request, session: Session, user: Admin
 ) -> Response:
     await service.delete_tabulador(session, actor(user), espesor_mm)
-    await commit(request, session)
+    await commit(request, session, catalog=True)
     return Response(status_code=204)
 
 

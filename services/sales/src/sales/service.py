@@ -14,8 +14,9 @@ import csv
 import io
 import json
 import time
+import weakref
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -23,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from contracts.events.sales import (
     SaleCancelled,
@@ -37,6 +38,7 @@ from nexo_messaging.outbox import enqueue
 from sales import domain as d
 from sales.domain import (
     Conflict,
+    DomainError,
     EstadoCotizacion,
     EstatusVenta,
     Invalid,
@@ -107,12 +109,16 @@ async def _audit(
     )
 
 
-async def get_tarifa(s: AsyncSession) -> Decimal:
-    cfg = await s.get(ConfiguracionPrecios, 1)
-    return cfg.tarifa_laser_minuto if cfg is not None else DEFAULT_TARIFA
+async def get_tarifa(s: AsyncSession | AsyncConnection) -> Decimal:
+    tarifa = (
+        await s.execute(
+            select(ConfiguracionPrecios.tarifa_laser_minuto).where(ConfiguracionPrecios.id == 1)
+        )
+    ).scalar_one_or_none()
+    return tarifa if tarifa is not None else DEFAULT_TARIFA
 
 
-async def get_tabulador(s: AsyncSession) -> dict[int, Decimal]:
+async def get_tabulador(s: AsyncSession | AsyncConnection) -> dict[int, Decimal]:
     rows = (await s.execute(select(TabuladorCosto.espesor_mm, TabuladorCosto.factor_costo))).all()
     return {int(e): Decimal(f) for e, f in rows}
 
@@ -283,6 +289,7 @@ async def create_material(
     stock_actual: int,
     stock_minimo: int,
 ) -> Material:
+    invalidate_pricing_cache()
     if stock_minimo < 0:
         raise Invalid("stock_minimo debe ser >= 0", field="stock_minimo")
     if stock_actual < 0:
@@ -317,6 +324,7 @@ async def update_material(
     s: AsyncSession, actor: Actor, id_material: int, changes: dict[str, Any]
 ) -> Material:
     """Edits descriptive fields and the minimum; the balance changes only through movements."""
+    invalidate_pricing_cache()
     m = await s.get(Material, id_material, with_for_update=True)
     if m is None:
         raise NotFound(f"Material {id_material} no existe", code="MATERIAL_NO_EXISTE")
@@ -332,6 +340,7 @@ async def update_material(
 
 async def delete_material(s: AsyncSession, actor: Actor, id_material: int) -> None:
     """Refused while referenced by quotes or sale lines (§A.2.3); otherwise soft delete."""
+    invalidate_pricing_cache()
     m = await s.get(Material, id_material, with_for_update=True)
     if m is None:
         raise NotFound(f"Material {id_material} no existe", code="MATERIAL_NO_EXISTE")
@@ -512,36 +521,142 @@ async def price_line(
 
 
 PRICING_CACHE_TTL_S = 1.0
-_pricing_cache: dict[tuple[int, str], tuple[float, dict[int, Decimal], Decimal]] = {}
+
+
+@dataclass
+class _Catalog:
+    """What the POS reads on every request and admins change rarely, per engine: pricing
+    parameters, product pricing attributes and material activity (``id → activo``)."""
+
+    expires: float
+    pricing: tuple[dict[int, Decimal], Decimal] | None = None
+    productos: dict[int, ProductoInfo] = field(default_factory=dict)
+    materiales: dict[int, bool] = field(default_factory=dict)
+
+
+_catalogs: weakref.WeakKeyDictionary[AsyncEngine, _Catalog] = weakref.WeakKeyDictionary()
 
 
 def invalidate_pricing_cache() -> None:
-    _pricing_cache.clear()
-    _producto_cache.clear()
+    """Drop every cached catalogue entry (called by this process's catalogue and configuration
+    writes, before they write and again after their commit)."""
+    _catalogs.clear()
 
 
-async def pricing_parameters(s: AsyncSession) -> tuple[dict[int, Decimal], Decimal]:
-    """(tabulador, tarifa), cached per engine for PRICING_CACHE_TTL_S (1 s) and dropped at once
-    by this process's configuration writes; another replica's change is seen within 1 s."""
-    key = (id(s.bind), str(getattr(s.bind, "url", "")))
+def _catalog(engine: AsyncEngine) -> _Catalog:
+    """The live cache generation of `engine` (a new, empty one every PRICING_CACHE_TTL_S).
+
+    Semantics: this process's own catalogue writes are seen by its next request (the cache
+    is dropped after their commit); another process's (replica, uvicorn worker) within
+    PRICING_CACHE_TTL_S. A load that overlaps an invalidation fills the dropped generation
+    only, so it never resurrects old values. Stock is never cached."""
     now = time.monotonic()
-    hit = _pricing_cache.get(key)
-    if hit is not None and hit[0] > now:
-        return hit[1], hit[2]
-    tabulador, tarifa = await get_tabulador(s), await get_tarifa(s)
-    _pricing_cache[key] = (now + PRICING_CACHE_TTL_S, tabulador, tarifa)
-    return tabulador, tarifa
+    cat = _catalogs.get(engine)
+    if cat is None or cat.expires <= now:
+        cat = _Catalog(now + PRICING_CACHE_TTL_S)
+        _catalogs[engine] = cat
+    return cat
 
 
-async def preview(s: AsyncSession, linea: LineaIn) -> d.PriceBreakdown:
-    """POST price preview: the canonical breakdown, without writing anything (product and
-    pricing parameters from the 1 s caches; the material, if given, by one Core read)."""
+def _engine_of(db: AsyncSession | AsyncConnection) -> AsyncEngine:
+    if isinstance(db, AsyncConnection):
+        return db.engine
+    bind = db.bind
+    assert isinstance(bind, AsyncEngine), "sessions of the sales service are bound to an engine"
+    return bind
+
+
+async def _load_pricing(db: AsyncSession | AsyncConnection) -> tuple[dict[int, Decimal], Decimal]:
+    return await get_tabulador(db), await get_tarifa(db)
+
+
+async def _load_productos(db: AsyncSession | AsyncConnection, cat: _Catalog, ids: set[int]) -> None:
+    rows = await db.execute(
+        select(
+            Producto.id_producto,
+            Producto.activo,
+            Producto.precio_fijo,
+            Producto.porcentaje_utilidad,
+        ).where(Producto.id_producto.in_(ids))
+    )
+    for pid, activo, precio_fijo, utilidad in rows:
+        cat.productos[pid] = ProductoInfo(pid, bool(activo), precio_fijo, utilidad)
+
+
+async def _load_materiales(
+    db: AsyncSession | AsyncConnection, cat: _Catalog, ids: set[int]
+) -> None:
+    rows = await db.execute(
+        select(Material.id_material, Material.activo).where(Material.id_material.in_(ids))
+    )
+    for mid, activo in rows:
+        cat.materiales[mid] = bool(activo)
+
+
+async def pricing_parameters(
+    s: AsyncSession | AsyncConnection,
+) -> tuple[dict[int, Decimal], Decimal]:
+    """(tabulador, tarifa) from the catalogue cache (see :func:`_catalog`)."""
+    cat = _catalog(_engine_of(s))
+    if cat.pricing is None:
+        cat.pricing = await _load_pricing(s)
+    return cat.pricing
+
+
+async def productos_info(
+    s: AsyncSession | AsyncConnection, ids: set[int]
+) -> dict[int, ProductoInfo]:
+    """Pricing attributes of products from the catalogue cache (missing ids read once)."""
+    cat = _catalog(_engine_of(s))
+    missing = ids.difference(cat.productos)
+    if missing:
+        await _load_productos(s, cat, missing)
+    return {i: cat.productos[i] for i in ids if i in cat.productos}
+
+
+@dataclass(frozen=True)
+class CatalogView:
+    tabulador: dict[int, Decimal]
+    tarifa: Decimal
+    productos: dict[int, ProductoInfo]
+    materiales: dict[int, bool]
+
+
+async def catalog_view(
+    engine: AsyncEngine, producto_ids: set[int], material_ids: Set[int] = frozenset()
+) -> CatalogView:
+    """The cached catalogue entries a request needs; a connection is taken from the pool only
+    when something is missing (about once per PRICING_CACHE_TTL_S)."""
+    cat = _catalog(engine)
+    missing_p = producto_ids.difference(cat.productos)
+    missing_m = {i for i in material_ids if i not in cat.materiales}
+    if cat.pricing is None or missing_p or missing_m:
+        async with engine.connect() as conn:
+            if cat.pricing is None:
+                cat.pricing = await _load_pricing(conn)
+            if missing_p:
+                await _load_productos(conn, cat, missing_p)
+            if missing_m:
+                await _load_materiales(conn, cat, missing_m)
+    assert cat.pricing is not None
+    return CatalogView(
+        cat.pricing[0],
+        cat.pricing[1],
+        {i: cat.productos[i] for i in producto_ids if i in cat.productos},
+        {i: cat.materiales[i] for i in material_ids if i in cat.materiales},
+    )
+
+
+async def preview(engine: AsyncEngine, linea: LineaIn) -> d.PriceBreakdown:
+    """POST price preview: the canonical breakdown, without writing anything. Served from the
+    catalogue cache (no database round trip while it is warm): the material, if given, must
+    exist and be active as of the cache (see :func:`_catalog` for how fresh that is); the sale
+    itself re-reads its materials."""
+    view = await catalog_view(
+        engine, {linea.producto_id}, {linea.material_id} if linea.material_id else set()
+    )
     if linea.material_id:
-        activo = (
-            await s.execute(
-                select(Material.activo).where(Material.id_material == linea.material_id)
-            )
-        ).scalar_one_or_none()
+        activo = view.materiales.get(linea.material_id)
         if activo is None:
             raise NotFound(
                 f"Material {linea.material_id} no existe",
@@ -554,9 +669,8 @@ async def preview(s: AsyncSession, linea: LineaIn) -> d.PriceBreakdown:
                 code="MATERIAL_INACTIVO",
                 field="material_id",
             )
-    tabulador, tarifa = await pricing_parameters(s)
-    producto = (await productos_info(s, {linea.producto_id})).get(linea.producto_id)
-    price = _price_cached(linea, producto, tabulador, tarifa, "")
+    producto = view.productos.get(linea.producto_id)
+    price = _price_cached(linea, producto, view.tabulador, view.tarifa, "")
     d.check_client_subtotal(linea.subtotal, price, "subtotal")
     return price
 
@@ -640,34 +754,6 @@ class ProductoInfo:
     porcentaje_utilidad: int
 
 
-_producto_cache: dict[tuple[int, str], tuple[float, dict[int, ProductoInfo]]] = {}
-
-
-async def productos_info(s: AsyncSession, ids: set[int]) -> dict[int, ProductoInfo]:
-    """Pricing attributes of products, cached like the pricing parameters (1 s per engine,
-    dropped at once by this process's catalogue writes)."""
-    key = (id(s.bind), str(getattr(s.bind, "url", "")))
-    now = time.monotonic()
-    hit = _producto_cache.get(key)
-    if hit is None or hit[0] <= now:
-        hit = (now + PRICING_CACHE_TTL_S, {})
-        _producto_cache[key] = hit
-    cached = hit[1]
-    missing = ids.difference(cached)
-    if missing:
-        rows = await s.execute(
-            select(
-                Producto.id_producto,
-                Producto.activo,
-                Producto.precio_fijo,
-                Producto.porcentaje_utilidad,
-            ).where(Producto.id_producto.in_(missing))
-        )
-        for pid, activo, precio_fijo, utilidad in rows:
-            cached[pid] = ProductoInfo(pid, bool(activo), precio_fijo, utilidad)
-    return {i: cached[i] for i in ids if i in cached}
-
-
 _VENTAS = Base.metadata.tables["ventas"]
 _DETALLES = Base.metadata.tables["detalle_venta"]
 _ABONOS = Base.metadata.tables["abonos"]
@@ -728,6 +814,134 @@ SELECT v.id_venta, ARRAY(SELECT id_detalle FROM d ORDER BY id_detalle) AS ids FR
 )
 
 
+def check_cart_shape(data: VentaIn) -> None:
+    if not data.carrito:
+        raise Invalid("El carrito está vacío", field="carrito")
+    if data.cliente_id is not None and data.cliente_nuevo is not None:
+        raise Invalid("Envía cliente_id o cliente_nuevo, no ambos", field="cliente_nuevo")
+
+
+@dataclass(frozen=True)
+class PricedLineResult:
+    """One cart line priced without its material: the product's error (checked before the
+    material), else the price or the pricing error (checked after the material)."""
+
+    producto_error: DomainError | None = None
+    price: d.PriceBreakdown | None = None
+    price_error: DomainError | None = None
+
+
+def price_lines(
+    data: VentaIn,
+    productos: dict[int, ProductoInfo],
+    tabulador: dict[int, Decimal],
+    tarifa: Decimal,
+) -> list[PricedLineResult]:
+    """§A.4.6 steps 4-5 for every line, errors kept (not raised) so that they can be raised
+    in the canonical order once the materials are known (:func:`check_cart`)."""
+    out: list[PricedLineResult] = []
+    for i, linea in enumerate(data.carrito):
+        prefix = f"carrito[{i}]."
+        producto = productos.get(linea.producto_id)
+        try:
+            price = _price_cached(linea, producto, tabulador, tarifa, prefix)
+        except DomainError as exc:
+            if producto is None or not producto.activo:
+                out.append(PricedLineResult(producto_error=exc))
+            else:
+                out.append(PricedLineResult(price_error=exc))
+            continue
+        try:
+            d.require_positive_price(price, prefix)
+            d.check_client_subtotal(linea.subtotal, price, f"{prefix}subtotal")
+        except DomainError as exc:
+            out.append(PricedLineResult(price_error=exc))
+            continue
+        out.append(PricedLineResult(price=price))
+    return out
+
+
+def _check_abono(data: VentaIn, total: Decimal) -> None:
+    if data.monto_abonado < 0:
+        raise Invalid("monto_abonado debe ser >= 0", code="ABONO_INVALIDO", field="monto_abonado")
+    if data.monto_abonado > 0:
+        if data.metodo_pago not in d.METODOS_PAGO:
+            raise Invalid("metodo_pago inválido", field="metodo_pago")
+        d.check_abono(total, Decimal(0), data.monto_abonado, "monto_abonado")
+
+
+def _check_total(data: VentaIn, total: Decimal) -> None:
+    if data.total is not None and data.total != total:
+        raise Invalid(
+            f"El total enviado ({data.total}) no coincide con el del servidor ({total})",
+            code="PRECIO_DESACTUALIZADO",
+            field="total",
+            total=str(total),
+        )
+
+
+def cart_prices_pass(data: VentaIn, lines: list[PricedLineResult]) -> bool:
+    """True when nothing but the materials (existence, activity, stock) can still reject the
+    cart: every line priced, the client's total right, the abono acceptable."""
+    prices = [x.price for x in lines]
+    if any(p is None for p in prices) or any(x.producto_error or x.price_error for x in lines):
+        return False
+    total = d.sale_total(p.subtotal for p in prices if p is not None)
+    try:
+        _check_total(data, total)
+        _check_abono(data, total)
+    except DomainError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class CheckedCart:
+    prices: list[d.PriceBreakdown]
+    total: Decimal
+    requested: dict[int, int]
+    alertas: list[dict[str, Any]]
+
+
+def check_cart(
+    data: VentaIn,
+    lines: list[PricedLineResult],
+    materials: dict[int, MaterialStock],
+    inactive: set[int],
+) -> CheckedCart:
+    """§A.4.6 steps 4-6 in order (per line: product, material, price, subtotal; then the total,
+    the stock and the abono); raises the first violation. Pure."""
+    prices: list[d.PriceBreakdown] = []
+    for i, (linea, line) in enumerate(zip(data.carrito, lines, strict=True)):
+        prefix = f"carrito[{i}]."
+        if line.producto_error is not None:
+            raise line.producto_error
+        if linea.material_id not in materials:
+            raise NotFound(
+                f"Material {linea.material_id} no existe",
+                code="MATERIAL_NO_EXISTE",
+                field=f"{prefix}material_id",
+            )
+        if linea.material_id in inactive:
+            raise Invalid(
+                f"Material {linea.material_id} inactivo",
+                code="MATERIAL_INACTIVO",
+                field=f"{prefix}material_id",
+            )
+        if line.price_error is not None:
+            raise line.price_error
+        assert line.price is not None
+        prices.append(line.price)
+    total = d.sale_total(p.subtotal for p in prices)
+    _check_total(data, total)
+    # 6. stock (plain read, no lock: the asynchronous decrement handles races)
+    requested = d.requested_per_material((x.material_id, x.cantidad) for x in data.carrito)
+    d.check_stock(materials, requested, permitir_backorder=data.permitir_backorder)
+    alertas = d.projected_alerts(materials, requested)
+    _check_abono(data, total)
+    return CheckedCart(prices, total, requested, alertas)
+
+
 async def _insert_sale_pg(
     s: AsyncSession,
     *,
@@ -785,17 +999,15 @@ async def confirm_sale(
 
     Hot path: products from the 1 s catalogue cache, materials in one Core read, and Core
     inserts (sale RETURNING id, all lines in one multi-row INSERT RETURNING ids)."""
-    if not data.carrito:
-        raise Invalid("El carrito está vacío", field="carrito")
+    check_cart_shape(data)
     # 3. client
-    if data.cliente_id is not None and data.cliente_nuevo is not None:
-        raise Invalid("Envía cliente_id o cliente_nuevo, no ambos", field="cliente_nuevo")
     id_cliente: int | None = None
     if data.cliente_id is not None:
         id_cliente = (await get_cliente(s, data.cliente_id)).id_cliente
-    # 4-5. lines
+    # 4-6. lines, total, stock, abono
     tabulador, tarifa = await pricing_parameters(s)
     productos = await productos_info(s, {x.producto_id for x in data.carrito})
+    lines = price_lines(data, productos, tabulador, tarifa)
     mat_rows = await s.execute(
         select(
             Material.id_material,
@@ -811,46 +1023,8 @@ async def confirm_sale(
         materials[mid] = MaterialStock(mid, nombre, actual, minimo)
         if not activo:
             inactive.add(mid)
-    prices: list[d.PriceBreakdown] = []
-    for i, linea in enumerate(data.carrito):
-        prefix = f"carrito[{i}]."
-        producto = productos.get(linea.producto_id)
-        if producto is None or not producto.activo:
-            _price_cached(linea, producto, tabulador, tarifa, prefix)  # raises
-        if linea.material_id not in materials:
-            raise NotFound(
-                f"Material {linea.material_id} no existe",
-                code="MATERIAL_NO_EXISTE",
-                field=f"{prefix}material_id",
-            )
-        if linea.material_id in inactive:
-            raise Invalid(
-                f"Material {linea.material_id} inactivo",
-                code="MATERIAL_INACTIVO",
-                field=f"{prefix}material_id",
-            )
-        price = _price_cached(linea, producto, tabulador, tarifa, prefix)
-        d.require_positive_price(price, prefix)
-        d.check_client_subtotal(linea.subtotal, price, f"{prefix}subtotal")
-        prices.append(price)
-    total = d.sale_total(p.subtotal for p in prices)
-    if data.total is not None and data.total != total:
-        raise Invalid(
-            f"El total enviado ({data.total}) no coincide con el del servidor ({total})",
-            code="PRECIO_DESACTUALIZADO",
-            field="total",
-            total=str(total),
-        )
-    # 6. stock (plain read, no lock: the asynchronous decrement handles races)
-    requested = d.requested_per_material((x.material_id, x.cantidad) for x in data.carrito)
-    d.check_stock(materials, requested, permitir_backorder=data.permitir_backorder)
-    alertas = d.projected_alerts(materials, requested)
-    if data.monto_abonado < 0:
-        raise Invalid("monto_abonado debe ser >= 0", code="ABONO_INVALIDO", field="monto_abonado")
-    if data.monto_abonado > 0:
-        if data.metodo_pago not in d.METODOS_PAGO:
-            raise Invalid("metodo_pago inválido", field="metodo_pago")
-        d.check_abono(total, Decimal(0), data.monto_abonado, "monto_abonado")
+    cart = check_cart(data, lines, materials, inactive)
+    prices, total, alertas = cart.prices, cart.total, cart.alertas
     # 7. one transaction
     if data.cliente_nuevo is not None:
         cliente = await create_cliente(s, data.cliente_nuevo, actor, "cliente_nuevo.")

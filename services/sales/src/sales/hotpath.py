@@ -1,0 +1,265 @@
+"""The POS confirmation on PostgreSQL in two statements on the driver connection.
+
+`service.confirm_sale` (ORM session, any database) costs about a dozen SQLAlchemy executions
+and round trips per sale. Here the same use case runs as:
+
+1. one read: the cart's materials (stock, minimum, activity), the client's existence, and —
+   only when the cart will pass (same rule as :func:`sales.service.check_cart`, evaluated on
+   the same snapshot) — the new sale id and line ids drawn from their sequences, so that the
+   SaleConfirmed payload can be rendered before the write. A rejected cart draws no ids;
+2. one write: sale, lines, abono, audit row and the outbox row in ONE statement
+   (data-modifying CTEs, committed on its own, so all or nothing) plus ``pg_notify`` that wakes
+   the relay at commit.
+
+Validation, pricing and the stock rule are the shared pure functions of `sales.service`
+(:func:`~sales.service.price_lines`, :func:`~sales.service.check_cart`), raised in the same
+order and with the same errors as the session path. Folios come from the sequence as before
+(gaps allowed, DOMAIN §A.4.3).
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts.events.sales import SaleConfirmed, SaleLine
+from nexo_messaging.outbox import outbox_row
+from nexo_messaging.relay import notify_channel
+from sales import domain as d
+from sales import service
+from sales.domain import DomainError, MaterialStock, NotFound
+from service_defaults.db import driver_connection
+
+_READ = """
+WITH q AS (
+  SELECT * FROM unnest($1::integer[], $2::integer[]) AS q(id, qty)
+), r AS (
+  SELECT m.id_material, m.descripcion, m.stock_actual, m.stock_minimo, m.activo, q.qty
+  FROM q JOIN materiales m ON m.id_material = q.id
+), g AS MATERIALIZED (
+  SELECT (SELECT c.id_cliente FROM clientes c WHERE c.id_cliente = $4::integer) AS cliente
+), x AS MATERIALIZED (
+  SELECT g.cliente,
+         CASE WHEN $3::boolean
+                   AND ($4::integer IS NULL OR g.cliente IS NOT NULL)
+                   AND (SELECT count(*) FROM r
+                        WHERE r.activo AND ($5::boolean OR r.qty <= r.stock_actual))
+                       = cardinality($1::integer[])
+              THEN nextval(pg_get_serial_sequence('ventas', 'id_venta')) END AS id_venta
+  FROM g
+), y AS MATERIALIZED (
+  SELECT x.cliente, x.id_venta,
+         CASE WHEN x.id_venta IS NOT NULL THEN
+           ARRAY(SELECT nextval(pg_get_serial_sequence('detalle_venta', 'id_detalle'))
+                 FROM generate_series(1, $6::integer)) END AS ids
+  FROM x
+)
+SELECT y.cliente, y.id_venta, y.ids,
+       r.id_material, r.descripcion, r.stock_actual, r.stock_minimo, r.activo
+FROM y LEFT JOIN r ON true
+"""
+
+_ALLOCATE = """
+SELECT nextval(pg_get_serial_sequence('ventas', 'id_venta')),
+       ARRAY(SELECT nextval(pg_get_serial_sequence('detalle_venta', 'id_detalle'))
+             FROM generate_series(1, $1::integer))
+"""
+
+# FK checks run at the end of the statement, after every CTE inserted its rows.
+_WRITE = """
+WITH v AS (
+  INSERT INTO ventas (id_venta, id_cotizacion, id_cliente, estatus, total, total_pagado,
+                      permitir_backorder, fecha_venta, fecha_entrega, creado_por, creado_en,
+                      version)
+  VALUES ($1::integer, NULL, $2::integer, 'pendiente', $3::numeric, $4::numeric,
+          $5::boolean, $6::date, $7::date, $8::varchar, $9::timestamptz, 1)
+  RETURNING id_venta
+), d AS (
+  INSERT INTO detalle_venta (id_detalle, id_venta, id_producto, id_material, cantidad, largo_pza,
+                             ancho_pza, espesor_mm, porcentaje_utilidad, minutos_laser,
+                             precio_unitario, subtotal, parametros_precio)
+  SELECT x.id, v.id_venta, x.pr, x.ma, x.ca, x.la, x.an, x.es, x.ut, x.mi, x.pu, x.st, x.pp::json
+  FROM v, unnest($10::integer[], $11::integer[], $12::integer[], $13::integer[],
+                 $14::numeric[], $15::numeric[], $16::integer[], $17::integer[],
+                 $18::integer[], $19::numeric[], $20::numeric[], $21::text[])
+       AS x(id, pr, ma, ca, la, an, es, ut, mi, pu, st, pp)
+), ab AS (
+  INSERT INTO abonos (id_venta, monto, metodo, referencia, estado, fecha, fecha_negocio, usuario)
+  SELECT v.id_venta, $22::numeric, $23::varchar, $24::varchar, 'aplicado', $9::timestamptz,
+         $6::date, $8::varchar
+  FROM v WHERE $22::numeric > 0
+), au AS (
+  INSERT INTO auditoria (entidad, entidad_id, accion, desde, hacia, motivo, usuario, fecha,
+                         payload)
+  SELECT 'venta', v.id_venta, 'confirmar', NULL, 'pendiente', NULL, $8::varchar,
+         $9::timestamptz, $25::text::json
+  FROM v
+), o AS (
+  INSERT INTO outbox (id, aggregatetype, aggregateid, type, topic, payload, headers)
+  SELECT $26::varchar, $27::varchar, $28::varchar, $29::varchar, $30::varchar,
+         $31::text::json, $32::text::json
+  FROM v
+)
+SELECT pg_notify($33::text, '')
+"""
+
+_CHANNEL = notify_channel("sales")
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+async def confirm_sale(
+    engine: AsyncEngine, data: service.VentaIn, actor: service.Actor
+) -> service.VentaResult:
+    """§A.4.6 on PostgreSQL for a cart without `cliente_nuevo` (that one needs the ORM
+    session path, which creates the client in the same transaction)."""
+    if data.cliente_nuevo is not None:
+        raise ValueError("confirm_sale on the hot path does not create clients")
+    service.check_cart_shape(data)
+    view = await service.catalog_view(engine, {x.producto_id for x in data.carrito})
+    lines = service.price_lines(data, view.productos, view.tabulador, view.tarifa)
+    requested = d.requested_per_material((x.material_id, x.cantidad) for x in data.carrito)
+    error: DomainError | None = None
+    result: service.VentaResult | None = None
+    async with driver_connection(engine) as conn:
+        rows = await conn.fetch(
+            _READ,
+            list(requested),
+            list(requested.values()),
+            service.cart_prices_pass(data, lines),
+            data.cliente_id,
+            data.permitir_backorder,
+            len(data.carrito),
+        )
+        head = rows[0]
+        try:
+            if data.cliente_id is not None and head["cliente"] is None:
+                raise NotFound(
+                    f"Cliente {data.cliente_id} no existe",
+                    code="CLIENTE_NO_EXISTE",
+                    field="cliente_id",
+                )
+            materials: dict[int, MaterialStock] = {}
+            inactive: set[int] = set()
+            for r in rows:
+                mid = r["id_material"]
+                if mid is None:
+                    continue
+                materials[mid] = MaterialStock(
+                    mid, r["descripcion"], r["stock_actual"], r["stock_minimo"]
+                )
+                if not r["activo"]:
+                    inactive.add(mid)
+            cart = service.check_cart(data, lines, materials, inactive)
+        except DomainError as exc:
+            error = exc
+        else:
+            id_venta, ids = head["id_venta"], head["ids"]
+            if id_venta is None:  # the SQL pre-check disagreed with the rule: draw them now
+                id_venta, ids = await conn.fetchrow(_ALLOCATE, len(data.carrito))
+            result = await _write(conn, data, actor, cart, int(id_venta), [int(i) for i in ids])
+    if error is not None:
+        raise error
+    assert result is not None
+    return result
+
+
+async def _write(
+    conn: Any,
+    data: service.VentaIn,
+    actor: service.Actor,
+    cart: service.CheckedCart,
+    id_venta: int,
+    line_ids: list[int],
+) -> service.VentaResult:
+    now = service.utcnow()
+    hoy = d.business_date(now)
+    total = cart.total
+    total_pagado = data.monto_abonado if data.monto_abonado > 0 else Decimal("0.00")
+    folio = d.folio_venta(id_venta)
+    carrito, prices = data.carrito, cart.prices
+    event = SaleConfirmed(
+        id_venta=id_venta,
+        folio=folio,
+        id_cliente=data.cliente_id,
+        lineas=[
+            SaleLine(
+                id_detalle=id_detalle,
+                id_material=linea.material_id,
+                cantidad=linea.cantidad,
+                id_producto=linea.producto_id,
+                espesor_mm=linea.espesor_mm,
+                ancho=linea.ancho,
+                alto=linea.largo,
+                precio_unitario=price.precio_unitario,
+                subtotal=price.subtotal,
+            )
+            for id_detalle, linea, price in zip(line_ids, carrito, prices, strict=True)
+        ],
+        total=total,
+        permitir_backorder=data.permitir_backorder,
+        confirmed_at=now,
+        confirmed_by=actor.sub,
+    )
+    row = outbox_row(event)
+    try:
+        await conn.execute(
+            _WRITE,
+            id_venta,
+            data.cliente_id,
+            total,
+            total_pagado,
+            data.permitir_backorder,
+            hoy,
+            data.fecha_entrega,
+            actor.sub,
+            now,
+            line_ids,
+            [x.producto_id for x in carrito],
+            [x.material_id for x in carrito],
+            [x.cantidad for x in carrito],
+            [x.largo for x in carrito],
+            [x.ancho for x in carrito],
+            [x.espesor_mm for x in carrito],
+            [p.porcentaje_utilidad for p in prices],
+            [x.minutos_laser for x in carrito],
+            [p.precio_unitario for p in prices],
+            [p.subtotal for p in prices],
+            [_compact(p.snapshot()) for p in prices],
+            data.monto_abonado,
+            data.metodo_pago,
+            data.referencia_pago,
+            _compact({"total": str(total), "permitir_backorder": data.permitir_backorder}),
+            row.id,
+            row.aggregatetype,
+            row.aggregateid,
+            row.type,
+            row.topic,
+            row.payload_text,
+            _compact(row.headers),
+            _CHANNEL,
+        )
+    except Exception as exc:
+        if _is_integrity_error(exc):
+            raise IntegrityError("confirm sale", None, exc) from exc
+        raise
+    return service.VentaResult(
+        venta=service.VentaRef(id_venta),
+        folio=folio,
+        total=total,
+        saldo_restante=d.saldo_restante(total, total_pagado),
+        alertas_stock=cart.alertas,
+        event_id=row.id,
+    )
+
+
+def _is_integrity_error(exc: BaseException) -> bool:
+    """asyncpg's constraint violations (SQLSTATE class 23) → the API's 409, as on the ORM path."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith("23")

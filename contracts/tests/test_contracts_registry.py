@@ -193,8 +193,10 @@ def test_dlq_topics() -> None:
 def test_aggregate_id_is_the_topic_key() -> None:
     event = saved_batch()
     assert event.aggregate_id() == str(getattr(event, TOPICS[event.topic].key)) == "1"
-    # the superseded v1 (still consumed) was keyed by the production
-    assert production().aggregate_id() == "10"
+    # the superseded v1 (still consumed) was keyed by the production, and its docs say so
+    old = production()
+    assert old.aggregate_id() == str(getattr(old, old.kafka_key(TOPICS[old.topic].key))) == "10"
+    assert type(event).kafka_key(TOPICS[event.topic].key) == "id_ot"
     rid = uuid.uuid4()
     req = RequestValidated(
         id_solicitud=rid,

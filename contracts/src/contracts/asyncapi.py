@@ -66,7 +66,10 @@ def _message(cls: type[DomainEvent], topic: Topic) -> dict[str, Any]:
         "correlationId": {"location": "$message.header#/ce_correlationid"},
         "bindings": {
             "kafka": {
-                "key": {"type": "string", "description": f"{topic.key} (aggregate id)"},
+                "key": {
+                    "type": "string",
+                    "description": f"{cls.kafka_key(topic.key)} (aggregate id)",
+                },
                 "bindingVersion": KAFKA_BINDING_VERSION,
             }
         },

@@ -56,7 +56,7 @@ def event_schema(cls: type[DomainEvent]) -> Schema:
         "service": cls.service,
         "topic": cls.topic,
         "aggregate_type": cls.aggregate_type,
-        "key": topic.key if topic else None,
+        "key": cls.kafka_key(topic.key if topic else None),
         "ce_type": cls.ce_type(),
         "ce_source": cls.ce_source(),
     }

@@ -22,6 +22,9 @@ class DomainEvent(BaseModel):
     """Producing service, e.g. ``evidence``."""
     topic: ClassVar[str]
     aggregate_type: ClassVar[str]
+    key_field: ClassVar[str | None] = None
+    """The payload field used as Kafka key when it is not the topic's key (superseded versions
+    keyed differently, e.g. ``ProductionSaved.v1`` by ``id_produccion``); ``None``: the topic's."""
 
     def aggregate_id(self) -> str:
         raise NotImplementedError
@@ -30,6 +33,11 @@ class DomainEvent(BaseModel):
     def ce_type(cls) -> str:
         """CloudEvents ``type``: ``nexo.<service>.<EventName>.v<version>``."""
         return f"nexo.{cls.service}.{cls.event_name}.v{cls.version}"
+
+    @classmethod
+    def kafka_key(cls, topic_key: str | None) -> str | None:
+        """Name of the field this event's records are keyed by (documentation, schemas)."""
+        return cls.key_field or topic_key
 
     @classmethod
     def ce_source(cls) -> str:

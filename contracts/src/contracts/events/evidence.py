@@ -83,6 +83,7 @@ class ProductionSaved(DomainEvent):
     service: ClassVar[str] = "evidence"
     topic: ClassVar[str] = "evidence.production"
     aggregate_type: ClassVar[str] = "produccion"
+    key_field: ClassVar[str | None] = "id_produccion"
 
     id_produccion: int
     id_ot: int

@@ -195,7 +195,9 @@ def test_aggregate_id_is_the_topic_key() -> None:
     assert event.aggregate_id() == str(getattr(event, TOPICS[event.topic].key)) == "1"
     # the superseded v1 (still consumed) was keyed by the production, and its docs say so
     old = production()
-    assert old.aggregate_id() == str(getattr(old, old.kafka_key(TOPICS[old.topic].key))) == "10"
+    key = old.kafka_key(TOPICS[old.topic].key)
+    assert key == "id_produccion"
+    assert old.aggregate_id() == str(getattr(old, key)) == "10"
     assert type(event).kafka_key(TOPICS[event.topic].key) == "id_ot"
     rid = uuid.uuid4()
     req = RequestValidated(

@@ -292,13 +292,24 @@ async def _lineas(engine: AsyncEngine, propuesta_id: uuid.UUID) -> list[tuple[st
     return sorted(out, key=lambda t: [x.encode() if isinstance(x, str) else x for x in t])
 
 
+@pytest.mark.parametrize("pool_size", [1, 5], ids=["totals-in-transaction", "totals-aside"])
 async def test_fefo_prefix_rounds_on_postgres(
-    pg_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+    pg_database: str, pool_size: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The bounded FEFO read (one row per product, then at most `requerido` rows) allocates
     exactly as the rule over the whole scope: ineligible stock skipped, byte-wise ties, drained
-    rows skipped, shortfall and scope-wide `cantidad_disponible` exact."""
+    rows skipped, shortfall and scope-wide `cantidad_disponible` exact — whether the scope total
+    runs in the generation's transaction (no spare pooled connection) or beside it."""
     monkeypatch.setattr(service, "FEFO_FILAS_PRIMERA_LECTURA", 1)
+    await upgrade(pg_database, MIGRATIONS_DIR, "alembic_version_orders")
+    pg_engine = create_engine(pg_database, pool_size=pool_size)
+    try:
+        await _prefix_rounds(pg_engine)
+    finally:
+        await pg_engine.dispose()
+
+
+async def _prefix_rounds(pg_engine: AsyncEngine) -> None:
     w: World = await build_world(session_factory(pg_engine))
     await w.lote("A1", date(2026, 9, 1), {"A-01": 10, "A-02": 5})
     await w.lote("A2", date(2026, 9, 1), {"B-01": 7})

@@ -1036,13 +1036,19 @@ _SQL_LOCK_PG = (
 )
 
 
+_TOTALES_ESPERA_S = 0.05
+"""How long the scope-total aggregate may wait for its pooled connection before it runs in the
+generation's own transaction instead."""
+
+
 class _TotalesPg:
-    """The eligible net stock of products whose FEFO prefix did not read their whole scope (the
-    item's `cantidad_disponible`, §B.4.1 g): one aggregate over those products only, started on
-    a second pooled connection so PostgreSQL computes it while this transaction locks, allocates
-    and reserves; run in this transaction instead when the session is not bound to an engine or
-    the pool has no spare connection within its base size (never waits for one). An unlocked
-    read, like any read of other transactions' stock: the allocation itself uses locked rows.
+    """The eligible net stock of each requested product in the destination warehouse (the
+    item's `cantidad_disponible`, §B.4.1 g), which the FEFO prefix alone does not give: one
+    aggregate over the request's products only, started on a second pooled connection so that
+    PostgreSQL computes it while this transaction reads, locks, allocates and reserves; run in
+    this transaction instead when the session is not bound to an engine or the pool has no
+    spare connection within its base size (never waits long for one). An unlocked read, like
+    any read of other transactions' stock: the allocation itself uses locked rows only.
     """
 
     def __init__(
@@ -1050,7 +1056,7 @@ class _TotalesPg:
     ) -> None:
         self._session = session
         self._params = {"prods": list(productos), "almacen": almacen_id, "umbral": umbral}
-        self._task: asyncio.Task[Sequence[Any]] | None = None
+        self._task: asyncio.Task[Sequence[Any] | None] | None = None
         if not productos:
             return
         engine = session.bind
@@ -1060,19 +1066,27 @@ class _TotalesPg:
         if not isinstance(pool, QueuePool) or pool.checkedout() >= pool.size() - 1:
             return
 
-        async def run() -> Sequence[Any]:
-            async with engine.connect() as conn:  # its transaction rolls back on return
+        async def run() -> Sequence[Any] | None:
+            conn = engine.connect()
+            try:
+                await asyncio.wait_for(conn.start(), _TOTALES_ESPERA_S)
+            except TimeoutError:
+                # the spare connection was taken meanwhile: never wait for one while this
+                # transaction holds row locks the holders may be waiting for
+                return None
+            try:  # the transaction it opens rolls back on close
                 await conn.execute(text("SET LOCAL jit = off"))
                 return (await conn.execute(text(_SQL_TOTALES_PG), self._params)).all()
+            finally:
+                await conn.close()
 
         self._task = asyncio.create_task(run())
 
     async def resultado(self) -> dict[int, int]:
         if not self._params["prods"]:
             return {}
-        if self._task is not None:
-            filas = await self._task
-        else:
+        filas = await self._task if self._task is not None else None
+        if filas is None:
             filas = (await self._session.execute(text(_SQL_TOTALES_PG), self._params)).all()
         return {int(r[0]): int(r[1]) for r in filas}
 
@@ -1085,9 +1099,8 @@ class _TotalesPg:
 
 async def _candidatos_fefo_pg(
     session: AsyncSession, requeridos: Mapping[int, int], almacen_id: int, umbral: date
-) -> tuple[list[d.LoteUbicacionSnap], set[int]]:
-    """PostgreSQL: the eligible FEFO prefix each product needs, locked and re-read; and the
-    products whose whole eligible scope that prefix is (their net total is the prefix's).
+) -> list[d.LoteUbicacionSnap]:
+    """PostgreSQL: the eligible FEFO prefix each product needs, locked and re-read.
 
     One statement reads every product's prefix (`_SQL_CANDIDATOS_PG`); the rare product its
     first rows do not cover is read again with more (`FEFO_FILAS_PRIMERA_LECTURA`).
@@ -1100,10 +1113,9 @@ async def _candidatos_fefo_pg(
     # more (30-200 ms) than the few thousand index probes it runs (this transaction only)
     await session.execute(text("SET LOCAL jit = off"))
     leidas: dict[int, tuple[Any, ...]] = {}
-    completos: set[int] = set()
     bloqueadas: dict[int, tuple[int, int]] = {}
     for _attempt in range(5):
-        leidas, completos = {}, set()
+        leidas = {}
         pendientes = sorted(requeridos)
         filas_max = FEFO_FILAS_PRIMERA_LECTURA
         while pendientes:
@@ -1129,11 +1141,9 @@ async def _candidatos_fefo_pg(
             for p, lim in zip(pendientes, lims, strict=True):
                 if cubierto[p] >= requeridos[p]:
                     continue
-                # not covered, so nothing was cut: fewer rows than the limit is the whole
+                # not covered, so nothing was cut: fewer rows than the limit are the whole
                 # eligible scope (the limit reaches `requerido` at the latest)
-                if leidos[p] < lim:
-                    completos.add(p)
-                else:
+                if leidos[p] == lim:
                     siguientes.append(p)
             pendientes = siguientes
             filas_max *= FEFO_FACTOR_LECTURA
@@ -1144,7 +1154,7 @@ async def _candidatos_fefo_pg(
         # a concurrent reservation committed between the read and the lock: read again
         if all(i in bloqueadas and bloqueadas[i] == (r[6], r[7]) for i, r in leidas.items()):
             break
-    snaps = [
+    return [
         d.LoteUbicacionSnap(
             lote_ubicacion_id=lu_id,
             lote_id=r[2],
@@ -1160,7 +1170,6 @@ async def _candidatos_fefo_pg(
         for lu_id, r in leidas.items()
         if lu_id in bloqueadas
     ]
-    return snaps, completos
 
 
 async def _reservar_varios(session: AsyncSession, deltas: Sequence[tuple[int, int]]) -> None:
@@ -1326,7 +1335,7 @@ async def generar_propuesta(
         # so that it runs while this transaction reads, locks, allocates and reserves
         totales = _TotalesPg(session, productos, sol.almacen_destino_id, umbral)
         try:
-            snaps_leidos, _completos = await _candidatos_fefo_pg(
+            snaps_leidos = await _candidatos_fefo_pg(
                 session, requeridos, sol.almacen_destino_id, umbral
             )
         except BaseException:

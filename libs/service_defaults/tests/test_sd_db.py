@@ -63,6 +63,7 @@ async def test_pooled_connection_killed_by_the_server_is_replaced(
             pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar()
             raw = await conn.get_raw_connection()
             driver = raw.driver_connection
+            assert driver is not None
         async with killer.connect() as conn:
             assert (await conn.execute(text(f"SELECT pg_terminate_backend({pid})"))).scalar()
         if ping_after_idle_s > 0:  # only the closed socket can tell: wait until the driver saw it

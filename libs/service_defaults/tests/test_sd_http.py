@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -10,13 +11,13 @@ import pytest
 from asgi_lifespan import LifespanManager
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel
 from pydantic_settings import SettingsConfigDict
 
 from service_defaults import context
 from service_defaults.app import build_service_app
-from service_defaults.auth import CurrentUser, issue_token, require_roles
+from service_defaults.auth import CurrentUser, bearer_user, issue_token, require_roles
 from service_defaults.db import create_engine
 from service_defaults.errors import ProblemError
 from service_defaults.settings import ServiceSettings
@@ -291,3 +292,48 @@ async def test_auth_rs256(tmp_path: Path) -> None:
         assert r.json()["sub"] == "rs"
         r = await c.get("/secure", headers={"Authorization": f"Bearer {wrong_aud}"})
         assert r.status_code == 401
+
+
+async def test_freeze_gc_freezes_start_up_objects_only_when_asked(tmp_path: Path) -> None:
+    settings = HttpSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'sd.db'}", env="test")
+    gc.unfreeze()
+    try:
+        plain = build_service_app(settings, title="sd test", routers=[_router()])
+        async with LifespanManager(plain):
+            assert gc.get_freeze_count() == 0
+        frozen = build_service_app(settings, title="sd test", routers=[_router()], freeze_gc=True)
+        async with LifespanManager(frozen):
+            assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()  # hand the objects back to the collector for the rest of the session
+
+
+async def test_bearer_user_is_the_dependency_without_its_errors(tmp_path: Path) -> None:
+    app, settings = make_app(tmp_path)
+    seen: list[CurrentUser | None] = []
+
+    @app.get("/who")
+    async def who(request: Request) -> dict[str, bool]:
+        seen.append(bearer_user(request, frozenset({"sales.vendedor"})))
+        return {"ok": True}
+
+    vend = issue_token(settings, "u1", ["sales.vendedor"])
+    other = issue_token(settings, "u2", ["orders.solicitante"])
+    admin = issue_token(settings, "u3", ["admin"])
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://test"
+        ) as c,
+    ):
+        for header in (
+            f"Bearer {vend}",
+            f"bearer {admin}",
+            f"Bearer {other}",
+            "Bearer not-a-token",
+            f"Basic {vend}",
+            None,
+        ):
+            headers = {"Authorization": header} if header else {}
+            assert (await c.get("/who", headers=headers)).status_code == 200
+    assert [u.sub if u else None for u in seen] == ["u1", "u3", None, None, None, None]

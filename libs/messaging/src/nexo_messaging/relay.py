@@ -220,6 +220,7 @@ class OutboxRelay:
         self._producer: Producer | None = None
         self._listen_conn: Any = None
         self._leader = not self.is_postgres
+        self._next_leader_try = 0.0
         self._next_cleanup = 0.0
         self._next_stats = 0.0
         self._next_retry: float | None = None
@@ -301,7 +302,10 @@ class OutboxRelay:
             self._leader = True
             return
         if self._listen_conn is not None and not self._listen_conn.is_closed():
-            if not self._leader:
+            # A standby relay (another replica or uvicorn worker holds the lock) is woken by
+            # every NOTIFY; it asks for the lock at most once per poll interval, not per wake.
+            if not self._leader and time.monotonic() >= self._next_leader_try:
+                self._next_leader_try = time.monotonic() + self.settings.poll_interval
                 self._leader = await self._listen_conn.fetchval(
                     "SELECT pg_try_advisory_lock($1)", self._lock_key()
                 )
@@ -315,6 +319,7 @@ class OutboxRelay:
         await conn.add_listener(notify_channel(self.service), self._on_notify)
         self._listen_conn = conn
         self._leader = await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_key())
+        self._next_leader_try = time.monotonic() + self.settings.poll_interval
 
     def _lock_key(self) -> int:
         return zlib.crc32(f"nexo-outbox-relay:{self.service}".encode()) - 2**31

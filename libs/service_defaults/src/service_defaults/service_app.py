@@ -46,6 +46,7 @@ def create_domain_app(
     consumers: Sequence[Any],
     migrations_dir: Path,
     memory_broker: MemoryBroker | None = None,
+    freeze_gc: bool = False,
 ) -> FastAPI:
     metadata: MetaData = models.Base.metadata
     outbox: Table = models.outbox
@@ -95,4 +96,5 @@ def create_domain_app(
         routers=[router],
         lifespan_hooks=[schema, runtime_hook],
         startup=[seed_demo],
+        freeze_gc=freeze_gc,
     )

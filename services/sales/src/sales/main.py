@@ -17,10 +17,14 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
 def create_app(
-    settings: SalesSettings | None = None, *, memory_broker: MemoryBroker | None = None
+    settings: SalesSettings | None = None,
+    *,
+    memory_broker: MemoryBroker | None = None,
+    freeze_gc: bool = False,
 ) -> FastAPI:
     """Build the app (no I/O here). `memory_broker` lets the embedded gateway share one
-    in-memory broker between services."""
+    in-memory broker between services; `freeze_gc` (process entry points) freezes the objects
+    of start-up out of the collector's reach (see `service_defaults.app.build_service_app`)."""
     return create_domain_app(
         settings if settings is not None else load_settings(SalesSettings),
         service=SERVICE,
@@ -31,9 +35,11 @@ def create_app(
         consumers=consumers.CONSUMERS,
         migrations_dir=MIGRATIONS_DIR,
         memory_broker=memory_broker,
+        freeze_gc=freeze_gc,
     )
 
 
 def app_from_env() -> FastAPI:
-    """Zero-argument factory: `uvicorn --factory sales.main:app_from_env`."""
-    return create_app(load_settings(SalesSettings))
+    """Zero-argument factory: `uvicorn --factory sales.main:app_from_env` (one process per
+    app, so the start-up objects are frozen out of the garbage collector's full passes)."""
+    return create_app(load_settings(SalesSettings), freeze_gc=True)

@@ -29,6 +29,10 @@ Figures per round (``--duration`` s of load at ``--concurrency`` connections):
 
 Then price-preview latency (wrk, 1 and 4 connections, ``--preview-duration`` s each, consumer
 idle). Targets: ≥ 300 confirmed sales/s sustained, preview p99 ≤ 20 ms.
+
+``--workers`` (uvicorn processes) defaults to 1, the deployment the figures in README.md were
+measured with; the relay publishes from one of them (advisory lock), the consumer group
+spreads the partitions. README.md also says what bounds the figures.
 """
 
 from __future__ import annotations
@@ -409,7 +413,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--preview-duration", type=float, default=5.0)
     parser.add_argument("--py-spy", metavar="FILE", help="py-spy raw profile of the first round")
     args = parser.parse_args()

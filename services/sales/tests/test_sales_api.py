@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy import func, select
 
@@ -885,3 +886,40 @@ async def test_ac_d08_one_alert_per_material(ctx: Ctx) -> None:
     await ctx.wait_stock(ctx.ids["m"], 2)
     await until(lambda: _has_events(ctx, "StockLow", 1))
     assert len(await ctx.events("StockLow")) == 1
+
+
+JSON = "application/json"
+
+
+async def test_hot_routes_answer_everything_else_like_the_regular_path(ctx: Ctx) -> None:
+    body = json.dumps({"carrito": [line(ctx)]})
+    other = bearer(ctx.settings, "x", "orders.solicitante")
+    r = await ctx.client.post("/ventas", content=body, headers={**other, "Content-Type": JSON})
+    problem(r, 403, "forbidden")
+    r = await ctx.client.post(
+        "/ventas", content=body[:-3], headers={**ctx.vend, "Content-Type": JSON}
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"].startswith("body")
+    r = await ctx.client.post("/ventas", content=body, headers=ctx.vend)  # no content type
+    assert r.status_code == 422
+    # a JSON subtype is not the hot path's case, but the regular path accepts it
+    r = await ctx.client.post(
+        "/ventas", content=body, headers={**ctx.vend, "Content-Type": "application/vnd.x+json"}
+    )
+    assert r.status_code == 201, r.text
+    assert await ctx.count(Venta) == 1
+
+
+def test_hot_route_needs_a_body_the_request_and_a_role_checked_user() -> None:
+    async def with_session(body: api.VentaBody, request: Request, session: api.Session) -> Response:
+        raise NotImplementedError
+
+    async def without_user(body: api.VentaBody, request: Request) -> Response:
+        raise NotImplementedError
+
+    for endpoint in (with_session, without_user):
+        with pytest.raises(TypeError):
+            api.hot_route(endpoint)
+    hot = {r.path for r in _routes() if getattr(r.endpoint, "__nexo_hot__", False)}
+    assert hot == {"/ventas", "/precios/preview"}

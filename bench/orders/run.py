@@ -13,8 +13,8 @@ runner runs it, after a warm-up run; printed: every run, median, p90, max (the t
 on the max), and the SQL time per stage (median per run; the scope-total aggregate runs on a
 second connection, overlapping the rest). After seeding, the seeded tables are analyzed (as
 autovacuum would; the still-empty proposal tables are left unanalyzed, as autovacuum leaves
-them) and the process's heap is frozen from the cyclic GC, as the service does once its app has
-started (``orders.main``). The latency is measured through the
+them) and the process's start-up objects are frozen out of the cyclic GC, as the service process
+does once its app has started (``orders.main.app_from_env``). The latency is measured through the
 running app (``create_app`` + ASGI transport): HTTP validate → relay → broker → consumer →
 proposal committed. Targets: generation ≤ 200 ms, validate→ready p99 ≤ 500 ms.
 """
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -51,7 +52,7 @@ from deploy.local.provision import database_and_kafka
 from nexo_messaging.consumer import EventMeta
 from orders import consumers, service
 from orders import domain as d
-from orders.main import MIGRATIONS_DIR, create_app, freeze_startup_heap
+from orders.main import MIGRATIONS_DIR, create_app
 from orders.models import Lote, LoteUbicacion, Producto, Propuesta, Ubicacion, outbox
 from orders.settings import OrdersSettings
 from service_defaults.auth import issue_token
@@ -266,9 +267,10 @@ async def bench_generation(db: str, args: argparse.Namespace) -> dict[str, Any]:
                 await conn.execute(text("COMMIT"))
                 await conn.execute(text(f"ANALYZE {', '.join(SEEDED_TABLES)}"))
         seed_s = time.perf_counter() - t0
-        # the consumer runs in the service process, whose start-up heap is frozen from the
-        # cyclic GC once the app has started (orders.main); this process's heap likewise
-        freeze_startup_heap()
+        # the consumer runs in the service process, whose start-up objects are frozen out of
+        # the cyclic GC once the app has started (`orders.main.app_from_env`): likewise here
+        gc.collect()
+        gc.freeze()
         timer = StageTimer(engine)
         stages: list[dict[str, float]] = []
         rnd = random.Random(7)

@@ -767,3 +767,25 @@ async def test_verify_folio_and_edit_candidates(api: Api) -> None:
     assert [
         (c["numero_lote"], c["disponible"], c["requiere_override"]) for c in out["candidatos"]
     ] == [("C300", 500, True), ("B200", 0, False), ("A100", 10, False)]
+
+
+def test_process_entry_point_freezes_start_up_objects(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Only the uvicorn factory (one process per app) freezes the start-up objects out of the
+    GC's full passes; apps built for tests or the embedded gateway do not."""
+    from fastapi import FastAPI
+
+    from orders import main
+
+    seen: list[bool] = []
+
+    def fake_domain_app(settings: Any, **kwargs: Any) -> FastAPI:
+        seen.append(kwargs["freeze_gc"])
+        return FastAPI()
+
+    monkeypatch.setattr(main, "create_domain_app", fake_domain_app)
+    monkeypatch.setenv("ORDERS_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'o.db'}")
+    main.app_from_env()
+    main.create_app(OrdersSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'o.db'}"))
+    assert seen == [True, False]

@@ -77,7 +77,7 @@ async def run(args: argparse.Namespace, db: str, kafka: str | None) -> dict[str,
     )
     sup = {"Authorization": f"Bearer {issue_token(settings, 'sam', ['evidence.supervisor'])}"}
     res = {"Authorization": f"Bearer {issue_token(settings, 'ana', ['evidence.residente'])}"}
-    app = create_app(settings)
+    app = create_app(settings, freeze_gc=True)  # as `app_from_env` (the process entry point)
     out: dict[str, Any] = {}
     async with LifespanManager(app, startup_timeout=120, shutdown_timeout=60) as manager:
         transport = httpx.ASGITransport(app=manager.app)

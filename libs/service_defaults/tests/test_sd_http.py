@@ -304,6 +304,7 @@ async def test_freeze_gc_freezes_start_up_objects_only_when_asked(tmp_path: Path
         frozen = build_service_app(settings, title="sd test", routers=[_router()], freeze_gc=True)
         async with LifespanManager(frozen):
             assert gc.get_freeze_count() > 0
+        assert gc.get_freeze_count() == 0  # unfrozen at shutdown
     finally:
         gc.unfreeze()  # hand the objects back to the collector for the rest of the session
 

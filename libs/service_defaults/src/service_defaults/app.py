@@ -90,6 +90,8 @@ def build_service_app(
                 yield
             finally:
                 app.state.started = False
+                if freeze_gc:  # a stopped app's objects (tests, benches) become collectable
+                    gc.unfreeze()
                 for fn in reversed(shutdown):
                     try:
                         await fn(app)

@@ -26,7 +26,6 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts.events.sales import SaleConfirmed, SaleLine
 from nexo_messaging.outbox import outbox_row
 from nexo_messaging.relay import notify_channel
 from sales import domain as d
@@ -184,28 +183,8 @@ async def _write(
     total_pagado = data.monto_abonado if data.monto_abonado > 0 else Decimal("0.00")
     folio = d.folio_venta(id_venta)
     carrito, prices = data.carrito, cart.prices
-    event = SaleConfirmed(
-        id_venta=id_venta,
-        folio=folio,
-        id_cliente=data.cliente_id,
-        lineas=[
-            SaleLine(
-                id_detalle=id_detalle,
-                id_material=linea.material_id,
-                cantidad=linea.cantidad,
-                id_producto=linea.producto_id,
-                espesor_mm=linea.espesor_mm,
-                ancho=linea.ancho,
-                alto=linea.largo,
-                precio_unitario=price.precio_unitario,
-                subtotal=price.subtotal,
-            )
-            for id_detalle, linea, price in zip(line_ids, carrito, prices, strict=True)
-        ],
-        total=total,
-        permitir_backorder=data.permitir_backorder,
-        confirmed_at=now,
-        confirmed_by=actor.sub,
+    event = service.sale_confirmed(
+        id_venta, folio, data.cliente_id, line_ids, data, prices, total, now, actor
     )
     row = outbox_row(event)
     try:

@@ -991,6 +991,43 @@ async def _insert_sale_pg(
     return int(row[0]), sorted(int(i) for i in row[1])
 
 
+def sale_confirmed(
+    id_venta: int,
+    folio: str,
+    id_cliente: int | None,
+    line_ids: list[int],
+    data: VentaIn,
+    prices: list[d.PriceBreakdown],
+    total: Decimal,
+    now: datetime,
+    actor: Actor,
+) -> SaleConfirmed:
+    """The SaleConfirmed of a sale just written (both write paths: session and `hotpath`)."""
+    return SaleConfirmed(
+        id_venta=id_venta,
+        folio=folio,
+        id_cliente=id_cliente,
+        lineas=[
+            SaleLine(
+                id_detalle=id_detalle,
+                id_material=linea.material_id,
+                cantidad=linea.cantidad,
+                id_producto=linea.producto_id,
+                espesor_mm=linea.espesor_mm,
+                ancho=linea.ancho,
+                alto=linea.largo,
+                precio_unitario=price.precio_unitario,
+                subtotal=price.subtotal,
+            )
+            for id_detalle, linea, price in zip(line_ids, data.carrito, prices, strict=True)
+        ],
+        total=total,
+        permitir_backorder=data.permitir_backorder,
+        confirmed_at=now,
+        confirmed_by=actor.sub,
+    )
+
+
 async def confirm_sale(
     s: AsyncSession, data: VentaIn, actor: Actor, *, id_cotizacion: int | None = None
 ) -> VentaResult:
@@ -1121,29 +1158,7 @@ async def confirm_sale(
     event_id = await enqueue(
         s,
         outbox,
-        SaleConfirmed(
-            id_venta=id_venta,
-            folio=folio,
-            id_cliente=id_cliente,
-            lineas=[
-                SaleLine(
-                    id_detalle=id_detalle,
-                    id_material=linea.material_id,
-                    cantidad=linea.cantidad,
-                    id_producto=linea.producto_id,
-                    espesor_mm=linea.espesor_mm,
-                    ancho=linea.ancho,
-                    alto=linea.largo,
-                    precio_unitario=price.precio_unitario,
-                    subtotal=price.subtotal,
-                )
-                for id_detalle, linea, price in zip(line_ids, data.carrito, prices, strict=True)
-            ],
-            total=total,
-            permitir_backorder=data.permitir_backorder,
-            confirmed_at=now,
-            confirmed_by=actor.sub,
-        ),
+        sale_confirmed(id_venta, folio, id_cliente, line_ids, data, prices, total, now, actor),
     )
     return VentaResult(
         venta=VentaRef(id_venta),

@@ -76,6 +76,7 @@ async def maker(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession
     async with engine.begin() as conn:
         await conn.run_sync(models.Base.metadata.create_all)
         await conn.execute(insert(models.EstatusGpu), models.GPU_STATUS_ROWS)
+        await conn.execute(insert(models.EstatusDiario), models.DAILY_STATUS_ROWS)
     sm = session_factory(engine)
     async with sm() as session:
         await seed_fixture(session)

@@ -1,4 +1,4 @@
-"""The single alembic revision yields exactly `Base.metadata` (no autogenerate diff)."""
+"""The alembic revisions yield exactly `Base.metadata` (no autogenerate diff)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,11 @@ async def _check(url: str) -> None:
                 ("EN_REVISION", 21),
                 ("VALIDADO", 22),
                 ("RECHAZADO", 23),
+            ]
+            daily = (await conn.execute(select(models.EstatusDiario).order_by("id_legacy"))).all()
+            assert [(r.codigo, r.id_legacy, r.cierra_dia) for r in daily] == [
+                ("OPERATIVO", 1, False),
+                ("CERRADO", 17, True),
             ]
     finally:
         await engine.dispose()

@@ -25,8 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from evidence import daily, service
 from evidence import domain as d
-from evidence import service
 from evidence.domain import Actor, DomainError, GpuStatus
 from evidence.models import (
     NO_SITE,
@@ -136,6 +136,13 @@ class OtIn(_In):
     ot_principal: int | None = Field(default=None, description="Principal OT (reprogramación)")
     fecha_inicio_programado: dt.date | None = None
     fecha_termino_programado: dt.date | None = None
+    fecha_inicio_real: dt.date | None = None
+    fecha_termino_real: dt.date | None = None
+    id_frente: int | None = Field(default=None, gt=0, description="Selects the site column")
+    id_embarcacion: int | None = Field(default=None, gt=0)
+    id_plataforma: int | None = Field(default=None, gt=0)
+    id_intercom: int | None = Field(default=None, gt=0)
+    id_patio: int | None = Field(default=None, gt=0)
 
 
 def ot_out(ot: Any) -> dict[str, Any]:
@@ -147,6 +154,13 @@ def ot_out(ot: Any) -> dict[str, Any]:
         "id_tipo": ot.id_tipo,
         "fecha_inicio_programado": ot.fecha_inicio_programado,
         "fecha_termino_programado": ot.fecha_termino_programado,
+        "fecha_inicio_real": ot.fecha_inicio_real,
+        "fecha_termino_real": ot.fecha_termino_real,
+        "id_frente": ot.id_frente,
+        "id_embarcacion": ot.id_embarcacion,
+        "id_plataforma": ot.id_plataforma,
+        "id_intercom": ot.id_intercom,
+        "id_patio": ot.id_patio,
     }
 
 
@@ -802,6 +816,96 @@ async def guardar_estatus_gpu(
     )
     await commit(request, session)
     return {"exito": True, "mensaje": "Registro GPU actualizado correctamente"}
+
+
+# ============================================================================================
+# Related production endpoints (seed shapes): production grid, site daily-status grid
+# ============================================================================================
+
+
+@router.get(
+    "/obtener_partidas_produccion",
+    summary="Production grid of an OT and month (seed-compatible path)",
+    description="Lines of the OT family's active imports consolidated by (anexo, code, "
+    "description); `dia1`…`dia31` null or `{valor, programado, es_excedente, te_dia, cma_dia}` "
+    "(decimal strings, 6 decimals; `valor` is the requested `tipo_tiempo`); `estatus_gpu` (seed "
+    "name) = `estatus_volumen`; `dias_bloqueados` = closed days of the OT's month. Readers: "
+    "every evidence role and ops (as the GPU grid).",
+    operation_id="obtener_partidas_produccion",
+)
+async def obtener_partidas_produccion(
+    session: Session,
+    user: CurrentUser = Depends(require_roles(*READERS)),
+    id_ot: int = Query(gt=0),
+    mes: int = Query(ge=1, le=12),
+    anio: int = Query(ge=2000, le=2100),
+    tipo_tiempo: Literal["TE", "CMA"] = "TE",
+) -> dict[str, Any]:
+    res = await daily.partidas_produccion(
+        session, id_ot=id_ot, mes=mes, anio=anio, tipo_tiempo=tipo_tiempo
+    )
+    return {"partidas": res.partidas, "dias_bloqueados": res.dias_bloqueados}
+
+
+@router.get(
+    "/ots_por_sitio_grid",
+    summary="Daily operational status of a site's OTs for a month (seed-compatible path)",
+    description="Principal OTs of the site (by frente) valid in the month; `dia1`…`dia31` is the "
+    "description of the day's operational status or null. Readers: every evidence role and ops.",
+    operation_id="ots_por_sitio_grid",
+)
+async def ots_por_sitio_grid(
+    session: Session,
+    user: CurrentUser = Depends(require_roles(*READERS)),
+    id_sitio: int = Query(gt=0),
+    mes: int = Query(ge=1, le=12),
+    anio: int = Query(ge=2000, le=2100),
+) -> dict[str, Any]:
+    rows = await daily.ots_por_sitio(session, id_sitio=id_sitio, mes=mes, anio=anio)
+    return {"reportes_diarios": rows}
+
+
+class ReporteDiasIn(_In):
+    id_ot: int = Field(gt=0)
+    valores: list[Annotated[str, Field(max_length=40)] | None] = Field(max_length=31)
+
+
+class ReportesDiariosIn(_In):
+    mes: int = Field(ge=1, le=12)
+    anio: int = Field(ge=2000, le=2100)
+    reportes: list[ReporteDiasIn] = Field(max_length=2000)
+
+
+@router.post(
+    "/guardar_reportes_diarios_masiva",
+    summary="Mass save of daily operational statuses (seed-compatible path)",
+    description="`valores[i]` is the status description of day i+1 from the daily catalogue "
+    "(never a GPU status, GP-D02); empty or null clears the day and deletes its row (GP-D14). "
+    "Writers: residente and supervisor (GP-D14: login required); setting or lifting a closed "
+    "day needs supervisor, as `POST /reportes-diarios/cierre`. A closed month → 409.",
+    operation_id="guardar_reportes_diarios_masiva",
+)
+async def guardar_reportes_diarios_masiva(
+    body: ReportesDiariosIn,
+    request: Request,
+    session: Session,
+    user: CurrentUser = Depends(require_roles(*CAPTURE)),
+) -> dict[str, Any]:
+    res = await daily.guardar_reportes_diarios(
+        session,
+        actor_of(user),
+        mes=body.mes,
+        anio=body.anio,
+        reportes=[daily.ReporteDiasInput(r.id_ot, r.valores) for r in body.reportes],
+    )
+    await commit(request, session)
+    return {
+        "exito": True,
+        "mensaje": "Reportes diarios guardados correctamente.",
+        "guardados": res.guardados,
+        "eliminados": res.eliminados,
+        "sin_cambio": res.sin_cambio,
+    }
 
 
 # ============================================================================================

@@ -11,7 +11,10 @@ Rules enforced by the schema itself:
 * ``registro_generadores_pu``: one GPU per production (UNIQUE), status FK to the seeded
   ``cat_estatus_gpu`` catalogue (GP-D01/D02), a billed GPU must be VALIDADO (CHECK), one GPU
   per estimate line (UNIQUE), optimistic ``version``;
-* ``estimacion_detalle``: one line per production, 0 ≤ volumen_estimado ≤ volumen_actual.
+* ``estimacion_detalle``: one line per production, 0 ≤ volumen_estimado ≤ volumen_actual;
+* ``reporte_diario_detalle.estatus``: FK to its own ``cat_estatus_diario`` catalogue of daily
+  operational statuses, separate from the GPU one (GP-D02); ``cerrado`` mirrors the status'
+  ``cierra_dia`` (legacy id 17) and is what production saves check.
 """
 
 from __future__ import annotations
@@ -50,6 +53,17 @@ GPU_STATUS_ROWS: list[dict[str, Any]] = [
 ]
 
 
+DAILY_STATUS_ROWS: list[dict[str, Any]] = [
+    {"codigo": "OPERATIVO", "id_legacy": 1, "descripcion": "Operativo", "cierra_dia": False},
+    {"codigo": "CERRADO", "id_legacy": 17, "descripcion": "Cerrado", "cierra_dia": True},
+]
+"""Daily operational statuses (legacy nivel 6 "Estatus Operativo": default id 1, id 17 = closed
+day). More rows are data, not code: only ``cierra_dia`` carries a rule."""
+DEFAULT_DAILY_STATUS = "OPERATIVO"
+CLOSED_DAILY_STATUS = "CERRADO"
+"""The status ``POST /reportes-diarios/cierre`` sets (legacy id 17)."""
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -73,6 +87,17 @@ class EstatusGpu(Base):
     color: Mapped[str] = mapped_column(String(10))
 
 
+class EstatusDiario(Base):
+    """Daily operational status catalogue (``ReporteDiario``), separate from GPU statuses."""
+
+    __tablename__ = "cat_estatus_diario"
+
+    codigo: Mapped[str] = mapped_column(String(12), primary_key=True)
+    id_legacy: Mapped[int] = mapped_column(Integer, unique=True)
+    descripcion: Mapped[str] = mapped_column(String(40), unique=True)
+    cierra_dia: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 class Ot(Base):
     __tablename__ = "ot"
 
@@ -85,6 +110,14 @@ class Ot(Base):
     estatus: Mapped[int] = mapped_column(Integer, default=1)
     fecha_inicio_programado: Mapped[dt.date | None] = mapped_column(Date)
     fecha_termino_programado: Mapped[dt.date | None] = mapped_column(Date)
+    fecha_inicio_real: Mapped[dt.date | None] = mapped_column(Date)
+    fecha_termino_real: Mapped[dt.date | None] = mapped_column(Date)
+    # Site of the OT by frente (DOMAIN §C.2.2): plain Sitio ids, not FKs (no Sitio table here).
+    id_frente: Mapped[int | None] = mapped_column(Integer)
+    id_embarcacion: Mapped[int | None] = mapped_column(Integer)
+    id_plataforma: Mapped[int | None] = mapped_column(Integer)
+    id_intercom: Mapped[int | None] = mapped_column(Integer)
+    id_patio: Mapped[int | None] = mapped_column(Integer)
     monto_mxn: Mapped[Decimal] = mapped_column(Numeric(25, 2), default=Decimal("0.00"))
     monto_usd: Mapped[Decimal] = mapped_column(Numeric(25, 2), default=Decimal("0.00"))
     fecha_creacion: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
@@ -168,6 +201,28 @@ class ReporteDiario(Base):
     fecha: Mapped[dt.date] = mapped_column(Date)
     cerrado: Mapped[bool] = mapped_column(Boolean, default=False)
     comentario: Mapped[str] = mapped_column(String(255), default="")
+    estatus: Mapped[str] = mapped_column(
+        _fk("cat_estatus_diario.codigo"),
+        default=DEFAULT_DAILY_STATUS,
+        server_default=DEFAULT_DAILY_STATUS,
+    )
+
+
+class PartidaProyectada(Base):
+    """Daily plan of a budget line (``programacion_diaria``), shown next to production."""
+
+    __tablename__ = "partida_proyectada"
+    __table_args__ = (
+        UniqueConstraint("id_partida_anexo", "fecha", name="uq_partida_proyectada_fecha"),
+        CheckConstraint("volumen_programado >= 0", name="ck_partida_proyectada_volumen"),
+        Index("ix_partida_proyectada_ot_fecha", "id_ot", "fecha"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id_ot: Mapped[int] = mapped_column(_fk("ot.id"))
+    id_partida_anexo: Mapped[int] = mapped_column(_fk("partida_anexo_importada.id"))
+    fecha: Mapped[dt.date] = mapped_column(Date)
+    volumen_programado: Mapped[Decimal] = mapped_column(Numeric(15, 6), default=Decimal(0))
 
 
 class Produccion(Base):

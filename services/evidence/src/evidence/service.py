@@ -46,6 +46,8 @@ from contracts.events.evidence import (
 from evidence import domain as d
 from evidence.domain import Actor, DomainError, GpuStatus
 from evidence.models import (
+    CLOSED_DAILY_STATUS,
+    DEFAULT_DAILY_STATUS,
     NO_SITE,
     EstimacionDetalle,
     EstimacionHeader,
@@ -197,7 +199,9 @@ async def crear_ot(
     ot_principal: int | None = None,
     fecha_inicio_programado: dt.date | None = None,
     fecha_termino_programado: dt.date | None = None,
+    **extra: Any,
 ) -> Ot:
+    """``extra``: the optional OT columns (real dates, frente and site ids)."""
     folio = orden_trabajo.strip()
     exists = await session.scalar(select(Ot.id).where(Ot.orden_trabajo == folio))
     if exists is not None:
@@ -216,6 +220,7 @@ async def crear_ot(
         fecha_inicio_programado=fecha_inicio_programado,
         fecha_termino_programado=fecha_termino_programado,
         fecha_creacion=utcnow(),
+        **extra,
     )
     session.add(ot)
     await session.flush()
@@ -372,6 +377,12 @@ async def cerrar_dia(
         )
     ).one()
     day.cerrado = cerrado
+    # The status mirrors the flag: closing sets the closed-day status; reopening a closed day
+    # returns it to the default (another operational status is kept as it is).
+    if cerrado:
+        day.estatus = CLOSED_DAILY_STATUS
+    elif day.estatus == CLOSED_DAILY_STATUS:
+        day.estatus = DEFAULT_DAILY_STATUS
     day.comentario = comentario
     await session.flush()
     return day

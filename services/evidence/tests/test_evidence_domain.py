@@ -727,3 +727,167 @@ def test_review_checklist_decide_c7() -> None:
     assert (code_of(exc), exc.value.field) == ("CHECKLIST_INVALIDO", "checklist")
     # not a review action: the checklist is not stored
     assert tr(GpuState(P, anexo="C-2"), C, RESIDENTE, archivo=LINK, checklist={}).checklist is None
+
+
+# --------------------------------------------------------------------------------------------
+# Daily reports and the production grid (§C.2.2, §C.2.5, §C.5; GP-D02, GP-D14)
+# --------------------------------------------------------------------------------------------
+
+D1 = dt.date
+
+
+def test_ot_period_prefers_real_and_extends_by_reprogramaciones() -> None:
+    assert d.ot_period(D1(2025, 1, 5), D1(2025, 1, 1), None, D1(2025, 2, 28)) == (
+        D1(2025, 1, 5),
+        D1(2025, 2, 28),
+    )
+    assert d.ot_period(None, D1(2025, 1, 1), D1(2025, 2, 10), D1(2025, 2, 28))[1] == D1(2025, 2, 10)
+    ext = d.ot_period(
+        None,
+        D1(2025, 1, 1),
+        None,
+        D1(2025, 2, 28),
+        [(None, D1(2025, 3, 10)), (D1(2025, 3, 20), D1(2025, 2, 1)), (None, None)],
+    )
+    assert ext == (D1(2025, 1, 1), D1(2025, 3, 20))
+    assert d.ot_period(None, None, None, None) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("inicio", "fin", "shown"),
+    [
+        (D1(2025, 3, 31), None, True),  # starts on the last day, still running
+        (D1(2025, 4, 1), None, False),
+        (D1(2025, 1, 1), D1(2025, 3, 1), True),  # ends on the first day
+        (D1(2025, 1, 1), D1(2025, 2, 28), False),
+        (None, D1(2025, 3, 15), False),  # no start: cannot be placed
+    ],
+)
+def test_ot_valid_in_month(inicio: dt.date | None, fin: dt.date | None, shown: bool) -> None:
+    assert d.ot_valid_in_month(inicio, fin, 3, 2025) is shown
+
+
+def test_site_column_by_frente_covers_every_frente() -> None:  # GP-D20: full map
+    assert dict(d.SITE_COLUMN_BY_FRENTE) == {
+        1: "id_patio",
+        3: "id_patio",
+        2: "id_embarcacion",
+        6: "id_embarcacion",
+        4: "id_plataforma",
+        7: "id_plataforma",
+        5: "id_intercom",
+    }
+
+
+OPERATIVO = d.DailyStatus("OPERATIVO", "Operativo", False)
+CERRADO = d.DailyStatus("CERRADO", "Cerrado", True)
+DAILY = {s.codigo: s for s in (OPERATIVO, CERRADO)}
+
+
+def test_resolve_daily_status() -> None:
+    cat = list(DAILY.values())
+    assert d.resolve_daily_status(" operativo ", cat, field="f") == OPERATIVO
+    assert d.resolve_daily_status("CERRADO", cat, field="f") == CERRADO
+    assert d.resolve_daily_status(None, cat, field="f") is None
+    assert d.resolve_daily_status("  ", cat, field="f") is None
+
+
+@pytest.mark.parametrize("gpu_status", ["Validado", "PENDIENTE", "En Revisión", "17", "1"])
+def test_gpu_statuses_are_not_daily_statuses(gpu_status: str) -> None:  # GP-D02
+    with pytest.raises(DomainError) as exc:
+        d.resolve_daily_status(gpu_status, list(DAILY.values()), field="reportes[0].valores[3]")
+    assert (exc.value.code, exc.value.status, exc.value.field) == (
+        "ESTATUS_DIARIO_INVALIDO",
+        422,
+        "reportes[0].valores[3]",
+    )
+
+
+def test_plan_daily_statuses_skips_unchanged_and_deletes_cleared() -> None:  # GP-D14
+    existing = {D1(2025, 3, 1): "OPERATIVO", D1(2025, 3, 2): "OPERATIVO"}
+    requested: dict[dt.date, d.DailyStatus | None] = {
+        D1(2025, 3, 1): OPERATIVO,  # unchanged
+        D1(2025, 3, 2): None,  # cleared → delete
+        D1(2025, 3, 3): None,  # nothing to clear
+        D1(2025, 3, 4): OPERATIVO,  # new
+    }
+    changes = d.plan_daily_statuses(existing, requested, DAILY, may_close=False, field="f")
+    assert changes == [
+        d.DayChange(D1(2025, 3, 2), None),
+        d.DayChange(D1(2025, 3, 4), OPERATIVO),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("current", "new"),
+    [(None, CERRADO), ("OPERATIVO", CERRADO), ("CERRADO", OPERATIVO), ("CERRADO", None)],
+)
+def test_closing_or_lifting_a_day_needs_a_supervisor(
+    current: str | None, new: d.DailyStatus | None
+) -> None:
+    day = D1(2025, 3, 2)
+    existing = {day: current} if current else {}
+    with pytest.raises(DomainError) as exc:
+        d.plan_daily_statuses(existing, {day: new}, DAILY, may_close=False, field="f")
+    assert (exc.value.code, exc.value.status) == ("ROL_NO_AUTORIZADO", 403)
+    assert d.plan_daily_statuses(existing, {day: new}, DAILY, may_close=True, field="f") == [
+        d.DayChange(day, new)
+    ]
+    unchanged = {day: DAILY[current]} if current else {}
+    assert d.plan_daily_statuses(existing, unchanged, DAILY, may_close=False, field="f") == []
+
+
+def test_production_grid_consolidates_and_flags() -> None:
+    lines = [
+        d.PlanLine(7, " c-2", "C-2.1.1.", "Técnico", "JOR", Decimal("20")),
+        d.PlanLine(5, "C-2", "C-2.1.1", "Técnico", "JOR", Decimal("80")),
+        d.PlanLine(6, "C-2", "C-2.1.1", "Otro concepto", "JOR", Decimal("1")),
+    ]
+    productions = [
+        (5, D1(2025, 3, 2), "TE", Decimal("8"), False),
+        (7, D1(2025, 3, 2), "TE", Decimal("1.5"), True),
+        (7, D1(2025, 3, 2), "CMA", Decimal("2"), False),
+        (5, D1(2025, 3, 3), "CMA", Decimal("4"), True),  # excedente of the other time type
+        (5, D1(2025, 4, 2), "TE", Decimal("50"), True),  # other month: ignored
+        (99, D1(2025, 3, 2), "TE", Decimal("9"), True),  # not a line of the family
+    ]
+    plan = [(7, D1(2025, 3, 2), Decimal("3")), (5, D1(2025, 3, 5), Decimal("2"))]
+    rows = d.production_grid(
+        lines, productions, plan, mes=3, anio=2025, tipo_tiempo="TE", archivo=None
+    )
+    assert [(r["id_partida_imp"], r["ids_partida"]) for r in rows] == [(5, [5, 7]), (6, [6])]
+    row = rows[0]
+    assert (row["codigo"], row["anexo"], row["vol_total_proyectado"]) == (
+        "C-2.1.1",
+        "C-2",
+        "100.000000",
+    )
+    assert row["dia2"] == {
+        "valor": "9.500000",
+        "programado": "3.000000",
+        "es_excedente": True,
+        "te_dia": "9.500000",
+        "cma_dia": "2.000000",
+    }
+    assert row["dia3"]["es_excedente"] is False  # only the requested type's flag counts
+    assert row["dia5"] == {
+        "valor": None,
+        "programado": "2.000000",
+        "es_excedente": False,
+        "te_dia": "0.000000",
+        "cma_dia": "0.000000",
+    }
+    assert (row["acumulado_mes"], row["acumulado_programado"]) == ("9.500000", "5.000000")
+    assert row["estatus_gpu"] == row["estatus_volumen"] == "BLOQUEADO"
+    assert rows[1]["estatus_gpu"] == "AUTORIZADO"
+    assert [k for k in row if k.startswith("dia")] == [f"dia{n}" for n in range(1, 32)]
+    cma = d.production_grid(
+        lines, productions, plan, mes=3, anio=2025, tipo_tiempo="CMA", archivo="x"
+    )[0]
+    assert (cma["dia3"]["valor"], cma["dia3"]["es_excedente"], cma["acumulado_mes"]) == (
+        "4.000000",
+        True,
+        "6.000000",
+    )
+    assert cma["archivo"] == "x"
+    assert cma["estatus_gpu"] == "BLOQUEADO"

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, Text, bindparam, cast, func, insert, select, type_coerce
+from sqlalchemy import (
+    Table,
+    Text,
+    bindparam,
+    cast,
+    func,
+    insert,
+    select,
+    text,
+    type_coerce,
+)
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql.elements import TextClause
 
 from contracts.events.base import DomainEvent
 from nexo_messaging.context import current_trace_headers
@@ -101,18 +116,39 @@ async def enqueue(
 async def enqueue_many(
     db: AsyncSession | AsyncConnection,
     outbox: Table,
-    events: list[DomainEvent],
+    events: Sequence[DomainEvent],
     *,
     headers: dict[str, str] | None = None,
     notify: str | None = None,
     topic: str | None = None,
 ) -> list[str]:
-    """Like :func:`enqueue` for many events in one statement (one NOTIFY); returns their ids."""
+    """Like :func:`enqueue` for many events in one statement (one NOTIFY); returns their ids.
+
+    Rows get ``seq`` in the order of `events` (per-aggregate publication order)."""
     if not events:
         return []
     row_headers: dict[str, Any] = {**current_trace_headers(), **(headers or {})}
     ids = [str(uuid.uuid4()) for _ in events]
+    payloads = [event.model_dump_json() for event in events]
     dialect = await _dialect(db)
+    if dialect == "postgresql":
+        # One statement, one round trip: the rows as column arrays (no per-row Bind/Execute),
+        # the NOTIFY beside the insert (a data-modifying CTE always runs to completion).
+        conn = await db.connection() if isinstance(db, AsyncSession) else db
+        await db.execute(
+            _pg_insert_many(outbox, conn.dialect),
+            {
+                "ids": ids,
+                "atypes": [event.aggregate_type for event in events],
+                "aids": [event.aggregate_id() for event in events],
+                "types": [event.ce_type() for event in events],
+                "topics": [topic or event.topic for event in events],
+                "payloads": payloads,
+                "headers": json.dumps(row_headers),
+                "channel": notify or f"outbox_{events[0].service}",
+            },
+        )
+        return ids
     await db.execute(
         insert(outbox).values(payload=_payload_param(outbox, dialect)),
         [
@@ -122,13 +158,33 @@ async def enqueue_many(
                 "aggregateid": event.aggregate_id(),
                 "type": event.ce_type(),
                 "topic": topic or event.topic,
-                "payload_text": event.model_dump_json(),
+                "payload_text": payload,
                 "headers": row_headers,
             }
-            for event_id, event in zip(ids, events, strict=True)
+            for event_id, event, payload in zip(ids, events, payloads, strict=True)
         ],
     )
-    if dialect == "postgresql":
-        channel = notify or f"outbox_{events[0].service}"
-        await db.execute(select(func.pg_notify(channel, "")))
     return ids
+
+
+def _pg_insert_many(outbox: Table, dialect: Dialect) -> TextClause:
+    return _pg_insert_many_sql(
+        dialect.identifier_preparer.format_table(outbox),
+        str(outbox.c.payload.type.compile(dialect=dialect)),
+        str(outbox.c.headers.type.compile(dialect=dialect)),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _pg_insert_many_sql(name: str, payload_type: str, headers_type: str) -> TextClause:
+    return text(
+        f"WITH inserted AS ("
+        f"INSERT INTO {name} (id, aggregatetype, aggregateid, type, topic, payload, headers) "
+        f"SELECT i, a, g, t, tp, CAST(p AS {payload_type}), "
+        f"CAST(CAST(:headers AS TEXT) AS {headers_type}) "
+        "FROM unnest(CAST(:ids AS VARCHAR[]), CAST(:atypes AS VARCHAR[]), "
+        "CAST(:aids AS VARCHAR[]), CAST(:types AS VARCHAR[]), CAST(:topics AS VARCHAR[]), "
+        "CAST(:payloads AS TEXT[])) WITH ORDINALITY AS u(i, a, g, t, tp, p, n) "
+        "ORDER BY n) "
+        "SELECT pg_notify(CAST(:channel AS TEXT), '')"
+    )

@@ -70,6 +70,10 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+SEED_EXITO_PATHS = ("guardar_estatus_gpu", "guardar_reportes_diarios_masiva")
+"""Seed endpoints answering ``{exito, mensaje}``: their problems also carry both members."""
+
+
 class DomainRoute(APIRoute):
     """Route class that turns a DomainError raised by a use case into a ProblemError."""
 
@@ -81,7 +85,7 @@ class DomainRoute(APIRoute):
                 return await handler(request)
             except DomainError as exc:
                 problem = to_problem(exc)
-                if request.url.path.endswith("guardar_estatus_gpu"):
+                if request.url.path.endswith(SEED_EXITO_PATHS):
                     problem.extensions |= {"exito": False, "mensaje": exc.detail}
                 raise problem from None
 

@@ -1,6 +1,7 @@
 """DOMAIN Part C acceptance examples (GP-E01..E10) and the GP-D* fixes through the HTTP API:
 `create_app(settings)` + lifespan, SQLite file, in-memory transport; the asynchronous GPU
-creation is polled with a deadline (never a fixed sleep)."""
+creation is polled with a deadline (never a fixed sleep). The daily-report endpoints and their
+fixes (GP-D02 separate daily catalogue, GP-D14 auth + deletes) are in test_evidence_daily_api.py."""
 
 from __future__ import annotations
 

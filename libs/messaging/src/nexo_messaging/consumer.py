@@ -209,7 +209,6 @@ class ConsumerRunner:
         self._lock = asyncio.Lock()
         self._stopping = False
         self._positions: dict[TP, int] = {}
-        self._generation = 0
         # observable state
         self.last_progress = time.time()
         self.last_error: str | None = None
@@ -275,7 +274,6 @@ class ConsumerRunner:
             self._positions.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned: set[TP]) -> None:
-        self._generation += 1  # a chunk fetched before this point is read again, not processed
         self.last_progress = time.time()
 
     # -- health -----------------------------------------------------------------------------
@@ -310,60 +308,31 @@ class ConsumerRunner:
         assert self._consumer is not None
         consumer = self._consumer
         failures = 0
-        ahead: asyncio.Task[tuple[int, dict[TP, list[Record]]]] | None = None
-        try:
-            while not self._stopping:
-                fetch = ahead or self._fetch(consumer)
-                ahead = None
+        while not self._stopping:
+            try:
+                batches = await consumer.getmany(timeout_ms=200, max_records=self.spec.max_batch)
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                self.last_error = repr(exc)
+                log.warning("fetch failed", group=self.spec.group_id, error=repr(exc))
+                await asyncio.sleep(min(0.1 * 2**failures, 5.0))
+                continue
+            if not batches:
+                if not any(self.lag().values()):
+                    self.last_progress = time.time()
+                continue
+            async with self._lock:
+                assigned = consumer.assignment()
+                # revoked meanwhile: the new owner reads those partitions again
+                live = {tp: recs for tp, recs in batches.items() if tp in assigned}
+                offsets: dict[TP, int] = {}
                 try:
-                    generation, batches = await fetch
-                    failures = 0
-                except Exception as exc:
-                    failures += 1
-                    self.last_error = repr(exc)
-                    log.warning("fetch failed", group=self.spec.group_id, error=repr(exc))
-                    await asyncio.sleep(min(0.1 * 2**failures, 5.0))
-                    continue
-                if not batches:
-                    if not any(self.lag().values()):
-                        self.last_progress = time.time()
-                    continue
-                if generation != self._generation:
-                    # Fetched across a rebalance (possibly from positions that were reset since):
-                    # not processed; read again from its first record.
-                    assigned = consumer.assignment()
-                    for tp, recs in batches.items():
-                        if tp in assigned:
-                            consumer.seek(tp, recs[0].offset)
-                    continue
-                # The next chunk is fetched and unpacked while this one's transaction waits on
-                # the database.
-                ahead = self._fetch(consumer)
-                async with self._lock:
-                    assigned = consumer.assignment()
-                    # revoked meanwhile: the new owner reads those partitions again
-                    live = {tp: recs for tp, recs in batches.items() if tp in assigned}
-                    offsets: dict[TP, int] = {}
-                    try:
-                        if live and await self._process_batch(live):
-                            offsets = {tp: recs[-1].offset + 1 for tp, recs in live.items()}
-                    finally:
-                        await self._commit(consumer, offsets)
-                self._update_lag_metrics()
-        finally:
-            if ahead is not None:
-                ahead.cancel()
-                with contextlib.suppress(BaseException):
-                    await ahead
-
-    def _fetch(self, consumer: Consumer) -> asyncio.Task[tuple[int, dict[TP, list[Record]]]]:
-        generation = self._generation
-
-        async def fetch() -> tuple[int, dict[TP, list[Record]]]:
-            batches = await consumer.getmany(timeout_ms=200, max_records=self.spec.max_batch)
-            return generation, batches
-
-        return asyncio.create_task(fetch())
+                    if live and await self._process_batch(live):
+                        offsets = {tp: recs[-1].offset + 1 for tp, recs in live.items()}
+                finally:
+                    await self._commit(consumer, offsets)
+            self._update_lag_metrics()
 
     async def _commit(self, consumer: Consumer, offsets: dict[TP, int]) -> None:
         assigned = consumer.assignment()

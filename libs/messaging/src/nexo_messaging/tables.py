@@ -27,14 +27,11 @@ from sqlalchemy import (
 OUTBOX = "outbox"
 INBOX = "inbox"
 
-# The outbox is a queue table: every row is updated twice (lease, then published_at) and deleted
-# later, so dead tuples pile up at the head of the unpublished index and slow the relay's claim.
-# Vacuum it far more often than PostgreSQL's default (20 % of the table). Free space on every
-# page (fillfactor) lets the lease update be a HOT update (no indexed column changes): the new
-# row version stays on its page and no index entry is written. Migrations should run the same
+# The outbox is a queue table: every row is updated once (published_at) and deleted later, so
+# dead tuples pile up at the head of the unpublished index and slow the relay's claim. Vacuum it
+# far more often than PostgreSQL's default (20 % of the table). Migrations should run the same
 # statement (``outbox_autovacuum_sql()``).
 _AUTOVACUUM = (
-    "fillfactor = 50, "
     "autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000, "
     "autovacuum_vacuum_cost_delay = 0, autovacuum_analyze_scale_factor = 0.05"
 )

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from orders.models import Base
@@ -54,3 +54,18 @@ async def test_orders_migration_matches_metadata_sqlite(tmp_path: Path) -> None:
 @pytest.mark.integration
 async def test_orders_migration_matches_metadata_postgres(pg_database: str) -> None:
     await _migrate_and_compare(pg_database)
+    await _assert_outbox_autovacuum(pg_database)
+
+
+async def _assert_outbox_autovacuum(url: str) -> None:
+    """The migration (not only ``create_all``) gives the outbox its autovacuum settings."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            options = (
+                await conn.execute(text("SELECT reloptions FROM pg_class WHERE relname = 'outbox'"))
+            ).scalar_one()
+    finally:
+        await engine.dispose()
+    assert "autovacuum_vacuum_threshold=5000" in options
+    assert "autovacuum_vacuum_scale_factor=0" in options

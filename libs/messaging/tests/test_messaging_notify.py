@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +24,17 @@ from service_defaults.db import create_engine
 from .messaging_harness import metadata, outbox, wait_until
 
 
-async def test_insert_wakes_the_relay_without_polling(pg_database: str) -> None:
+@contextlib.asynccontextmanager
+async def listening_relay(
+    pg_database: str, service: str, topic: str
+) -> AsyncIterator[tuple[AsyncEngine, MemoryBroker]]:
+    """A started runtime whose relay is LISTENing and would poll only after 60 s."""
     engine = create_engine(pg_database)
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
     broker = MemoryBroker()
-    topic = "notify.test"
     runtime = MessagingRuntime(
-        service="msgtest",
+        service=service,
         transport=MemoryTransport(broker),
         engine=engine,
         outbox=outbox,
@@ -46,6 +49,15 @@ async def test_insert_wakes_the_relay_without_polling(pg_database: str) -> None:
         await wait_until(
             lambda: _true(relay._listen_conn is not None), within=10, what="relay LISTEN"
         )
+        yield engine, broker
+    finally:
+        await runtime.stop()
+        await engine.dispose()
+
+
+async def test_insert_wakes_the_relay_without_polling(pg_database: str) -> None:
+    topic = "notify.test"
+    async with listening_relay(pg_database, "msgtest", topic) as (engine, broker):
         started = time.monotonic()
         async with AsyncSession(engine) as session, session.begin():
             await enqueue(
@@ -62,9 +74,6 @@ async def test_insert_wakes_the_relay_without_polling(pg_database: str) -> None:
             what="the event on the wire",
         )
         assert time.monotonic() - started < 10
-    finally:
-        await runtime.stop()
-        await engine.dispose()
 
 
 async def _true(value: bool) -> bool:
@@ -201,27 +210,8 @@ async def _check_enqueue_many(url: str) -> None:
 
 
 async def test_enqueue_many_wakes_the_relay_once_and_keeps_order(pg_database: str) -> None:
-    engine = create_engine(pg_database)
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    broker = MemoryBroker()
     topic = "notify.many"
-    runtime = MessagingRuntime(
-        service="msgmany",
-        transport=MemoryTransport(broker),
-        engine=engine,
-        outbox=outbox,
-        inbox=None,
-        relay_settings=RelaySettings(poll_interval=60.0),  # a poll would come far too late
-        extra_topics=[TopicSpec(topic, 3)],
-    )
-    await runtime.start()
-    try:
-        assert runtime.relay is not None
-        relay = runtime.relay
-        await wait_until(
-            lambda: _true(relay._listen_conn is not None), within=10, what="relay LISTEN"
-        )
+    async with listening_relay(pg_database, "msgmany", topic) as (engine, broker):
         events = [StockLow(id_material=i % 3, nombre="n", actual=i, minimo=2) for i in range(60)]
         async with AsyncSession(engine) as session, session.begin():
             ids = await enqueue_many(session, outbox, events, topic=topic, notify="outbox_msgmany")
@@ -236,6 +226,3 @@ async def test_enqueue_many_wakes_the_relay_once_and_keeps_order(pg_database: st
             by_key.setdefault(m.key, []).append(json.loads(m.value or b"")["actual"])
         assert by_key == {str(k).encode(): list(range(k, 60, 3)) for k in range(3)}
         assert {dict(m.headers)["ce_id"].decode() for m in records} == set(ids)
-    finally:
-        await runtime.stop()
-        await engine.dispose()

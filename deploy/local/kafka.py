@@ -354,7 +354,9 @@ class KafkaBroker:
         started = time.monotonic()
         fetch_jars(self.libs)
         self._write_properties()
-        if not self._formatted:
+        # A data directory formatted before (another run, another cluster id) is kept as is:
+        # formatting it again with a new id fails, and it must never be wiped here.
+        if not self._formatted and not (self.workdir / "data" / "meta.properties").exists():
             self._format()
         cmd = self._classpath_cmd("kafka.Kafka", str(self.properties_file))
         log = self.log_file.open("ab")

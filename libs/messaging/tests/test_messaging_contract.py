@@ -23,11 +23,13 @@ from nexo_messaging.transport import OutMessage
 from .messaging_harness import Env, effects, inbox, metadata, outbox, wait_until
 
 
-@pytest.fixture(params=["memory", "kafka"])
+@pytest.fixture(params=["memory", "local", "kafka"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str, Any]:
     """(kind, database url, broker) — sync so that async fixtures resolve lazily."""
     if request.param == "memory":
         return "memory", f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", MemoryBroker()
+    if request.param == "local":
+        return "local", f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "events.db"
     url = request.getfixturevalue("pg_database")
     return "kafka", url, request.getfixturevalue("kafka_broker")
 
@@ -40,6 +42,10 @@ async def env(
     if kind == "memory":
         engine = create_async_engine(url)
         transport = build_transport("memory", memory_broker=broker)
+    elif kind == "local":
+        engine = create_async_engine(url)
+        transport = build_transport("local", local_path=broker)
+        broker = transport.log  # type: ignore[attr-defined]  # the fault switch ``available``
     else:
         engine = create_async_engine(url, pool_size=10)
         transport = build_transport("kafka", bootstrap_servers=broker.bootstrap_servers)
@@ -173,7 +179,7 @@ async def test_e_broker_outage_loses_nothing(env: Env) -> None:
     await rt.start()
     await env.write([(0, -1)])
     await wait_until(lambda: _effects_count(env, 1), what="first effect")
-    if env.kind == "memory":
+    if env.kind in ("memory", "local"):
         env.broker.available = False
     else:
         if not env.broker.can_restart:
@@ -187,7 +193,7 @@ async def test_e_broker_outage_loses_nothing(env: Env) -> None:
         written += 100
         await asyncio.sleep(1.0)
     await asyncio.sleep(max(0.0, 10 - (loop.time() - start)))  # the outage lasts 10 s
-    if env.kind == "memory":
+    if env.kind in ("memory", "local"):
         env.broker.available = True
     else:
         await asyncio.to_thread(env.broker.start)

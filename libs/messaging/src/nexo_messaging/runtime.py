@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -30,18 +31,30 @@ log = structlog.get_logger("nexo_messaging.runtime")
 
 
 def build_transport(
-    kind: str, *, bootstrap_servers: str | None = None, memory_broker: MemoryBroker | None = None
+    kind: str,
+    *,
+    bootstrap_servers: str | None = None,
+    memory_broker: MemoryBroker | None = None,
+    local_path: str | Path | None = None,
 ) -> Transport:
-    """``"memory"`` (shares ``memory_broker`` when given) or ``"kafka"`` (needs bootstrap)."""
+    """``"memory"`` (shares ``memory_broker`` when given), ``"local"`` (the durable log file at
+    ``local_path``, shared by every transport of the process for that file) or ``"kafka"``
+    (needs bootstrap). No I/O here."""
     if kind == "memory":
         return MemoryTransport(memory_broker)
+    if kind == "local":
+        if local_path is None:
+            raise ValueError("the local transport needs local_path")
+        from nexo_messaging.locallog import LocalLogTransport, shared_log
+
+        return LocalLogTransport(shared_log(local_path))
     if kind == "kafka":
         if not bootstrap_servers:
             raise ValueError("the kafka transport needs bootstrap_servers")
         from nexo_messaging.kafka import KafkaTransport
 
         return KafkaTransport(bootstrap_servers)
-    raise ValueError(f"unknown transport {kind!r} (memory|kafka)")
+    raise ValueError(f"unknown transport {kind!r} (memory|local|kafka)")
 
 
 def _contract_topics() -> dict[str, TopicLike]:

@@ -39,6 +39,7 @@ async def messaging_runtime(
         settings.transport,
         bootstrap_servers=settings.kafka_bootstrap_servers,
         memory_broker=memory_broker,
+        local_path=settings.local_log_path,
     )
     runtime = MessagingRuntime(
         service=service,

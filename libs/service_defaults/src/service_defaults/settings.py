@@ -6,6 +6,7 @@ subclasses :class:`CommonSettings` (it has no database).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -80,8 +81,11 @@ class ServiceSettings(CommonSettings):
     database_url: str = "sqlite+aiosqlite:///./var/nexo.db"
     db_pool_size: int = Field(default=15, ge=1, le=1000)
     """Server connections per process, kept open and never exceeded (PostgreSQL only)."""
-    transport: Literal["memory", "kafka"] = "memory"
+    transport: Literal["memory", "local", "kafka"] = "memory"
+    """``local``: the durable event log file ``local_log_path`` (one process per file);
+    ``memory``: in-process, lost on exit (tests); ``kafka``: ``kafka_bootstrap_servers``."""
     kafka_bootstrap_servers: str | None = None
+    local_log_path: Path = Path("./var/events.db")
 
     @field_validator("database_url")
     @classmethod

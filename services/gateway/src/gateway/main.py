@@ -1,7 +1,8 @@
 """The gateway app: one front door for evidence, sales and orders.
 
 - ``embedded`` (default): the three service apps run in this process, mounted at
-  ``/api/<svc>``, sharing one in-memory broker, SQLite files under ``data_dir``.
+  ``/api/<svc>``, sharing one durable event log (``<data_dir>/events.db``; or an in-memory
+  broker with ``GATEWAY_TRANSPORT=memory``), SQLite files under ``data_dir``.
 - ``proxy``: requests under ``/api/<svc>`` are forwarded to the service URLs.
 """
 
@@ -67,14 +68,18 @@ def create_app(
     ops_transport: Transport
 
     if settings.mode == "embedded":
-        broker = memory_broker if memory_broker is not None else new_memory_broker()
-        apps = routing.build_embedded_apps(settings, broker)
+        if routing.embedded_transport(settings, memory_broker) == "local":
+            apps = routing.build_embedded_apps(settings, None)
+            ops_transport = build_transport("local", local_path=settings.event_log_path())
+        else:
+            broker = memory_broker if memory_broker is not None else new_memory_broker()
+            apps = routing.build_embedded_apps(settings, broker)
+            ops_transport = MemoryTransport(broker)
         hooks.append(routing.embedded_lifespan(apps))
         for service, sub in apps.items():
             ready_checks[service] = routing.embedded_ready_check(sub)
             policies[service] = ServicePolicy.load(service, sub.routes)
         targets = dict(apps)
-        ops_transport = MemoryTransport(broker)
         service_probes, outbox_probes = ops.embedded_probes(apps)
         database_kinds = dict.fromkeys(apps, "sqlite")
     else:
@@ -89,7 +94,8 @@ def create_app(
             policies[service] = ServicePolicy.load(service)
         targets = dict(proxies)
         ops_transport = build_transport(
-            settings.transport, bootstrap_servers=settings.kafka_bootstrap_servers
+            "kafka" if settings.transport == "kafka" else "memory",
+            bootstrap_servers=settings.kafka_bootstrap_servers,
         )
         service_probes = dict(ready_checks)
         outbox_probes = {s: ops.proxy_outbox_probe(p) for s, p in service_probes.items()}

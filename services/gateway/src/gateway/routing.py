@@ -56,16 +56,25 @@ def service_prefix(service: str) -> str:
 # ------------------------------------------------------------------------------ embedded
 
 
-def embedded_service_settings(settings: GatewaySettings, service: str) -> ServiceSettings:
+def embedded_transport(settings: GatewaySettings, memory_broker: Any) -> str:
+    """``local`` (the durable event log) unless a memory broker is given or asked for."""
+    return "local" if memory_broker is None and settings.transport == "local" else "memory"
+
+
+def embedded_service_settings(
+    settings: GatewaySettings, service: str, transport: str = "memory"
+) -> ServiceSettings:
     """The service's settings from its own env vars, with the gateway's choices forced:
-    SQLite under ``data_dir``, memory transport, the gateway's env, logging and JWT settings."""
+    SQLite under ``data_dir``, the transport (one event log file for all services), the
+    gateway's env, logging and JWT settings."""
     module = importlib.import_module(f"{service}.settings")
     cls: type[ServiceSettings] = getattr(module, f"{service.capitalize()}Settings")
     return load_settings(
         cls,
         env=settings.env,
         database_url=settings.database_url(service),
-        transport="memory",
+        transport=transport,
+        local_log_path=settings.event_log_path(),
         log_level=settings.log_level,
         log_json=settings.log_json,
         jwt_secret=settings.jwt_secret,
@@ -77,12 +86,14 @@ def embedded_service_settings(settings: GatewaySettings, service: str) -> Servic
 
 
 def build_embedded_apps(settings: GatewaySettings, memory_broker: Any) -> dict[str, FastAPI]:
-    """Create (without I/O) the three service apps sharing one in-memory broker."""
+    """Create (without I/O) the three service apps sharing one event log (or, when
+    ``memory_broker`` is given, that in-memory broker)."""
     apps: dict[str, FastAPI] = {}
+    transport = embedded_transport(settings, memory_broker)
     for service in SERVICES:
         main = importlib.import_module(f"{service}.main")
         apps[service] = main.create_app(
-            embedded_service_settings(settings, service), memory_broker=memory_broker
+            embedded_service_settings(settings, service, transport), memory_broker=memory_broker
         )
     return apps
 

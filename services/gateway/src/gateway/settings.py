@@ -46,9 +46,13 @@ class GatewaySettings(CommonSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Comma-separated origins allowed by CORS (``*`` for any); empty = CORS off."""
 
-    # ops: the broker the gateway reads (embedded mode: the shared memory broker)
-    transport: Literal["memory", "kafka"] = "memory"
+    # embedded mode: the services' transport (``local``: the durable event log file shared by
+    # the three services, ``memory``: lost on exit); proxy mode: the broker the ops views read
+    # (``kafka``; anything else leaves them on an empty in-memory broker)
+    transport: Literal["local", "memory", "kafka"] = "local"
     kafka_bootstrap_servers: str | None = None
+    local_log_path: Path | None = None
+    """The event log file of the embedded mode (default ``<data_dir>/events.db``)."""
     ops_buffer_size: int = 500
     ops_audit_file: Path | None = None
     evidence_grid_path: str | None = None
@@ -74,6 +78,10 @@ class GatewaySettings(CommonSettings):
     def service_url(self, service: str) -> str:
         url: str = getattr(self, f"{service}_url")
         return url.rstrip("/")
+
+    def event_log_path(self) -> Path:
+        """The embedded mode's event log file (``transport=local``)."""
+        return (self.local_log_path or self.data_dir / "events.db").resolve()
 
     def database_url(self, service: str) -> str:
         """SQLite file of `service` in embedded mode."""

@@ -167,6 +167,19 @@ class LocalLog:
         # FULL fsyncs every commit, so the writes go to the writer thread.
         self.inline = synchronous == "NORMAL"
 
+    def close(self) -> None:
+        """Release the file (connections, lock); a later use opens it again."""
+        with _SHARED_LOCK:
+            if _SHARED.get(str(self.path)) is self:
+                del _SHARED[str(self.path)]
+        self._finalizer()
+        self._res = _Resources()
+        self._finalizer = weakref.finalize(self, self._res.close)
+        self._wconn = None
+        self._local = threading.local()
+        self._opened = False
+        self.topics, self.ends, self.starts, self.groups = {}, {}, {}, {}
+
     # -- files ------------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)

@@ -1,0 +1,170 @@
+"""The local event log beyond the contract suite: a publishing process killed (the log keeps
+every record the outbox marked published), retention, single-process ownership, wake-ups."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from nexo_messaging.errors import TransportUnavailable
+from nexo_messaging.locallog import LocalLog, LocalLogTransport
+from nexo_messaging.runtime import build_transport
+from nexo_messaging.transport import TP, OutMessage, TopicSpec
+
+from .messaging_harness import Env, effects, outbox, wait_until
+
+PUBLISHER = Path(__file__).with_name("locallog_publisher.py")
+
+
+async def test_process_killed_between_publish_and_consume(
+    tmp_path: Path, unique_name: Callable[[str], str]
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
+    log_path = tmp_path / "events.db"
+    topic = unique_name("crash")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(PUBLISHER), url, str(log_path), topic, stdout=asyncio.subprocess.PIPE
+    )
+    engine = create_async_engine(url)
+    try:
+        assert proc.stdout is not None
+        line = b"start"
+        while line and line.strip() != b"ready":  # log lines come first
+            line = await asyncio.wait_for(proc.stdout.readline(), 60)
+        assert line.strip() == b"ready"
+
+        async def published(n: int) -> bool:
+            async with engine.connect() as conn:
+                q = (
+                    select(func.count())
+                    .select_from(outbox)
+                    .where(outbox.c.published_at.isnot(None))
+                )
+                return int((await conn.execute(q)).scalar_one()) >= n
+
+        await wait_until(lambda: published(300), within=60, what="300 rows relayed")
+        os.kill(proc.pid, signal.SIGKILL)  # mid-flight: writing and relaying
+        assert await asyncio.wait_for(proc.wait(), 30) == -signal.SIGKILL
+
+        async with engine.connect() as conn:
+            rows = list(await conn.execute(select(outbox.c.id, outbox.c.published_at)))
+        marked = {r.id for r in rows if r.published_at is not None}
+        transport = build_transport("local", local_path=log_path)
+        in_log = [r.header("ce_id") for r in await transport.read_records(topic, limit=10**6)]
+        # every row the relay marked published survived the kill in the log
+        assert marked <= {i.decode() for i in in_log if i is not None}
+        assert len(marked) >= 300
+
+        env = Env("local", engine, transport, topic, unique_name("grp"))
+        rt = env.runtime([env.spec()])
+        await rt.start()  # the relay re-publishes what was not marked; the consumer catches up
+        try:
+
+            async def all_effects() -> bool:
+                return await env.count(effects) >= len(rows) and await env.backlog() == 0
+
+            await wait_until(all_effects, within=60, what="every outbox row's effect")
+            ends = await transport.end_offsets([topic])
+
+            async def caught_up() -> bool:
+                return await transport.committed(env.group, [topic]) == ends
+
+            await wait_until(caught_up, within=30, what="offsets committed to the end")
+            effect_ids = [r.event_id for r in await env.effect_rows()]
+            assert len(effect_ids) == len(rows) == len(set(effect_ids))  # exactly once in effect
+            assert set(effect_ids) == {r.id for r in rows}
+        finally:
+            await rt.stop()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await engine.dispose()
+
+
+def _msgs(topic: str, n: int, start: int = 0) -> list[OutMessage]:
+    return [OutMessage(topic, str(i % 5).encode(), str(i).encode()) for i in range(start, n)]
+
+
+async def test_retention_moves_log_start_and_keeps_offsets(tmp_path: Path) -> None:
+    log = LocalLog(tmp_path / "events.db")
+    t = LocalLogTransport(log)
+    try:
+        await t.ensure_topics([TopicSpec("short", 2, retention_ms=1000), TopicSpec("long", 2)])
+        producer = t.producer()
+        await producer.start()
+        assert await producer.send_many(_msgs("short", 40) + _msgs("long", 40)) == [None] * 80
+        ends = await t.end_offsets(["short", "long"])
+        moved = await log.apply_retention(now_ms=int(time.time() * 1000) + 5000, chunk=7)
+        assert moved == {tp: end for tp, end in ends.items() if tp.topic == "short"}
+        assert await t.read_records("short") == []
+        assert len(await t.read_records("long", limit=100)) == 40  # 7 days: kept
+        assert await t.end_offsets(["short", "long"]) == ends  # offsets never restart
+        await producer.send_many(_msgs("short", 45, 40))
+        consumer = t.consumer("g", ["short"])
+        await consumer.start()
+        got = await consumer.getmany(timeout_ms=5000, max_records=100)
+        assert sorted(int(r.value or b"") for recs in got.values() for r in recs) == list(
+            range(40, 45)
+        )
+        assert all(recs[0].offset == ends[tp] for tp, recs in got.items())
+        await consumer.stop()
+    finally:
+        log.close()
+
+
+async def test_one_process_owns_the_file_and_restart_resumes_from_commits(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "events.db"
+    first = LocalLog(path)
+    t = LocalLogTransport(first)
+    await t.ensure_topics([TopicSpec("t", 1)])
+    with pytest.raises(TransportUnavailable, match="in use"):
+        await LocalLog(path).open()
+    await t.producer().send_many(_msgs("t", 10))
+    consumer = t.consumer("g", ["t"])
+    await consumer.start()
+    got = await consumer.getmany(timeout_ms=5000, max_records=4)
+    await consumer.commit({TP("t", 0): got[TP("t", 0)][-1].offset + 1})
+    first.close()  # "crash": the uncommitted records 4..9 must come again
+
+    second = LocalLogTransport(LocalLog(path))
+    try:
+        assert await second.committed("g", ["t"]) == {TP("t", 0): 4}
+        again = second.consumer("g", ["t"])
+        await again.start()
+        recs = (await again.getmany(timeout_ms=5000, max_records=100))[TP("t", 0)]
+        assert [r.offset for r in recs] == list(range(4, 10))
+        await again.stop()
+    finally:
+        second.log.close()
+
+
+async def test_append_wakes_a_waiting_consumer_in_process(tmp_path: Path) -> None:
+    log = LocalLog(tmp_path / "events.db", poll_fallback_s=60)
+    t = LocalLogTransport(log)
+    try:
+        await t.ensure_topics([TopicSpec("w", 1)])
+        consumer = t.consumer("g", ["w"])
+        await consumer.start()
+        assert await consumer.getmany(timeout_ms=10, max_records=10) == {}
+        waiting = asyncio.create_task(consumer.getmany(timeout_ms=30_000, max_records=10))
+        await asyncio.sleep(0)
+        started = time.monotonic()
+        await t.producer().send_many(_msgs("w", 1))
+        got = await asyncio.wait_for(waiting, 30)
+        assert [r.value for r in got[TP("w", 0)]] == [b"0"]
+        assert time.monotonic() - started < 5  # woken, not the 60 s poll nor the 30 s timeout
+        await consumer.stop()
+    finally:
+        log.close()

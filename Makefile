@@ -11,7 +11,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help uv sync run test lint format bench infra-up infra-down infra-status up down
+.PHONY: help uv sync run test lint format bench chaos infra-up infra-down infra-status up down
 
 help:
 	@echo "make run         whole system in one process (gateway + services, SQLite, memory transport)"
@@ -19,6 +19,7 @@ help:
 	@echo "make lint        ruff check + ruff format --check + mypy"
 	@echo "make format      ruff format + ruff check --fix"
 	@echo "make bench       every bench/<name>/run.py"
+	@echo "make chaos       kill -9 / broker / database faults under load; audits nothing lost or doubled"
 	@echo "make infra-up    real Kafka + PostgreSQL as local processes (no Docker); infra-down stops them"
 	@echo "make up          docker compose up --build (machines with Docker)"
 
@@ -54,6 +55,11 @@ bench: sync
 	done; \
 	[ $$found = 1 ] || echo "no benchmarks in bench/"; \
 	if [ -n "$$failed" ]; then echo "benchmark runs that failed:$$failed"; exit 1; fi
+
+# Bounded: 10 min on a 2-core machine (ARGS='kill-sales poison' runs only those scenarios)
+CHAOS_TIMEOUT ?= 600
+chaos: sync
+	timeout --kill-after=30 $(CHAOS_TIMEOUT) $(UV) run python -m chaos $(ARGS)
 
 infra-up: sync
 	$(UV) run python -m deploy.local up

@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from sqlalchemy import func, select
 
 from sales import api
 from sales.main import create_app
-from sales.models import DetalleVenta, MovimientoStock, Venta, outbox
+from sales.models import Abono, DetalleVenta, MovimientoStock, Venta, outbox
 from sales.settings import SalesSettings
 from service_defaults.auth import issue_token
 
@@ -923,3 +924,122 @@ def test_hot_route_needs_a_body_the_request_and_a_role_checked_user() -> None:
             api.hot_route(endpoint)
     hot = {r.path for r in _routes() if getattr(r.endpoint, "__nexo_hot__", False)}
     assert hot == {"/ventas", "/precios/preview"}
+
+
+# ------------------------------------------------------------------ Idempotency-Key
+
+
+def keyed(c: Ctx, key: str, who: dict[str, str] | None = None) -> dict[str, str]:
+    return {**(who or c.vend), "Idempotency-Key": key}
+
+
+async def sales_with_reference(c: Ctx, ref: str) -> int:
+    rows = await c.db(select(func.count()).select_from(Abono).where(Abono.referencia == ref))
+    return int(rows[0][0])
+
+
+async def test_retried_sale_with_the_same_key_is_replayed_not_repeated(ctx: Ctx) -> None:
+    c = ctx
+    body = {"carrito": [line(c, cantidad=2)], "monto_abonado": "10.00", "referencia_pago": "K1"}
+    first = await c.client.post("/ventas", json=body, headers=keyed(c, "K1"))
+    assert first.status_code == 201, first.text
+    assert "idempotent-replayed" not in first.headers
+    again = await c.client.post("/ventas", json=body, headers=keyed(c, "K1"))
+    assert again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert await sales_with_reference(c, "K1") == 1
+    assert len(await c.events("SaleConfirmed")) == 1
+    await c.wait_stock(c.ids["m"], 8)
+    # the same cart without a key is a new sale
+    await sell(c, line(c, cantidad=2), monto_abonado="10.00", referencia_pago="K1")
+    assert await sales_with_reference(c, "K1") == 2
+
+
+async def test_key_reused_with_another_body_is_refused_with_422(ctx: Ctx) -> None:
+    c = ctx
+    await ok(
+        await c.client.post("/ventas", json={"carrito": [line(c)]}, headers=keyed(c, "K2")), 201
+    )
+    r = await c.client.post(
+        "/ventas", json={"carrito": [line(c, cantidad=2)]}, headers=keyed(c, "K2")
+    )
+    body = problem(r, 422, "idempotency-key-reused")
+    assert body["field"] == "Idempotency-Key"
+    # another route under the same key is another request too
+    r = await c.client.post(
+        "/materiales", json={"descripcion": "X", "stock_actual": 1}, headers=keyed(c, "K2", c.admin)
+    )
+    assert r.status_code == 201, "keys are scoped per principal: admin1 never used K2"
+    assert await c.count(Venta) == 1
+
+
+async def test_keys_are_scoped_per_principal(ctx: Ctx) -> None:
+    c = ctx
+    other = bearer(c.settings, "vendedor2", "sales.vendedor")
+    for who in (c.vend, other):
+        r = await c.client.post("/ventas", json={"carrito": [line(c)]}, headers=keyed(c, "K3", who))
+        assert r.status_code == 201
+        assert "idempotent-replayed" not in r.headers
+    assert await c.count(Venta) == 2
+
+
+async def test_a_refused_request_stores_nothing_and_its_retry_runs_again(ctx: Ctx) -> None:
+    c = ctx
+    body = {"carrito": [line(c, cantidad=11)]}  # stock 10
+    problem(
+        await c.client.post("/ventas", json=body, headers=keyed(c, "K4")), 409, "STOCK_INSUFICIENTE"
+    )
+    await ok(
+        await c.client.post(
+            f"/materiales/{c.ids['m']}/reabasto", json={"cantidad": 5}, headers=c.admin
+        )
+    )
+    r = await c.client.post("/ventas", json=body, headers=keyed(c, "K4"))
+    assert r.status_code == 201
+    assert "idempotent-replayed" not in r.headers
+    assert await c.count(Venta) == 1
+
+
+async def test_concurrent_requests_with_one_key_make_one_sale(ctx: Ctx) -> None:
+    c = ctx
+    body = {"carrito": [line(c, material_id=c.ids["n"])]}
+    answers = await asyncio.gather(
+        *(c.client.post("/ventas", json=body, headers=keyed(c, "K5")) for _ in range(8))
+    )
+    codes = sorted(r.status_code for r in answers)
+    assert codes.count(201) >= 1, codes
+    assert set(codes) <= {201, 409}, codes
+    for r in answers:
+        if r.status_code == 409:
+            problem(r, 409, "idempotency-key-in-progress")
+            assert r.headers["retry-after"] == "1"
+    assert await c.count(Venta) == 1
+    created = {r.text for r in answers if r.status_code == 201}
+    assert len(created) == 1, "every 201 is the one sale's answer"
+
+
+async def test_expired_key_is_forgotten_and_purged(ctx: Ctx) -> None:
+    c = ctx
+    from service_defaults.idempotency import IdempotencyStore
+
+    body = {"carrito": [line(c)]}
+    await ok(await c.client.post("/ventas", json=body, headers=keyed(c, "K6")), 201)
+    store: IdempotencyStore = c.app.state.idempotency
+    table = store.table
+    async with c.app.state.sessionmaker() as s:
+        await s.execute(table.update().values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+        await s.commit()
+    r = await c.client.post("/ventas", json=body, headers=keyed(c, "K6"))
+    assert r.status_code == 201
+    assert "idempotent-replayed" not in r.headers
+    assert await c.count(Venta) == 2
+    assert await store.purge_expired(datetime.now(UTC) + timedelta(days=2)) == 1
+    assert await c.count(table) == 0
+
+
+async def test_invalid_key_is_a_400_naming_the_header(ctx: Ctx) -> None:
+    c = ctx
+    r = await c.client.post("/ventas", json={"carrito": [line(c)]}, headers=keyed(c, "x" * 256))
+    assert problem(r, 400, "idempotency-key-invalid")["field"] == "Idempotency-Key"
+    assert await c.count(Venta) == 0

@@ -177,16 +177,21 @@ def bearer_user(request: Request, roles: frozenset[str] = frozenset()) -> Curren
     """The user of a valid bearer token holding one of `roles` (any user when empty), else
     ``None`` — never raises. For hot routes that serve the common case without dependency
     resolution and hand every other request to the regular path (which answers 401/403)."""
-    header = request.headers.get("authorization")
-    if not header:
-        return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        return None
-    try:
-        user = decode_token(_settings_of(request), token)
-    except Unauthorized:
-        return None
+    # decoded once per request (the idempotency wrapper asks first); kept in the scope, which
+    # is per request (``request.state`` may be shared lifespan state under some servers)
+    user: CurrentUser | None = request.scope.get("nexo.bearer")
+    if user is None:
+        header = request.headers.get("authorization")
+        if not header:
+            return None
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return None
+        try:
+            user = decode_token(_settings_of(request), token)
+        except Unauthorized:
+            return None
+        request.scope["nexo.bearer"] = user
     if roles and not user.has_any(*roles):
         return None
     request.state.user = user

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from service_defaults.idempotency import open_session
 from service_defaults.settings import CommonSettings
 
 
@@ -21,8 +22,10 @@ def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """An AsyncSession from ``request.app.state.sessionmaker``; the route commits."""
-    async with get_sessionmaker(request)() as session:
+    """An AsyncSession from ``request.app.state.sessionmaker``; the route commits through
+    :func:`service_defaults.idempotency.commit` (a keyed request's commit is deferred to the
+    route wrapper, which then owns and closes the session)."""
+    async with open_session(get_sessionmaker(request)) as session:
         yield session
 
 

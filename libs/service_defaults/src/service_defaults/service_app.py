@@ -1,7 +1,8 @@
 """`create_domain_app`: the shared shape of the evidence, sales and orders apps.
 
 Lifespan: engine (from :func:`service_defaults.app.build_service_app`), migrations (or
-``create_all`` while a service has no revisions), messaging runtime, dev demo seed.
+``create_all`` while a service has no revisions), the ``Idempotency-Key`` store
+(``models.idempotency``), messaging runtime, dev demo seed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy import MetaData, Table
 
 from nexo_messaging.memory import MemoryBroker
 from service_defaults.app import build_service_app
+from service_defaults.idempotency import idempotency_store
 from service_defaults.logging import get_logger
 from service_defaults.messaging import messaging_runtime
 from service_defaults.migrations import prepare_schema, version_table_for
@@ -64,6 +66,9 @@ def create_domain_app(
         log.info("schema ready", service=service, how=how)
         yield
 
+    def idempotency_hook(app: FastAPI) -> Any:
+        return idempotency_store(app, models.idempotency, settings.idempotency_ttl_seconds)
+
     def runtime_hook(app: FastAPI) -> Any:
         return messaging_runtime(
             app,
@@ -94,7 +99,7 @@ def create_domain_app(
         version=version,
         description=description,
         routers=[router],
-        lifespan_hooks=[schema, runtime_hook],
+        lifespan_hooks=[schema, idempotency_hook, runtime_hook],
         startup=[seed_demo],
         freeze_gc=freeze_gc,
     )

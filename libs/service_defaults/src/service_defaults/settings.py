@@ -86,6 +86,8 @@ class ServiceSettings(CommonSettings):
     ``memory``: in-process, lost on exit (tests); ``kafka``: ``kafka_bootstrap_servers``."""
     kafka_bootstrap_servers: str | None = None
     local_log_path: Path = Path("./var/events.db")
+    idempotency_ttl_seconds: float = Field(default=24 * 3600, gt=0, le=30 * 24 * 3600)
+    """How long a stored ``Idempotency-Key`` answer is replayed (then the key is forgotten)."""
 
     @field_validator("database_url")
     @classmethod

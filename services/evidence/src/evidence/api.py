@@ -36,6 +36,7 @@ from evidence.models import (
     Produccion,
     RegistroGpuHistorial,
 )
+from service_defaults import idempotency
 from service_defaults.auth import CurrentUser, require_roles
 from service_defaults.deps import get_session
 from service_defaults.errors import ProblemError
@@ -78,7 +79,7 @@ class DomainRoute(APIRoute):
     """Route class that turns a DomainError raised by a use case into a ProblemError."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
+        handler = idempotency.idempotent(super().get_route_handler())
 
         async def route(request: Request) -> Response:
             try:
@@ -106,10 +107,9 @@ def config_of(request: Request) -> service.EvidenceConfig:
 
 
 async def commit(request: Request, session: AsyncSession) -> None:
-    await session.commit()
+    """Commit (deferred to the key row's transaction on a keyed request), then wake the relay."""
     runtime = getattr(request.app.state, "runtime", None)
-    if runtime is not None:
-        runtime.wake_relay()
+    await idempotency.commit(session, *([runtime.wake_relay] if runtime is not None else []))
 
 
 def vol(value: Decimal | None) -> str | None:

@@ -40,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from nexo_messaging.tables import inbox_table, outbox_table
+from service_defaults.idempotency import idempotency_table
 
 NO_SITE = 0
 """Sentinel ``id_sitio_produccion`` for "no site" (keeps the unique key NULL-free)."""
@@ -70,6 +71,7 @@ class Base(DeclarativeBase):
 
 outbox = outbox_table(Base.metadata)
 inbox = inbox_table(Base.metadata)
+idempotency = idempotency_table(Base.metadata)
 
 
 def _fk(target: str) -> ForeignKey:

@@ -38,6 +38,7 @@ from orders.models import (
     Solicitud,
     Ubicacion,
 )
+from service_defaults import idempotency
 from service_defaults.auth import CurrentUser, require_roles
 from service_defaults.deps import get_runtime, get_session
 from service_defaults.errors import ProblemError
@@ -79,7 +80,7 @@ class DomainRoute(APIRoute):
     """Maps domain exceptions raised by a route to problem+json."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        original = super().get_route_handler()
+        original = idempotency.idempotent(super().get_route_handler())
 
         async def handler(request: Request) -> Response:
             try:
@@ -120,10 +121,9 @@ def config(request: Request) -> service.OrdersConfig:
 
 
 async def commit(request: Request, session: AsyncSession) -> None:
-    await session.commit()
+    """Commit (deferred to the key row's transaction on a keyed request), then wake the relay."""
     runtime = get_runtime(request)
-    if runtime is not None:
-        runtime.wake_relay()
+    await idempotency.commit(session, *([runtime.wake_relay] if runtime is not None else []))
 
 
 # --------------------------------------------------------------------------- schemas

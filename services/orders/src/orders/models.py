@@ -45,6 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from nexo_messaging.tables import inbox_table, outbox_table
+from service_defaults.idempotency import idempotency_table
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -489,3 +490,4 @@ class HistorialEstado(Base):
 
 outbox = outbox_table(Base.metadata)
 inbox = inbox_table(Base.metadata)
+idempotency = idempotency_table(Base.metadata)

@@ -26,6 +26,7 @@ from sales import domain as d
 from sales import hotpath, service
 from sales.domain import DomainError, EstadoCotizacion, EstatusVenta
 from sales.models import Abono, Cliente, Cotizacion, DetalleVenta, Material, Producto, Venta
+from service_defaults import idempotency
 from service_defaults.auth import CurrentUser, bearer_user, require_roles
 from service_defaults.deps import get_runtime, get_session
 from service_defaults.errors import ProblemError
@@ -141,6 +142,7 @@ class DomainRoute(APIRoute):
         original = super().get_route_handler()
         if getattr(self.endpoint, "__nexo_hot__", False):
             original = _hot_handler(self.endpoint, original)
+        original = idempotency.idempotent(original)  # inside the SQLite write lock
 
         async def handler(request: Request) -> Response:
             try:
@@ -188,12 +190,11 @@ async def commit(request: Request, session: AsyncSession, *, catalog: bool = Fal
     """Commit the route's transaction and wake the relay. `catalog`: the route changed what the
     catalogue cache holds; drop it again after the commit (the use case dropped it before
     writing, but a concurrent request may have refilled it from the old rows meanwhile)."""
-    await session.commit()
-    if catalog:
-        service.invalidate_pricing_cache()
+    after = [service.invalidate_pricing_cache] if catalog else []
     runtime = get_runtime(request)
     if runtime is not None:
-        runtime.wake_relay()
+        after.append(runtime.wake_relay)
+    await idempotency.commit(session, *after)
 
 
 def dec(value: Decimal | None) -> str | None:
@@ -588,12 +589,17 @@ async def confirm_sale(body: VentaBody, request: Request, user: Operador) -> Res
     )
     engine = request.app.state.engine
     if engine.dialect.name == "postgresql" and data.cliente_nuevo is None:
-        result = await hotpath.confirm_sale(engine, data, actor(user))  # NOTIFY wakes the relay
+        # one statement with the key row; its NOTIFY wakes the relay
+        result = await hotpath.confirm_sale(engine, data, actor(user), venta_creada_response)
     else:
-        async with request.app.state.sessionmaker() as session:
+        async with idempotency.open_session(request.app.state.sessionmaker) as session:
             result = await service.confirm_sale(session, data, actor(user))
             await commit(request, session)
-    # Rendered directly (the hot path): same body as `VentaCreada`, no response-model pass.
+    return venta_creada_response(result)
+
+
+def venta_creada_response(result: service.VentaResult) -> Response:
+    """Rendered directly (the hot path): same body as `VentaCreada`, no response-model pass."""
     return Response(
         json.dumps(venta_creada_dict(result), separators=(",", ":"), ensure_ascii=False),
         status_code=201,

@@ -7,7 +7,8 @@ and round trips per sale. Here the same use case runs as:
    only when the cart will pass (same rule as :func:`sales.service.check_cart`, evaluated on
    the same snapshot) — the new sale id and line ids drawn from their sequences, so that the
    SaleConfirmed payload can be rendered before the write. A rejected cart draws no ids;
-2. one write: sale, lines, abono, audit row and the outbox row in ONE statement
+2. one write: sale, lines, abono, audit row, the outbox row and — for a request with an
+   ``Idempotency-Key`` — the key row with the rendered answer, in ONE statement
    (data-modifying CTEs, committed on its own, so all or nothing) plus ``pg_notify`` that wakes
    the relay at commit.
 
@@ -20,9 +21,11 @@ order and with the same errors as the session path. Folios come from the sequenc
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from fastapi import Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -31,6 +34,7 @@ from nexo_messaging.relay import notify_channel
 from sales import domain as d
 from sales import service
 from sales.domain import DomainError, MaterialStock, NotFound
+from service_defaults import idempotency
 from service_defaults.db import driver_connection
 
 _READ = """
@@ -102,6 +106,12 @@ WITH v AS (
   SELECT $26::varchar, $27::varchar, $28::varchar, $29::varchar, $30::varchar,
          $31::text::json, $32::text::json
   FROM v
+), k AS (
+  INSERT INTO idempotency_keys (principal, key, method, path, fingerprint, status, media_type,
+                                location, body, created_at, expires_at)
+  SELECT $34::varchar, $35::varchar, $36::varchar, $37::varchar, $38::varchar, $39::integer,
+         $40::varchar, $41::varchar, $42::bytea, $9::timestamptz, $43::timestamptz
+  FROM v WHERE $34::varchar IS NOT NULL
 )
 SELECT pg_notify($33::text, '')
 """
@@ -113,11 +123,19 @@ def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+Render = Callable[[service.VentaResult], Response]
+
+
 async def confirm_sale(
-    engine: AsyncEngine, data: service.VentaIn, actor: service.Actor
+    engine: AsyncEngine,
+    data: service.VentaIn,
+    actor: service.Actor,
+    render: Render | None = None,
 ) -> service.VentaResult:
     """§A.4.6 on PostgreSQL for a cart without `cliente_nuevo` (that one needs the ORM
-    session path, which creates the client in the same transaction)."""
+    session path, which creates the client in the same transaction). In a keyed request
+    (:func:`service_defaults.idempotency.current`) the answer `render` gives is stored with the
+    sale; a key another request committed first raises ``KeyAlreadyRecorded``."""
     if data.cliente_nuevo is not None:
         raise ValueError("confirm_sale on the hot path does not create clients")
     service.check_cart_shape(data)
@@ -162,7 +180,9 @@ async def confirm_sale(
             id_venta, ids = head["id_venta"], head["ids"]
             if id_venta is None:  # the SQL pre-check disagreed with the rule: draw them now
                 id_venta, ids = await conn.fetchrow(_ALLOCATE, len(data.carrito))
-            result = await _write(conn, data, actor, cart, int(id_venta), [int(i) for i in ids])
+            result = await _write(
+                conn, data, actor, cart, int(id_venta), [int(i) for i in ids], render
+            )
     if error is not None:
         raise error
     assert result is not None
@@ -176,6 +196,7 @@ async def _write(
     cart: service.CheckedCart,
     id_venta: int,
     line_ids: list[int],
+    render: Render | None,
 ) -> service.VentaResult:
     now = service.utcnow()
     hoy = d.business_date(now)
@@ -187,6 +208,18 @@ async def _write(
         id_venta, folio, data.cliente_id, line_ids, data, prices, total, now, actor
     )
     row = outbox_row(event)
+    result = service.VentaResult(
+        venta=service.VentaRef(id_venta),
+        folio=folio,
+        total=total,
+        saldo_restante=d.saldo_restante(total, total_pagado),
+        alertas_stock=cart.alertas,
+        event_id=row.id,
+    )
+    pending = idempotency.current()
+    key: dict[str, Any] = {}
+    if pending is not None and render is not None:
+        key = pending.row(render(result), now)
     try:
         await conn.execute(
             _WRITE,
@@ -223,19 +256,26 @@ async def _write(
             row.payload_text,
             _compact(row.headers),
             _CHANNEL,
+            key.get("principal"),
+            key.get("key"),
+            key.get("method"),
+            key.get("path"),
+            key.get("fingerprint"),
+            key.get("status"),
+            key.get("media_type"),
+            key.get("location"),
+            key.get("body"),
+            key.get("expires_at"),
         )
     except Exception as exc:
+        if getattr(exc, "constraint_name", None) == idempotency.PRIMARY_KEY_NAME:
+            raise idempotency.KeyAlreadyRecorded from exc
         if _is_integrity_error(exc):
             raise IntegrityError("confirm sale", None, exc) from exc
         raise
-    return service.VentaResult(
-        venta=service.VentaRef(id_venta),
-        folio=folio,
-        total=total,
-        saldo_restante=d.saldo_restante(total, total_pagado),
-        alertas_stock=cart.alertas,
-        event_id=row.id,
-    )
+    if pending is not None and key:
+        pending.recorded = True
+    return result
 
 
 def _is_integrity_error(exc: BaseException) -> bool:

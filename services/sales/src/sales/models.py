@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from nexo_messaging.tables import inbox_table, outbox_table
+from service_defaults.idempotency import idempotency_table
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -55,6 +56,7 @@ class Base(DeclarativeBase):
 
 outbox = outbox_table(Base.metadata)
 inbox = inbox_table(Base.metadata)
+idempotency = idempotency_table(Base.metadata)
 
 ESTATUS_VENTA = ("pendiente", "en_produccion", "entregada", "cancelada")
 ESTADOS_COTIZACION = ("borrador", "enviada", "aceptada", "vencida", "rechazada")

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from service_defaults.errors import is_transient
 from service_defaults.settings import mask_url
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -74,7 +75,28 @@ def create_engine(
         connect_args={"timeout": 10, "command_timeout": 60},
     )
     install_liveness_check(engine, ping_after_idle_s)
+    install_disconnect_detection(engine)
     return engine
+
+
+def install_disconnect_detection(engine: AsyncEngine) -> None:
+    """Have SQLAlchemy treat every transient failure (:func:`~service_defaults.errors.
+    is_transient`) as a disconnect: the connection is discarded, not reset and pooled again,
+    and the pool drops its other connections opened before (a server restart killed them too).
+
+    SQLAlchemy's asyncpg dialect only recognises a disconnect once asyncpg has seen the socket
+    closed. When PostgreSQL shuts down it first sends each idle session a FATAL error (57P01);
+    asyncpg, not expecting a message while idle, marks the protocol failed
+    (``ERROR_CONSUME``) while the socket still looks open until the EOF is read on a later
+    loop iteration. A connection checked out in that window fails its next statement with
+    ``InternalClientError: cannot switch to state 12/15; another operation (2) is in
+    progress``; unrecognised, that connection went back through the pool's reset (a
+    ``ROLLBACK`` failing the same way, logged by the pool) and the request answered 500."""
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _handle_error(context: ExceptionContext) -> None:
+        if not context.is_disconnect and is_transient(context.original_exception):
+            context.is_disconnect = True
 
 
 def install_liveness_check(engine: AsyncEngine, idle_s: float = PING_AFTER_IDLE_S) -> None:

@@ -1,5 +1,6 @@
 """Pure ASGI middleware: request/correlation ids, W3C traceparent, access log, HTTP metrics,
-and a last-resort problem+json 500 (no stack trace leaves the process)."""
+and a last-resort problem+json 500 (no stack trace leaves the process) or 503 for a transient
+infrastructure failure."""
 
 from __future__ import annotations
 
@@ -10,10 +11,16 @@ import time
 import uuid
 from typing import Any
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service_defaults import context
-from service_defaults.errors import internal_error_response
+from service_defaults.errors import (
+    internal_error_response,
+    is_transient,
+    log_transient,
+    unavailable_response,
+)
 from service_defaults.logging import get_logger
 from service_defaults.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
@@ -70,12 +77,18 @@ _CID = CORRELATION_ID_HEADER.encode()
 _TP = TRACEPARENT_HEADER.encode()
 _ID_HEADERS = (_RID, _CID, _TP)
 _MAX_METRIC_CHILDREN = 2048
+CLIENT_CLOSED_REQUEST = 499
+"""Status recorded (never sent) when the client went away before an answer (nginx's code)."""
 
 
 class RequestContextMiddleware:
     """Sets request id / correlation id / traceparent (context vars + response headers), logs
     one access line per request, records Prometheus metrics, and turns an unhandled exception
-    into a problem+json 500 when the response has not started.
+    into a problem+json 500 when the response has not started — a 503 ``unavailable`` with
+    ``Retry-After`` when it is a transient infrastructure failure (``errors.is_transient``).
+    A client that disconnects before the answer (``ClientDisconnect``, or the app returning
+    without a response after ``http.disconnect``) is recorded as 499 and logged at debug
+    level only: nothing is sent and nothing is an error.
 
     Hot path: one pass over the request headers, the metric children cached per
     (method, route, status), and no access-log call when the level filters it out."""
@@ -136,7 +149,15 @@ class RequestContextMiddleware:
         ]
         status = 500
         started = False
+        disconnected = False
         start = time.perf_counter()
+
+        async def receive_wrapper() -> Message:
+            nonlocal disconnected
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                disconnected = True
+            return message
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status, started
@@ -163,12 +184,24 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, receive_wrapper, send_wrapper)
+            if not started and disconnected:
+                status = CLIENT_CLOSED_REQUEST
+        except ClientDisconnect:
+            status = CLIENT_CLOSED_REQUEST
+            access_log.debug("client disconnected before the request body was complete")
         except Exception as exc:
-            status = 500
-            access_log.error("unhandled error", path=scope.get("path"), exc_info=exc)
+            path = scope.get("path")
+            if is_transient(exc):
+                # e.g. a session's clean-up failing after its answer went out: keep that status
+                status = status if started else 503
+                log_transient(path, exc)
+                response = unavailable_response(path)
+            else:
+                status = 500
+                access_log.error("unhandled error", path=path, exc_info=exc)
+                response = internal_error_response(path)
             if not started:
-                response = internal_error_response(scope.get("path"))
                 await response(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - start

@@ -1,0 +1,218 @@
+"""PostgreSQL stopped (``pg_ctl stop -m fast``) under a stream of POS sales: every answer is a
+2xx or an honest 503 ``unavailable`` with ``Retry-After`` (never a 500), readiness names the
+failing database check, nothing is logged as an unhandled error (no asyncpg protocol-state
+errors), and once the server is back the same app serves every request again, no restart.
+
+Runs on a throwaway cluster of its own (``deploy.local``), so stopping it disturbs no other test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from sales.main import create_app
+from sales.settings import SalesSettings
+from service_defaults.auth import issue_token
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def pg_server() -> Iterator[Any]:
+    from deploy.local import InfraError, PostgresServer
+
+    try:
+        server = PostgresServer(max_connections=100).start()
+    except InfraError as exc:
+        msg = f"local PostgreSQL is not available: {exc}"
+        if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}:
+            pytest.fail(msg, pytrace=False)
+        pytest.skip(msg)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def stop_fast(server: Any) -> None:
+    """What an operator's restart does: active sessions are terminated (57P01), new
+    connections refused."""
+    proc = server._run(
+        str(server.bindir / "pg_ctl"), "stop", "-D", str(server.datadir), "-m", "fast"
+    )
+    assert proc.returncode == 0, proc.stderr
+    server._started = False
+
+
+class Recorder(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def errors(self) -> list[str]:
+        """Errors of the request path and the pool. The messaging runtime's own retry and
+        dead-letter logging during an outage is a separate matter (not judged here)."""
+        out = []
+        for r in self.records:
+            if r.name.startswith("nexo_messaging"):
+                continue
+            text = f"{r.name}: {r.getMessage()}"
+            if r.exc_info and r.exc_info[1] is not None:
+                text += f" [{type(r.exc_info[1]).__name__}: {r.exc_info[1]}]"
+            if r.levelno >= logging.ERROR:
+                out.append(text)
+        return out
+
+
+@dataclass
+class Answers:
+    by_path: dict[str, Counter[int]] = field(default_factory=dict)
+    bad: list[str] = field(default_factory=list)
+
+    def add(self, path: str, r: httpx.Response) -> None:
+        self.by_path.setdefault(path, Counter())[r.status_code] += 1
+        if 200 <= r.status_code < 300:
+            return
+        body = r.json() if r.headers.get("content-type", "").endswith("json") else {}
+        if not (
+            r.status_code == 503
+            and r.headers.get("retry-after", "").isdigit()
+            and r.headers["content-type"] == "application/problem+json"
+            and body.get("code") == "unavailable"
+            and body.get("type") == "https://nexo.dev/problems/unavailable"
+        ):
+            self.bad.append(f"{path}: {r.status_code} {r.headers.get('retry-after')} {r.text}")
+
+    def count(self, status: int) -> int:
+        return sum(c[status] for c in self.by_path.values())
+
+
+async def until(cond: Callable[[], bool | Awaitable[bool]], deadline_s: float, what: str) -> None:
+    deadline = time.monotonic() + deadline_s
+    while True:
+        result = cond()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not met within {deadline_s}s: {what}")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def sales_app(pg_server: Any) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    settings = SalesSettings(
+        env="test", database_url=pg_server.dsn, transport="memory", db_pool_size=6
+    )
+    app = create_app(settings)
+    async with (
+        LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app, raise_app_exceptions=False),
+            base_url="http://sales",
+            timeout=30,
+        ) as client,
+    ):
+        yield app, client
+
+
+async def test_postgres_stopped_under_load_answers_503_then_recovers(
+    pg_server: Any, sales_app: tuple[FastAPI, httpx.AsyncClient]
+) -> None:
+    app, client = sales_app
+    settings = app.state.settings
+    admin = {"Authorization": f"Bearer {issue_token(settings, 'a1', ['sales.admin'])}"}
+    vend = {"Authorization": f"Bearer {issue_token(settings, 'v1', ['sales.vendedor'])}"}
+    r = await client.put("/configuracion/tabulador/3", json={"factor_costo": "450"}, headers=admin)
+    assert r.status_code == 200, r.text
+    r = await client.post("/productos", json={"nombre": "Letrero"}, headers=admin)
+    producto = r.json()["id_producto"]
+    r = await client.post(
+        "/materiales",
+        json={"descripcion": "M", "stock_actual": 100000, "stock_minimo": 1},
+        headers=admin,
+    )
+    material = r.json()["id_material"]
+    line = {
+        "producto_id": producto,
+        "material_id": material,
+        "largo": "30",
+        "ancho": "20",
+        "espesor_mm": 3,
+        "minutos_laser": 10,
+        "cantidad": 1,
+    }
+    hot = {"carrito": [line]}  # the driver-connection hot path
+    session = {"carrito": [line], "cliente_nuevo": {"nombre": "Eventual", "es_eventual": True}}
+
+    recorder = Recorder()
+    logging.getLogger().addHandler(recorder)
+    answers = Answers()
+    phase = {"stop": False}
+
+    async def worker(kind: str) -> None:
+        while not phase["stop"]:
+            if kind == "hot":
+                r = await client.post("/ventas", json=hot, headers=vend)
+            elif kind == "session":
+                r = await client.post("/ventas", json=session, headers=vend)
+            else:
+                r = await client.get("/materiales", headers=vend)
+            answers.add(kind, r)
+            await asyncio.sleep(0)
+
+    kinds = ["hot"] * 6 + ["session"] * 3 + ["read"] * 2
+    tasks = [asyncio.create_task(worker(k)) for k in kinds]
+    try:
+        await until(lambda: answers.count(201) >= 30, 30, "sales before the outage")
+        stop_fast(pg_server)
+        outage_started = time.monotonic()
+        await until(lambda: answers.count(503) >= 60, 30, "503 answers during the outage")
+        ready = await client.get("/health/ready")
+        assert ready.status_code == 503, ready.text
+        assert ready.json()["checks"]["database"]["status"] == "failing"
+        # a few seconds down, as in the reported incident (the pool's liveness and the
+        # reconnect paths all get exercised meanwhile)
+        await until(lambda: time.monotonic() - outage_started > 4, 10, "outage")
+        pg_server.start()
+        await until(
+            lambda: all(
+                answers.by_path.get(k, Counter())[s] > 0
+                for k, s in (("hot", 201), ("session", 201), ("read", 200))
+            ),
+            30,
+            "answers of every kind",
+        )
+        ready = await client.get("/health/ready")
+        assert ready.status_code == 200, ready.text
+    finally:
+        phase["stop"] = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+        logging.getLogger().removeHandler(recorder)
+
+    print("answers:", {k: dict(v) for k, v in answers.by_path.items()})
+    assert answers.bad == [], answers.bad[:5]
+    assert answers.count(500) == 0
+    assert recorder.errors() == [], "\n".join(recorder.errors())
+
+    # recovered: every kind of request succeeds again on the same app
+    for _ in range(10):
+        assert (await client.post("/ventas", json=hot, headers=vend)).status_code == 201
+        assert (await client.post("/ventas", json=session, headers=vend)).status_code == 201
+        assert (await client.get("/materiales", headers=vend)).status_code == 200

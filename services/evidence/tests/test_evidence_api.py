@@ -877,3 +877,25 @@ async def test_grid_cache_follows_every_change(c: Ctx) -> None:
         await c.client.patch(f"/importaciones/{imp}", json={"es_activo": False}, headers=c.sup)
     )
     assert (await ok(await c.client.get(url, headers=c.res)))["data"] == []
+
+
+async def test_retried_gpu_transition_with_its_key_is_replayed(c: Ctx) -> None:
+    prod = await c.put("C-2.1.1", "2025-03-02", "8")
+    gid = await c.wait_gpu(prod["id"])
+    url = f"/gpus/{gid}/transiciones"
+    keyed = {**c.res, "Idempotency-Key": "cargar-1"}
+    body = {"a": "CARGADO", "archivo": LINK}
+    first = await c.client.post(url, json=body, headers=keyed)
+    assert first.status_code == 200, first.text
+    again = await c.client.post(url, json=body, headers=keyed)
+    assert again.status_code == 200, "a replay, not 409 'invalid transition'"
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    hist = await ok(await c.client.get(f"/gpus/{gid}/historial", headers=c.rev))
+    assert len(hist["data"]) == 2, "PENDIENTE, CARGADO: the transition happened once"
+    problem(
+        await c.client.post(url, json={**body, "archivo": LINK + "x"}, headers=keyed),
+        422,
+        "idempotency-key-reused",
+    )
+    assert (await c.client.post(url, json=body, headers=c.res)).status_code == 409

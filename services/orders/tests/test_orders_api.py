@@ -789,3 +789,38 @@ def test_process_entry_point_freezes_start_up_objects(
     main.app_from_env()
     main.create_app(OrdersSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'o.db'}"))
     assert seen == [True, False]
+
+
+# ----------------------------------------------------------------------------- Idempotency-Key
+
+
+async def test_retried_request_creation_and_validation_have_one_effect(api: Api) -> None:
+    await api.lote("A100", "2026-09-30", {"A-01": 60})
+    ana = {**api.h("orders.solicitante", sub="ana"), "Idempotency-Key": "sol-1"}
+    first = await api.crear({"P": 10}, headers=ana)
+    assert first.status_code == 201, first.text
+    again = await api.crear({"P": 10}, headers=ana)
+    assert again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    listed = await api.ok("GET", "/solicitudes", api.sup)
+    items = listed["items"] if isinstance(listed, dict) else listed
+    assert len(items) == 1
+    problem(await api.crear({"P": 11}, headers=ana), 422, "idempotency-key-reused")
+
+    sol = first.json()
+    vale = {**api.h("orders.validador", sub="vale"), "Idempotency-Key": "val-1"}
+    url = f"/solicitudes/{sol['id']}/validar"
+    v1 = await api.client.post(url, headers=vale, json={"items": []})
+    assert v1.status_code == 200, v1.text
+    v2 = await api.client.post(url, headers=vale, json={"items": []})
+    assert v2.status_code == 200, "a replay, not 409 'already validated'"
+    assert v2.headers["idempotent-replayed"] == "true"
+    assert v2.json() == v1.json()
+    prop = await api.propuesta(sol["id"])
+    assert lineas(prop) == [("A100", "A-01", 10)]
+    # without the key the second validation is a real second attempt: refused by the state rule
+    r = await api.client.post(
+        url, headers=api.h("orders.validador", sub="vale"), json={"items": []}
+    )
+    assert r.status_code == 409, r.text

@@ -70,6 +70,8 @@ from service_defaults.migrations import upgrade, version_table_for
 
 TARGET_SALES_PER_S = 300.0
 TARGET_PREVIEW_P99_MS = 20.0
+TARGET_KEYED_RATIO = 0.90
+"""Keyed POS sales (issue 11) keep at least this share of the unkeyed rate."""
 N_MATERIALS = 8
 INITIAL_STOCK = 10_000_000
 
@@ -81,9 +83,11 @@ for line in io.lines(os.getenv("BENCH_BODIES")) do bodies[#bodies + 1] = line en
 local path = os.getenv("BENCH_PATH")
 local auth = os.getenv("BENCH_AUTH")
 local i = 0
+local keys = os.getenv("BENCH_KEY_PREFIX")
 local hdrs = {["Authorization"] = auth, ["Content-Type"] = "application/json"}
 request = function()
   i = i + 1
+  if keys ~= nil and keys ~= "" then hdrs["Idempotency-Key"] = keys .. i end
   return wrk.format("POST", path, hdrs, bodies[(i % #bodies) + 1])
 end
 done = function(summary, latency, requests)
@@ -143,14 +147,22 @@ async def fresh_database(server_dsn: str) -> str:
 
 
 def run_wrk(
-    port: int, path: str, bodies: list[str], auth: str, conns: int, seconds: float
+    port: int,
+    path: str,
+    bodies: list[str],
+    auth: str,
+    conns: int,
+    seconds: float,
+    key_prefix: str = "",
 ) -> dict[str, Any]:
+    """`key_prefix`: send ``Idempotency-Key: <prefix><n>`` (a new key per request)."""
     with tempfile.TemporaryDirectory() as tmp:
         script, body_file = Path(tmp) / "bench.lua", Path(tmp) / "bodies.txt"
         script.write_text(WRK_LUA)
         body_file.write_text("\n".join(bodies) + "\n")
         env = {**os.environ, "BENCH_BODIES": str(body_file), "BENCH_PATH": path}
         env["BENCH_AUTH"] = auth
+        env["BENCH_KEY_PREFIX"] = key_prefix
         out = subprocess.run(
             [
                 "wrk",
@@ -288,7 +300,9 @@ class Bench:
         rows_ok = bad == 0
         return rows_ok and all(stock[m] == INITIAL_STOCK - int(sold.get(m, 0)) for m in self.mats)
 
-    async def load_round(self, bodies: list[str], pid: int, profile: bool) -> dict[str, Any]:
+    async def load_round(
+        self, bodies: list[str], pid: int, profile: bool, keyed: bool = False
+    ) -> dict[str, Any]:
         a = self.args
         ventas0, _ = await self.wait_caught_up()
         cpu0, (idle0, tot0) = tree_cpu_s(pid), machine_idle()
@@ -300,8 +314,9 @@ class Bench:
                 *cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
         t0 = time.perf_counter()
+        prefix = f"bench-{uuid.uuid4().hex[:12]}-" if keyed else ""
         w = await asyncio.to_thread(
-            run_wrk, self.port, "/ventas", bodies, self.vend, a.concurrency, a.duration
+            run_wrk, self.port, "/ventas", bodies, self.vend, a.concurrency, a.duration, prefix
         )
         t_load = time.perf_counter()
         if spy is not None:
@@ -311,6 +326,7 @@ class Bench:
         n = ventas - ventas0
         failures = w["status"] + w["connect"] + w["read"] + w["write"] + w["timeout"]
         return {
+            "keyed": keyed,
             "sales": n,
             "api_per_s": n / (t_load - t0),
             "sustained_per_s": n / (t_done - t0),
@@ -348,8 +364,10 @@ class Bench:
                 run_wrk, self.port, "/ventas", bodies, self.vend, a.concurrency, 2
             )
             rounds = []
-            for i in range(a.rounds):
+            for i in range(a.rounds):  # with and without keys interleaved: same conditions
                 rounds.append(await self.load_round(bodies, proc.pid, profile=i == 0))
+                if a.keys:
+                    rounds.append(await self.load_round(bodies, proc.pid, False, keyed=True))
             previews = [json.dumps(json.loads(b)["carrito"][0]) for b in bodies]
             prev = {
                 c: await asyncio.to_thread(
@@ -377,13 +395,23 @@ class Bench:
         )
         for i, r in enumerate(rounds, 1):
             print(
-                f"  round {i}: {r['sales']:6d} sales  API {r['api_per_s']:7.1f}/s  "
+                f"  round {i}{' keyed' if r['keyed'] else ''}: {r['sales']:6d} sales  "
+                f"API {r['api_per_s']:7.1f}/s  "
                 f"sustained {r['sustained_per_s']:7.1f}/s  lag {r['lag_s']:5.2f}s  "
                 f"confirm p50 {r['p50_ms']:.1f} p99 {r['p99_ms']:.1f} ms  "
                 f"service CPU {r['cpu_ms_per_sale']:.2f} ms/sale  machine idle "
                 f"{100 * r['idle']:.0f}%  failures {r['failures']}  stock exact {r['stock_ok']}"
             )
-        sustained = statistics.median(r["sustained_per_s"] for r in rounds)
+        sustained = statistics.median(r["sustained_per_s"] for r in rounds if not r["keyed"])
+        keyed = [r["sustained_per_s"] for r in rounds if r["keyed"]]
+        if keyed:
+            ratio = statistics.median(keyed) / sustained
+            print(
+                f"  with an Idempotency-Key on every sale (median): {statistics.median(keyed):7.1f}"
+                f" sales/s = {100 * ratio:.1f} % of the same bench without keys "
+                f"(target >= {100 * TARGET_KEYED_RATIO:.0f} %) "
+                f"{'OK' if ratio >= TARGET_KEYED_RATIO else 'MISS'}"
+            )
         ok_rounds = all(r["failures"] == 0 and r["stock_ok"] for r in rounds)
         verdict = "OK" if sustained >= TARGET_SALES_PER_S else "MISS"
         print(
@@ -414,6 +442,12 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument(
+        "--keys",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run each round with an Idempotency-Key on every sale (printed side by side)",
+    )
     parser.add_argument("--preview-duration", type=float, default=5.0)
     parser.add_argument("--py-spy", metavar="FILE", help="py-spy raw profile of the first round")
     args = parser.parse_args()

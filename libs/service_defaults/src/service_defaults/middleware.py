@@ -81,6 +81,12 @@ CLIENT_CLOSED_REQUEST = 499
 """Status recorded (never sent) when the client went away before an answer (nginx's code)."""
 
 
+_OUTER = "nexo.request_context"
+"""Scope key set by the outermost instance. An app mounted inside another (the services in the
+embedded gateway) finds the ids, context variables, response headers, error handling and the
+access line already taken care of (one line per request), and only records its metrics."""
+
+
 class RequestContextMiddleware:
     """Sets request id / correlation id / traceparent (context vars + response headers), logs
     one access line per request, records Prometheus metrics, and turns an unhandled exception
@@ -113,9 +119,28 @@ class RequestContextMiddleware:
         children[0].inc()
         children[1].observe(elapsed)
 
+    async def _nested(self, scope: Scope, receive: Receive, send: Send) -> None:
+        status = 500
+        start = time.perf_counter()
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            elapsed = time.perf_counter() - start
+            self._observe(scope.get("method", "GET"), _route_template(scope), str(status), elapsed)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope.get(_OUTER):
+            await self._nested(scope, receive, send)
             return
 
         incoming_rid = incoming_cid = incoming_tp = None
@@ -140,7 +165,7 @@ class RequestContextMiddleware:
 
         # Forward the ids to inner apps (e.g. services mounted in the gateway).
         forwarded += [(_RID, rid_b), (_CID, cid_b), (_TP, tp_b)]
-        scope = {**scope, "headers": forwarded}
+        scope = {**scope, "headers": forwarded, _OUTER: True}
 
         tokens: list[Any] = [
             (context.request_id, context.request_id.set(rid)),

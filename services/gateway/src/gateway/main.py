@@ -52,10 +52,15 @@ def _index_router() -> APIRouter:
 
 
 def create_app(
-    settings: GatewaySettings | None = None, *, memory_broker: MemoryBroker | None = None
+    settings: GatewaySettings | None = None,
+    *,
+    memory_broker: MemoryBroker | None = None,
+    freeze_gc: bool = False,
 ) -> FastAPI:
     """Build the gateway (no I/O here; services, proxy client and ops feed start in the
-    lifespan)."""
+    lifespan). `freeze_gc` (the process entry point): once everything, the embedded services
+    included, has started, its objects are frozen out of the garbage collector's full passes
+    (see `service_defaults.app.build_service_app`)."""
     settings = settings if settings is not None else load_settings(GatewaySettings)
     ready_checks: dict[str, Any] = {}
     hooks: list[Any] = []
@@ -150,6 +155,7 @@ def create_app(
         lifespan_hooks=hooks,
         ready_checks=ready_checks,
         database=False,
+        freeze_gc=freeze_gc,
     )
     app.state.services = apps
     app.state.proxy = holder
@@ -201,5 +207,6 @@ def _ops_context(request: Request) -> ops.OpsContext:
 
 
 def app_from_env() -> FastAPI:
-    """Zero-argument factory: ``uvicorn --factory gateway.main:app_from_env``."""
-    return create_app(load_settings(GatewaySettings))
+    """Zero-argument factory: ``uvicorn --factory gateway.main:app_from_env`` (one process per
+    app, so the start-up objects are frozen out of the garbage collector's full passes)."""
+    return create_app(load_settings(GatewaySettings), freeze_gc=True)

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sales import domain as d
-from sales import hotpath, service
+from sales import hotpath, service, sqlite_hotpath
 from sales.domain import DomainError, EstadoCotizacion, EstatusVenta
 from sales.models import Abono, Cliente, Cotizacion, DetalleVenta, Material, Producto, Venta
 from service_defaults import idempotency
@@ -591,6 +591,14 @@ async def confirm_sale(body: VentaBody, request: Request, user: Operador) -> Res
     if engine.dialect.name == "postgresql" and data.cliente_nuevo is None:
         # one statement with the key row; its NOTIFY wakes the relay
         result = await hotpath.confirm_sale(engine, data, actor(user), venta_creada_response)
+    elif (
+        data.cliente_nuevo is None
+        and "idempotency-key" not in request.headers  # the session path records the key
+        and (writer := sqlite_hotpath.writer_for(engine)) is not None
+    ):
+        result = await writer.confirm_sale(engine, data, actor(user))
+        if (runtime := get_runtime(request)) is not None:
+            writer.wake_relay_soon(runtime.wake_relay)
     else:
         async with idempotency.open_session(request.app.state.sessionmaker) as session:
             result = await service.confirm_sale(session, data, actor(user))

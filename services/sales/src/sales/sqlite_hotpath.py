@@ -1,0 +1,377 @@
+"""The POS confirmation on a SQLite file (embedded mode) in ONE hop to a writer thread.
+
+On aiosqlite every statement of the ORM session path (`service.confirm_sale`, about ten) is
+a round trip to the connection's worker thread and back through the event loop, plus
+SQLAlchemy's per-statement machinery. Here the whole transaction runs as one plain function
+on a dedicated ``sqlite3`` connection in a dedicated thread:
+
+``BEGIN IMMEDIATE`` (takes SQLite's writer lock up front, waits up to the busy timeout like
+the pooled connections), one read of the cart's materials and the client, the shared pure
+rule (:func:`sales.service.check_cart`), then sale, lines, abono, audit row and the
+SaleConfirmed outbox row (:func:`sales.service.sale_confirmed`,
+:func:`nexo_messaging.outbox.outbox_row`) and ``COMMIT``; any error rolls back.
+
+Values are bound through the SQLAlchemy column types' own SQLite bind processors, so the
+rows are stored exactly as the session path stores them (Numeric as REAL, DateTime as text,
+JSON as text). Validation and pricing run before the hop, on the event loop, with the same
+functions and in the same order as the other two paths (:func:`~sales.service.check_cart_shape`,
+:func:`~sales.service.price_lines` from the catalogue cache).
+
+Durability is the pooled connections': WAL + ``synchronous=NORMAL``
+(:func:`service_defaults.db.sqlite_pragmas`): a commit is atomic and survives a process
+crash; a power cut may lose the last commits not yet checkpointed, never corrupts the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import sqlite3
+import weakref
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Table, event
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from nexo_messaging.outbox import outbox_row
+from sales import domain as d
+from sales import service
+from sales.domain import MaterialStock, NotFound
+from sales.models import Base, outbox
+from service_defaults.db import sqlite_pragmas
+
+_DIALECT = sqlite.dialect()
+
+
+@dataclass(frozen=True)
+class _Insert:
+    """``INSERT INTO table (columns) VALUES (?, …)`` with each column type's bind processor."""
+
+    sql: str
+    processors: tuple[Callable[[Any], Any] | None, ...]
+
+    @classmethod
+    def of(
+        cls,
+        table: Table,
+        columns: Sequence[str],
+        *,
+        verbatim: frozenset[str] = frozenset(),
+        dialect: Dialect = _DIALECT,
+    ) -> _Insert:
+        """`verbatim`: columns whose values are bound as given (already rendered)."""
+        procs = tuple(
+            None
+            if name in verbatim
+            else table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in columns
+        )
+        marks = ", ".join("?" * len(columns))
+        return cls(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", procs)
+
+    def params(self, *values: Any) -> tuple[Any, ...]:
+        return tuple(
+            v if p is None or v is None else p(v)
+            for v, p in zip(values, self.processors, strict=True)
+        )
+
+
+_T = Base.metadata.tables
+_VENTA = _Insert.of(
+    _T["ventas"],
+    (
+        "id_cotizacion",
+        "id_cliente",
+        "estatus",
+        "total",
+        "total_pagado",
+        "permitir_backorder",
+        "fecha_venta",
+        "fecha_entrega",
+        "creado_por",
+        "creado_en",
+        "version",
+    ),
+)
+_DETALLE = _Insert.of(
+    _T["detalle_venta"],
+    (
+        "id_venta",
+        "id_producto",
+        "id_material",
+        "cantidad",
+        "largo_pza",
+        "ancho_pza",
+        "espesor_mm",
+        "porcentaje_utilidad",
+        "minutos_laser",
+        "precio_unitario",
+        "subtotal",
+        "parametros_precio",
+    ),
+)
+_ABONO = _Insert.of(
+    _T["abonos"],
+    ("id_venta", "monto", "metodo", "referencia", "estado", "fecha", "fecha_negocio", "usuario"),
+)
+_AUDITORIA = _Insert.of(
+    _T["auditoria"],
+    ("entidad", "entidad_id", "accion", "desde", "hacia", "motivo", "usuario", "fecha", "payload"),
+)
+# payload: the event's JSON text stored verbatim (as `nexo_messaging.outbox.enqueue` does)
+_OUTBOX = _Insert.of(
+    outbox,
+    ("id", "aggregatetype", "aggregateid", "type", "topic", "payload", "headers"),
+    verbatim=frozenset({"payload"}),
+)
+_CLIENTE = "SELECT 1 FROM clientes WHERE id_cliente = ?"
+
+
+def _materials_sql(n: int) -> str:
+    marks = ", ".join("?" * n)
+    return (
+        "SELECT id_material, descripcion, stock_actual, stock_minimo, activo "
+        f"FROM materiales WHERE id_material IN ({marks})"
+    )
+
+
+RELAY_WAKE_DELAY_S = 0.05
+"""Committed sales wake the outbox relay once per this interval, not once each: under load the
+relay then claims, publishes and marks a batch per pass (and the stock consumer receives
+batches) instead of doing all of it per sale. It bounds the added publish latency."""
+
+
+class SqliteSaleWriter:
+    """One ``sqlite3`` connection to the engine's database file and the one thread that uses
+    it (transactions take turns; SQLite has a single writer anyway). Closed with the engine."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="sales-sqlite-writer")
+        self._conn: sqlite3.Connection | None = None
+        self._wake: asyncio.TimerHandle | None = None
+
+    def wake_relay_soon(self, wake: Callable[[], None]) -> None:
+        """Call `wake` (the relay's) within RELAY_WAKE_DELAY_S, once for every sale committed
+        meanwhile."""
+        if self._wake is not None:
+            return
+
+        def fire() -> None:
+            self._wake = None
+            wake()
+
+        self._wake = asyncio.get_running_loop().call_later(RELAY_WAKE_DELAY_S, fire)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            # isolation_level=None: no implicit BEGIN; the transaction is ours (BEGIN IMMEDIATE)
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            sqlite_pragmas(conn)
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        if self._wake is not None:
+            self._wake.cancel()
+            self._wake = None
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            self._executor.submit(conn.close)  # after any transaction still running
+        self._executor.shutdown(wait=True)
+
+    async def confirm_sale(
+        self, engine: AsyncEngine, data: service.VentaIn, actor: service.Actor
+    ) -> service.VentaResult:
+        """§A.4.6 for a cart without `cliente_nuevo` (that one needs the session path, which
+        creates the client in the same transaction)."""
+        if data.cliente_nuevo is not None:
+            raise ValueError("the SQLite hot path does not create clients")
+        service.check_cart_shape(data)
+        view = await service.catalog_view(engine, {x.producto_id for x in data.carrito})
+        lines = service.price_lines(data, view.productos, view.tabulador, view.tarifa)
+        loop = asyncio.get_running_loop()
+        ctx = contextvars.copy_context()  # trace headers of the outbox row
+        call = functools.partial(ctx.run, self._confirm, data, actor, lines)
+        try:
+            return await loop.run_in_executor(self._executor, call)
+        except sqlite3.IntegrityError as exc:
+            raise IntegrityError("confirm sale", None, exc) from exc
+        except sqlite3.OperationalError as exc:  # e.g. "database is locked" → the API's 503
+            raise OperationalError("confirm sale", None, exc) from exc
+
+    def _confirm(
+        self,
+        data: service.VentaIn,
+        actor: service.Actor,
+        lines: list[service.PricedLineResult],
+    ) -> service.VentaResult:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = _write(conn, data, actor, lines)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+
+def _write(
+    conn: sqlite3.Connection,
+    data: service.VentaIn,
+    actor: service.Actor,
+    lines: list[service.PricedLineResult],
+) -> service.VentaResult:
+    if (
+        data.cliente_id is not None
+        and conn.execute(_CLIENTE, (data.cliente_id,)).fetchone() is None
+    ):
+        raise NotFound(
+            f"Cliente {data.cliente_id} no existe", code="CLIENTE_NO_EXISTE", field="cliente_id"
+        )
+    ids = sorted({x.material_id for x in data.carrito})
+    materials: dict[int, MaterialStock] = {}
+    inactive: set[int] = set()
+    for mid, nombre, actual, minimo, activo in conn.execute(_materials_sql(len(ids)), ids):
+        materials[mid] = MaterialStock(mid, nombre, actual, minimo)
+        if not activo:
+            inactive.add(mid)
+    cart = service.check_cart(data, lines, materials, inactive)
+    prices, total = cart.prices, cart.total
+    now = service.utcnow()
+    hoy = d.business_date(now)
+    total_pagado = data.monto_abonado if data.monto_abonado > 0 else Decimal("0.00")
+    cur = conn.execute(
+        _VENTA.sql,
+        _VENTA.params(
+            None,
+            data.cliente_id,
+            d.EstatusVenta.PENDIENTE.value,
+            total,
+            total_pagado,
+            data.permitir_backorder,
+            hoy,
+            data.fecha_entrega,
+            actor.sub,
+            now,
+            1,
+        ),
+    )
+    id_venta = int(cur.lastrowid or 0)
+    line_ids: list[int] = []
+    for linea, price in zip(data.carrito, prices, strict=True):
+        cur = conn.execute(
+            _DETALLE.sql,
+            _DETALLE.params(
+                id_venta,
+                linea.producto_id,
+                linea.material_id,
+                linea.cantidad,
+                linea.largo,
+                linea.ancho,
+                linea.espesor_mm,
+                price.porcentaje_utilidad,
+                linea.minutos_laser,
+                price.precio_unitario,
+                price.subtotal,
+                price.snapshot(),
+            ),
+        )
+        line_ids.append(int(cur.lastrowid or 0))
+    if data.monto_abonado > 0:
+        conn.execute(
+            _ABONO.sql,
+            _ABONO.params(
+                id_venta,
+                data.monto_abonado,
+                data.metodo_pago,
+                data.referencia_pago,
+                "aplicado",
+                now,
+                hoy,
+                actor.sub,
+            ),
+        )
+    audit = {"total": str(total), "permitir_backorder": data.permitir_backorder}
+    conn.execute(
+        _AUDITORIA.sql,
+        _AUDITORIA.params(
+            "venta",
+            id_venta,
+            "confirmar",
+            None,
+            d.EstatusVenta.PENDIENTE.value,
+            None,
+            actor.sub,
+            now,
+            audit,
+        ),
+    )
+    folio = d.folio_venta(id_venta)
+    event_ = service.sale_confirmed(
+        id_venta, folio, data.cliente_id, line_ids, data, prices, total, now, actor
+    )
+    row = outbox_row(event_)
+    conn.execute(
+        _OUTBOX.sql,
+        _OUTBOX.params(
+            row.id,
+            row.aggregatetype,
+            row.aggregateid,
+            row.type,
+            row.topic,
+            row.payload_text,
+            row.headers,
+        ),
+    )
+    return service.VentaResult(
+        venta=service.VentaRef(id_venta),
+        folio=folio,
+        total=total,
+        saldo_restante=d.saldo_restante(total, total_pagado),
+        alertas_stock=cart.alertas,
+        event_id=row.id,
+    )
+
+
+_writers: weakref.WeakKeyDictionary[AsyncEngine, SqliteSaleWriter | None] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def database_file(engine: AsyncEngine) -> str | None:
+    """The file of a SQLite engine; None for an in-memory database (one shared connection,
+    which a second connection would not see) or another database."""
+    if engine.dialect.name != "sqlite":
+        return None
+    database = make_url(str(engine.url)).database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return database
+
+
+def writer_for(engine: AsyncEngine) -> SqliteSaleWriter | None:
+    """The engine's writer, chosen once per engine: None unless it is a SQLite file (made on
+    first use, closed when the engine is disposed)."""
+    if engine in _writers:
+        return _writers[engine]
+    path = database_file(engine)
+    writer = SqliteSaleWriter(path) if path is not None else None
+    _writers[engine] = writer
+    if writer is not None:
+
+        def _disposed(_engine: Any) -> None:
+            _writers.pop(engine, None)
+            writer.close()
+
+        event.listen(engine.sync_engine, "engine_disposed", _disposed)
+    return writer

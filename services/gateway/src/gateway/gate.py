@@ -8,6 +8,7 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.idempotency import (
@@ -40,13 +41,24 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def read_body(receive: Receive, limit: int) -> bytes:
+def declared_length(scope: Scope) -> int | None:
+    value = header(scope, b"content-length")
+    return int(value) if value is not None and value.isdigit() else None
+
+
+async def read_body(receive: Receive, limit: int, expected: int | None = None) -> bytes:
+    """The whole request body, at most `limit` bytes (else :class:`BodyTooLarge`).
+
+    A body that is not complete — the client disconnected first, or it ended short of its
+    declared Content-Length (`expected`) — raises starlette's ``ClientDisconnect``: a
+    truncated body is never passed on as if it were whole. The request-context middleware
+    records that as 499 at debug level (nobody is left to answer)."""
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise ClientDisconnect
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -54,6 +66,8 @@ async def read_body(receive: Receive, limit: int) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             break
+    if expected is not None and size != expected:
+        raise ClientDisconnect
     return b"".join(chunks)
 
 
@@ -166,7 +180,7 @@ class ServiceGate:
             await self.inner(scope, receive, send)
             return
         try:
-            body = await read_body(receive, limit)
+            body = await read_body(receive, limit, declared_length(scope))
         except BodyTooLarge:
             await self._too_large(problem, limit)
             return

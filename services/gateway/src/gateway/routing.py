@@ -19,6 +19,7 @@ import httpx
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.gate import BodyTooLarge, declared_length, read_body
 from gateway.settings import SERVICES, GatewaySettings
 from gateway.upstream import PooledResponse, UpstreamPool
 from service_defaults.errors import problem_response
@@ -233,10 +234,20 @@ class UpstreamState:
 
 
 class ProxyApp:
-    """ASGI app forwarding every request under its mount point to `base_url`, streaming both
-    bodies. Idempotent requests are retried on connection errors; a service that refuses
-    connections answers 503 (and trips its circuit), a time-out 504, other upstream errors 502
-    (all problem+json)."""
+    """ASGI app forwarding every request under its mount point to `base_url`.
+
+    The request body is read whole (at most ``max_body_bytes``) before anything is sent
+    upstream: a client that disconnects or sends less than its Content-Length gets nothing
+    forwarded — the service never sees a truncated request — and ``ClientDisconnect`` is
+    raised (recorded as 499 at debug level by the request-context middleware). The response
+    is streamed as it arrives.
+
+    Failures (problem+json): connection refused / connect time-out — the request never reached
+    the service — is 503 ``service-unavailable`` with ``Retry-After`` and trips the circuit;
+    a connection reset or closed after the request was sent is 502 ``upstream-unavailable``
+    with ``Retry-After`` (the service may or may not have acted on it: retry with the same
+    ``Idempotency-Key``); a time-out 504. Idempotent requests are retried on connection errors
+    first."""
 
     def __init__(
         self,
@@ -245,6 +256,7 @@ class ProxyApp:
         holder: ClientHolder,
         state: UpstreamState | None = None,
         retries: int = 2,
+        max_body_bytes: int = 10 * 1024 * 1024,
     ) -> None:
         self.service = service
         self.base_url = base_url.rstrip("/")
@@ -252,13 +264,21 @@ class ProxyApp:
         holder.register(self.base_url)
         self.state = state or UpstreamState(3.0)
         self.retries = retries
+        self.max_body_bytes = max_body_bytes
 
     async def _problem(
         self, scope: Scope, receive: Receive, send: Send, status: int, code: str, detail: str
     ) -> None:
-        titles = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+        titles = {
+            413: "Payload Too Large",
+            502: "Bad Gateway",
+            503: "Service Unavailable",
+            504: "Gateway Timeout",
+        }
         headers = (
-            {"Retry-After": str(max(1, round(self.state.open_seconds)))} if status == 503 else {}
+            {"Retry-After": str(max(1, round(self.state.open_seconds)))}
+            if status in (502, 503)
+            else {}
         )
         await problem_response(
             status,
@@ -288,41 +308,23 @@ class ProxyApp:
             return
         target = upstream_target(scope)
         method: str = scope["method"]
+        length = declared_length(scope)
+        try:
+            content = await read_body(receive, self.max_body_bytes, length)
+        except BodyTooLarge:
+            detail = f"the request body exceeds {self.max_body_bytes} bytes"
+            await self._problem(scope, receive, send, 413, "payload-too-large", detail)
+            return
         headers: list[tuple[bytes, bytes]] = []
-        length: bytes | None = None
         for key, value in scope["headers"]:
-            name = key.lower()
-            if name not in REQUEST_HOP_BY_HOP:
+            if key.lower() not in REQUEST_HOP_BY_HOP:
                 headers.append((key, value))
-            elif name == b"content-length":
-                length = value
         client_addr = scope.get("client")
         if client_addr:
             headers.append((b"x-forwarded-for", str(client_addr[0]).encode("latin-1")))
-
-        async def body() -> AsyncIterator[bytes]:
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return
-                chunk = message.get("body", b"")
-                if chunk:
-                    yield chunk
-                if not message.get("more_body", False):
-                    return
-
+        if content or length is not None:
+            headers.append((b"content-length", str(len(content)).encode()))
         retries = self.retries if method in IDEMPOTENT_METHODS else 0
-        content: bytes | AsyncIterator[bytes]
-        if retries:  # buffered, so that it can be sent again
-            content = b"".join([c async for c in body()])
-            if content or length is not None:
-                headers.append((b"content-length", str(len(content)).encode()))
-        elif length is not None:
-            content = body()
-            headers.append((b"content-length", length))
-        else:
-            content = body()
-            headers.append((b"transfer-encoding", b"chunked"))
         attempt = 0
         while True:
             try:
@@ -427,6 +429,7 @@ def build_proxies(settings: GatewaySettings, holder: ClientHolder) -> dict[str, 
             holder,
             UpstreamState(settings.circuit_open_seconds),
             settings.proxy_retries,
+            settings.max_body_bytes,
         )
         for service in SERVICES
     }

@@ -213,3 +213,46 @@ async def test_embedded_service_sees_disconnect_without_error(
     assert [
         m["status"] for m in sent if m["type"] == "http.response.start" and m["status"] >= 500
     ] == []
+
+
+async def test_upstream_reset_after_the_request_is_502_with_retry_after() -> None:
+    """The service took the request and the connection broke before an answer: 502 (it may
+    have acted on it), problem+json, with Retry-After."""
+    seen = asyncio.Event()
+
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = await reader.read(65536)
+            if not chunk:
+                break
+            data += chunk
+        if data.startswith(b"POST"):
+            seen.set()
+        writer.transport.abort()  # RST, no answer
+
+    server = await asyncio.start_server(reset, "127.0.0.1", 0)
+    up_port = server.sockets[0].getsockname()[1]
+    settings = GatewaySettings(
+        mode="proxy",
+        env="test",
+        evidence_url=f"http://127.0.0.1:{up_port}",
+        sales_url="http://127.0.0.1:1",
+        orders_url="http://127.0.0.1:1",
+        rate_limit_per_second=0,
+    )
+    gw_port = free_port()
+    try:
+        async with (
+            serve(create_app(settings), gw_port),
+            httpx.AsyncClient(headers=ADMIN, timeout=5) as client,
+        ):
+            r = await client.post(f"http://127.0.0.1:{gw_port}/api/evidence/things", json={})
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert seen.is_set()
+    assert r.status_code == 502, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.headers["retry-after"].isdigit()
+    assert r.json()["code"] == "upstream-unavailable"

@@ -290,6 +290,7 @@ class KafkaBroker:
             "share.coordinator.state.topic.replication.factor": "1",
             "share.coordinator.state.topic.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",
+            "group.min.session.timeout.ms": "3000",  # nexo consumers: 3 s session (README)
             "num.network.threads": "2",
             "num.io.threads": "2",
             "num.replica.fetchers": "1",

@@ -287,14 +287,21 @@ class ConsumerRunner:
                 out[tp] = max(0, high - self._positions[tp])
         return out
 
-    def health(self) -> dict[str, Any]:
+    def health(self, group_lag: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``group_lag`` (``LagSnapshot.describe``): the whole group's lag read from the broker,
+        every partition of the topics; ``lag`` is its total when known, else this member's.
+        ``assigned_lag`` covers only this member's partitions (what ``stalled`` looks at)."""
         lag = sum(self.lag().values())
         idle = time.time() - self.last_progress
         stalled = self.running and lag > 0 and idle > self.spec.stall_after
+        total = group_lag.get("total") if group_lag is not None else None
         return {
             "running": self.running,
             "topics": self.topics,
-            "lag": lag,
+            "lag": total if total is not None else lag,
+            "assigned_lag": lag,
+            "assigned_partitions": len(self._consumer.assignment()) if self._consumer else 0,
+            "group_lag": dict(group_lag) if group_lag is not None else None,
             "last_progress_age_s": round(idle, 3),
             "processed": self.processed,
             "dead_lettered": self.dead_lettered,

@@ -1,23 +1,38 @@
 """Kafka transport over aiokafka 0.14.
 
 Producer: idempotent (``enable_idempotence=True``, ``acks="all"``); ``send_many`` enqueues every
-record then awaits all acknowledgements. Consumer: ``enable_auto_commit=False``,
-``auto_offset_reset="earliest"``, explicit per-partition commits, rebalance listener adapter.
+record then awaits all acknowledgements. ``stop`` flushes for at most ``FLUSH_TIMEOUT_S`` and
+``abort`` not at all; either way the undelivered batches fail and aiokafka's sender task and
+connections are closed, even when the caller is cancelled meanwhile (a producer dropped with a
+live sender is what logged "Task was destroyed but it is pending!" during broker outages).
+
+Consumer: ``enable_auto_commit=False``, ``auto_offset_reset="earliest"``, explicit
+per-partition commits, rebalance listener adapter. Failure detection: ``session_timeout_ms``
+3 s with a heartbeat every 0.5 s, so the partitions of a consumer that died without leaving the
+group move within ~4 s; a consumer that stops leaves the group at once (``LeaveGroup``).
+The broker must allow it: ``group.min.session.timeout.ms`` ≤ 3000 (Kafka's default is 6000;
+see the README's messaging section for the trade-off).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError, ProducerClosed
 from aiokafka.structs import OffsetAndMetadata
 
 from nexo_messaging.errors import CommitFailed
-from nexo_messaging.topics_admin import committed_offsets, ensure_topics, list_topics
+from nexo_messaging.topics_admin import (
+    broker_config,
+    committed_offsets,
+    ensure_topics,
+    list_topics,
+)
 from nexo_messaging.transport import (
     TP,
     Consumer,
@@ -29,7 +44,19 @@ from nexo_messaging.transport import (
     Transport,
 )
 
+log = structlog.get_logger("nexo_messaging.kafka")
+
 CALL_TIMEOUT_S = 15.0
+FLUSH_TIMEOUT_S = 2.0
+CLOSE_TIMEOUT_S = 2.0
+# Group failure detection (see the module docstring); the broker's group.min.session.timeout.ms
+# must not exceed SESSION_TIMEOUT_MS.
+SESSION_TIMEOUT_MS = 3_000
+HEARTBEAT_INTERVAL_MS = 500
+# How long the coordinator waits for members to rejoin during a rebalance (covers a member
+# finishing its in-flight chunk in on_partitions_revoked); aiokafka would default it to the
+# short session timeout.
+REBALANCE_TIMEOUT_MS = 20_000
 
 
 def _tp(tp: TopicPartition) -> TP:
@@ -65,6 +92,7 @@ class KafkaProducer(Producer):
         }
         settings.update(options)
         self._producer = AIOKafkaProducer(**settings)
+        self._closing: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
         await self._producer.start()
@@ -141,12 +169,70 @@ class KafkaProducer(Producer):
 
     async def _submit(self, batch: Any, topic: str, partition: int) -> Any:
         try:
-            return await self._producer.send_batch(batch, topic, partition=partition)
+            fut = await self._producer.send_batch(batch, topic, partition=partition)
         except KafkaError as exc:
             return exc
+        # When the caller's timeout cancels send_many, nobody awaits this future any more.
+        fut.add_done_callback(_consume_exception)
+        return fut
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        """Flush (at most ``FLUSH_TIMEOUT_S``), then close; never leaves a task behind."""
+        await self._close(flush=True)
+
+    async def abort(self) -> None:
+        """Close without flushing: undelivered batches fail (the caller retries them)."""
+        await self._close(flush=False)
+
+    async def _close(self, *, flush: bool) -> None:
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._shutdown(flush))
+        # shielded: a caller's own timeout must not interrupt the shutdown half-way
+        await asyncio.shield(self._closing)
+
+    async def _shutdown(self, flush: bool) -> None:
+        producer = self._producer
+        if not flush:
+            self._fail_pending()
+        stopping = asyncio.ensure_future(producer.stop())
+        stopping.add_done_callback(_consume_exception)
+        await asyncio.wait([stopping], timeout=FLUSH_TIMEOUT_S if flush else CLOSE_TIMEOUT_S)
+        if not stopping.done():
+            # The flush cannot finish (broker unreachable): fail what is left, stop the sender.
+            self._fail_pending()
+            await asyncio.wait([stopping], timeout=CLOSE_TIMEOUT_S)
+        if not stopping.done():
+            stopping.cancel()
+            with contextlib.suppress(BaseException):
+                await stopping
+        if stopping.cancelled() or stopping.exception() is not None:
+            # aiokafka's stop ended early (its sender task was cancelled twice, or failed) and
+            # did not reach closing the client: its metadata task and connections stay alive.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.client.close(), CLOSE_TIMEOUT_S)
+
+    def _fail_pending(self) -> None:
+        """Stop aiokafka's sender and fail every undelivered batch (aiokafka 0.14 internals:
+        its public ``stop`` waits for them forever while the broker is unreachable)."""
+        producer = self._producer
+        sender = getattr(producer._sender, "sender_task", None)
+        if sender is not None and not sender.done():
+            # cancelled first: a sender that fails instead trips aiokafka's _fail_all callback
+            sender.cancel()
+        accumulator = producer._message_accumulator
+        batches = [b for bs in accumulator._batches.values() for b in bs]
+        batches.extend(accumulator._pending_batches)
+        error = ProducerClosed()
+        for batch in batches:
+            batch.failure(error)
+            for fut in (batch.future, batch._drain_waiter):  # nobody waits on them any more
+                if fut.done() and not fut.cancelled():
+                    fut.exception()
+
+
+def _consume_exception(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
 
 
 class _ListenerAdapter(ConsumerRebalanceListener):
@@ -167,6 +253,7 @@ class KafkaConsumer(Consumer):
         group_id: str,
         topics: Sequence[str],
         listener: RebalanceListener | None,
+        session_floor: Callable[[], Awaitable[int | None]] | None = None,
         **options: Any,
     ) -> None:
         settings: dict[str, Any] = {
@@ -175,17 +262,35 @@ class KafkaConsumer(Consumer):
             "enable_auto_commit": False,
             "auto_offset_reset": "earliest",
             "max_poll_interval_ms": 300_000,
-            "session_timeout_ms": 10_000,
-            "heartbeat_interval_ms": 1_000,
+            "session_timeout_ms": SESSION_TIMEOUT_MS,
+            "heartbeat_interval_ms": HEARTBEAT_INTERVAL_MS,
+            "rebalance_timeout_ms": REBALANCE_TIMEOUT_MS,
             "metadata_max_age_ms": 5_000,
             "fetch_max_wait_ms": 100,
         }
         settings.update(options)
+        self._settings = settings
+        self._session_floor = session_floor
         self._consumer = AIOKafkaConsumer(**settings)
         self._topics = list(topics)
         self._listener = _ListenerAdapter(listener) if listener is not None else None
 
     async def start(self) -> None:
+        floor = await self._session_floor() if self._session_floor is not None else None
+        wanted = int(self._settings["session_timeout_ms"])
+        if floor is not None and floor > wanted:
+            # A broker that forbids the short session would refuse the join outright.
+            log.warning(
+                "broker's group.min.session.timeout.ms exceeds the consumer's session timeout; "
+                "using the broker's minimum (slower takeover after a crash)",
+                wanted_ms=wanted,
+                broker_min_ms=floor,
+            )
+            self._settings["session_timeout_ms"] = floor
+            self._settings["heartbeat_interval_ms"] = min(
+                int(self._settings["heartbeat_interval_ms"]), floor // 3
+            )
+            self._consumer = AIOKafkaConsumer(**self._settings)
         await self._consumer.start()
         if self._listener is not None:
             self._consumer.subscribe(self._topics, listener=self._listener)
@@ -230,9 +335,30 @@ class KafkaConsumer(Consumer):
 class KafkaTransport(Transport):
     kind = "kafka"
 
-    def __init__(self, bootstrap_servers: str, **producer_options: Any) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        consumer_options: Mapping[str, Any] | None = None,
+        **producer_options: Any,
+    ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.producer_options = producer_options
+        self.consumer_options = dict(consumer_options or {})
+        self._session_min_ms: int | None = None
+
+    async def _broker_session_min(self) -> int | None:
+        """The broker's ``group.min.session.timeout.ms`` (asked once per transport)."""
+        if self._session_min_ms is None:
+            try:
+                value = await asyncio.wait_for(
+                    broker_config(self.bootstrap_servers, "group.min.session.timeout.ms"), 5.0
+                )
+            except Exception as exc:  # e.g. no DescribeConfigs permission: keep our setting
+                log.info("cannot read the broker's minimum session timeout", error=repr(exc))
+                return None
+            self._session_min_ms = int(value) if value else 0
+        return self._session_min_ms
 
     def producer(self) -> Producer:
         return KafkaProducer(self.bootstrap_servers, **self.producer_options)
@@ -250,7 +376,8 @@ class KafkaTransport(Transport):
             group_id,
             topics,
             listener,
-            max_poll_interval_ms=max_poll_interval_ms,
+            self._broker_session_min,
+            **{"max_poll_interval_ms": max_poll_interval_ms, **self.consumer_options},
         )
 
     async def ensure_topics(self, topics: Iterable[TopicLike]) -> None:

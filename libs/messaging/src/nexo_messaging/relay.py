@@ -12,6 +12,21 @@
   (``lease_until`` holds the next attempt time); later rows of its aggregate wait for it;
 * wakes on ``wake()``, on PostgreSQL ``NOTIFY outbox_<service>``, or every ``poll_interval``;
 * deletes published rows older than ``retention``.
+
+Failover. Claims (``lease_token``/``lease_until``) are released when the relay stops, gracefully
+or by cancellation. A relay that crashed cannot release them, so claims do not wait for their
+``lease`` to run out: since only the holder of the advisory lock claims, a relay that *acquires*
+the lock (a standby retries once per ``poll_interval``; PostgreSQL frees the lock as soon as the
+crashed relay's connection closes) first releases every claim of the table, then claims as
+usual. On SQLite (one relay per database file) the relay does the same on its first pass.
+Trade-off: a relay that lost the lock while still publishing (its session ended, e.g. a network
+partition, but the process lives) may publish its claimed rows while the new leader publishes
+them too. That is at-least-once, which consumers absorb with the inbox; per-aggregate order is
+kept because each relay sends a row only after the previous row of its aggregate was
+acknowledged, so the *first* copy of every row still arrives in ``seq`` order. The lease
+remains the bound where no lock exists (PostgreSQL with ``listen=False``). The lock connection
+enables TCP keepalives (idle 5 s, 3 probes 1 s apart) so that PostgreSQL also frees the lock
+of a relay whose host vanished within ~10 s instead of the kernel's two hours.
 """
 
 from __future__ import annotations
@@ -59,6 +74,14 @@ from nexo_messaging import metrics
 from nexo_messaging.transport import OutMessage, Producer, Transport
 
 log = structlog.get_logger("nexo_messaging.relay")
+
+
+# The lock connection's server side notices a vanished client within ~10 s (not 2 h).
+_KEEPALIVES = {
+    "tcp_keepalives_idle": "5",
+    "tcp_keepalives_interval": "1",
+    "tcp_keepalives_count": "3",
+}
 
 
 def notify_channel(service: str) -> str:
@@ -220,6 +243,10 @@ class OutboxRelay:
         self._producer: Producer | None = None
         self._listen_conn: Any = None
         self._leader = not self.is_postgres
+        # release every claim before the first claim as leader (see the module docstring)
+        self._reclaim = not self.is_postgres
+        self._held: set[str] = set()  # lease tokens of claims not settled yet
+        self._pass_failed = False
         self._next_leader_try = 0.0
         self._next_cleanup = 0.0
         self._next_stats = 0.0
@@ -250,28 +277,41 @@ class OutboxRelay:
         """Last flush, then stop; bounded by ``grace_s``."""
         self._stopping = True
         self._wake.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), grace_s)
-            except (TimeoutError, Exception):
-                self._task.cancel()
+        task = self._task
+        if task is not None:
+            await asyncio.wait([task], timeout=grace_s)  # (also when it ended or was cancelled)
+            if not task.done():
+                task.cancel()
                 with contextlib.suppress(BaseException):
-                    await self._task
+                    await task
+            elif not task.cancelled() and task.exception() is not None:
+                log.warning("outbox relay task failed", error=repr(task.exception()))
             self._task = None
+        await self._release_claims()
         await self._close_producer()
         await self._close_listener()
 
     # -- main loop --------------------------------------------------------------------------
     async def _run(self) -> None:
+        try:
+            await self._loop()
+        finally:  # also on cancellation: claims not published go back to the table
+            await self._release_claims()
+
+    async def _loop(self) -> None:
         failures = 0
         while True:
             stopping = self._stopping
             try:
                 published = await self.run_once()
                 failures = 0
+                if self._pass_failed:
+                    self._pass_failed = False
+                    self.last_error = None
                 await self._housekeeping()
             except Exception as exc:  # DB or unexpected error: back off, never give up
                 failures += 1
+                self._pass_failed = True
                 self.last_error = repr(exc)
                 log.warning("outbox relay pass failed", service=self.service, error=repr(exc))
                 await self._close_listener()
@@ -306,20 +346,28 @@ class OutboxRelay:
             # every NOTIFY; it asks for the lock at most once per poll interval, not per wake.
             if not self._leader and time.monotonic() >= self._next_leader_try:
                 self._next_leader_try = time.monotonic() + self.settings.poll_interval
-                self._leader = await self._listen_conn.fetchval(
-                    "SELECT pg_try_advisory_lock($1)", self._lock_key()
+                self._set_leader(
+                    await self._listen_conn.fetchval(
+                        "SELECT pg_try_advisory_lock($1)", self._lock_key()
+                    )
                 )
             return
         import asyncpg
 
         url = self.engine.url.set(drivername="postgresql")
         conn = await asyncio.wait_for(
-            asyncpg.connect(url.render_as_string(hide_password=False)), 10
+            asyncpg.connect(url.render_as_string(hide_password=False), server_settings=_KEEPALIVES),
+            10,
         )
         await conn.add_listener(notify_channel(self.service), self._on_notify)
         self._listen_conn = conn
-        self._leader = await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_key())
+        self._set_leader(await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_key()))
         self._next_leader_try = time.monotonic() + self.settings.poll_interval
+
+    def _set_leader(self, leader: bool) -> None:
+        if leader and not self._leader:
+            self._reclaim = True
+        self._leader = leader
 
     def _lock_key(self) -> int:
         return zlib.crc32(f"nexo-outbox-relay:{self.service}".encode()) - 2**31
@@ -348,11 +396,53 @@ class OutboxRelay:
             self._producer = producer
         return self._producer
 
-    async def _close_producer(self) -> None:
+    async def _close_producer(self, *, abort: bool = False) -> None:
         producer, self._producer = self._producer, None
         if producer is not None:
-            with contextlib.suppress(BaseException):
-                await asyncio.wait_for(producer.stop(), self.settings.stop_timeout)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    producer.abort() if abort else producer.stop(), self.settings.stop_timeout
+                )
+
+    # -- claims ------------------------------------------------------------------------------
+    async def _release_claims(self) -> None:
+        """Give back the rows this relay claimed but did not settle (shutdown, cancellation)."""
+        tokens = list(self._held)
+        if not tokens:
+            return
+        o = self.outbox
+        try:
+            async with asyncio.timeout(self.settings.stop_timeout):
+                async with self.engine.begin() as conn:
+                    result = await conn.execute(
+                        update(o)
+                        .where(o.c.published_at.is_(None), o.c.lease_token.in_(tokens))
+                        .values(lease_token=None, lease_until=None)
+                    )
+        except Exception as exc:  # the lease (or the next leader) frees them later
+            log.warning("outbox relay could not release its claims", error=repr(exc))
+            return
+        self._held.difference_update(tokens)
+        log.info(
+            "outbox relay released its claims",
+            service=self.service,
+            rows=int(getattr(result, "rowcount", 0) or 0),
+        )
+
+    async def _reclaim_all(self) -> None:
+        """New leader: release every claim (only the leader claims, so they are abandoned)."""
+        o = self.outbox
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(o)
+                .where(o.c.published_at.is_(None), o.c.lease_token.is_not(None))
+                .values(lease_token=None, lease_until=None)
+            )
+        self._reclaim = False
+        self._held.clear()
+        rows = int(getattr(result, "rowcount", 0) or 0)
+        if rows:
+            log.info("outbox relay took over abandoned claims", service=self.service, rows=rows)
 
     # -- one pass ---------------------------------------------------------------------------
     async def _claim(self, token: str) -> list[Row[Any]]:
@@ -448,10 +538,14 @@ class OutboxRelay:
         await self._ensure_listener()
         if not self._leader:
             return 0
+        if self._reclaim:
+            await self._reclaim_all()
         token = str(uuid.uuid4())
+        self._held.add(token)
         rows = await self._claim(token)
         self._next_retry = None
         if not rows:
+            self._held.discard(token)
             return 0
         waves: list[list[Row[Any]]] = []
         depth: dict[tuple[str, str], int] = {}
@@ -489,8 +583,10 @@ class OutboxRelay:
                     failed[r.seq] = (r, res)
                     failed_aggs.add((r.aggregatetype, r.aggregateid))
             if failed:
-                await self._close_producer()  # recreate after any failure (fatal states too)
+                # recreate after any failure (fatal states too); its unsent batches are resent
+                await self._close_producer(abort=True)
         await self._settle(token, published, failed, held)
+        self._held.discard(token)
         return len(published)
 
     async def _settle(
@@ -551,8 +647,11 @@ class OutboxRelay:
                 held=len(held),
                 error=self.last_error,
             )
-        elif published or self.last_success is None:
-            self.last_success = time.time()
+        else:
+            if published:
+                self.last_error = None  # the broker takes rows again
+            if published or self.last_success is None:
+                self.last_success = time.time()
 
     # -- housekeeping -----------------------------------------------------------------------
     async def _housekeeping(self) -> None:

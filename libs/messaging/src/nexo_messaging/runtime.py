@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from nexo_messaging.consumer import ConsumerRunner, ConsumerSpec, EventMeta, Handler
 from nexo_messaging.dlq import AUDIT_TOPIC, dlq_topic
 from nexo_messaging.memory import MemoryBroker, MemoryTransport
+from nexo_messaging.ops import GroupLagCache
 from nexo_messaging.relay import OutboxRelay, RelaySettings
 from nexo_messaging.transport import TopicLike, TopicSpec, Transport
 
@@ -101,6 +102,8 @@ class MessagingRuntime:
             for s in self.specs
         ]
         self.started_at: float | None = None
+        # group lag over every partition, from the broker (cached; see GroupLagCache)
+        self.group_lag = GroupLagCache(transport)
 
     def topics_to_ensure(self) -> list[TopicLike]:
         """This service's topics (published + consumed) and their DLQs, from the topic table;
@@ -136,7 +139,16 @@ class MessagingRuntime:
         if self.relay is not None:
             self.relay.wake()
 
+    async def readiness(self) -> dict[str, Any]:
+        """``health()`` after refreshing the group lag from the broker (cached for a few
+        seconds, waits at most ``GroupLagCache.wait``): the readiness check."""
+        if self.consumers:
+            await self.group_lag.get({c.spec.group_id: c.topics for c in self.consumers})
+        return self.health()
+
     def health(self) -> dict[str, Any]:
+        """The state of the relay and consumers; consumer-group lag as last read by
+        ``readiness()``."""
         now = time.time()
         out: dict[str, Any] = {"transport": self.transport.kind}
         healthy = True
@@ -151,7 +163,12 @@ class MessagingRuntime:
                 "last_error": r.last_error,
             }
             healthy = healthy and r.running
-        consumers = {c.spec.group_id: c.health() for c in self.consumers}
+        lag = self.group_lag.snapshot
+        known = bool(lag.at or lag.errors)
+        consumers = {
+            c.spec.group_id: c.health(lag.describe(c.spec.group_id, c.topics) if known else None)
+            for c in self.consumers
+        }
         out["consumers"] = consumers
         healthy = healthy and all(c["healthy"] for c in consumers.values())
         out["status"] = "ok" if healthy and self.started_at else "unhealthy"
@@ -163,4 +180,5 @@ class MessagingRuntime:
         await asyncio.gather(*(c.stop(share) for c in self.consumers), return_exceptions=True)
         if self.relay is not None:
             await self.relay.stop(share)
+        await self.group_lag.close()
         log.info("messaging stopped", service=self.service)

@@ -81,3 +81,28 @@ async def committed_offsets(
         }
     finally:
         await asyncio.wait_for(admin.close(), ADMIN_TIMEOUT_S)
+
+
+async def broker_config(bootstrap_servers: str, name: str) -> str | None:
+    """One broker setting (of the first broker the cluster metadata lists); None if unknown."""
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    admin = await _admin(bootstrap_servers)
+    try:
+        cluster = await asyncio.wait_for(admin.describe_cluster(), ADMIN_TIMEOUT_S)
+        brokers = cluster.get("brokers") or []
+        if not brokers:
+            return None
+        node = str(brokers[0]["node_id"])
+        responses = await asyncio.wait_for(
+            admin.describe_configs([ConfigResource(ConfigResourceType.BROKER, node, {name: None})]),
+            ADMIN_TIMEOUT_S,
+        )
+        for response in responses:
+            for resource in response.resources:
+                for entry in resource[4]:
+                    if entry[0] == name:
+                        return None if entry[1] is None else str(entry[1])
+        return None
+    finally:
+        await asyncio.wait_for(admin.close(), ADMIN_TIMEOUT_S)

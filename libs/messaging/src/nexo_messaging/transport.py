@@ -90,7 +90,12 @@ class Producer(abc.ABC):
         when the broker acknowledged it, else the error. Callers bound it with a timeout."""
 
     @abc.abstractmethod
-    async def stop(self) -> None: ...
+    async def stop(self) -> None:
+        """Flush what is pending (time-bounded by the implementation), then close."""
+
+    async def abort(self) -> None:
+        """Close without waiting for pending sends (after a failure: the caller resends)."""
+        await self.stop()
 
 
 class Consumer(abc.ABC):

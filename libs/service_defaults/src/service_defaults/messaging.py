@@ -52,7 +52,7 @@ async def messaging_runtime(
     await runtime.start()
     log.info("messaging started", service=service, transport=settings.transport)
     app.state.runtime = runtime
-    add_ready_check(app, "messaging", runtime.health)
+    add_ready_check(app, "messaging", runtime.readiness)
     try:
         yield runtime
     finally:

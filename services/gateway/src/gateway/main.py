@@ -137,6 +137,7 @@ def create_app(
             yield
         finally:
             await feed.stop()
+            await ops_ctx.close()
             if settings.mode != "embedded":
                 await ops_transport.close()
 

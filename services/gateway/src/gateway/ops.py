@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field
 from contracts.topics import OPS_GROUP, all_topics, consumer_groups
 from nexo_messaging import dlq as dlq_ops
 from nexo_messaging.errors import CommitFailed, MessagingError
+from nexo_messaging.ops import GroupLagCache
 from nexo_messaging.relay import outbox_stats
 from nexo_messaging.transport import TP, Consumer, Record, TopicLike, TopicSpec, Transport
 from service_defaults.auth import OPS_ROLE, CurrentUser, issue_token, require_roles
@@ -40,6 +41,10 @@ from service_defaults.logging import get_logger
 log = get_logger("gateway.ops")
 
 RATE_WINDOW_S = 60.0
+# Topic/lag figures come from the broker at most every LAG_CACHE_S; a request waits at most
+# LAG_WAIT_S for fresh ones (else it gets the previous figures with their age).
+LAG_CACHE_S = 3.0
+LAG_WAIT_S = 2.5
 SSE_MAX_LIFETIME_S = 25.0
 DEV_ROLES = ("admin", "ops")
 STATIC_FILES = {
@@ -261,6 +266,15 @@ class OpsContext:
     outbox_probes: Mapping[str, OutboxProbe]
     database_kinds: Mapping[str, str]
     upstreams: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    lag_cache: GroupLagCache | None = None
+
+    def __post_init__(self) -> None:
+        if self.lag_cache is None:
+            self.lag_cache = GroupLagCache(self.transport, ttl=LAG_CACHE_S, wait=LAG_WAIT_S)
+
+    async def close(self) -> None:
+        if self.lag_cache is not None:
+            await self.lag_cache.close()
 
     async def broker_health(self) -> dict[str, Any]:
         kind = self.transport.kind
@@ -313,20 +327,18 @@ class OpsContext:
         }
 
     async def topics(self) -> dict[str, Any]:
+        """Every partition of every topic with each group's lag, from the broker: the group's
+        committed offsets vs the end offsets, whichever member (if any) owns the partition."""
         names = ops_topics()
-        ends = await self.transport.end_offsets(names)
         groups = {g: list(ts) for g, ts in consumer_groups().items()}
         groups[OPS_GROUP] = names
-        committed: dict[str, dict[TP, int]] = {}
-        failed: dict[str, str] = {}
-        for group, topics in groups.items():
-            try:
-                committed[group] = await self.transport.committed(group, topics)
-            except Exception as exc:  # e.g. no group coordinator yet on a fresh Kafka
-                failed[group] = f"{type(exc).__name__}: {exc}"[:300]
+        assert self.lag_cache is not None
+        snapshot = await self.lag_cache.get(groups)
         out: list[dict[str, Any]] = []
         for name in names:
-            parts = sorted((tp.partition, end) for tp, end in ends.items() if tp.topic == name)
+            parts = sorted(
+                (tp.partition, end) for tp, end in snapshot.ends.items() if tp.topic == name
+            )
             entry: dict[str, Any] = {
                 "topic": name,
                 "partitions": [{"partition": p, "end_offset": e} for p, e in parts],
@@ -336,13 +348,22 @@ class OpsContext:
             for group, topics in groups.items():
                 if name not in topics:
                     continue
-                if group in failed:
-                    entry["groups"][group] = {"lag": None, "partitions": {}, "error": failed[group]}
+                lags = snapshot.lag(group, [name])
+                if lags is None:
+                    error = snapshot.errors.get(group) or snapshot.errors.get("*")
+                    entry["groups"][group] = {"lag": None, "partitions": {}, "error": error}
                     continue
-                lags = {p: max(0, e - committed[group].get(TP(name, p), 0)) for p, e in parts}
-                entry["groups"][group] = {"lag": sum(lags.values()), "partitions": lags}
+                per_partition = {tp.partition: n for tp, n in sorted(lags.items())}
+                entry["groups"][group] = {
+                    "lag": sum(per_partition.values()),
+                    "partitions": per_partition,
+                }
             out.append(entry)
-        return {"topics": out}
+        return {
+            "topics": out,
+            "age_s": round(max(0.0, time.time() - snapshot.at), 3) if snapshot.at else None,
+            "error": snapshot.errors.get("*"),
+        }
 
     async def outbox(self) -> dict[str, Any]:
         names = list(self.outbox_probes)

@@ -11,10 +11,12 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help uv sync run test lint format bench chaos infra-up infra-down infra-status up down
+.PHONY: help uv sync run test lint format bench chaos infra-up infra-down infra-status up down backup restore
 
 help:
-	@echo "make run         whole system in one process (gateway + services, SQLite, memory transport)"
+	@echo "make run         whole system in one process (gateway + services, SQLite, durable event log)"
+	@echo "make backup      online backup of the embedded mode's databases + event log (backups/<time>)"
+	@echo "make restore BACKUP=backups/<time>   put a backup back (system stopped)"
 	@echo "make test        full test suite (ARGS='-k kafka' to pass pytest arguments)"
 	@echo "make lint        ruff check + ruff format --check + mypy"
 	@echo "make format      ruff format + ruff check --fix"
@@ -34,6 +36,13 @@ sync: uv
 
 run: sync
 	$(UV) run python -m gateway $(ARGS)
+
+backup: sync
+	$(UV) run python -m gateway.backup create $(ARGS)
+
+restore: sync
+	@[ -n "$(BACKUP)" ] || { echo "usage: make restore BACKUP=backups/<time>"; exit 2; }
+	$(UV) run python -m gateway.backup restore "$(BACKUP)"
 
 test: sync
 	$(UV) run pytest $(ARGS)

@@ -12,6 +12,7 @@ from datetime import date
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from chaos.load import Outcome
 from contracts.events.evidence import ProductionSaved, ProductionSavedV2
@@ -236,14 +237,20 @@ async def audit_evidence(
 
 async def topic_size(bootstrap: str, topic: str) -> int:
     """Records in `topic` (end − beginning offsets over its partitions; 0 if it is absent)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if not described or described[0].get("error_code", 0):
+        return 0
+    tps = [TopicPartition(topic, p["partition"]) for p in described[0].get("partitions", [])]
+    if not tps:
+        return 0
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=15000)
     await consumer.start()
     try:
-        await consumer.topics()  # refreshes the metadata
-        parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in parts]
-        if not tps:
-            return 0
         end = await consumer.end_offsets(tps)
         begin = await consumer.beginning_offsets(tps)
         return sum(end[tp] - begin[tp] for tp in tps)
@@ -255,7 +262,7 @@ async def topic_size(bootstrap: str, topic: str) -> int:
 
 
 async def converge(
-    check: Callable[[], Awaitable[Audit]], deadline_s: float = 120.0
+    check: Callable[[], Awaitable[Audit]], deadline_s: float = 60.0
 ) -> tuple[Audit, float | None]:
     """Poll `check` until it holds; (last audit, seconds it took or None at the deadline).
     A query error (e.g. the database still restarting) counts as not converged yet."""

@@ -145,6 +145,11 @@ class System:
         try:
             for svc in SERVICES:
                 await conn.execute(f'CREATE DATABASE "{svc}"')
+                # deploy.local runs PostgreSQL with synchronous_commit=off (fast tests): an
+                # immediate restart then loses commits already acknowledged to the client.
+                # The services' databases get the production default back (it overrides the
+                # server's command line for every session).
+                await conn.execute(f'ALTER DATABASE "{svc}" SET synchronous_commit = on')
         finally:
             await conn.close()
         for svc in SERVICES:

@@ -23,6 +23,7 @@ from chaos import auditor
 from chaos.auditor import Audit
 from chaos.harness import System
 from chaos.load import Outcome, bearer, send, stream
+from contracts.events.sales import SaleConfirmed, SaleLine
 
 SA, OR, EV = "/api/sales", "/api/orders", "/api/evidence"
 START_STOCK = 1_000_000
@@ -87,12 +88,35 @@ async def _after(seconds: float) -> None:
 
 
 Fault = Callable[[], Coroutine[Any, Any, None]]
+Make = Callable[[int], Coroutine[Any, Any, Outcome]]
+BURST = 40
+BURST_LEAD_S = 0.05
 
 
-def kill_and_restart(ctx: Ctx, name: str, at: float) -> Fault:
+@dataclass
+class Burst:
+    """Requests fired all at once just before a kill, so that some are in flight (committed
+    or not, answered or not) when the process dies — a steady stream alone rarely is."""
+
+    make: Make | None = None
+    tasks: list[asyncio.Task[Outcome]] = field(default_factory=list)
+
+    async def fire(self, n: int = BURST) -> None:
+        assert self.make is not None
+        base = 1_000_000 + len(self.tasks)
+        self.tasks += [asyncio.create_task(self.make(base + i)) for i in range(n)]
+        await asyncio.sleep(BURST_LEAD_S)
+
+    async def outcomes(self) -> list[Outcome]:
+        return list(await asyncio.gather(*self.tasks))
+
+
+def kill_and_restart(ctx: Ctx, name: str, at: float, burst: Burst | None = None) -> Fault:
     async def fault() -> None:
         await _after(at)
         proc = ctx.system.services[name]
+        if burst is not None:
+            await burst.fire()
         proc.kill9()
         await asyncio.sleep(RESTART_AFTER_S)
         proc.start()
@@ -134,6 +158,7 @@ async def sales_stream(
     duration: float,
     base_urls: list[str] | None = None,
     extra: Callable[[], Awaitable[list[str]]] | None = None,
+    burst: Burst | None = None,
 ) -> Result:
     """POS sales of 1 unit of a fresh material with a large stock; the idempotency key is also
     the payment reference, so each request is identifiable in the sales database."""
@@ -164,7 +189,11 @@ async def sales_stream(
             ctx.client, "POST", path, json=body, headers=vend, key=key, base_urls=base_urls
         )
 
+    if burst is not None:
+        burst.make = one
     outcomes = await stream(one, rate=rate, duration=duration, during=fault)
+    if burst is not None:
+        outcomes += await burst.outcomes()
     dlq_expected = int(ctx.cache.pop("dlq_expected", 0))
 
     async def check() -> Audit:
@@ -183,8 +212,14 @@ async def sales_stream(
 
 
 async def s1_kill_sales(ctx: Ctx) -> Result:
+    burst = Burst()
     return await sales_stream(
-        ctx, "kill-9 sales", kill_and_restart(ctx, "sales", 3.0), rate=15, duration=10
+        ctx,
+        "kill-9 sales",
+        kill_and_restart(ctx, "sales", 3.0, burst),
+        rate=15,
+        duration=10,
+        burst=burst,
     )
 
 
@@ -263,6 +298,7 @@ async def s6_relay_failover(ctx: Ctx) -> Result:
     dsn = system.db_dsn("sales")
     notes: list[str] = []
     failover: dict[str, float | None] = {}
+    burst = Burst()
 
     async def fault() -> None:
         await _after(3.0)
@@ -274,6 +310,7 @@ async def s6_relay_failover(ctx: Ctx) -> Result:
             notes.append(f"relay holder not found (port {port}); killing {a.name}")
             holder = a
         notes.append(f"relay held by {holder.name} (pid {holder.pid})")
+        await burst.fire()
         holder.kill9()
         killed_at = time.monotonic()
         failover["s"] = None
@@ -303,6 +340,7 @@ async def s6_relay_failover(ctx: Ctx) -> Result:
         duration=10,
         base_urls=[a.url, b.url],
         extra=extra,
+        burst=burst,
     )
     result.notes += notes
     return result
@@ -312,28 +350,43 @@ async def s6_relay_failover(ctx: Ctx) -> Result:
 
 
 async def s7_poison(ctx: Ctx) -> Result:
-    from contracts.events.sales import SaleConfirmed
 
-    ce = SaleConfirmed.ce_type()
-    poison: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]] = [
+    def ce_headers(event_id: str) -> list[tuple[str, bytes]]:
+        return [
+            ("ce_specversion", b"1.0"),
+            ("ce_id", event_id.encode()),
+            ("ce_source", b"/services/sales"),
+            ("ce_type", SaleConfirmed.ce_type().encode()),
+            ("content-type", b"application/json"),
+        ]
+
+    poison: list[tuple[bytes, bytes, list[tuple[str, bytes]]]] = [
+        # not an event at all
         (b"poison-1", b"\x00\xffnot json at all", []),
-        (
-            b"poison-2",
-            json.dumps({"id_venta": "not-a-number"}).encode(),
-            [("ce_type", ce.encode()), ("ce_id", str(uuid.uuid4()).encode())],
-        ),
+        # a well-formed CloudEvent whose data does not match the contract
+        (b"poison-2", json.dumps({"id_venta": "x"}).encode(), ce_headers(str(uuid.uuid4()))),
+        # a valid SaleConfirmed of a sale this database never had (another environment's)
         (
             b"poison-3",
-            json.dumps(
-                {
-                    "specversion": "1.0",
-                    "type": ce,
-                    "source": "/services/sales",
-                    "id": str(uuid.uuid4()),
-                    "data": {"lineas": "wrong"},
-                }
-            ).encode(),
-            [("content-type", b"application/cloudevents+json")],
+            SaleConfirmed(
+                id_venta=987_654_321,
+                folio="VTA-X",
+                lineas=[
+                    SaleLine(
+                        id_material=1,
+                        cantidad=1,
+                        id_producto=1,
+                        precio_unitario="1.00",
+                        subtotal="1.00",
+                    )
+                ],
+                total="1.00",
+                confirmed_at=datetime(2020, 1, 1, tzinfo=UTC),
+                confirmed_by="chaos",
+            )
+            .model_dump_json()
+            .encode(),
+            ce_headers(str(uuid.uuid4())),
         ),
     ]
 
@@ -424,7 +477,9 @@ async def s2_kill_orders(ctx: Ctx) -> Result:
         validated.append(v)
         return v
 
-    await stream(one, rate=6, duration=10, during=kill_and_restart(ctx, "orders", 3.5))
+    burst = Burst(make=one)
+    await stream(one, rate=6, duration=10, during=kill_and_restart(ctx, "orders", 3.5, burst))
+    await burst.outcomes()  # `one` records into created / validated itself
     dsn = ctx.system.db_dsn("orders")
     audit, took = await auditor.converge(
         lambda: auditor.audit_orders(dsn, created, validated, ids["prod"])
@@ -442,9 +497,9 @@ async def s3_kill_evidence(ctx: Ctx) -> Result:
     n_partidas = 20
     partidas = [
         {
-            "id_partida": f"C-9.{n}",
+            "id_partida": f"C-2.9.{n}",
             "descripcion": f"Partida {n}",
-            "anexo": "C-9",
+            "anexo": "C-2",  # an annex whose productions need a GPU (DEFAULT_GPU_ANNEXES)
             "unidad": "JOR",
             "volumen_proyectado": "100000",
             "precio_unitario_mn": "10.0000",
@@ -457,7 +512,8 @@ async def s3_kill_evidence(ctx: Ctx) -> Result:
 
     async def one(i: int) -> Outcome:
         key = str(uuid.uuid4())
-        partida, fecha = ids[i % n_partidas], date(2025, 3, 1) + timedelta(days=i // n_partidas)
+        j = i if i < 1_000_000 else 400 + i - 1_000_000  # burst requests: days 20 and on
+        partida, fecha = ids[j % n_partidas], date(2025, 3, 1) + timedelta(days=j // n_partidas)
         cells[key] = (partida, fecha)
         body = {
             "id_partida_anexo": partida,
@@ -467,9 +523,11 @@ async def s3_kill_evidence(ctx: Ctx) -> Result:
         }
         return await send(ctx.client, "PUT", f"{EV}/producciones", json=body, headers=res, key=key)
 
+    burst = Burst(make=one)
     outcomes = await stream(
-        one, rate=10, duration=10, during=kill_and_restart(ctx, "evidence", 3.0)
+        one, rate=10, duration=10, during=kill_and_restart(ctx, "evidence", 3.0, burst)
     )
+    outcomes += await burst.outcomes()
     dsn = ctx.system.db_dsn("evidence")
     audit, took = await auditor.converge(lambda: auditor.audit_evidence(dsn, outcomes, cells))
     return Result("kill-9 evidence (GPU sync)", outcomes, audit, took)

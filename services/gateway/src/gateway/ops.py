@@ -361,8 +361,8 @@ class OpsContext:
             out.append(entry)
         return {
             "topics": out,
-            "age_s": round(max(0.0, time.time() - snapshot.at), 3) if snapshot.at else None,
-            "error": snapshot.errors.get("*"),
+            "lag_age_s": round(max(0.0, time.time() - snapshot.at), 3) if snapshot.at else None,
+            "lag_error": snapshot.errors.get("*"),
         }
 
     async def outbox(self) -> dict[str, Any]:

@@ -143,7 +143,7 @@ def _materials_sql(n: int) -> str:
     )
 
 
-RELAY_WAKE_DELAY_S = 0.05
+RELAY_WAKE_DELAY_S = 0.1
 """Committed sales wake the outbox relay once per this interval, not once each: under load the
 relay then claims, publishes and marks a batch per pass (and the stock consumer receives
 batches) instead of doing all of it per sale. It bounds the added publish latency."""

@@ -131,6 +131,15 @@ class Stored:
         )
 
 
+class Replay(Exception):
+    """Raised by a route that found the key's stored answer itself (:func:`replay_if_stored`,
+    or a hot writer reading it in its first statement); the wrapper answers it."""
+
+    def __init__(self, stored: Stored) -> None:
+        super().__init__(stored.path)
+        self.stored = stored
+
+
 class KeyAlreadyRecorded(Exception):
     """A writer's insert of the key row hit the primary key: another request with the same
     key committed first. Raised by writers that commit on their own connection; the route
@@ -147,9 +156,12 @@ class Pending:
     path: str
     fingerprint: str
     ttl: float
+    store: IdempotencyStore | None = None
     session: AsyncSession | None = None
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     recorded: bool = False
+    looked_up: bool = True
+    """False while the route still has to look the key up (:func:`looks_up_itself`)."""
 
     def row(self, response: Response, now: datetime | None = None) -> dict[str, Any]:
         """The key row for `response` (columns of :func:`idempotency_table`)."""
@@ -179,6 +191,32 @@ _pending: ContextVar[Pending | None] = ContextVar("nexo_idempotency_pending", de
 def current() -> Pending | None:
     """The keyed request this task serves, if any."""
     return _pending.get()
+
+
+def looks_up_itself(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark an endpoint that looks its key up itself — a hot writer folds the lookup into the
+    statement it runs anyway (no extra pool checkout and round trip); its other paths call
+    :func:`replay_if_stored` before doing anything."""
+    endpoint.__nexo_key_lookup__ = True  # type: ignore[attr-defined]
+    return endpoint
+
+
+async def replay_if_stored() -> None:
+    """In a keyed request whose route looks up itself: raise :class:`Replay` when the key has
+    a stored answer (no-op otherwise, and when the wrapper already looked it up)."""
+    pending = _pending.get()
+    if pending is None or pending.looked_up or pending.store is None:
+        return
+    pending.looked_up = True
+    stored = await pending.store.lookup(pending.principal, pending.key)
+    if stored is not None:
+        raise Replay(stored)
+
+
+def stored_from_row(values: Any) -> Stored:
+    """A :class:`Stored` from a row of the lookup columns (method … expires_at, in order)."""
+    method, path, fp, status, media_type, location, body, expires_at = values
+    return Stored(method, path, fp, status, media_type, location, bytes(body), _utc(expires_at))
 
 
 async def commit(session: AsyncSession, *after: Callable[[], None]) -> None:
@@ -255,12 +293,9 @@ class IdempotencyStore:
                 ).first()
         if row is None:
             return None
-        method, path, fp, status, media_type, location, body, expires_at = row
-        stored = Stored(
-            method, path, fp, status, media_type, location, bytes(body), _utc(expires_at)
-        )
+        stored = stored_from_row(row)
         if stored.expires_at <= datetime.now(UTC):
-            await self._forget_expired(principal, key)
+            await self.forget_expired(principal, key)
             return None
         return stored
 
@@ -271,7 +306,7 @@ class IdempotencyStore:
             )
         return int(result.rowcount or 0)
 
-    async def _forget_expired(self, principal: str, key: str) -> None:
+    async def forget_expired(self, principal: str, key: str) -> None:
         """Delete the key's row if it expired: the new request reuses its slot."""
         async with self.engine.begin() as conn:
             await conn.execute(
@@ -322,10 +357,11 @@ def _replay(stored: Stored, pending: Pending) -> Response:
     return stored.response()
 
 
-def idempotent(handler: Handler) -> Handler:
+def idempotent(handler: Handler, *, lookup_in_route: bool = False) -> Handler:
     """Wrap a route handler (an ``APIRoute.get_route_handler()`` result) with the key rules.
     Requests without a key, safe methods, unauthenticated requests (the route answers 401)
-    and apps without a store (``app.state.idempotency``) pass straight through."""
+    and apps without a store (``app.state.idempotency``) pass straight through.
+    `lookup_in_route`: the endpoint is :func:`looks_up_itself` (no lookup here)."""
 
     async def route(request: Request) -> Response:
         key = request.headers.get(HEADER)
@@ -351,13 +387,19 @@ def idempotent(handler: Handler) -> Handler:
                     request.method, path, request.url.query, await request.body()
                 ),
                 ttl=store.ttl,
+                store=store,
+                looked_up=not lookup_in_route,
             )
-            stored = await store.lookup(user.sub, key)
-            if stored is not None:
-                return _replay(stored, pending)
+            if not lookup_in_route:
+                stored = await store.lookup(user.sub, key)
+                if stored is not None:
+                    return _replay(stored, pending)
             token = _pending.set(pending)
             try:
                 response = await handler(request)
+            except Replay as found:
+                await _discard(pending)
+                return _replay(found.stored, pending)
             except KeyAlreadyRecorded:
                 response = None
             except BaseException:

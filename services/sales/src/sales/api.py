@@ -142,7 +142,9 @@ class DomainRoute(APIRoute):
         original = super().get_route_handler()
         if getattr(self.endpoint, "__nexo_hot__", False):
             original = _hot_handler(self.endpoint, original)
-        original = idempotency.idempotent(original)  # inside the SQLite write lock
+        # inside the SQLite write lock
+        lookup_in_route = getattr(self.endpoint, "__nexo_key_lookup__", False)
+        original = idempotency.idempotent(original, lookup_in_route=lookup_in_route)
 
         async def handler(request: Request) -> Response:
             try:
@@ -571,6 +573,7 @@ async def price_preview(body: PreviewBody, request: Request, user: Operador) -> 
 
 
 @router.post("/ventas", status_code=201, response_model=VentaCreada, tags=["ventas"])
+@idempotency.looks_up_itself
 @hot_route
 async def confirm_sale(body: VentaBody, request: Request, user: Operador) -> Response:
     """Confirm a POS cart (§A.4.6): server prices, stock pre-check (409 unless
@@ -600,6 +603,7 @@ async def confirm_sale(body: VentaBody, request: Request, user: Operador) -> Res
         if (runtime := get_runtime(request)) is not None:
             writer.wake_relay_soon(runtime.wake_relay)
     else:
+        await idempotency.replay_if_stored()
         async with idempotency.open_session(request.app.state.sessionmaker) as session:
             result = await service.confirm_sale(session, data, actor(user))
             await commit(request, session)

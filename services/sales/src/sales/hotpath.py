@@ -3,10 +3,12 @@
 `service.confirm_sale` (ORM session, any database) costs about a dozen SQLAlchemy executions
 and round trips per sale. Here the same use case runs as:
 
-1. one read: the cart's materials (stock, minimum, activity), the client's existence, and —
-   only when the cart will pass (same rule as :func:`sales.service.check_cart`, evaluated on
-   the same snapshot) — the new sale id and line ids drawn from their sequences, so that the
-   SaleConfirmed payload can be rendered before the write. A rejected cart draws no ids;
+1. one read: the stored answer of the request's ``Idempotency-Key`` if any (then nothing else
+   happens: the route replays it), the cart's materials (stock, minimum, activity), the
+   client's existence, and — only when the cart will pass (same rule as
+   :func:`sales.service.check_cart`, evaluated on the same snapshot) — the new sale id and
+   line ids drawn from their sequences, so that the SaleConfirmed payload can be rendered
+   before the write. A rejected cart draws no ids;
 2. one write: sale, lines, abono, audit row, the outbox row and — for a request with an
    ``Idempotency-Key`` — the key row with the rendered answer, in ONE statement
    (data-modifying CTEs, committed on its own, so all or nothing) plus ``pg_notify`` that wakes
@@ -45,9 +47,13 @@ WITH q AS (
   FROM q JOIN materiales m ON m.id_material = q.id
 ), g AS MATERIALIZED (
   SELECT (SELECT c.id_cliente FROM clientes c WHERE c.id_cliente = $4::integer) AS cliente
+), k AS MATERIALIZED (
+  SELECT method, path, fingerprint, status, media_type, location, body, expires_at
+  FROM idempotency_keys WHERE principal = $7::varchar AND key = $8::varchar
 ), x AS MATERIALIZED (
   SELECT g.cliente,
          CASE WHEN $3::boolean
+                   AND NOT EXISTS (SELECT 1 FROM k)
                    AND ($4::integer IS NULL OR g.cliente IS NOT NULL)
                    AND (SELECT count(*) FROM r
                         WHERE r.activo AND ($5::boolean OR r.qty <= r.stock_actual))
@@ -62,8 +68,9 @@ WITH q AS (
   FROM x
 )
 SELECT y.cliente, y.id_venta, y.ids,
-       r.id_material, r.descripcion, r.stock_actual, r.stock_minimo, r.activo
-FROM y LEFT JOIN r ON true
+       r.id_material, r.descripcion, r.stock_actual, r.stock_minimo, r.activo,
+       k.method, k.path, k.fingerprint, k.status, k.media_type, k.location, k.body, k.expires_at
+FROM y LEFT JOIN r ON true LEFT JOIN k ON true
 """
 
 _ALLOCATE = """
@@ -142,8 +149,9 @@ async def confirm_sale(
     view = await service.catalog_view(engine, {x.producto_id for x in data.carrito})
     lines = service.price_lines(data, view.productos, view.tabulador, view.tarifa)
     requested = d.requested_per_material((x.material_id, x.cantidad) for x in data.carrito)
-    error: DomainError | None = None
+    error: DomainError | idempotency.Replay | None = None  # raised once the connection is back
     result: service.VentaResult | None = None
+    pending = idempotency.current()
     async with driver_connection(engine) as conn:
         rows = await conn.fetch(
             _READ,
@@ -153,9 +161,13 @@ async def confirm_sale(
             data.cliente_id,
             data.permitir_backorder,
             len(data.carrito),
+            pending.principal if pending else None,
+            pending.key if pending else None,
         )
         head = rows[0]
         try:
+            if pending is not None:
+                await _stored_answer(conn, pending, head)
             if data.cliente_id is not None and head["cliente"] is None:
                 raise NotFound(
                     f"Cliente {data.cliente_id} no existe",
@@ -174,7 +186,7 @@ async def confirm_sale(
                 if not r["activo"]:
                     inactive.add(mid)
             cart = service.check_cart(data, lines, materials, inactive)
-        except DomainError as exc:
+        except (DomainError, idempotency.Replay) as exc:
             error = exc
         else:
             id_venta, ids = head["id_venta"], head["ids"]
@@ -276,6 +288,25 @@ async def _write(
     if pending is not None and key:
         pending.recorded = True
     return result
+
+
+async def _stored_answer(conn: Any, pending: idempotency.Pending, head: Any) -> None:
+    """Replay the key's stored answer; an expired one is deleted (the key starts afresh)."""
+    pending.looked_up = True
+    if head["method"] is None:
+        return
+    stored = idempotency.stored_from_row(
+        [head[c] for c in ("method", "path", "fingerprint", "status", "media_type", "location")]
+        + [head["body"], head["expires_at"]]
+    )
+    if stored.expires_at > service.utcnow():
+        raise idempotency.Replay(stored)
+    await conn.execute(
+        "DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND expires_at <= $3",
+        pending.principal,
+        pending.key,
+        stored.expires_at,
+    )
 
 
 def _is_integrity_error(exc: BaseException) -> bool:

@@ -168,3 +168,17 @@ async def test_append_wakes_a_waiting_consumer_in_process(tmp_path: Path) -> Non
         await consumer.stop()
     finally:
         log.close()
+
+
+def test_local_transport_is_shared_per_file(tmp_path: Path) -> None:
+    a = build_transport("local", local_path=tmp_path / "events.db")
+    b = build_transport("local", local_path=tmp_path / "." / "events.db")
+    c = build_transport("local", local_path=tmp_path / "other.db")
+    assert isinstance(a, LocalLogTransport)
+    assert isinstance(b, LocalLogTransport)
+    assert isinstance(c, LocalLogTransport)
+    assert a.log is b.log
+    assert c.log is not a.log
+    assert a.kind == "local"
+    with pytest.raises(ValueError, match="local_path"):
+        build_transport("local")

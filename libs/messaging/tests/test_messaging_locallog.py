@@ -1,94 +1,21 @@
-"""The local event log beyond the contract suite: a publishing process killed (the log keeps
-every record the outbox marked published), retention, single-process ownership, wake-ups."""
+"""The local event log beyond the contract suite (whose scenarios, and the publisher killed in
+``test_messaging_contract_crash.py``, run on it too): retention, single-process ownership with
+resume from committed offsets, in-process wake-ups, one log per file."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from nexo_messaging.errors import TransportUnavailable
 from nexo_messaging.locallog import LocalLog, LocalLogTransport
 from nexo_messaging.runtime import build_transport
 from nexo_messaging.transport import TP, OutMessage, TopicSpec
 
-from .messaging_harness import Env, effects, outbox, wait_until
-
 PUBLISHER = Path(__file__).with_name("locallog_publisher.py")
-
-
-async def test_process_killed_between_publish_and_consume(
-    tmp_path: Path, unique_name: Callable[[str], str]
-) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
-    log_path = tmp_path / "events.db"
-    topic = unique_name("crash")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(PUBLISHER), url, str(log_path), topic, stdout=asyncio.subprocess.PIPE
-    )
-    engine = create_async_engine(url)
-    try:
-        assert proc.stdout is not None
-        line = b"start"
-        while line and line.strip() != b"ready":  # log lines come first
-            line = await asyncio.wait_for(proc.stdout.readline(), 60)
-        assert line.strip() == b"ready"
-
-        async def published(n: int) -> bool:
-            async with engine.connect() as conn:
-                q = (
-                    select(func.count())
-                    .select_from(outbox)
-                    .where(outbox.c.published_at.isnot(None))
-                )
-                return int((await conn.execute(q)).scalar_one()) >= n
-
-        await wait_until(lambda: published(300), within=60, what="300 rows relayed")
-        os.kill(proc.pid, signal.SIGKILL)  # mid-flight: writing and relaying
-        assert await asyncio.wait_for(proc.wait(), 30) == -signal.SIGKILL
-
-        async with engine.connect() as conn:
-            rows = list(await conn.execute(select(outbox.c.id, outbox.c.published_at)))
-        marked = {r.id for r in rows if r.published_at is not None}
-        transport = build_transport("local", local_path=log_path)
-        in_log = [r.header("ce_id") for r in await transport.read_records(topic, limit=10**6)]
-        # every row the relay marked published survived the kill in the log
-        assert marked <= {i.decode() for i in in_log if i is not None}
-        assert len(marked) >= 300
-
-        env = Env("local", engine, transport, topic, unique_name("grp"))
-        rt = env.runtime([env.spec()])
-        await rt.start()  # the relay re-publishes what was not marked; the consumer catches up
-        try:
-
-            async def all_effects() -> bool:
-                return await env.count(effects) >= len(rows) and await env.backlog() == 0
-
-            await wait_until(all_effects, within=60, what="every outbox row's effect")
-            ends = await transport.end_offsets([topic])
-
-            async def caught_up() -> bool:
-                return await transport.committed(env.group, [topic]) == ends
-
-            await wait_until(caught_up, within=30, what="offsets committed to the end")
-            effect_ids = [r.event_id for r in await env.effect_rows()]
-            assert len(effect_ids) == len(rows) == len(set(effect_ids))  # exactly once in effect
-            assert set(effect_ids) == {r.id for r in rows}
-        finally:
-            await rt.stop()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        await engine.dispose()
 
 
 def _msgs(topic: str, n: int, start: int = 0) -> list[OutMessage]:

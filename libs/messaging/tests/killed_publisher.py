@@ -1,7 +1,8 @@
-"""A process that writes outbox rows and relays them to the local event log until it is killed
-(``test_messaging_locallog.py``: the process killed between publish and consume).
+"""A process that writes outbox rows and relays them until it is killed (the contract scenario
+"process killed between publish and consume", ``test_messaging_contract_crash.py``).
 
-Usage: ``python locallog_publisher.py <database url> <log path> <topic>``; prints ``ready``.
+Usage: ``python killed_publisher.py local|kafka <database url> <log path|bootstrap> <topic>``;
+prints ``ready`` once its relay runs.
 """
 
 from __future__ import annotations
@@ -18,11 +19,15 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from nexo_messaging.runtime import build_transport
 
 
-async def main(url: str, log_path: str, topic: str) -> None:
+async def main(kind: str, url: str, target: str, topic: str) -> None:
     engine = create_async_engine(url)
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
-    env = Env("local", engine, build_transport("local", local_path=log_path), topic, "unused")
+    if kind == "local":
+        transport = build_transport("local", local_path=target)
+    else:
+        transport = build_transport("kafka", bootstrap_servers=target)
+    env = Env(kind, engine, transport, topic, "unused")
     await env.runtime([]).start()
     print("ready", flush=True)
     n = 0
@@ -33,4 +38,4 @@ async def main(url: str, log_path: str, topic: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:4]))
+    asyncio.run(main(*sys.argv[1:5]))

@@ -21,6 +21,8 @@ from pydantic_settings import SettingsConfigDict
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message
 
+from nexo_messaging import errors as messaging_errors
+from nexo_messaging.errors import CommitFailed, PermanentError, PublishTimeout, TransportUnavailable
 from service_defaults.app import build_service_app
 from service_defaults.errors import RETRY_AFTER_S, is_transient
 from service_defaults.middleware import CLIENT_CLOSED_REQUEST
@@ -62,6 +64,8 @@ TRANSIENT: list[BaseException] = [
     kafka_errors.KafkaTimeoutError(),
     kafka_errors.KafkaConnectionError("no broker"),
     kafka_errors.NodeNotReadyError(),
+    TransportUnavailable("memory broker unavailable"),
+    PublishTimeout("send_many did not finish"),
 ]
 PERMANENT: list[BaseException] = [
     ValueError("bad input"),
@@ -76,7 +80,14 @@ PERMANENT: list[BaseException] = [
     _dbapi(sqlite3.OperationalError("no such table: x")),
     _chained(RuntimeError("wrapper"), ValueError("cause")),
     kafka_errors.RecordTooLargeError(),
+    PermanentError("rule violated"),
+    CommitFailed("rebalanced"),
 ]
+
+
+def test_one_definition_shared_with_messaging() -> None:
+    """The consumer runner (nexo_messaging) and the apps classify with the same function."""
+    assert is_transient is messaging_errors.is_transient
 
 
 @pytest.mark.parametrize("exc", TRANSIENT, ids=lambda e: type(e).__name__)

@@ -68,7 +68,7 @@ TOKEN_CACHE_SIZE = 4096
 and verifying it (HMAC/RSA + claim checks) is the most expensive part of an authenticated
 request. An entry lives until the token's ``exp`` (plus the leeway), like the token itself."""
 
-_CacheKey = tuple[str, str, str, str | None, str | None]
+_CacheKey = tuple[str, str, str, str | None, str | None, float]
 _token_cache: OrderedDict[_CacheKey, tuple[CurrentUser, float]] = OrderedDict()
 _token_cache_lock = threading.Lock()
 
@@ -96,6 +96,7 @@ def _verify(settings: CommonSettings, token: str, key: str) -> tuple[CurrentUser
         raise Unauthorized("token expired") from None
     except jwt.PyJWTError as exc:
         raise Unauthorized(f"invalid token: {exc}") from None
+    _check_lifetime(settings, claims)
     roles_claim = claims.get("roles", [])
     if isinstance(roles_claim, str):
         roles_claim = roles_claim.split()
@@ -111,6 +112,20 @@ def _verify(settings: CommonSettings, token: str, key: str) -> tuple[CurrentUser
     return user, int(claims["exp"]) + JWT_LEEWAY_SECONDS
 
 
+def _check_lifetime(settings: CommonSettings, claims: dict[str, Any]) -> None:
+    """In production a token living longer than ``jwt_max_lifetime_seconds`` is refused (a
+    leaked token stays usable for its whole lifetime)."""
+    if settings.env != "prod":
+        return
+    exp = float(claims["exp"])
+    iat = claims.get("iat")
+    start = float(iat) if isinstance(iat, int | float) else time.time()
+    if exp - start > settings.jwt_max_lifetime_seconds + JWT_LEEWAY_SECONDS:
+        raise Unauthorized(
+            f"invalid token: lifetime exceeds {settings.jwt_max_lifetime_seconds:g} s"
+        )
+
+
 def decode_token(settings: CommonSettings, token: str) -> CurrentUser:
     """Verify `token` and return its user; raises :class:`Unauthorized`.
 
@@ -123,6 +138,7 @@ def decode_token(settings: CommonSettings, token: str) -> CurrentUser:
         key,
         settings.jwt_issuer,
         settings.jwt_audience,
+        settings.jwt_max_lifetime_seconds if settings.env == "prod" else 0.0,
     )
     hit = _token_cache.get(cache_key)
     if hit is not None:

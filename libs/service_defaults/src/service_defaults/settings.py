@@ -14,6 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 DEV_JWT_SECRET = "nexo-dev-secret-change-me-0123456789abcdef"  # dev/test only
+MIN_PROD_SECRET_BYTES = 32
+"""Shortest HS256 secret accepted with ``env=prod`` (RFC 7518 §3.2: at least the hash size)."""
 ALLOWED_DB_SCHEMES = ("postgresql+asyncpg://", "sqlite+aiosqlite://")
 
 S = TypeVar("S", bound=BaseSettings)
@@ -47,6 +49,9 @@ class CommonSettings(BaseSettings):
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
+    jwt_max_lifetime_seconds: float = Field(default=12 * 3600, gt=0)
+    """Longest token accepted with ``env=prod``: ``exp - iat`` (``exp - now`` without ``iat``)
+    above it is 401."""
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -72,7 +77,25 @@ class CommonSettings(BaseSettings):
             and (not self.jwt_secret or self.jwt_secret == DEV_JWT_SECRET)
         ):
             raise ValueError(f"{self.env_name('jwt_secret')} must be set in production")
+        if (
+            self.env == "prod"
+            and self.jwt_algorithm == "HS256"
+            and len(self.jwt_secret.encode()) < MIN_PROD_SECRET_BYTES
+        ):
+            raise ValueError(
+                f"{self.env_name('jwt_secret')} must be at least {MIN_PROD_SECRET_BYTES} bytes "
+                "in production (or use RS256)"
+            )
         return self
+
+    def dev_tokens_allowed(self) -> bool:
+        """Whether development tokens may be handed out (gateway dev login, banner): only in
+        ``env=dev`` with the built-in development secret — never with a real one."""
+        return (
+            self.env == "dev"
+            and self.jwt_algorithm == "HS256"
+            and self.jwt_secret == DEV_JWT_SECRET
+        )
 
 
 class ServiceSettings(CommonSettings):

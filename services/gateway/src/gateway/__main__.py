@@ -1,5 +1,6 @@
-"""`python -m gateway` (what `make run` calls): print the URLs and a development token, then
-serve the gateway on 127.0.0.1:8000 (``GATEWAY_PORT``)."""
+"""`python -m gateway` (what `make run` calls): print the URLs (and, in dev mode with the
+built-in development secret only, a development token), then serve the gateway on
+127.0.0.1:8000 (``GATEWAY_PORT``)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,8 @@ def banner(settings: GatewaySettings) -> str:
         f"  OpenAPI      {base}/openapi.json",
         f"  health       {base}/health/ready   (live: {base}/health/live)",
         f"  metrics      {base}/metrics",
-        f"  ops board    {base}/ops   (dev login on the page)",
+        f"  ops board    {base}/ops"
+        + ("   (dev login on the page)" if settings.dev_tokens_allowed() else ""),
     ]
     for service in SERVICES:
         target = (
@@ -56,7 +58,7 @@ def banner(settings: GatewaySettings) -> str:
             else f"{base}/api/{service} -> {settings.service_url(service)}"
         )
         lines.append(f"  {service:<12} {target}   (health: {base}/api/{service}/health/ready)")
-    if settings.env != "prod" and settings.jwt_algorithm == "HS256":
+    if settings.dev_tokens_allowed():
         token = issue_token(settings, "dev", DEV_ROLES, name="Developer", ttl=timedelta(hours=12))
         lines += [
             "",

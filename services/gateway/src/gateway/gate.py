@@ -1,5 +1,6 @@
 """The edge in front of each service mount: authentication, per-route roles, per-client rate
-limit, body size limit and ``Idempotency-Key`` replay. Wraps the embedded service app or the
+limits (per principal; per address for anonymous and failed-auth requests), body size limit
+and ``Idempotency-Key`` replay. Wraps the embedded service app or the
 HTTP proxy alike (pure ASGI, so responses stay streamed)."""
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from gateway.idempotency import (
     StoredResponse,
 )
 from gateway.policy import ServicePolicy, allowed
-from gateway.ratelimit import RateLimiter
+from gateway.ratelimit import EdgeLimits, Quota, RateLimiter, client_address
 from service_defaults.auth import CurrentUser, Unauthorized, decode_token
 from service_defaults.errors import problem_response
 from service_defaults.settings import CommonSettings
@@ -97,6 +98,31 @@ def authenticate(settings: CommonSettings, scope: Scope) -> CurrentUser:
 Problem = Callable[..., Awaitable[None]]
 
 
+async def too_many(problem: Problem, limiter: RateLimiter, quota: Quota) -> None:
+    """429 problem+json with ``Retry-After`` and the ``RateLimit-*`` headers."""
+    await problem(
+        429,
+        "rate-limited",
+        "Too Many Requests",
+        f"rate limit of {limiter.describe()} exceeded",
+        quota.header_dict(),
+    )
+
+
+def with_headers(send: Send, quota: Quota | None) -> Send:
+    """`send` adding the ``RateLimit-*`` headers of `quota` to the response."""
+    if quota is None:
+        return send
+    extra = quota.headers()
+
+    async def inner(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return inner
+
+
 class ServiceGate:
     def __init__(
         self,
@@ -106,6 +132,7 @@ class ServiceGate:
         policy: ServicePolicy,
         limiter: RateLimiter,
         store: IdempotencyStore,
+        limits: EdgeLimits | None = None,
     ) -> None:
         self.service = service
         self.inner = inner
@@ -113,6 +140,7 @@ class ServiceGate:
         self.policy = policy
         self.limiter = limiter
         self.store = store
+        self.limits = limits or EdgeLimits.from_settings(settings, principal=limiter)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -135,15 +163,38 @@ class ServiceGate:
                 scope, receive, send
             )
 
-        if method == "OPTIONS" or self.policy.is_public(subpath):
+        if method == "OPTIONS":
             await self.inner(scope, receive, send)
+            return
+        if self.policy.is_public(subpath):
+            limiter = (
+                self.limits.public
+                if subpath.startswith("/health/") or subpath == "/metrics"
+                else self.limits.anonymous
+            )
+            quota = limiter.acquire(client_address(scope))
+            if quota is not None and not quota.allowed:
+                await too_many(problem, limiter, quota)
+                return
+            await self.inner(scope, receive, with_headers(send, quota))
             return
 
         try:
             user = authenticate(self.settings, scope)
         except Unauthorized as exc:
+            quota = self.limits.anonymous.acquire(client_address(scope))
+            if quota is not None and not quota.allowed:
+                await too_many(problem, self.limits.anonymous, quota)
+                return
             await problem(401, exc.code, exc.title, exc.detail, exc.headers)
             return
+
+        quota = self.limiter.acquire(user.sub)
+        if quota is not None and not quota.allowed:
+            await too_many(problem, self.limiter, quota)
+            return
+        send = with_headers(send, quota)
+
         unmet = allowed(user, self.policy.required(scope, subpath))
         if unmet is not None:
             needed = sorted(unmet)
@@ -154,17 +205,6 @@ class ServiceGate:
                 f"requires one of the roles: {', '.join(needed)}",
                 required_roles=needed,
                 denied_by="gateway",
-            )
-            return
-
-        wait = self.limiter.take(user.sub)
-        if wait > 0:
-            await problem(
-                429,
-                "rate-limited",
-                "Too Many Requests",
-                f"rate limit of {self.limiter.rate:g}/s (burst {self.limiter.burst}) exceeded",
-                {"Retry-After": RateLimiter.retry_after(wait)},
             )
             return
 

@@ -13,14 +13,16 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
+from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from gateway import ops, routing
+from gateway.edge import EdgeGuard
 from gateway.gate import ServiceGate
 from gateway.idempotency import MemoryIdempotencyStore
 from gateway.openapi import merge_openapi
 from gateway.policy import ServicePolicy
-from gateway.ratelimit import RateLimiter
+from gateway.ratelimit import EdgeLimits, RateLimiter
 from gateway.settings import SERVICES, GatewaySettings
 from nexo_messaging.memory import MemoryBroker, MemoryTransport
 from nexo_messaging.runtime import build_transport
@@ -149,7 +151,8 @@ def create_app(
         version=VERSION,
         description=(
             "Nexo gateway: evidence, sales and orders services under `/api/<service>`. "
-            "Authenticate with a bearer JWT (`python -m gateway` prints a development token). "
+            "Authenticate with a bearer JWT (in dev mode with the built-in development secret "
+            "`python -m gateway` prints a development token). "
             "POSTs accept an `Idempotency-Key` header. Ops API and dashboard under `/ops`."
         ),
         routers=[_index_router(), ops.ops_router(_ops_context)],
@@ -162,14 +165,25 @@ def create_app(
     app.state.proxy = holder
     app.state.ops = ops_ctx
     limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    limits = EdgeLimits.from_settings(settings, principal=limiter)
     store = MemoryIdempotencyStore(settings.idempotency_ttl_seconds, settings.idempotency_max_keys)
     app.state.idempotency = store
     app.state.rate_limiter = limiter
+    app.state.rate_limits = limits
     gates = {
-        service: ServiceGate(service, target, settings, policies[service], limiter, store)
+        service: ServiceGate(service, target, settings, policies[service], limiter, store, limits)
         for service, target in targets.items()
     }
     routing.mount_apps(app, gates)
+    # innermost of the user middleware: its 401/413/429 answers get request ids, logs, metrics
+    app.user_middleware.append(
+        Middleware(
+            EdgeGuard,
+            settings=settings,
+            limits=limits,
+            service_prefixes=[routing.service_prefix(s) for s in targets],
+        )
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -183,7 +197,15 @@ def create_app(
                 "X-Correlation-ID",
                 "traceparent",
             ],
-            expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed", "traceparent"],
+            expose_headers=[
+                "X-Request-ID",
+                "Retry-After",
+                "Idempotent-Replayed",
+                "traceparent",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            ],
             max_age=600,
         )
 

@@ -404,14 +404,18 @@ def ops_router(get_ctx: Callable[[Request], OpsContext]) -> APIRouter:
 
     @router.get("/dev-login", summary="Whether the development login is available")
     async def dev_login_available(request: Request) -> dict[str, bool]:
-        settings = request.app.state.settings
-        return {"available": settings.env == "dev" and settings.jwt_algorithm == "HS256"}
+        return {"available": request.app.state.settings.dev_tokens_allowed()}
 
     @router.post("/dev-login", summary="Development only: a token with the ops and admin roles")
     async def dev_login(request: Request) -> dict[str, Any]:
         settings = request.app.state.settings
-        if settings.env != "dev" or settings.jwt_algorithm != "HS256":
-            raise ProblemError(404, "not-found", "Not Found", "dev login is off outside dev mode")
+        if not settings.dev_tokens_allowed():
+            raise ProblemError(
+                404,
+                "not-found",
+                "Not Found",
+                "dev login exists only in dev mode with the built-in development secret",
+            )
         ttl = timedelta(hours=12)
         token = issue_token(settings, "dev-ops", DEV_ROLES, name="Ops developer", ttl=ttl)
         return {

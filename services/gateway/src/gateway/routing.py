@@ -83,6 +83,7 @@ def embedded_service_settings(
         jwt_algorithm=settings.jwt_algorithm,
         jwt_issuer=settings.jwt_issuer,
         jwt_audience=settings.jwt_audience,
+        jwt_max_lifetime_seconds=settings.jwt_max_lifetime_seconds,
     )
 
 
@@ -186,6 +187,7 @@ class ClientHolder:
 
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+BODYLESS_METHODS = frozenset({"GET", "HEAD", "DELETE"})
 # worth another attempt for an idempotent request: the request never reached a live server, or
 # a reused keep-alive connection turned out closed
 RETRYABLE = (
@@ -270,6 +272,7 @@ class ProxyApp:
         self, scope: Scope, receive: Receive, send: Send, status: int, code: str, detail: str
     ) -> None:
         titles = {
+            400: "Bad Request",
             413: "Payload Too Large",
             502: "Bad Gateway",
             503: "Service Unavailable",
@@ -309,6 +312,19 @@ class ProxyApp:
         target = upstream_target(scope)
         method: str = scope["method"]
         length = declared_length(scope)
+        if method in BODYLESS_METHODS and (
+            length or any(k.lower() == b"transfer-encoding" for k, _ in scope["headers"])
+        ):
+            # never buffered (nor forwarded): no service route reads a body on these methods
+            await self._problem(
+                scope,
+                receive,
+                send,
+                400,
+                "body-not-allowed",
+                f"a {method} request must not carry a body",
+            )
+            return
         try:
             content = await read_body(receive, self.max_body_bytes, length)
         except BodyTooLarge:

@@ -37,9 +37,19 @@ class GatewaySettings(CommonSettings):
 
     # edge policies
     max_body_bytes: int = 10 * 1024 * 1024
+    """Largest request body on any route (413 above it)."""
     rate_limit_per_second: float = 50.0
     """Token bucket refill per client (token ``sub``, else client address); 0 disables."""
     rate_limit_burst: int = 100
+    anonymous_rate_limit_per_second: float = 5.0
+    """Per client address, for requests without a valid token (401s included); 0 disables."""
+    anonymous_rate_limit_burst: int = 30
+    public_rate_limit_per_second: float = 200.0
+    """Per client address, for ``/health/*`` and ``/metrics``; 0 disables."""
+    public_rate_limit_burst: int = 400
+    dev_login_rate_limit_per_minute: float = 10.0
+    """Per client address, for ``POST /ops/dev-login`` (dev mode only); 0 disables."""
+    dev_login_rate_limit_burst: int = 5
     idempotency_ttl_seconds: float = 24 * 3600
     idempotency_wait_seconds: float = 30.0
     idempotency_max_keys: int = 10_000

@@ -1,7 +1,8 @@
 """PostgreSQL stopped (``pg_ctl stop -m fast``) under a stream of POS sales: every answer is a
 2xx or an honest 503 ``unavailable`` with ``Retry-After`` (never a 500), readiness names the
 failing database check, nothing is logged as an unhandled error (no asyncpg protocol-state
-errors), and once the server is back the same app serves every request again, no restart.
+errors), and once the server is back the same app serves every request again, no restart;
+the stock consumer dead-letters nothing for the outage and the stock ends at start - sold.
 
 Runs on a throwaway cluster of its own (``deploy.local``), so stopping it disturbs no other test.
 """
@@ -21,12 +22,19 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from sqlalchemy import func, select
 
+from contracts.events.sales import SaleConfirmed
+from nexo_messaging.dlq import dlq_topic
+from sales.consumers import GROUP_STOCK
 from sales.main import create_app
+from sales.models import DetalleVenta, Material
 from sales.settings import SalesSettings
 from service_defaults.auth import issue_token
 
 pytestmark = pytest.mark.integration
+
+START_STOCK = 100_000
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +153,7 @@ async def test_postgres_stopped_under_load_answers_503_then_recovers(
     producto = r.json()["id_producto"]
     r = await client.post(
         "/materiales",
-        json={"descripcion": "M", "stock_actual": 100000, "stock_minimo": 1},
+        json={"descripcion": "M", "stock_actual": START_STOCK, "stock_minimo": 1},
         headers=admin,
     )
     material = r.json()["id_material"]
@@ -216,3 +224,34 @@ async def test_postgres_stopped_under_load_answers_503_then_recovers(
         assert (await client.post("/ventas", json=hot, headers=vend)).status_code == 201
         assert (await client.post("/ventas", json=session, headers=vend)).status_code == 201
         assert (await client.get("/materiales", headers=vend)).status_code == 200
+
+    # no SaleConfirmed was lost to the outage: the stock consumer retried in place (no DLQ),
+    # so the stock converges to start - sum of what every committed sale sold
+    runtime = app.state.runtime
+    engine = app.state.engine
+
+    async def sold() -> int:
+        async with engine.connect() as conn:
+            total = await conn.scalar(
+                select(func.coalesce(func.sum(DetalleVenta.cantidad), 0)).where(
+                    DetalleVenta.id_material == material
+                )
+            )
+        return int(total)
+
+    async def stock() -> int:
+        async with engine.connect() as conn:
+            value = await conn.scalar(
+                select(Material.stock_actual).where(Material.id_material == material)
+            )
+        return int(value)
+
+    async def converged() -> bool:
+        return await stock() == START_STOCK - await sold()
+
+    await until(converged, 60, "stock == start - sum sold")
+    assert await sold() >= answers.by_path["hot"][201] + answers.by_path["session"][201] + 20
+    consumer = runtime.health()["consumers"][GROUP_STOCK]
+    assert consumer["dead_lettered"] == 0, consumer
+    assert consumer["retrying_transient"] is False, consumer
+    assert await runtime.transport.read_records(dlq_topic(SaleConfirmed.topic)) == []

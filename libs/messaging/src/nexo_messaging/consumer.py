@@ -6,6 +6,16 @@ handlers, or one ``batch_handler`` call). If that fails, the chunk is processed 
 with bounded retries and backoff; an event that raises ``PermanentError`` or still fails after
 the retries goes to ``<topic>.dlq``, as do undecodable records, unknown types and schema
 violations — then the partition keeps flowing. Nothing is dropped silently.
+
+A transient infrastructure failure (``errors.is_transient``: the database or broker unreachable,
+restarting, a broken connection, ...) is not the event's fault, so it uses none of that budget:
+the chunk is abandoned uncommitted, its partitions are rewound to the chunk's first records, and
+the same records are fetched again after a backoff (exponential, ``transient_backoff_max``) for
+as long as the outage lasts — order kept, nothing dead-lettered. Between tries the runner polls
+the consumer, so a stop or a rebalance is served at once and revoked partitions are not fetched
+again by this member. ``health()`` shows ``retrying_transient`` meanwhile. The cost of the rule:
+a handler whose bug raises a "transient-looking" error (say ``ConnectionRefusedError`` from a
+call it makes) blocks its partition until fixed, visibly, instead of dead-lettering.
 """
 
 from __future__ import annotations
@@ -29,7 +39,7 @@ from contracts.envelope import CloudEvent
 from contracts.events.base import DomainEvent
 from nexo_messaging import context, metrics
 from nexo_messaging.dlq import dead_letter_message
-from nexo_messaging.errors import CommitFailed, PermanentError
+from nexo_messaging.errors import CommitFailed, PermanentError, is_transient, transient_cause
 from nexo_messaging.inbox import record_processed_many
 from nexo_messaging.transport import TP, Consumer, Producer, Record, Transport
 
@@ -80,6 +90,7 @@ class ConsumerSpec:
     max_attempts: int = 5
     retry_backoff: float = 0.05
     retry_backoff_max: float = 2.0
+    transient_backoff_max: float = 5.0
     max_poll_interval_ms: int = 300_000
     stall_after: float = 30.0
 
@@ -99,6 +110,19 @@ class _Item:
 
 class _Abort(Exception):
     """Stop processing a chunk without committing the rest (shutdown)."""
+
+
+class _TransientFailure(Exception):
+    """A transient infrastructure failure stopped the chunk: retry it later, budget untouched."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(repr(cause))
+        self.cause = cause
+
+
+def _reason(exc: BaseException) -> str:
+    cause = transient_cause(exc) or exc
+    return f"{type(cause).__name__}: {cause}".strip().splitlines()[0][:300]
 
 
 def _meta(ce: CloudEvent, rec: Record) -> EventMeta:
@@ -208,12 +232,21 @@ class ConsumerRunner:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._stopping = False
+        self._wake = asyncio.Event()  # cuts a transient backoff short (stop)
         self._positions: dict[TP, int] = {}
+        # records dead-lettered in a chunk that was then abandoned uncommitted: skipped when
+        # fetched again, so a retried chunk does not dead-letter them twice
+        self._settled: dict[TP, set[int]] = {}
         # observable state
         self.last_progress = time.time()
         self.last_error: str | None = None
         self.processed = 0
         self.dead_lettered = 0
+        # transient outage: since when (wall clock), tries so far, partitions held back
+        self.transient_since: float | None = None
+        self.transient_retries = 0
+        self.transient_error: str | None = None
+        self._transient_tps: set[TP] = set()
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -226,6 +259,7 @@ class ConsumerRunner:
         await asyncio.wait_for(consumer.start(), self.call_timeout * 2)
         self._consumer = consumer
         self._stopping = False
+        self._wake.clear()
         self._task = asyncio.create_task(self._run(), name=f"consumer-{self.spec.group_id}")
 
     @property
@@ -235,6 +269,7 @@ class ConsumerRunner:
     async def stop(self, grace_s: float = 10.0) -> None:
         """Stop fetching, let the in-flight chunk finish and commit, then leave the group."""
         self._stopping = True
+        self._wake.set()
         if self._task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), grace_s)
@@ -252,6 +287,7 @@ class ConsumerRunner:
     async def kill(self) -> None:
         """Abandon everything at once (tests: a crash without offset commit)."""
         self._stopping = True
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(BaseException):
@@ -272,6 +308,8 @@ class ConsumerRunner:
             log.warning("rebalance: abandoning in-flight work", group=self.spec.group_id)
         for tp in revoked:
             self._positions.pop(tp, None)
+            self._settled.pop(tp, None)
+            self._transient_tps.discard(tp)
 
     async def on_partitions_assigned(self, assigned: set[TP]) -> None:
         self.last_progress = time.time()
@@ -308,6 +346,15 @@ class ConsumerRunner:
             "stalled": stalled,
             "healthy": self.running and not stalled,
             "last_error": self.last_error,
+            # a database/broker outage: events wait in place (not dead-lettered) until it ends
+            "retrying_transient": self.transient_since is not None,
+            "transient_outage_s": (
+                round(time.time() - self.transient_since, 3)
+                if self.transient_since is not None
+                else None
+            ),
+            "transient_retries": self.transient_retries,
+            "transient_error": self.transient_error,
         }
 
     # -- loop -------------------------------------------------------------------------------
@@ -328,7 +375,12 @@ class ConsumerRunner:
             if not batches:
                 if not any(self.lag().values()):
                     self.last_progress = time.time()
+                if self.transient_since is not None and not (
+                    self._transient_tps & consumer.assignment()
+                ):
+                    self._transient_over()  # what was held back belongs to another member now
                 continue
+            transient: BaseException | None = None
             async with self._lock:
                 assigned = consumer.assignment()
                 # revoked meanwhile: the new owner reads those partitions again
@@ -337,9 +389,60 @@ class ConsumerRunner:
                 try:
                     if live and await self._process_batch(live):
                         offsets = {tp: recs[-1].offset + 1 for tp, recs in live.items()}
+                except _TransientFailure as exc:
+                    transient = exc.cause
+                    self._rewind(consumer, live)
                 finally:
                     await self._commit(consumer, offsets)
+            if transient is not None:
+                await self._transient_backoff(transient, set(live))
+                continue
+            if self.transient_since is not None and live:
+                self._transient_over()
             self._update_lag_metrics()
+
+    def _rewind(self, consumer: Consumer, chunk: Mapping[TP, list[Record]]) -> None:
+        """Put the chunk back: its partitions are read again from its first records."""
+        assigned = consumer.assignment()
+        for tp, recs in chunk.items():
+            if tp in assigned:
+                consumer.seek(tp, recs[0].offset)
+
+    async def _transient_backoff(self, cause: BaseException, tps: set[TP]) -> None:
+        self.transient_retries += 1
+        self._transient_tps = tps
+        reason = _reason(cause)
+        self.last_error = self.transient_error = reason
+        metrics.TRANSIENT_RETRIES.labels(self.service, self.spec.group_id).inc()
+        if self.transient_since is None:
+            self.transient_since = time.time()
+            log.warning(
+                "transient infrastructure failure: events wait in place and are retried "
+                "until it passes (not dead-lettered)",
+                group=self.spec.group_id,
+                partitions=sorted(f"{tp.topic}[{tp.partition}]" for tp in tps),
+                error=reason,
+            )
+        delay = min(
+            self.spec.retry_backoff * 2 ** min(self.transient_retries - 1, 30),
+            self.spec.transient_backoff_max,
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), delay)
+
+    def _transient_over(self) -> None:
+        since = self.transient_since or time.time()
+        log.info(
+            "transient failure over: processing again",
+            group=self.spec.group_id,
+            outage_s=round(time.time() - since, 3),
+            retries=self.transient_retries,
+            last_error=self.transient_error,
+        )
+        self.transient_since = None
+        self.transient_retries = 0
+        self.transient_error = None
+        self._transient_tps = set()
 
     async def _commit(self, consumer: Consumer, offsets: dict[TP, int]) -> None:
         assigned = consumer.assignment()
@@ -348,12 +451,18 @@ class ConsumerRunner:
             return
         try:
             await asyncio.wait_for(consumer.commit(todo), self.call_timeout)
-        except (CommitFailed, TimeoutError) as exc:
+        except Exception as exc:
+            if not isinstance(exc, CommitFailed | TimeoutError) and not is_transient(exc):
+                raise
             # The effects are committed with their inbox rows: redelivery is deduplicated.
             log.warning("offset commit failed", group=self.spec.group_id, error=repr(exc))
             return
         for tp, o in todo.items():
             self._positions[tp] = o
+            if tp in self._settled:
+                later = {offset for offset in self._settled.pop(tp) if offset >= o}
+                if later:
+                    self._settled[tp] = later
         self.last_progress = time.time()
 
     def _update_lag_metrics(self) -> None:
@@ -372,8 +481,11 @@ class ConsumerRunner:
         registry = _registry()
         types = self._types
         handlers = self.spec.handlers
-        for records in batches.values():
+        for tp, records in batches.items():
+            settled = self._settled.get(tp)
             for rec in records:
+                if settled is not None and rec.offset in settled:
+                    continue
                 fast = _fast_decode(rec, types)
                 if fast is not None:
                     items.append(_Item(rec, fast[1], fast[2], fast[0]))
@@ -417,6 +529,8 @@ class ConsumerRunner:
                 await self._transaction(items)
                 return
             except Exception as exc:
+                if is_transient(exc):
+                    raise _TransientFailure(exc) from exc
                 log.info(
                     "batch failed; processing one by one", group=self.spec.group_id, error=repr(exc)
                 )
@@ -437,6 +551,8 @@ class ConsumerRunner:
                 )
                 return
             except Exception as exc:
+                if is_transient(exc):  # not the event's fault: no attempt used
+                    raise _TransientFailure(exc) from exc
                 last = exc
                 metrics.HANDLER_FAILED.labels(*labels).inc()
                 self.last_error = repr(exc)
@@ -516,6 +632,7 @@ class ConsumerRunner:
                     raise _Abort from exc
                 await asyncio.sleep(min(0.1 * 2**attempt, 5.0))
         self.dead_lettered += 1
+        self._settled.setdefault(TP(rec.topic, rec.partition), set()).add(rec.offset)
         metrics.DEAD_LETTERED.labels(self.service, rec.topic, self.spec.group_id, reason).inc()
         log.error(
             "event dead-lettered",

@@ -25,6 +25,11 @@ HANDLER_FAILED = Counter(
     "Handler attempts that raised",
     ["service", "topic", "group"],
 )
+TRANSIENT_RETRIES = Counter(
+    "nexo_messaging_transient_retries_total",
+    "Chunks put back and retried after a transient infrastructure failure (no DLQ budget used)",
+    ["service", "group"],
+)
 DEAD_LETTERED = Counter(
     "nexo_messaging_dead_lettered_total",
     "Events sent to a DLQ",

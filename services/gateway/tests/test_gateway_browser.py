@@ -153,6 +153,14 @@ async def test_ops_dashboard_in_chromium(running: tuple[str, Any, FastAPI]) -> N
                 page = await context.new_page()
                 errors: list[str] = []
                 page.on("pageerror", lambda exc: errors.append(str(exc)))
+                # the page is served with a CSP without inline script/style: any violation
+                # (something the dashboard needs being blocked) shows up on the console
+                page.on(
+                    "console",
+                    lambda msg: (
+                        errors.append(msg.text) if "Content Security Policy" in msg.text else None
+                    ),
+                )
                 await page.goto(f"{base}/ops")
                 await expect(page.locator("#dev-login")).to_be_visible(timeout=10_000)
                 await page.click("#dev-login")

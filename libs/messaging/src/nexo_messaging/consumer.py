@@ -26,7 +26,6 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -35,30 +34,16 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from contracts.codec import DecodeError, decode
-from contracts.envelope import CloudEvent
 from contracts.events.base import DomainEvent
 from nexo_messaging import context, metrics
+from nexo_messaging.decoding import EventMeta as EventMeta
+from nexo_messaging.decoding import event_meta, fast_decode
 from nexo_messaging.dlq import dead_letter_message
 from nexo_messaging.errors import CommitFailed, PermanentError, is_transient, transient_cause
 from nexo_messaging.inbox import record_processed_many
 from nexo_messaging.transport import TP, Consumer, Producer, Record, Transport
 
 log = structlog.get_logger("nexo_messaging.consumer")
-
-
-@dataclass(frozen=True)
-class EventMeta:
-    event_id: str
-    type: str
-    source: str
-    subject: str | None
-    time: datetime
-    correlationid: str | None
-    causationid: str | None
-    traceparent: str | None
-    topic: str
-    partition: int
-    offset: int
 
 
 Handler = Callable[[AsyncSession, Any, EventMeta], Awaitable[None]]
@@ -123,87 +108,6 @@ class _TransientFailure(Exception):
 def _reason(exc: BaseException) -> str:
     cause = transient_cause(exc) or exc
     return f"{type(cause).__name__}: {cause}".strip().splitlines()[0][:300]
-
-
-def _meta(ce: CloudEvent, rec: Record) -> EventMeta:
-    return EventMeta(
-        event_id=ce.id,
-        type=ce.type,
-        source=ce.source,
-        subject=ce.subject,
-        time=ce.time,
-        correlationid=ce.correlationid,
-        causationid=ce.causationid,
-        traceparent=ce.traceparent,
-        topic=rec.topic,
-        partition=rec.partition,
-        offset=rec.offset,
-    )
-
-
-def _fast_decode(
-    rec: Record, types: Mapping[str, type[DomainEvent]]
-) -> tuple[type[DomainEvent], DomainEvent, EventMeta] | None:
-    """The common case without building a ``CloudEvent``: well-formed headers, a known type and
-    a payload the event model accepts (parsed straight from the JSON bytes). Anything unusual
-    returns None and goes through ``contracts.codec.decode`` + ``model_validate``, which give
-    the same result for what this accepts and classify what it does not (DLQ reasons)."""
-    found: dict[str, str] = {}
-    try:
-        for raw_name, raw_value in rec.headers:
-            name = raw_name.lower()
-            if name in found:
-                continue
-            if name.startswith("ce_") or name in ("content-type", "traceparent"):
-                if type(raw_value) is not bytes:
-                    return None
-                found[name] = raw_value.decode()
-    except (UnicodeDecodeError, AttributeError):
-        return None
-    event_id = found.get("ce_id")
-    source = found.get("ce_source")
-    ce_type = found.get("ce_type")
-    when = found.get("ce_time")
-    if (
-        found.get("ce_specversion") != "1.0"
-        or found.get("content-type") != "application/json"
-        or not event_id
-        or not source
-        or not ce_type
-        or not when
-        or rec.value is None
-    ):
-        return None
-    cls = types.get(ce_type)
-    if cls is None:
-        return None
-    try:
-        time_value = datetime.fromisoformat(when)
-        if time_value.tzinfo is None or time_value.utcoffset() is None:
-            return None
-        subject = found.get("ce_subject")
-        if subject is None and rec.key is not None:
-            subject = rec.key.decode()
-        event = cls.model_validate_json(rec.value)
-    except (ValueError, UnicodeDecodeError):  # ValidationError is a ValueError
-        return None
-    traceparent = found.get("ce_traceparent")
-    if traceparent is None:
-        traceparent = found.get("traceparent")
-    meta = EventMeta(
-        event_id=event_id,
-        type=ce_type,
-        source=source,
-        subject=subject,
-        time=time_value.astimezone(UTC),
-        correlationid=found.get("ce_correlationid"),
-        causationid=found.get("ce_causationid"),
-        traceparent=traceparent,
-        topic=rec.topic,
-        partition=rec.partition,
-        offset=rec.offset,
-    )
-    return cls, event, meta
 
 
 class ConsumerRunner:
@@ -486,7 +390,7 @@ class ConsumerRunner:
             for rec in records:
                 if settled is not None and rec.offset in settled:
                     continue
-                fast = _fast_decode(rec, types)
+                fast = fast_decode(rec, types)
                 if fast is not None:
                     items.append(_Item(rec, fast[1], fast[2], fast[0]))
                     continue
@@ -506,7 +410,7 @@ class ConsumerRunner:
                     continue
                 if cls not in handlers:
                     continue  # another group's event on a shared topic
-                items.append(_Item(rec, event, _meta(ce, rec), cls))
+                items.append(_Item(rec, event, event_meta(ce, rec), cls))
         try:
             await self._handle_items(items)
             for rec, reason, error in poison:

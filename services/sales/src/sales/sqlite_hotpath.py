@@ -218,10 +218,11 @@ class SqliteSaleWriter:
         conn.execute("BEGIN IMMEDIATE")
         try:
             result = _write(conn, data, actor, lines)
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # a failed COMMIT (I/O error) leaves it open too
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
         return result
 
 

@@ -100,12 +100,13 @@ class Burst:
     or not, answered or not) when the process dies — a steady stream alone rarely is."""
 
     make: Make | None = None
+    size: int = BURST
     tasks: list[asyncio.Task[Outcome]] = field(default_factory=list)
 
-    async def fire(self, n: int = BURST) -> None:
+    async def fire(self) -> None:
         assert self.make is not None
         base = 1_000_000 + len(self.tasks)
-        self.tasks += [asyncio.create_task(self.make(base + i)) for i in range(n)]
+        self.tasks += [asyncio.create_task(self.make(base + i)) for i in range(self.size)]
         await asyncio.sleep(BURST_LEAD_S)
 
     async def outcomes(self) -> list[Outcome]:
@@ -490,7 +491,7 @@ async def s2_kill_orders(ctx: Ctx) -> Result:
         validated.append(v)
         return v
 
-    burst = Burst(make=one)
+    burst = Burst(make=one, size=BURST // 2)  # heavier requests than a sale
     await stream(one, rate=6, duration=10, during=kill_and_restart(ctx, "orders", 3.5, burst))
     await burst.outcomes()  # `one` records into created / validated itself
     dsn = ctx.system.db_dsn("orders")
@@ -536,7 +537,7 @@ async def s3_kill_evidence(ctx: Ctx) -> Result:
         }
         return await send(ctx.client, "PUT", f"{EV}/producciones", json=body, headers=res, key=key)
 
-    burst = Burst(make=one)
+    burst = Burst(make=one, size=BURST // 2)  # heavier requests than a sale
     outcomes = await stream(
         one, rate=10, duration=10, during=kill_and_restart(ctx, "evidence", 3.0, burst)
     )

@@ -334,7 +334,7 @@ async def test_ratelimit_headers_on_successful_responses(tmp_path: Path) -> None
 # ------------------------------------------------------------------ 6: proxy GET bodies
 
 
-async def test_proxy_refuses_bodies_on_get_delete_head(tmp_path: Path) -> None:
+async def test_proxy_refuses_get_head_bodies_and_bounds_delete_bodies(tmp_path: Path) -> None:
     down = f"http://127.0.0.1:{free_port()}"  # nothing listens: a forwarded request is 503
     async with gateway(
         tmp_path,
@@ -351,13 +351,14 @@ async def test_proxy_refuses_bodies_on_get_delete_head(tmp_path: Path) -> None:
             for _ in range(4):
                 yield b"x" * 1024
 
-        for method, content in (("GET", b"x" * 4096), ("DELETE", b"{}"), ("GET", stream())):
+        for method, content in (("GET", b"x" * 4096), ("HEAD", b"{}"), ("GET", stream())):
             r = await client.request(
                 method, "/api/sales/materiales/1", content=content, headers=admin
             )
             assert r.status_code == 400, (method, r.text)
-            assert r.headers["content-type"] == PROBLEM
-            assert r.json()["code"] == "body-not-allowed"
+            if method == "GET":
+                assert r.headers["content-type"] == PROBLEM
+                assert r.json()["code"] == "body-not-allowed"
         # beyond the body limit: refused from the declared length, never read
         r = await client.request(
             "GET",
@@ -366,6 +367,17 @@ async def test_proxy_refuses_bodies_on_get_delete_head(tmp_path: Path) -> None:
             content=b"",
         )
         assert r.status_code in (400, 413)
+        # a DELETE body is read within the same limit, never beyond it
+
+        async def endless() -> AsyncIterator[bytes]:
+            for _ in range(64):
+                yield b"x" * (256 * 1024)
+
+        r = await client.request(
+            "DELETE", "/api/sales/materiales/1", content=endless(), headers=admin
+        )
+        assert r.status_code == 413
+        assert r.headers["content-type"] == PROBLEM
         # without a body the request is forwarded (and fails upstream)
         r = await client.get("/api/sales/materiales", headers=admin)
         assert r.status_code == 503

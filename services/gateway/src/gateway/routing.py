@@ -187,7 +187,8 @@ class ClientHolder:
 
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-BODYLESS_METHODS = frozenset({"GET", "HEAD", "DELETE"})
+BODYLESS_METHODS = frozenset({"GET", "HEAD"})
+"""A body on these is refused (400), never read; a DELETE body is forwarded, within the limit."""
 # worth another attempt for an idempotent request: the request never reached a live server, or
 # a reused keep-alive connection turned out closed
 RETRYABLE = (
@@ -315,7 +316,6 @@ class ProxyApp:
         if method in BODYLESS_METHODS and (
             length or any(k.lower() == b"transfer-encoding" for k, _ in scope["headers"])
         ):
-            # never buffered (nor forwarded): no service route reads a body on these methods
             await self._problem(
                 scope,
                 receive,

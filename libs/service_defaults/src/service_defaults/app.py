@@ -17,6 +17,7 @@ from service_defaults.errors import install_error_handlers
 from service_defaults.health import ReadyCheck, health_router
 from service_defaults.logging import configure_logging, get_logger
 from service_defaults.middleware import RequestContextMiddleware
+from service_defaults.openapi import document_problems
 from service_defaults.settings import CommonSettings, ServiceSettings
 
 LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
@@ -116,7 +117,8 @@ def build_service_app(
 
 
 def install_openapi(app: FastAPI) -> None:
-    """Generate the schema once, with a ``bearerAuth`` (JWT) security scheme declared."""
+    """Generate the schema once, with a ``bearerAuth`` (JWT) security scheme declared and each
+    operation's problem+json answers (:func:`service_defaults.openapi.document_problems`)."""
 
     def custom_openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -133,7 +135,7 @@ def install_openapi(app: FastAPI) -> None:
             "scheme": "bearer",
             "bearerFormat": "JWT",
         }
-        app.openapi_schema = schema
+        app.openapi_schema = document_problems(schema)
         return schema
 
     app.openapi = custom_openapi  # type: ignore[method-assign]

@@ -38,6 +38,7 @@ from evidence.models import (
 )
 from service_defaults import idempotency
 from service_defaults.auth import CurrentUser, require_roles
+from service_defaults.bounds import DomainDate, Id32, Int32, SafeText, json_body_guard
 from service_defaults.deps import get_session
 from service_defaults.errors import ProblemError
 
@@ -90,7 +91,7 @@ class DomainRoute(APIRoute):
                     problem.extensions |= {"exito": False, "mensaje": exc.detail}
                 raise problem from None
 
-        return route
+        return json_body_guard(self, route)
 
 
 router = APIRouter(route_class=DomainRoute, tags=["evidence"])
@@ -135,18 +136,18 @@ class _In(BaseModel):
 
 
 class OtIn(_In):
-    orden_trabajo: str = Field(min_length=1, max_length=100, examples=["OTE-2025-001"])
-    descripcion_trabajo: str = ""
-    ot_principal: int | None = Field(default=None, description="Principal OT (reprogramación)")
-    fecha_inicio_programado: dt.date | None = None
-    fecha_termino_programado: dt.date | None = None
-    fecha_inicio_real: dt.date | None = None
-    fecha_termino_real: dt.date | None = None
-    id_frente: int | None = Field(default=None, gt=0, description="Selects the site column")
-    id_embarcacion: int | None = Field(default=None, gt=0)
-    id_plataforma: int | None = Field(default=None, gt=0)
-    id_intercom: int | None = Field(default=None, gt=0)
-    id_patio: int | None = Field(default=None, gt=0)
+    orden_trabajo: SafeText = Field(min_length=1, max_length=100, examples=["OTE-2025-001"])
+    descripcion_trabajo: SafeText = ""
+    ot_principal: Int32 | None = Field(default=None, description="Principal OT (reprogramación)")
+    fecha_inicio_programado: DomainDate | None = None
+    fecha_termino_programado: DomainDate | None = None
+    fecha_inicio_real: DomainDate | None = None
+    fecha_termino_real: DomainDate | None = None
+    id_frente: Id32 | None = Field(default=None, gt=0, description="Selects the site column")
+    id_embarcacion: Id32 | None = Field(default=None, gt=0)
+    id_plataforma: Id32 | None = Field(default=None, gt=0)
+    id_intercom: Id32 | None = Field(default=None, gt=0)
+    id_patio: Id32 | None = Field(default=None, gt=0)
 
 
 def ot_out(ot: Any) -> dict[str, Any]:
@@ -182,16 +183,16 @@ async def crear_ot(
 
 @router.get("/ots/{id_ot}", summary="Get a work order")
 async def get_ot(
-    id_ot: int, session: Session, user: CurrentUser = Depends(require_roles(*READERS))
+    id_ot: Id32, session: Session, user: CurrentUser = Depends(require_roles(*READERS))
 ) -> dict[str, Any]:
     return ot_out(await service.get_ot(session, id_ot))
 
 
 class PartidaIn(_In):
-    id_partida: str = Field(min_length=1, max_length=20, examples=["C-2.1.1"])
-    descripcion: str = ""
-    anexo: str | None = Field(default=None, max_length=10, examples=["C-2"])
-    unidad: str = Field(default="", max_length=20, examples=["JOR"])
+    id_partida: SafeText = Field(min_length=1, max_length=20, examples=["C-2.1.1"])
+    descripcion: SafeText = ""
+    anexo: SafeText | None = Field(default=None, max_length=10, examples=["C-2"])
+    unidad: SafeText = Field(default="", max_length=20, examples=["JOR"])
     volumen_proyectado: Decimal = Field(ge=0, max_digits=18, decimal_places=6)
     precio_unitario_mn: Decimal = Field(default=Decimal(0), ge=0, max_digits=15, decimal_places=4)
     precio_unitario_usd: Decimal = Field(default=Decimal(0), ge=0, max_digits=15, decimal_places=4)
@@ -199,7 +200,7 @@ class PartidaIn(_In):
 
 class ImportacionIn(_In):
     es_activo: bool = True
-    archivo: str | None = Field(default=None, max_length=500)
+    archivo: SafeText | None = Field(default=None, max_length=500)
     partidas: list[PartidaIn] = Field(min_length=1, max_length=5000)
 
 
@@ -221,7 +222,7 @@ def partida_out(p: Any) -> dict[str, Any]:
 
 @router.post("/ots/{id_ot}/importaciones", status_code=201, summary="Import an annex (partidas)")
 async def importar_anexo(
-    id_ot: int,
+    id_ot: Id32,
     body: ImportacionIn,
     request: Request,
     session: Session,
@@ -261,7 +262,7 @@ class ImportacionPatch(_In):
 
 @router.patch("/importaciones/{id_importacion}", summary="Activate / deactivate an import")
 async def patch_importacion(
-    id_importacion: int,
+    id_importacion: Id32,
     body: ImportacionPatch,
     request: Request,
     session: Session,
@@ -280,7 +281,7 @@ async def patch_importacion(
 
 
 class PartidaValoresIn(_In):
-    id_partida_imp: int = Field(gt=0)
+    id_partida_imp: Id32 = Field(gt=0)
     valores: list[Decimal | None] = Field(
         max_length=31,
         description="Volume of day 1..N (decimal string or number); null = leave unchanged",
@@ -288,11 +289,11 @@ class PartidaValoresIn(_In):
 
 
 class ProduccionMasivaIn(_In):
-    id_ot: int = Field(gt=0)
-    mes: int = Field(ge=1, le=12)
-    anio: int = Field(ge=2000, le=2100)
+    id_ot: Id32 = Field(gt=0)
+    mes: Int32 = Field(ge=1, le=12)
+    anio: Int32 = Field(ge=2000, le=2100)
     tipo_tiempo: Literal["TE", "CMA"] = "TE"
-    id_sitio: int | None = Field(default=None, gt=0)
+    id_sitio: Id32 | None = Field(default=None, gt=0)
     partidas: list[PartidaValoresIn] = Field(max_length=5000)
 
 
@@ -330,16 +331,16 @@ async def guardar_produccion_masiva(
 
 
 class ProduccionIn(_In):
-    id_partida_anexo: int = Field(gt=0)
-    fecha: dt.date
+    id_partida_anexo: Id32 = Field(gt=0)
+    fecha: DomainDate
     tipo_tiempo: Literal["TE", "CMA"]
     volumen: Decimal
-    id_sitio: int | None = Field(default=None, gt=0)
+    id_sitio: Id32 | None = Field(default=None, gt=0)
 
 
 class ProduccionPatch(_In):
     volumen: Decimal
-    version: int | None = Field(default=None, ge=1)
+    version: Int32 | None = Field(default=None, ge=1)
 
 
 def produccion_out(p: Produccion) -> dict[str, Any]:
@@ -404,7 +405,7 @@ async def put_produccion(
 
 @router.get("/producciones/{id_produccion}", summary="Get one production row")
 async def get_produccion(
-    id_produccion: int,
+    id_produccion: Id32,
     response: Response,
     session: Session,
     user: CurrentUser = Depends(require_roles(*READERS)),
@@ -414,13 +415,13 @@ async def get_produccion(
 
 @router.patch("/producciones/{id_produccion}", summary="Edit one production volume")
 async def patch_produccion(
-    id_produccion: int,
+    id_produccion: Id32,
     body: ProduccionPatch,
     request: Request,
     response: Response,
     session: Session,
     user: CurrentUser = Depends(require_roles(*CAPTURE)),
-    if_match: str | None = Header(default=None),
+    if_match: SafeText | None = Header(default=None),
 ) -> dict[str, Any]:
     await _check_if_match_production(session, id_produccion, if_match)
     await service.editar_produccion(
@@ -448,7 +449,7 @@ async def _check_if_match_production(
     summary="Authorise billing an excedente production (DECIDE-C4)",
 )
 async def autorizar_excedente(
-    id_produccion: int,
+    id_produccion: Id32,
     request: Request,
     response: Response,
     session: Session,
@@ -460,9 +461,9 @@ async def autorizar_excedente(
 
 
 class CierreMesIn(_In):
-    id_ot: int = Field(gt=0)
-    mes: int = Field(ge=1, le=12)
-    anio: int = Field(ge=2000, le=2100)
+    id_ot: Id32 = Field(gt=0)
+    mes: Int32 = Field(ge=1, le=12)
+    anio: Int32 = Field(ge=2000, le=2100)
     cerrado: bool = True
 
 
@@ -487,10 +488,10 @@ async def cerrar_mes(
 
 
 class CierreDiaIn(_In):
-    id_ot: int = Field(gt=0)
-    fecha: dt.date
+    id_ot: Id32 = Field(gt=0)
+    fecha: DomainDate
     cerrado: bool = True
-    comentario: str = Field(default="", max_length=255)
+    comentario: SafeText = Field(default="", max_length=255)
 
 
 @router.post("/reportes-diarios/cierre", summary="Close / reopen a day of a monthly report")
@@ -588,10 +589,10 @@ async def grid(
     request: Request,
     session: Session,
     user: CurrentUser = Depends(require_roles(*READERS)),
-    id_ot: int | None = None,
-    mes: int | None = None,
-    anio: int | None = None,
-    if_none_match: str | None = Header(default=None),
+    id_ot: Id32 | None = None,
+    mes: Int32 | None = None,
+    anio: Int32 | None = None,
+    if_none_match: SafeText | None = Header(default=None),
 ) -> Response:
     return await _grid(request, session, id_ot, mes, anio, if_none_match)
 
@@ -632,13 +633,13 @@ def gpu_out(ctx: service.GpuContext) -> dict[str, Any]:
 @router.get("/gpus", summary="List GPUs of an OT (optionally month / status)")
 async def listar_gpus(
     session: Session,
-    id_ot: int,
+    id_ot: Id32,
     user: CurrentUser = Depends(require_roles(*READERS)),
-    mes: int | None = Query(default=None, ge=1, le=12),
-    anio: int | None = Query(default=None, ge=2000, le=2100),
-    estatus: str | None = None,
-    limit: int = Query(default=500, ge=1, le=5000),
-    offset: int = Query(default=0, ge=0),
+    mes: Int32 | None = Query(default=None, ge=1, le=12),
+    anio: Int32 | None = Query(default=None, ge=2000, le=2100),
+    estatus: SafeText | None = None,
+    limit: Int32 = Query(default=500, ge=1, le=5000),
+    offset: Int32 = Query(default=0, ge=0),
 ) -> dict[str, Any]:
     status = GpuStatus.parse(estatus, field="estatus") if estatus else None
     rows = await service.listar_gpus(
@@ -651,7 +652,7 @@ async def listar_gpus(
 async def listar_conflictos(
     session: Session,
     user: CurrentUser = Depends(require_roles(*READERS)),
-    id_ot: int | None = None,
+    id_ot: Id32 | None = None,
 ) -> dict[str, Any]:
     rows: list[GpuConflicto] = await service.conflictos(session, id_ot=id_ot)
     return {
@@ -674,7 +675,7 @@ async def listar_conflictos(
 
 @router.get("/gpus/{id_gpu}", summary="Get a GPU (ETag = version)")
 async def get_gpu(
-    id_gpu: int,
+    id_gpu: Id32,
     response: Response,
     session: Session,
     user: CurrentUser = Depends(require_roles(*READERS)),
@@ -685,23 +686,23 @@ async def get_gpu(
 
 
 class TransicionIn(_In):
-    a: str = Field(description="Target status code (PENDIENTE, CARGADO, EN_REVISION, ...)")
-    archivo: str | None = Field(default=None, max_length=2000)
-    nota: str | None = Field(default=None, max_length=4000)
-    motivo: str | None = Field(default=None, description="Rejection reason code")
+    a: SafeText = Field(description="Target status code (PENDIENTE, CARGADO, EN_REVISION, ...)")
+    archivo: SafeText | None = Field(default=None, max_length=2000)
+    nota: SafeText | None = Field(default=None, max_length=4000)
+    motivo: SafeText | None = Field(default=None, description="Rejection reason code")
     checklist: dict[str, bool] | None = None
-    version: int | None = Field(default=None, ge=1)
+    version: Int32 | None = Field(default=None, ge=1)
 
 
 @router.post("/gpus/{id_gpu}/transiciones", summary="Apply a GPU status transition")
 async def transicionar(
-    id_gpu: int,
+    id_gpu: Id32,
     body: TransicionIn,
     request: Request,
     response: Response,
     session: Session,
     user: CurrentUser = Depends(require_roles(*WORKFLOW)),
-    if_match: str | None = Header(default=None),
+    if_match: SafeText | None = Header(default=None),
 ) -> dict[str, Any]:
     if if_match is not None:
         current = await service.get_gpu(session, id_gpu)
@@ -728,15 +729,15 @@ async def transicionar(
 
 
 class BulkGpuIn(_In):
-    id_gpu: int = Field(gt=0)
-    version: int | None = Field(default=None, ge=1)
+    id_gpu: Id32 = Field(gt=0)
+    version: Int32 | None = Field(default=None, ge=1)
 
 
 class TransicionMasivaIn(_In):
     a: Literal["VALIDADO", "RECHAZADO", "EN_REVISION"]
     gpus: list[BulkGpuIn] = Field(min_length=1, max_length=1000)
-    nota: str | None = Field(default=None, max_length=4000)
-    motivo: str | None = None
+    nota: SafeText | None = Field(default=None, max_length=4000)
+    motivo: SafeText | None = None
 
 
 @router.post(
@@ -780,16 +781,16 @@ def historial_out(h: RegistroGpuHistorial) -> dict[str, Any]:
 
 @router.get("/gpus/{id_gpu}/historial", summary="Append-only history of a GPU")
 async def historial(
-    id_gpu: int, session: Session, user: CurrentUser = Depends(require_roles(*READERS))
+    id_gpu: Id32, session: Session, user: CurrentUser = Depends(require_roles(*READERS))
 ) -> dict[str, Any]:
     return {"data": [historial_out(h) for h in await service.historial(session, id_gpu)]}
 
 
 class EstatusLegacyIn(BaseModel):
-    id_produccion: int | None = None
-    estatus_id: int
-    archivo: str | None = Field(default=None, max_length=2000)
-    nota: str | None = Field(default=None, max_length=4000)
+    id_produccion: Id32 | None = None
+    estatus_id: Int32
+    archivo: SafeText | None = Field(default=None, max_length=2000)
+    nota: SafeText | None = Field(default=None, max_length=4000)
 
 
 @router.post(
@@ -840,9 +841,9 @@ async def guardar_estatus_gpu(
 async def obtener_partidas_produccion(
     session: Session,
     user: CurrentUser = Depends(require_roles(*READERS)),
-    id_ot: int = Query(gt=0),
-    mes: int = Query(ge=1, le=12),
-    anio: int = Query(ge=2000, le=2100),
+    id_ot: Id32 = Query(gt=0),
+    mes: Int32 = Query(ge=1, le=12),
+    anio: Int32 = Query(ge=2000, le=2100),
     tipo_tiempo: Literal["TE", "CMA"] = "TE",
 ) -> dict[str, Any]:
     res = await daily.partidas_produccion(
@@ -861,22 +862,22 @@ async def obtener_partidas_produccion(
 async def ots_por_sitio_grid(
     session: Session,
     user: CurrentUser = Depends(require_roles(*READERS)),
-    id_sitio: int = Query(gt=0),
-    mes: int = Query(ge=1, le=12),
-    anio: int = Query(ge=2000, le=2100),
+    id_sitio: Id32 = Query(gt=0),
+    mes: Int32 = Query(ge=1, le=12),
+    anio: Int32 = Query(ge=2000, le=2100),
 ) -> dict[str, Any]:
     rows = await daily.ots_por_sitio(session, id_sitio=id_sitio, mes=mes, anio=anio)
     return {"reportes_diarios": rows}
 
 
 class ReporteDiasIn(_In):
-    id_ot: int = Field(gt=0)
-    valores: list[Annotated[str, Field(max_length=40)] | None] = Field(max_length=31)
+    id_ot: Id32 = Field(gt=0)
+    valores: list[Annotated[SafeText, Field(max_length=40)] | None] = Field(max_length=31)
 
 
 class ReportesDiariosIn(_In):
-    mes: int = Field(ge=1, le=12)
-    anio: int = Field(ge=2000, le=2100)
+    mes: Int32 = Field(ge=1, le=12)
+    anio: Int32 = Field(ge=2000, le=2100)
     reportes: list[ReporteDiasIn] = Field(max_length=2000)
 
 
@@ -918,17 +919,17 @@ async def guardar_reportes_diarios_masiva(
 
 
 class DetalleIn(_In):
-    id_produccion: int = Field(gt=0)
+    id_produccion: Id32 = Field(gt=0)
     volumen_estimado: Decimal | None = Field(default=None, ge=0, max_digits=15, decimal_places=2)
-    comentario_ajuste: str = ""
+    comentario_ajuste: SafeText = ""
 
 
 class EstimacionIn(_In):
-    id_ot: int = Field(gt=0)
-    fecha_desde: dt.date
-    fecha_hasta: dt.date
-    fecha_estimacion: dt.date | None = None
-    comentario: str = ""
+    id_ot: Id32 = Field(gt=0)
+    fecha_desde: DomainDate
+    fecha_hasta: DomainDate
+    fecha_estimacion: DomainDate | None = None
+    comentario: SafeText = ""
     detalles: list[DetalleIn] | None = Field(
         default=None,
         description="Explicit lines; omitted → assembled from every billable production",
@@ -1000,7 +1001,7 @@ async def crear_estimacion(
 
 @router.get("/estimaciones/{id_estimacion}", summary="Get an estimate")
 async def get_estimacion(
-    id_estimacion: int, session: Session, user: CurrentUser = Depends(require_roles(*READERS))
+    id_estimacion: Id32, session: Session, user: CurrentUser = Depends(require_roles(*READERS))
 ) -> dict[str, Any]:
     res = await service.get_estimacion(session, id_estimacion)
     return estimacion_out(res.header, res.detalles, [])
@@ -1012,7 +1013,7 @@ async def get_estimacion(
     summary="Add one production to an estimate (links and locks its GPU)",
 )
 async def agregar_detalle(
-    id_estimacion: int,
+    id_estimacion: Id32,
     body: DetalleIn,
     request: Request,
     session: Session,
@@ -1043,11 +1044,11 @@ async def agregar_detalle(
 async def completitud(
     request: Request,
     session: Session,
-    id_ot: int,
-    mes: int,
-    anio: int,
+    id_ot: Id32,
+    mes: Int32,
+    anio: Int32,
     user: CurrentUser = Depends(require_roles(*READERS)),
-    anexo: str | None = None,
+    anexo: SafeText | None = None,
     formato: Literal["json", "csv"] = "json",
 ) -> Response | dict[str, Any]:
     rep = await service.completitud(

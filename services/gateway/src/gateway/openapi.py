@@ -6,6 +6,21 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from service_defaults.openapi import (
+    PROBLEM_SCHEMA_NAME,
+    WRITE_METHODS,
+    add_problem_schema,
+    problem_response,
+)
+
+GATEWAY_STATUSES = (401, 429, 503)
+"""What the gateway itself may answer for any ``/api/<svc>`` operation: no or a bad token
+(before the service sees the request), rate limited, service not ready."""
+GATEWAY_WRITE_STATUSES = (400, 409, 422)
+"""Writes: a malformed ``Idempotency-Key``, the key still running or reused with another body."""
+GATEWAY_PROXY_STATUSES = (502, 504)
+"""Proxy mode: the service could not be reached or did not answer in time."""
+
 REF_PREFIX = "#/components/schemas/"
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 
@@ -42,7 +57,10 @@ def merge_openapi(
     for service, spec in services.items():
         prefix = (prefix_of or {}).get(service, f"/api/{service}")
         svc_schemas: Mapping[str, Any] = spec.get("components", {}).get("schemas", {})
-        mapping = {name: f"{service}.{name}" for name in svc_schemas}
+        mapping = {
+            name: name if name == PROBLEM_SCHEMA_NAME else f"{service}.{name}"
+            for name in svc_schemas
+        }
         for name, schema in svc_schemas.items():
             schemas[mapping[name]] = _rename_refs(schema, mapping)
         for scheme, definition in spec.get("components", {}).get("securitySchemes", {}).items():
@@ -57,6 +75,19 @@ def merge_openapi(
                 operation["tags"] = [f"{service}: {t}" for t in operation.get("tags", [])] or [
                     service
                 ]
+                _document_gateway_problems(method, operation)
             paths[f"{prefix}{path}"] = new_item
         tags.append({"name": service, "description": spec.get("info", {}).get("title", "")})
+    add_problem_schema(merged)
     return merged
+
+
+def _document_gateway_problems(method: str, operation: dict[str, Any]) -> None:
+    statuses = {*GATEWAY_STATUSES, *GATEWAY_PROXY_STATUSES}
+    if "requestBody" in operation:
+        statuses.add(413)
+    if method in WRITE_METHODS:
+        statuses.update(GATEWAY_WRITE_STATUSES)
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    for status in sorted(statuses):
+        responses.setdefault(str(status), problem_response(status))

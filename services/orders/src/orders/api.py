@@ -40,6 +40,7 @@ from orders.models import (
 )
 from service_defaults import idempotency
 from service_defaults.auth import CurrentUser, require_roles
+from service_defaults.bounds import DomainDate, Id32, Int32, SafeText, json_body_guard
 from service_defaults.deps import get_runtime, get_session
 from service_defaults.errors import ProblemError
 
@@ -95,7 +96,7 @@ class DomainRoute(APIRoute):
                     "La operación viola una regla de integridad (duplicado o referencia).",
                 ) from exc
 
-        return handler
+        return json_body_guard(self, handler)
 
 
 router = APIRouter(route_class=DomainRoute)
@@ -138,42 +139,42 @@ Texto = Annotated[str, Field(max_length=2000)]
 
 
 class ItemIn(_In):
-    id_producto: int = Field(gt=0)
+    id_producto: Id32 = Field(gt=0)
     cantidad_solicitada: Cantidad
 
 
 class SolicitudIn(_In):
-    id_institucion: int = Field(gt=0)
-    id_almacen_destino: int = Field(gt=0)
-    fecha_entrega_programada: date
-    folio_pedido: str | None = Field(default=None, max_length=100)
+    id_institucion: Id32 = Field(gt=0)
+    id_almacen_destino: Id32 = Field(gt=0)
+    fecha_entrega_programada: DomainDate
+    folio_pedido: SafeText | None = Field(default=None, max_length=100)
     observaciones: Texto = ""
     items: list[ItemIn] = Field(min_length=1, max_length=10_000)
 
 
 class SolicitudEditIn(SolicitudIn):
-    version: int | None = Field(default=None, ge=1)
+    version: Int32 | None = Field(default=None, ge=1)
 
 
 class AprobacionIn(_In):
     id_item: uuid.UUID
-    cantidad_aprobada: int = Field(ge=0, le=1_000_000)
+    cantidad_aprobada: Int32 = Field(ge=0, le=1_000_000)
     justificacion_codigo: d.MotivoAjuste | None = None
-    justificacion: str | None = Field(default=None, max_length=255)
+    justificacion: SafeText | None = Field(default=None, max_length=255)
 
 
 class ValidacionIn(_In):
     items: list[AprobacionIn] = Field(default_factory=list)
     observaciones: Texto = ""
-    version: int | None = Field(default=None, ge=1)
+    version: Int32 | None = Field(default=None, ge=1)
 
 
 class MotivoIn(_In):
-    motivo: str = Field(min_length=1, max_length=2000)
+    motivo: SafeText = Field(min_length=1, max_length=2000)
 
 
 class MotivoOpcionalIn(_In):
-    motivo: str | None = Field(default=None, max_length=2000)
+    motivo: SafeText | None = Field(default=None, max_length=2000)
 
 
 class RevisionIn(_In):
@@ -181,56 +182,56 @@ class RevisionIn(_In):
 
 
 class LineaIn(_In):
-    id_lote_ubicacion: int = Field(gt=0)
-    cantidad: int = Field(ge=0, le=1_000_000)
+    id_lote_ubicacion: Id32 = Field(gt=0)
+    cantidad: Int32 = Field(ge=0, le=1_000_000)
 
 
 class LineasIn(_In):
     lineas: list[LineaIn] = Field(max_length=500)
-    motivo_override: str | None = Field(default=None, max_length=2000)
-    version: int | None = Field(default=None, ge=1)
+    motivo_override: SafeText | None = Field(default=None, max_length=2000)
+    version: Int32 | None = Field(default=None, ge=1)
 
 
 class EstadoLoteIn(_In):
     estado: Literal[1, 4, 5, 6]
-    motivo: str = Field(min_length=1, max_length=2000)
+    motivo: SafeText = Field(min_length=1, max_length=2000)
 
 
 class InstitucionIn(_In):
-    clue: str = Field(min_length=1, max_length=20)
-    denominacion: str = Field(min_length=1, max_length=200)
+    clue: SafeText = Field(min_length=1, max_length=20)
+    denominacion: SafeText = Field(min_length=1, max_length=200)
 
 
 class AlmacenIn(_In):
-    id_institucion: int = Field(gt=0)
-    nombre: str = Field(min_length=1, max_length=150)
-    codigo: str = Field(min_length=1, max_length=50)
+    id_institucion: Id32 = Field(gt=0)
+    nombre: SafeText = Field(min_length=1, max_length=150)
+    codigo: SafeText = Field(min_length=1, max_length=50)
     es_central: bool = False
 
 
 class UbicacionIn(_In):
-    id_almacen: int = Field(gt=0)
-    codigo: str = Field(min_length=1, max_length=50)
+    id_almacen: Id32 = Field(gt=0)
+    codigo: SafeText = Field(min_length=1, max_length=50)
     estado: Literal[
         "disponible", "ocupada", "bloqueada", "cuarentena", "caducados", "devoluciones"
     ] = "disponible"
 
 
 class ProductoIn(_In):
-    clave_cnis: str = Field(min_length=1, max_length=150)
-    descripcion: str = Field(default="", max_length=2000)
+    clave_cnis: SafeText = Field(min_length=1, max_length=150)
+    descripcion: SafeText = Field(default="", max_length=2000)
 
 
 class StockIn(_In):
-    id_ubicacion: int = Field(gt=0)
-    cantidad: int = Field(ge=0, le=100_000_000)
+    id_ubicacion: Id32 = Field(gt=0)
+    cantidad: Int32 = Field(ge=0, le=100_000_000)
 
 
 class LoteIn(_In):
-    id_producto: int = Field(gt=0)
-    id_institucion: int = Field(gt=0)
-    numero_lote: str = Field(min_length=1, max_length=50)
-    fecha_caducidad: date | None
+    id_producto: Id32 = Field(gt=0)
+    id_institucion: Id32 = Field(gt=0)
+    numero_lote: SafeText = Field(min_length=1, max_length=50)
+    fecha_caducidad: DomainDate | None
     estado: Literal[1, 4, 5, 6] = 1
     ubicaciones: list[StockIn] = Field(min_length=1, max_length=200)
 
@@ -405,9 +406,9 @@ async def listar_solicitudes(
     session: Session,
     user: Lector,
     estado: Annotated[d.EstadoSolicitud | None, Query()] = None,
-    folio: Annotated[str | None, Query(max_length=100)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    folio: Annotated[SafeText | None, Query(max_length=100)] = None,
+    limit: Annotated[Int32, Query(ge=1, le=500)] = 50,
+    offset: Annotated[Int32, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     q = select(Solicitud).order_by(Solicitud.fecha_solicitud.desc(), Solicitud.folio)
     if estado is not None:
@@ -437,7 +438,7 @@ async def listar_solicitudes(
 async def verificar_folio(
     session: Session,
     user: Lector,
-    folio: Annotated[str, Query(min_length=1, max_length=100)],
+    folio: Annotated[SafeText, Query(min_length=1, max_length=100)],
     id_solicitud: Annotated[uuid.UUID | None, Query()] = None,
 ) -> dict[str, bool]:
     """Whether an external order folio already exists (case-insensitive), active or cancelled."""
@@ -570,8 +571,8 @@ async def listar_propuestas(
     session: Session,
     user: Lector,
     estado: Annotated[d.EstadoPropuesta | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[Int32, Query(ge=1, le=500)] = 50,
+    offset: Annotated[Int32, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     q = select(Propuesta, Solicitud.folio).join(Solicitud, Solicitud.id == Propuesta.solicitud_id)
     if estado is not None:
@@ -780,7 +781,7 @@ async def lote_out(session: AsyncSession, lote: Lote) -> dict[str, Any]:
 
 
 @router.get("/lotes/{id_lote}", tags=["inventario"])
-async def detalle_lote(id_lote: int, session: Session, user: Lector) -> dict[str, Any]:
+async def detalle_lote(id_lote: Id32, session: Session, user: Lector) -> dict[str, Any]:
     lote = await session.get(Lote, id_lote)
     if lote is None:
         raise d.NotFound("LOTE_NO_ENCONTRADO", f"No existe el lote {id_lote}.")
@@ -789,7 +790,7 @@ async def detalle_lote(id_lote: int, session: Session, user: Lector) -> dict[str
 
 @router.post("/lotes/{id_lote}/estado", tags=["inventario"])
 async def estado_lote(
-    id_lote: int, body: EstadoLoteIn, request: Request, session: Session, user: Supervisor
+    id_lote: Id32, body: EstadoLoteIn, request: Request, session: Session, user: Supervisor
 ) -> dict[str, Any]:
     lote = await service.cambiar_estado_lote(
         session, id_lote, body.estado, actor(user), body.motivo
@@ -803,9 +804,9 @@ async def estado_lote(
 async def movimientos(
     session: Session,
     user: Lector,
-    id_lote: Annotated[int | None, Query(gt=0)] = None,
-    tipo: Annotated[str | None, Query(max_length=30)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    id_lote: Annotated[Int32 | None, Query(gt=0)] = None,
+    tipo: Annotated[SafeText | None, Query(max_length=30)] = None,
+    limit: Annotated[Int32, Query(ge=1, le=1000)] = 200,
 ) -> dict[str, Any]:
     q = select(MovimientoInventario, Lote.numero_lote).join(
         Lote, Lote.id == MovimientoInventario.lote_id
@@ -954,8 +955,8 @@ async def reporte_pendientes(session: Session, user: Lector, formato: Formato = 
 async def reporte_fill_rate(
     session: Session,
     user: Lector,
-    desde: Annotated[date | None, Query()] = None,
-    hasta: Annotated[date | None, Query()] = None,
+    desde: Annotated[DomainDate | None, Query()] = None,
+    hasta: Annotated[DomainDate | None, Query()] = None,
     formato: Formato = "json",
 ) -> Any:
     if desde and hasta and desde > hasta:
@@ -968,7 +969,7 @@ async def reporte_fill_rate(
 async def reporte_lotes_por_caducar(
     session: Session,
     user: Lector,
-    dias: Annotated[int, Query(ge=0, le=3650)] = 90,
+    dias: Annotated[Int32, Query(ge=0, le=3650)] = 90,
     formato: Formato = "json",
 ) -> Any:
     rows = await service.reporte_lotes_por_caducar(session, dias)

@@ -353,6 +353,18 @@ def puede_cancelar_solicitud(
     )
 
 
+def puede_editar_solicitud(roles: Iterable[str], *, es_propietario: bool) -> None:
+    """Edit = cancel for a Solicitante: only their own request (the state rule, PENDIENTE,
+    is checked by the use case). The global admin may edit any."""
+    if ROLE_ADMIN in set(roles) or es_propietario:
+        return
+    raise Forbidden(
+        "NO_ES_PROPIETARIO",
+        "Solo quien capturó la solicitud puede editarla.",
+        accion=Accion.EDITAR_SOLICITUD.value,
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Request items and validation
 # --------------------------------------------------------------------------------------------

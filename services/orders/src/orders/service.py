@@ -657,6 +657,7 @@ async def editar_solicitud(
     """Replace header and items of a PENDIENTE request (optimistic `version` check)."""
     d.exigir(actor.roles, d.Accion.EDITAR_SOLICITUD)
     sol = await get_solicitud(session, solicitud_id)
+    d.puede_editar_solicitud(actor.roles, es_propietario=sol.usuario_solicitante == actor.sub)
     if sol.estado != d.EstadoSolicitud.PENDIENTE:
         raise d.Conflict(
             "ESTADO_INVALIDO", "Solo se edita una solicitud PENDIENTE.", estado_actual=sol.estado

@@ -11,7 +11,7 @@ import asyncio
 import inspect
 import json
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
@@ -28,6 +28,15 @@ from sales.domain import DomainError, EstadoCotizacion, EstatusVenta
 from sales.models import Abono, Cliente, Cotizacion, DetalleVenta, Material, Producto, Venta
 from service_defaults import idempotency
 from service_defaults.auth import CurrentUser, bearer_user, require_roles
+from service_defaults.bounds import (
+    LIKE_ESCAPE,
+    DomainDate,
+    Id32,
+    Int32,
+    SafeText,
+    json_body_guard,
+    like_contains,
+)
 from service_defaults.deps import get_runtime, get_session
 from service_defaults.errors import ProblemError
 
@@ -128,7 +137,7 @@ def _hot_handler(
         raw = await request.body()  # cached on the request: the regular path reads it again
         try:
             body = model.model_validate(json.loads(raw), from_attributes=True)
-        except ValueError:  # JSON or validation error: the regular path answers 422
+        except (ValueError, RecursionError):  # the regular path answers 400 / 422
             return await regular(request)
         return await endpoint(**{body_name: body, user_name: user, request_name: request})
 
@@ -174,7 +183,7 @@ class DomainRoute(APIRoute):
                     "La operación viola una regla de integridad (duplicado o referencia).",
                 ) from exc
 
-        return handler
+        return json_body_guard(self, handler)
 
 
 router = APIRouter(route_class=DomainRoute)
@@ -219,18 +228,18 @@ class LineaBody(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    producto_id: int = Field(gt=0)
-    material_id: int = Field(gt=0)
+    producto_id: Int32 = Field(gt=0)
+    material_id: Int32 = Field(gt=0)
     largo: Dim
     ancho: Dim
-    espesor_mm: int = Field(gt=0, validation_alias=AliasChoices("espesor_mm", "espesor"))
-    minutos_laser: int = Field(
+    espesor_mm: Int32 = Field(gt=0, validation_alias=AliasChoices("espesor_mm", "espesor"))
+    minutos_laser: Int32 = Field(
         default=0,
         ge=0,
         le=d.MAX_MINUTOS_LASER,
         validation_alias=AliasChoices("minutos_laser", "minutos_lazer"),
     )
-    cantidad: int = Field(default=1, ge=1, le=d.MAX_CANTIDAD)
+    cantidad: Int32 = Field(default=1, ge=1, le=d.MAX_CANTIDAD)
     porcentaje_utilidad: Utilidad | None = None
     subtotal: Money | None = Field(
         default=None, description="The client's figure; must equal the server's exactly."
@@ -251,14 +260,14 @@ class LineaBody(BaseModel):
 
 
 class PreviewBody(LineaBody):
-    material_id: int = Field(default=0, ge=0)  # optional for a preview
+    material_id: Int32 = Field(default=0, ge=0)  # optional for a preview
 
 
 class ClienteBody(_In):
-    nombre: str = Field(max_length=100)
-    telefono: str | None = Field(default=None, max_length=40)
-    email: str | None = Field(default=None, max_length=100)
-    direccion: str | None = Field(default=None, max_length=1000)
+    nombre: SafeText = Field(max_length=100)
+    telefono: SafeText | None = Field(default=None, max_length=40)
+    email: SafeText | None = Field(default=None, max_length=100)
+    direccion: SafeText | None = Field(default=None, max_length=1000)
     es_eventual: bool = False
 
     def to_service(self) -> service.ClienteIn:
@@ -269,79 +278,79 @@ MetodoPago = Literal["efectivo", "transferencia", "tarjeta"]
 
 
 class VentaBody(_In):
-    cliente_id: int | None = Field(default=None, gt=0)
+    cliente_id: Int32 | None = Field(default=None, gt=0)
     cliente_nuevo: ClienteBody | None = None
     carrito: list[LineaBody] = Field(min_length=1, max_length=200)
     monto_abonado: Money = Field(default=Decimal("0"), ge=0)
     metodo_pago: MetodoPago = "efectivo"
-    referencia_pago: str | None = Field(default=None, max_length=100)
-    fecha_entrega: date | None = None
+    referencia_pago: SafeText | None = Field(default=None, max_length=100)
+    fecha_entrega: DomainDate | None = None
     permitir_backorder: bool = False
     total: Money | None = None
 
 
 class EstatusBody(_In):
     estatus: EstatusVenta
-    motivo: str | None = Field(default=None, max_length=2000)
-    fecha_entrega: date | None = None
-    version: int | None = Field(default=None, ge=1, description="Optimistic concurrency check.")
+    motivo: SafeText | None = Field(default=None, max_length=2000)
+    fecha_entrega: DomainDate | None = None
+    version: Int32 | None = Field(default=None, ge=1, description="Optimistic concurrency check.")
 
 
 class CancelarBody(_In):
-    motivo: str = Field(min_length=1, max_length=2000)
-    version: int | None = Field(default=None, ge=1)
+    motivo: SafeText = Field(min_length=1, max_length=2000)
+    version: Int32 | None = Field(default=None, ge=1)
 
 
 class AbonoBody(_In):
     monto: Money = Field(gt=0)
     metodo: MetodoPago = "efectivo"
-    referencia: str | None = Field(default=None, max_length=100)
+    referencia: SafeText | None = Field(default=None, max_length=100)
 
 
 class ProductoBody(_In):
-    nombre: str = Field(min_length=1, max_length=100)
-    detalle: str | None = Field(default=None, max_length=100)
+    nombre: SafeText = Field(min_length=1, max_length=100)
+    detalle: SafeText | None = Field(default=None, max_length=100)
     precio_fijo: Money | None = Field(default=None, gt=0)
     porcentaje_utilidad: Utilidad = 40
-    foto: str | None = Field(default=None, max_length=255)
+    foto: SafeText | None = Field(default=None, max_length=255)
 
 
 class ProductoPatch(_In):
-    nombre: str | None = Field(default=None, min_length=1, max_length=100)
-    detalle: str | None = Field(default=None, max_length=100)
+    nombre: SafeText | None = Field(default=None, min_length=1, max_length=100)
+    detalle: SafeText | None = Field(default=None, max_length=100)
     precio_fijo: Money | None = Field(default=None, gt=0)
     porcentaje_utilidad: Utilidad | None = None
-    foto: str | None = Field(default=None, max_length=255)
+    foto: SafeText | None = Field(default=None, max_length=255)
 
 
 class MaterialBody(_In):
-    descripcion: str = Field(min_length=1, max_length=100)
+    descripcion: SafeText = Field(min_length=1, max_length=100)
     largo: Dim | None = Field(default=None, gt=0)
     ancho: Dim | None = Field(default=None, gt=0)
-    stock_actual: int = Field(default=0, ge=0, le=10_000_000)
-    stock_minimo: int = Field(default=0, ge=0, le=10_000_000)
+    stock_actual: Int32 = Field(default=0, ge=0, le=10_000_000)
+    stock_minimo: Int32 = Field(default=0, ge=0, le=10_000_000)
 
 
 class MaterialPatch(_In):
-    descripcion: str | None = Field(default=None, min_length=1, max_length=100)
+    descripcion: SafeText | None = Field(default=None, min_length=1, max_length=100)
     largo: Dim | None = Field(default=None, gt=0)
     ancho: Dim | None = Field(default=None, gt=0)
-    stock_minimo: int | None = Field(default=None, ge=0, le=10_000_000)
+    stock_minimo: Int32 | None = Field(default=None, ge=0, le=10_000_000)
 
 
 class MovimientoBody(_In):
-    cantidad: int = Field(ge=-10_000_000, le=10_000_000)
-    nota: str | None = Field(default=None, max_length=2000)
+    cantidad: Int32 = Field(ge=-10_000_000, le=10_000_000)
+    nota: SafeText | None = Field(default=None, max_length=2000)
 
 
 class ConteoBody(_In):
-    contado: int = Field(ge=-10_000_000, le=10_000_000)
-    nota: str | None = Field(default=None, max_length=2000)
+    contado: Int32 = Field(ge=-10_000_000, le=10_000_000)
+    nota: SafeText | None = Field(default=None, max_length=2000)
 
 
 class TarifaBody(_In):
     tarifa_laser_minuto: Annotated[Decimal, Field(ge=0, max_digits=8, decimal_places=2)]
-    version: int | None = Field(default=None, ge=1)
+    version: Int32 | None = Field(default=None, ge=1)
 
 
 class FactorBody(_In):
@@ -349,9 +358,9 @@ class FactorBody(_In):
 
 
 class CotizacionBody(_In):
-    cliente_id: int | None = Field(default=None, gt=0)
+    cliente_id: Int32 | None = Field(default=None, gt=0)
     linea: LineaBody
-    vigencia_hasta: date | None = None
+    vigencia_hasta: DomainDate | None = None
 
 
 class CotizacionEstadoBody(_In):
@@ -362,7 +371,7 @@ class ConvertirBody(_In):
     permitir_backorder: bool = False
     monto_abonado: Money = Field(default=Decimal("0"), ge=0)
     metodo_pago: MetodoPago = "efectivo"
-    fecha_entrega: date | None = None
+    fecha_entrega: DomainDate | None = None
 
 
 class PriceOut(BaseModel):
@@ -624,11 +633,11 @@ async def list_sales(
     session: Session,
     user: Operador,
     estatus: EstatusVenta | None = None,
-    desde: date | None = None,
-    hasta: date | None = None,
-    cliente_id: int | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    desde: DomainDate | None = None,
+    hasta: DomainDate | None = None,
+    cliente_id: Int32 | None = None,
+    limit: Annotated[Int32, Query(ge=1, le=500)] = 100,
+    offset: Annotated[Int32, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     ventas = await service.list_ventas(
         session,
@@ -656,7 +665,7 @@ async def list_sales(
 
 
 @router.get("/ventas/{id_venta}", tags=["ventas"])
-async def get_sale(id_venta: int, session: Session, user: Operador) -> dict[str, Any]:
+async def get_sale(id_venta: Id32, session: Session, user: Operador) -> dict[str, Any]:
     det = await service.get_venta(session, id_venta)
     out = venta_summary(det.venta)
     out["cliente"] = cliente_out(det.cliente) if det.cliente else None
@@ -678,7 +687,7 @@ async def get_sale(id_venta: int, session: Session, user: Operador) -> dict[str,
 
 @router.post("/ventas/{id_venta}/estatus", tags=["ventas"])
 async def change_sale_status(
-    id_venta: int, body: EstatusBody, request: Request, session: Session, user: Operador
+    id_venta: Id32, body: EstatusBody, request: Request, session: Session, user: Operador
 ) -> dict[str, Any]:
     """Fulfilment transition (§A.3.2). `entregada` with a balance needs Administrador + motivo;
     `cancelada` needs Administrador + motivo. `version` (optional) must match the sale's."""
@@ -697,7 +706,7 @@ async def change_sale_status(
 
 @router.post("/ventas/{id_venta}/cancelar", tags=["ventas"])
 async def cancel_sale(
-    id_venta: int, body: CancelarBody, request: Request, session: Session, user: Admin
+    id_venta: Id32, body: CancelarBody, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
     """Cancel (Administrador, reason required): SaleCancelled returns the stock asynchronously;
     the sale's abonos are marked `por_reembolsar`."""
@@ -715,7 +724,7 @@ async def cancel_sale(
 
 @router.post("/ventas/{id_venta}/abonos", status_code=201, tags=["ventas"])
 async def add_payment(
-    id_venta: int, body: AbonoBody, request: Request, session: Session, user: Operador
+    id_venta: Id32, body: AbonoBody, request: Request, session: Session, user: Operador
 ) -> dict[str, Any]:
     """Record an abono in the ledger; Σ abonos never exceeds the total (422 ABONO_EXCEDE_SALDO)."""
     ab = await service.add_abono(
@@ -752,7 +761,7 @@ async def create_quote(
 
 @router.get("/cotizaciones", tags=["cotizaciones"])
 async def list_quotes(
-    session: Session, user: Operador, limit: Annotated[int, Query(ge=1, le=500)] = 100
+    session: Session, user: Operador, limit: Annotated[Int32, Query(ge=1, le=500)] = 100
 ) -> list[dict[str, Any]]:
     rows = (
         await session.scalars(
@@ -763,13 +772,13 @@ async def list_quotes(
 
 
 @router.get("/cotizaciones/{id_cotizacion}", tags=["cotizaciones"])
-async def get_quote(id_cotizacion: int, session: Session, user: Operador) -> dict[str, Any]:
+async def get_quote(id_cotizacion: Id32, session: Session, user: Operador) -> dict[str, Any]:
     return cotizacion_out(await service.get_cotizacion(session, id_cotizacion))
 
 
 @router.post("/cotizaciones/{id_cotizacion}/estado", tags=["cotizaciones"])
 async def change_quote_state(
-    id_cotizacion: int,
+    id_cotizacion: Id32,
     body: CotizacionEstadoBody,
     request: Request,
     session: Session,
@@ -789,7 +798,7 @@ async def change_quote_state(
     tags=["cotizaciones"],
 )
 async def convert_quote(
-    id_cotizacion: int,
+    id_cotizacion: Id32,
     request: Request,
     session: Session,
     user: Operador,
@@ -825,13 +834,13 @@ async def create_client(
 
 @router.get("/clientes", tags=["clientes"])
 async def list_clients(
-    session: Session, user: Operador, q: str | None = None, incluir_eventuales: bool = False
+    session: Session, user: Operador, q: SafeText | None = None, incluir_eventuales: bool = False
 ) -> list[dict[str, Any]]:
     return [cliente_out(c) for c in await service.list_clientes(session, q, incluir_eventuales)]
 
 
 @router.get("/clientes/{id_cliente}", tags=["clientes"])
-async def get_client(id_cliente: int, session: Session, user: Operador) -> dict[str, Any]:
+async def get_client(id_cliente: Id32, session: Session, user: Operador) -> dict[str, Any]:
     return cliente_out(await service.get_cliente(session, id_cliente))
 
 
@@ -840,16 +849,16 @@ async def get_client(id_cliente: int, session: Session, user: Operador) -> dict[
 
 @router.get("/productos", tags=["catalogo"])
 async def list_products(
-    session: Session, user: Operador, q: str | None = None, incluir_inactivos: bool = False
+    session: Session, user: Operador, q: SafeText | None = None, incluir_inactivos: bool = False
 ) -> list[dict[str, Any]]:
     stmt = select(Producto).order_by(Producto.nombre, Producto.id_producto)
     if not incluir_inactivos:
         stmt = stmt.where(Producto.activo.is_(True))
     if q:
-        like = f"%{q.lower()}%"
+        like = like_contains(q)
         stmt = stmt.where(
-            func.lower(Producto.nombre).like(like)
-            | func.lower(func.coalesce(Producto.detalle, "")).like(like)
+            func.lower(Producto.nombre).like(like, escape=LIKE_ESCAPE)
+            | func.lower(func.coalesce(Producto.detalle, "")).like(like, escape=LIKE_ESCAPE)
         )
     return [producto_out(p) for p in (await session.scalars(stmt)).all()]
 
@@ -865,7 +874,7 @@ async def create_product(
 
 @router.patch("/productos/{id_producto}", tags=["catalogo"])
 async def update_product(
-    id_producto: int, body: ProductoPatch, request: Request, session: Session, user: Admin
+    id_producto: Id32, body: ProductoPatch, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
     p = await service.update_producto(
         session, actor(user), id_producto, body.model_dump(exclude_unset=True)
@@ -876,7 +885,7 @@ async def update_product(
 
 @router.delete("/productos/{id_producto}", status_code=204, tags=["catalogo"])
 async def delete_product(
-    id_producto: int, request: Request, session: Session, user: Admin
+    id_producto: Id32, request: Request, session: Session, user: Admin
 ) -> Response:
     """Soft delete (`activo = false`): sale history keeps its product (AC-D16)."""
     await service.delete_producto(session, actor(user), id_producto)
@@ -886,13 +895,15 @@ async def delete_product(
 
 @router.get("/materiales", tags=["materiales"])
 async def list_materials(
-    session: Session, user: Operador, q: str | None = None, incluir_inactivos: bool = False
+    session: Session, user: Operador, q: SafeText | None = None, incluir_inactivos: bool = False
 ) -> dict[str, Any]:
     stmt = select(Material).order_by(Material.descripcion, Material.id_material)
     if not incluir_inactivos:
         stmt = stmt.where(Material.activo.is_(True))
     if q:
-        stmt = stmt.where(func.lower(Material.descripcion).like(f"%{q.lower()}%"))
+        stmt = stmt.where(
+            func.lower(Material.descripcion).like(like_contains(q), escape=LIKE_ESCAPE)
+        )
     items = [material_out(m) for m in (await session.scalars(stmt)).all()]
     return {"items": items, "materiales_bajos": sum(1 for m in items if m["bajo_stock"])}
 
@@ -907,7 +918,7 @@ async def create_material(
 
 
 @router.get("/materiales/{id_material}", tags=["materiales"])
-async def get_material(id_material: int, session: Session, user: Operador) -> dict[str, Any]:
+async def get_material(id_material: Id32, session: Session, user: Operador) -> dict[str, Any]:
     m = await session.get(Material, id_material)
     if m is None:
         raise d.NotFound(f"Material {id_material} no existe", code="MATERIAL_NO_EXISTE")
@@ -916,7 +927,7 @@ async def get_material(id_material: int, session: Session, user: Operador) -> di
 
 @router.patch("/materiales/{id_material}", tags=["materiales"])
 async def update_material(
-    id_material: int, body: MaterialPatch, request: Request, session: Session, user: Admin
+    id_material: Id32, body: MaterialPatch, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
     m = await service.update_material(
         session, actor(user), id_material, body.model_dump(exclude_unset=True)
@@ -927,7 +938,7 @@ async def update_material(
 
 @router.delete("/materiales/{id_material}", status_code=204, tags=["materiales"])
 async def delete_material(
-    id_material: int, request: Request, session: Session, user: Admin
+    id_material: Id32, request: Request, session: Session, user: Admin
 ) -> Response:
     """Refused with 409 MATERIAL_REFERENCIADO while quotes or sales reference it."""
     await service.delete_material(session, actor(user), id_material)
@@ -948,7 +959,7 @@ def _movement_out(eff: d.StockEffect | None, id_material: int) -> dict[str, Any]
 
 @router.post("/materiales/{id_material}/reabasto", tags=["materiales"])
 async def restock_material(
-    id_material: int, body: MovimientoBody, request: Request, session: Session, user: Admin
+    id_material: Id32, body: MovimientoBody, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
     """Restock (+cantidad): atomic increment and a `reabasto` ledger row."""
     eff = await service.restock(session, id_material, body.cantidad, actor(user), nota=body.nota)
@@ -958,7 +969,7 @@ async def restock_material(
 
 @router.post("/materiales/{id_material}/ajuste", tags=["materiales"])
 async def adjust_material(
-    id_material: int, body: MovimientoBody, request: Request, session: Session, user: Admin
+    id_material: Id32, body: MovimientoBody, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
     """Adjustment (±cantidad, `nota` required): atomic update, ledger row, StockLow on crossing."""
     eff = await service.restock(
@@ -970,7 +981,7 @@ async def adjust_material(
 
 @router.post("/materiales/{id_material}/conteo", tags=["materiales"])
 async def count_material(
-    id_material: int, body: ConteoBody, request: Request, session: Session, user: Admin
+    id_material: Id32, body: ConteoBody, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
     """Physical count: the difference is recorded as a `conteo` movement."""
     eff = await service.conteo(session, id_material, body.contado, actor(user), body.nota)
@@ -980,10 +991,10 @@ async def count_material(
 
 @router.get("/materiales/{id_material}/movimientos", tags=["materiales"])
 async def material_ledger(
-    id_material: int,
+    id_material: Id32,
     session: Session,
     user: Operador,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    limit: Annotated[Int32, Query(ge=1, le=1000)] = 200,
 ) -> list[dict[str, Any]]:
     return [
         {
@@ -1033,7 +1044,7 @@ async def set_laser_rate(
 
 @router.put("/configuracion/tabulador/{espesor_mm}", tags=["configuracion"])
 async def set_cost_factor(
-    espesor_mm: Annotated[int, Path(gt=0)],
+    espesor_mm: Annotated[Int32, Path(gt=0)],
     body: FactorBody,
     request: Request,
     session: Session,
@@ -1048,7 +1059,7 @@ async def set_cost_factor(
 
 @router.delete("/configuracion/tabulador/{espesor_mm}", status_code=204, tags=["configuracion"])
 async def delete_cost_factor(
-    espesor_mm: int, request: Request, session: Session, user: Admin
+    espesor_mm: Int32, request: Request, session: Session, user: Admin
 ) -> Response:
     await service.delete_tabulador(session, actor(user), espesor_mm)
     await commit(request, session, catalog=True)
@@ -1078,8 +1089,8 @@ def _report(rows: list[dict[str, Any]], formato: Formato, name: str, columns: li
 async def report_sales(
     session: Session,
     user: Admin,
-    desde: date,
-    hasta: date,
+    desde: DomainDate,
+    hasta: DomainDate,
     periodo: d.Periodo = d.Periodo.MES,
     formato: Formato = "json",
 ) -> Any:

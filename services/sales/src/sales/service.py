@@ -62,6 +62,7 @@ from sales.models import (
     Venta,
     outbox,
 )
+from service_defaults.bounds import LIKE_ESCAPE, like_contains
 
 DEFAULT_TARIFA = Decimal("15.00")
 
@@ -181,11 +182,11 @@ async def list_clientes(
     if not incluir_eventuales:
         stmt = stmt.where(Cliente.es_eventual.is_(False))
     if q:
-        like = f"%{q.lower()}%"
+        like = like_contains(q)
         stmt = stmt.where(
-            func.lower(Cliente.nombre).like(like)
-            | func.lower(func.coalesce(Cliente.telefono, "")).like(like)
-            | func.lower(func.coalesce(Cliente.email, "")).like(like)
+            func.lower(Cliente.nombre).like(like, escape=LIKE_ESCAPE)
+            | func.lower(func.coalesce(Cliente.telefono, "")).like(like, escape=LIKE_ESCAPE)
+            | func.lower(func.coalesce(Cliente.email, "")).like(like, escape=LIKE_ESCAPE)
         )
     return (await s.scalars(stmt)).all()
 

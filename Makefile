@@ -11,10 +11,12 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help uv sync run test lint format bench chaos infra-up infra-down infra-status up down backup restore
+.PHONY: help uv sync run run-distributed test lint format bench chaos infra-up infra-down infra-status up down backup restore
 
 help:
 	@echo "make run         whole system in one process (gateway + services, SQLite, durable event log)"
+	@echo "make run-distributed   real Kafka + PostgreSQL, each service and the gateway its own process"
+	@echo "                (REPLICAS=2: two of each; logs in var/log/; Ctrl-C stops everything)"
 	@echo "make backup      online backup of the embedded mode's databases + event log (backups/<time>)"
 	@echo "make restore BACKUP=backups/<time>   put a backup back (system stopped)"
 	@echo "make test        full test suite (ARGS='-k kafka' to pass pytest arguments)"
@@ -36,6 +38,10 @@ sync: uv
 
 run: sync
 	$(UV) run python -m gateway $(ARGS)
+
+REPLICAS ?= 1
+run-distributed: sync
+	$(UV) run python -m deploy.local run --replicas $(REPLICAS) $(ARGS)
 
 backup: sync
 	$(UV) run python -m gateway.backup create $(ARGS)

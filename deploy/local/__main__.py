@@ -1,4 +1,4 @@
-"""``python -m deploy.local up|down|status|env|fetch`` — real Kafka + PostgreSQL for manual work.
+"""``python -m deploy.local up|down|status|env|fetch|run`` — real Kafka + PostgreSQL, by hand.
 
 ``up`` starts both in the background (state in ``var/infra/state.json``; env ``NEXO_INFRA_DIR``
 moves that directory) and prints::
@@ -9,7 +9,8 @@ moves that directory) and prints::
 (``eval "$(python -m deploy.local env)"`` exports them; pytest then uses them instead of
 starting its own). ``up`` with one of them down restarts it on its SAME data directory (on a new
 port when the old one is taken; the new ports are printed): only ``down`` deletes data, and it
-says so. ``fetch`` only downloads the Kafka jars (CI prefetch).
+says so. ``fetch`` only downloads the Kafka jars (CI prefetch). ``run [--replicas N]`` starts
+the whole distributed mode on top of them (``deploy/local/distributed.py``).
 """
 
 from __future__ import annotations
@@ -161,11 +162,8 @@ def cmd_up() -> int:
     return 0
 
 
-def cmd_down() -> int:
-    state = _load()
-    if state is None:
-        print(f"nothing to stop (no {state_file()})", file=sys.stderr)
-        return 0
+def stop_keeping_data(state: dict[str, Any]) -> None:
+    """Stop both processes; their data stays (``up`` restarts them on it)."""
     k = state["kafka"]
     KafkaBroker.attach(
         workdir=Path(k["workdir"]),
@@ -175,6 +173,15 @@ def cmd_down() -> int:
     ).stop()
     p = state["postgres"]
     PostgresServer.attach(workdir=Path(p["workdir"]), port=p["port"]).stop()
+
+
+def cmd_down() -> int:
+    state = _load()
+    if state is None:
+        print(f"nothing to stop (no {state_file()})", file=sys.stderr)
+        return 0
+    stop_keeping_data(state)
+    k, p = state["kafka"], state["postgres"]
     shutil.rmtree(k["workdir"], ignore_errors=True)
     shutil.rmtree(p["workdir"], ignore_errors=True)
     state_file().unlink(missing_ok=True)
@@ -223,10 +230,15 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["run"]:  # the distributed mode has its own options
+        from deploy.local.distributed import main as run_main
+
+        return run_main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="python -m deploy.local", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("command", choices=sorted(COMMANDS))
+    parser.add_argument("command", choices=sorted([*COMMANDS, "run"]))
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command]()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -48,9 +49,33 @@ async def run_check(check: ReadyCheck, limit: float = CHECK_TIMEOUT) -> tuple[bo
         return False, {"status": "failing", "error": f"{type(exc).__name__}: {exc}"[:300]}
 
 
+_draining_since: float | None = None
+
+
+def begin_draining() -> None:
+    """The process is shutting down: readiness answers 503 from now on (one app per process;
+    in embedded mode the mounted services share the gateway's process and fate)."""
+    global _draining_since
+    if _draining_since is None:
+        _draining_since = time.monotonic()
+
+
+def is_draining() -> bool:
+    return _draining_since is not None
+
+
+def reset_draining() -> None:
+    """Tests only: forget a drain begun in this process."""
+    global _draining_since
+    _draining_since = None
+
+
 async def readiness(app: FastAPI) -> tuple[bool, dict[str, Any]]:
     """Run the app's readiness checks: the database (when it has one) plus
-    ``app.state.ready_checks`` (name -> callable)."""
+    ``app.state.ready_checks`` (name -> callable); always failing once draining."""
+    if _draining_since is not None:
+        since = round(time.monotonic() - _draining_since, 1)
+        return False, {"shutdown": {"status": "draining", "since_s": since}}
     state = app.state
     if not getattr(state, "started", False):
         return False, {"startup": {"status": "starting"}}

@@ -16,12 +16,13 @@ import asyncio
 import os
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -42,6 +43,11 @@ def make_config(
     cfg.set_main_option("version_table", version_table)
     cfg.attributes["version_table"] = version_table
     return cfg
+
+
+def migration_lock_key(cfg: Config) -> int:
+    """The advisory lock key of a service's migrations (from its version table name)."""
+    return zlib.crc32(str(cfg.get_main_option("version_table")).encode()) - 2**31
 
 
 def has_revisions(migrations_dir: str | Path) -> bool:
@@ -68,6 +74,12 @@ async def upgrade(
     eng = engine if engine is not None else create_engine(database_url)
     try:
         async with eng.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Replicas (and the chart's migration Job) starting together: one migrates,
+                # the others wait here and then find the schema at head.
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": migration_lock_key(cfg)}
+                )
             await conn.run_sync(_upgrade_on, cfg, revision)
     finally:
         if own:

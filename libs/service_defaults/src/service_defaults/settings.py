@@ -52,6 +52,10 @@ class CommonSettings(BaseSettings):
     jwt_max_lifetime_seconds: float = Field(default=12 * 3600, gt=0)
     """Longest token accepted with ``env=prod``: ``exp - iat`` (``exp - now`` without ``iat``)
     above it is 401."""
+    shutdown_drain_seconds: float = Field(default=0.0, ge=0, le=300)
+    """On SIGTERM/SIGINT, ``/health/ready`` answers 503 for this long while the process keeps
+    serving (load balancers and Kubernetes endpoints stop sending new requests), then requests
+    in flight finish and the lifespan stops (consumers commit and leave, the relay releases)."""
 
     @field_validator("log_level", mode="before")
     @classmethod

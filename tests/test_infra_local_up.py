@@ -5,6 +5,7 @@ that one on the same data directory (real processes, its own ``NEXO_INFRA_DIR``)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -57,6 +58,26 @@ def _wait_dead(pid: int) -> None:
     while pid_alive(pid):
         assert time.monotonic() < deadline, f"pid {pid} still alive"
         time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def _squat(port: int) -> Iterator[socket.socket]:
+    """Listen on `port` (once the dead broker's connections have left it)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    deadline = time.monotonic() + DEADLINE_S
+    try:
+        while True:
+            try:
+                sock.bind(("127.0.0.1", port))
+                break
+            except OSError:
+                assert time.monotonic() < deadline, f"port {port} never freed"
+                time.sleep(0.2)
+        sock.listen()
+        yield sock
+    finally:
+        sock.close()
 
 
 @pytest.fixture
@@ -128,9 +149,7 @@ async def test_up_restarts_what_is_down_on_the_same_data(infra_dir: Path) -> Non
     os.kill(state["kafka"]["pid"], signal.SIGKILL)
     await asyncio.to_thread(_wait_dead, state["kafka"]["pid"])
     # ...and something else took its port meanwhile: a new port, printed.
-    with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", state["kafka"]["port"]))
-        squatter.listen()
+    with _squat(state["kafka"]["port"]):
         again = await asyncio.to_thread(_cli, infra_dir, "up")
     assert again.returncode == 0, again.stderr
     assert "cleaning" not in again.stderr

@@ -109,7 +109,7 @@ def add_problem_schema(schema: dict[str, Any]) -> None:
 def _parameter(operation: Mapping[str, Any], where: str, name: str) -> Mapping[str, Any] | None:
     for param in operation.get("parameters", []):
         if param.get("in") == where and str(param.get("name", "")).lower() == name:
-            return param  # type: ignore[no-any-return]
+            return param
     return None
 
 

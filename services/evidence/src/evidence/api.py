@@ -290,8 +290,8 @@ class PartidaValoresIn(_In):
 
 class ProduccionMasivaIn(_In):
     id_ot: Id32 = Field(gt=0)
-    mes: Int32 = Field(ge=1, le=12)
-    anio: Int32 = Field(ge=2000, le=2100)
+    mes: int = Field(ge=1, le=12)
+    anio: int = Field(ge=2000, le=2100)
     tipo_tiempo: Literal["TE", "CMA"] = "TE"
     id_sitio: Id32 | None = Field(default=None, gt=0)
     partidas: list[PartidaValoresIn] = Field(max_length=5000)
@@ -462,8 +462,8 @@ async def autorizar_excedente(
 
 class CierreMesIn(_In):
     id_ot: Id32 = Field(gt=0)
-    mes: Int32 = Field(ge=1, le=12)
-    anio: Int32 = Field(ge=2000, le=2100)
+    mes: int = Field(ge=1, le=12)
+    anio: int = Field(ge=2000, le=2100)
     cerrado: bool = True
 
 
@@ -876,8 +876,8 @@ class ReporteDiasIn(_In):
 
 
 class ReportesDiariosIn(_In):
-    mes: Int32 = Field(ge=1, le=12)
-    anio: Int32 = Field(ge=2000, le=2100)
+    mes: int = Field(ge=1, le=12)
+    anio: int = Field(ge=2000, le=2100)
     reportes: list[ReporteDiasIn] = Field(max_length=2000)
 
 

@@ -158,7 +158,7 @@ class SolicitudEditIn(SolicitudIn):
 
 class AprobacionIn(_In):
     id_item: uuid.UUID
-    cantidad_aprobada: Int32 = Field(ge=0, le=1_000_000)
+    cantidad_aprobada: int = Field(ge=0, le=1_000_000)
     justificacion_codigo: d.MotivoAjuste | None = None
     justificacion: SafeText | None = Field(default=None, max_length=255)
 
@@ -183,7 +183,7 @@ class RevisionIn(_In):
 
 class LineaIn(_In):
     id_lote_ubicacion: Id32 = Field(gt=0)
-    cantidad: Int32 = Field(ge=0, le=1_000_000)
+    cantidad: int = Field(ge=0, le=1_000_000)
 
 
 class LineasIn(_In):
@@ -224,7 +224,7 @@ class ProductoIn(_In):
 
 class StockIn(_In):
     id_ubicacion: Id32 = Field(gt=0)
-    cantidad: Int32 = Field(ge=0, le=100_000_000)
+    cantidad: int = Field(ge=0, le=100_000_000)
 
 
 class LoteIn(_In):

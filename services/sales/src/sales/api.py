@@ -29,6 +29,7 @@ from sales.models import Abono, Cliente, Cotizacion, DetalleVenta, Material, Pro
 from service_defaults import idempotency
 from service_defaults.auth import CurrentUser, bearer_user, require_roles
 from service_defaults.bounds import (
+    INT32_MAX,
     LIKE_ESCAPE,
     DomainDate,
     Id32,
@@ -228,18 +229,18 @@ class LineaBody(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    producto_id: Int32 = Field(gt=0)
-    material_id: Int32 = Field(gt=0)
+    producto_id: Id32 = Field(gt=0)
+    material_id: Id32 = Field(gt=0)
     largo: Dim
     ancho: Dim
     espesor_mm: Int32 = Field(gt=0, validation_alias=AliasChoices("espesor_mm", "espesor"))
-    minutos_laser: Int32 = Field(
+    minutos_laser: int = Field(
         default=0,
         ge=0,
         le=d.MAX_MINUTOS_LASER,
         validation_alias=AliasChoices("minutos_laser", "minutos_lazer"),
     )
-    cantidad: Int32 = Field(default=1, ge=1, le=d.MAX_CANTIDAD)
+    cantidad: int = Field(default=1, ge=1, le=d.MAX_CANTIDAD)
     porcentaje_utilidad: Utilidad | None = None
     subtotal: Money | None = Field(
         default=None, description="The client's figure; must equal the server's exactly."
@@ -260,7 +261,7 @@ class LineaBody(BaseModel):
 
 
 class PreviewBody(LineaBody):
-    material_id: Int32 = Field(default=0, ge=0)  # optional for a preview
+    material_id: int = Field(default=0, ge=0, le=INT32_MAX)  # optional for a preview
 
 
 class ClienteBody(_In):
@@ -327,8 +328,8 @@ class MaterialBody(_In):
     descripcion: SafeText = Field(min_length=1, max_length=100)
     largo: Dim | None = Field(default=None, gt=0)
     ancho: Dim | None = Field(default=None, gt=0)
-    stock_actual: Int32 = Field(default=0, ge=0, le=10_000_000)
-    stock_minimo: Int32 = Field(default=0, ge=0, le=10_000_000)
+    stock_actual: int = Field(default=0, ge=0, le=10_000_000)
+    stock_minimo: int = Field(default=0, ge=0, le=10_000_000)
 
 
 class MaterialPatch(_In):
@@ -339,12 +340,12 @@ class MaterialPatch(_In):
 
 
 class MovimientoBody(_In):
-    cantidad: Int32 = Field(ge=-10_000_000, le=10_000_000)
+    cantidad: int = Field(ge=-10_000_000, le=10_000_000)
     nota: SafeText | None = Field(default=None, max_length=2000)
 
 
 class ConteoBody(_In):
-    contado: Int32 = Field(ge=-10_000_000, le=10_000_000)
+    contado: int = Field(ge=-10_000_000, le=10_000_000)
     nota: SafeText | None = Field(default=None, max_length=2000)
 
 

@@ -53,6 +53,11 @@ class Infra:
     dsn: str
     """Server-level ``postgresql+asyncpg://user[:pw]@host:port/postgres``."""
     started_here: bool = False
+    db_prefix: str = ""
+    """Database of service ``s``: ``<db_prefix><s>`` (tests use a unique prefix)."""
+
+    def database(self, service: str) -> str:
+        return f"{self.db_prefix}{service}"
 
 
 def service_port(base_port: int, service: str, replica: int) -> int:
@@ -75,7 +80,7 @@ def service_env(service: str, infra: Infra, port: int, env: str = "dev") -> dict
         f"{p}ENV": env,
         f"{p}HOST": "127.0.0.1",
         f"{p}PORT": str(port),
-        f"{p}DATABASE_URL": database_url(infra.dsn, service),
+        f"{p}DATABASE_URL": database_url(infra.dsn, infra.database(service)),
         f"{p}TRANSPORT": "kafka",
         f"{p}KAFKA_BOOTSTRAP_SERVERS": infra.kafka,
         f"{p}LOG_LEVEL": "INFO",
@@ -392,7 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         with infrastructure(keep=args.keep_infra) as infra:
-            created = create_databases(infra.dsn)
+            created = create_databases(infra.dsn, [infra.database(s) for s in SERVICES])
             if created:
                 print(f"created databases: {', '.join(created)}", file=sys.stderr)
             sup = Supervisor(infra, replicas=args.replicas, base_port=args.base_port)

@@ -710,12 +710,11 @@ async def test_edit_request_with_version(api: Api) -> None:
         "items": [{"id_producto": api.ids["Q"], "cantidad_solicitada": 3}],
         "version": 1,
     }
-    out = await api.ok("PUT", f"/solicitudes/{sol['id']}", api.h("orders.solicitante"), json=body)
+    owner = api.h("orders.solicitante", sub="ana")  # who captured it (edit = own request)
+    out = await api.ok("PUT", f"/solicitudes/{sol['id']}", owner, json=body)
     assert [i["id_producto"] for i in out["items"]] == [api.ids["Q"]]
     assert out["version"] == 2
-    r = await api.client.put(
-        f"/solicitudes/{sol['id']}", headers=api.h("orders.solicitante"), json=body
-    )
+    r = await api.client.put(f"/solicitudes/{sol['id']}", headers=owner, json=body)
     problem(r, 409, "VERSION_CONFLICTO")
 
 

@@ -38,7 +38,7 @@ from evidence.models import (
 )
 from service_defaults import idempotency
 from service_defaults.auth import CurrentUser, require_roles
-from service_defaults.bounds import DomainDate, Id32, Int32, SafeText, json_body_guard
+from service_defaults.bounds import INT32_MAX, DomainDate, Id32, Int32, SafeText, json_body_guard
 from service_defaults.deps import get_session
 from service_defaults.errors import ProblemError
 
@@ -639,7 +639,7 @@ async def listar_gpus(
     anio: Int32 | None = Query(default=None, ge=2000, le=2100),
     estatus: SafeText | None = None,
     limit: Int32 = Query(default=500, ge=1, le=5000),
-    offset: Int32 = Query(default=0, ge=0),
+    offset: Int32 = Query(default=0, ge=0, le=INT32_MAX),
 ) -> dict[str, Any]:
     status = GpuStatus.parse(estatus, field="estatus") if estatus else None
     rows = await service.listar_gpus(
@@ -841,7 +841,7 @@ async def guardar_estatus_gpu(
 async def obtener_partidas_produccion(
     session: Session,
     user: CurrentUser = Depends(require_roles(*READERS)),
-    id_ot: Id32 = Query(gt=0),
+    id_ot: Id32 = Query(gt=0, le=INT32_MAX),  # a Query() default drops the type's bounds
     mes: Int32 = Query(ge=1, le=12),
     anio: Int32 = Query(ge=2000, le=2100),
     tipo_tiempo: Literal["TE", "CMA"] = "TE",
@@ -862,7 +862,7 @@ async def obtener_partidas_produccion(
 async def ots_por_sitio_grid(
     session: Session,
     user: CurrentUser = Depends(require_roles(*READERS)),
-    id_sitio: Id32 = Query(gt=0),
+    id_sitio: Id32 = Query(gt=0, le=INT32_MAX),
     mes: Int32 = Query(ge=1, le=12),
     anio: Int32 = Query(ge=2000, le=2100),
 ) -> dict[str, Any]:

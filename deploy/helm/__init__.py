@@ -1,0 +1,1 @@
+"""Kubernetes packaging: the Helm chart ``nexo/`` and its generated inputs."""

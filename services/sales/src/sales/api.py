@@ -604,12 +604,8 @@ async def confirm_sale(body: VentaBody, request: Request, user: Operador) -> Res
     if engine.dialect.name == "postgresql" and data.cliente_nuevo is None:
         # one statement with the key row; its NOTIFY wakes the relay
         result = await hotpath.confirm_sale(engine, data, actor(user), venta_creada_response)
-    elif (
-        data.cliente_nuevo is None
-        and "idempotency-key" not in request.headers  # the session path records the key
-        and (writer := sqlite_hotpath.writer_for(engine)) is not None
-    ):
-        result = await writer.confirm_sale(engine, data, actor(user))
+    elif data.cliente_nuevo is None and (writer := sqlite_hotpath.writer_for(engine)) is not None:
+        result = await writer.confirm_sale(engine, data, actor(user), venta_creada_response)
         if (runtime := get_runtime(request)) is not None:
             writer.wake_relay_soon(runtime.wake_relay)
     else:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from fastapi import Response
 from sqlalchemy import Table, event
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect, make_url
@@ -45,10 +46,12 @@ from nexo_messaging.outbox import outbox_row
 from sales import domain as d
 from sales import service
 from sales.domain import MaterialStock, NotFound
-from sales.models import Base, outbox
+from sales.models import Base, idempotency, outbox
+from service_defaults import idempotency as keys
 from service_defaults.db import sqlite_pragmas
 
 _DIALECT = sqlite.dialect()
+Render = Callable[[service.VentaResult], Response]
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,14 @@ _OUTBOX = _Insert.of(
     verbatim=frozenset({"payload"}),
 )
 _CLIENTE = "SELECT 1 FROM clientes WHERE id_cliente = ?"
+_KEY_COLUMNS = tuple(c.name for c in idempotency.c)
+_KEY = _Insert.of(idempotency, _KEY_COLUMNS)
+_KEY_READ = (
+    "SELECT method, path, fingerprint, status, media_type, location, body, expires_at "
+    "FROM idempotency_keys WHERE principal = ? AND key = ?"
+)
+_KEY_FORGET = "DELETE FROM idempotency_keys WHERE principal = ? AND key = ?"
+_EXPIRES_AT = idempotency.c.expires_at.type.dialect_impl(_DIALECT).result_processor(_DIALECT, None)
 
 
 def _materials_sql(n: int) -> str:
@@ -189,10 +200,17 @@ class SqliteSaleWriter:
         self._executor.shutdown(wait=True)
 
     async def confirm_sale(
-        self, engine: AsyncEngine, data: service.VentaIn, actor: service.Actor
+        self,
+        engine: AsyncEngine,
+        data: service.VentaIn,
+        actor: service.Actor,
+        render: Render | None = None,
     ) -> service.VentaResult:
         """§A.4.6 for a cart without `cliente_nuevo` (that one needs the session path, which
-        creates the client in the same transaction)."""
+        creates the client in the same transaction). In a keyed request
+        (:func:`service_defaults.idempotency.current`) the key is looked up first in the
+        transaction (``Replay`` when it has an answer) and the answer `render` gives is stored
+        with the sale."""
         if data.cliente_nuevo is not None:
             raise ValueError("the SQLite hot path does not create clients")
         service.check_cart_shape(data)
@@ -200,7 +218,7 @@ class SqliteSaleWriter:
         lines = service.price_lines(data, view.productos, view.tabulador, view.tarifa)
         loop = asyncio.get_running_loop()
         ctx = contextvars.copy_context()  # trace headers of the outbox row
-        call = functools.partial(ctx.run, self._confirm, data, actor, lines)
+        call = functools.partial(ctx.run, self._confirm, data, actor, lines, render)
         try:
             return await loop.run_in_executor(self._executor, call)
         except sqlite3.IntegrityError as exc:
@@ -213,17 +231,42 @@ class SqliteSaleWriter:
         data: service.VentaIn,
         actor: service.Actor,
         lines: list[service.PricedLineResult],
+        render: Render | None,
     ) -> service.VentaResult:
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
+            pending = keys.current()
+            if pending is not None:
+                _replay_stored(conn, pending)
             result = _write(conn, data, actor, lines)
+            if pending is not None and render is not None:
+                conn.execute(_KEY.sql, _KEY.params(*_key_values(pending, render(result))))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:  # a failed COMMIT (I/O error) leaves it open too
                 conn.execute("ROLLBACK")
             raise
+        if pending is not None and render is not None:
+            pending.recorded = True
         return result
+
+
+def _replay_stored(conn: sqlite3.Connection, pending: keys.Pending) -> None:
+    """Raise ``Replay`` with the key's stored answer; forget an expired one."""
+    pending.looked_up = True
+    row = conn.execute(_KEY_READ, (pending.principal, pending.key)).fetchone()
+    if row is None:
+        return
+    stored = keys.stored_from_row((*row[:7], _EXPIRES_AT(row[7]) if _EXPIRES_AT else row[7]))
+    if stored.expires_at > service.utcnow():
+        raise keys.Replay(stored)
+    conn.execute(_KEY_FORGET, (pending.principal, pending.key))
+
+
+def _key_values(pending: keys.Pending, response: Response) -> list[Any]:
+    row = pending.row(response)
+    return [row[name] for name in _KEY_COLUMNS]
 
 
 def _write(

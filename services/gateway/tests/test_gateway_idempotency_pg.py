@@ -119,3 +119,72 @@ async def test_sale_committed_after_a_gateway_timeout_is_replayed_on_retry(
             assert json.loads(stored["body"]) == retry.json()
         finally:
             await locker.close()
+
+
+@pytest.mark.parametrize(
+    ("service", "path", "body", "role", "table"),
+    [
+        (
+            "orders",
+            "/instituciones",
+            {"clue": "IDEM-1", "denominacion": "Hospital K"},
+            "orders.supervisor",
+            "instituciones",
+        ),
+        ("evidence", "/ots", {"orden_trabajo": "OT-IDEM-1"}, "evidence.supervisor", "ot"),
+    ],
+)
+async def test_orders_and_evidence_writes_committed_after_a_timeout_are_replayed(
+    pg_database: str, service: str, path: str, body: dict[str, Any], role: str, table: str
+) -> None:
+    """The same trick on an orders and an evidence write: one row, the retry replayed."""
+    port = free_port()
+    if service == "orders":
+        from orders.main import create_app as create_orders
+        from orders.settings import OrdersSettings
+
+        app = create_orders(
+            OrdersSettings(env="test", database_url=pg_database, transport="memory")
+        )
+    else:
+        from evidence.main import create_app as create_evidence
+        from evidence.settings import EvidenceSettings
+
+        app = create_evidence(
+            EvidenceSettings(env="test", database_url=pg_database, transport="memory")
+        )
+    gw_settings = GatewaySettings(
+        env="test",
+        mode="proxy",
+        proxy_timeout=1.0,
+        **{f"{service}_url": f"http://127.0.0.1:{port}"},
+    )
+    headers = {**bearer([role], sub="boss"), "Idempotency-Key": "K-" + service}
+    dsn = pg_database.replace("postgresql+asyncpg://", "postgresql://")
+    async with (
+        serve(app, port),
+        LifespanManager(create_gateway(gw_settings), startup_timeout=60) as gw,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=gw.app), base_url="http://gw", timeout=30
+        ) as client,
+    ):
+        locker = await asyncpg.connect(dsn)
+        try:
+            before = await locker.fetchval(f"SELECT count(*) FROM {table}")
+            tx = locker.transaction()
+            await tx.start()
+            await locker.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+            first = await client.post(f"/api/{service}{path}", json=body, headers=headers)
+            assert first.status_code == 504, first.text
+            await tx.commit()
+
+            async def committed() -> bool:
+                return bool(await locker.fetchval(f"SELECT count(*) FROM {table}") > before)
+
+            await wait_for(committed, f"the timed-out {service} write to commit")
+            retry = await client.post(f"/api/{service}{path}", json=body, headers=headers)
+            assert retry.status_code == 201, retry.text
+            assert retry.headers["idempotent-replayed"] == "true"
+            assert await locker.fetchval(f"SELECT count(*) FROM {table}") == before + 1
+        finally:
+            await locker.close()

@@ -31,7 +31,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import IO
@@ -383,6 +383,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--base-port", type=int, default=int(os.environ.get("BASE_PORT", "8000") or 8000)
     )
     parser.add_argument("--keep-infra", action="store_true", help="leave Kafka/PostgreSQL up")
+    parser.add_argument(
+        "--db-prefix", default="", help="databases <prefix>evidence, ... (default: no prefix)"
+    )
+    parser.add_argument("--log-dir", type=Path, default=None, help="default: var/log")
     args = parser.parse_args(argv)
 
     stopping = threading.Event()
@@ -396,11 +400,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        with infrastructure(keep=args.keep_infra) as infra:
+        with infrastructure(keep=args.keep_infra) as base_infra:
+            infra = replace(base_infra, db_prefix=args.db_prefix)
             created = create_databases(infra.dsn, [infra.database(s) for s in SERVICES])
             if created:
                 print(f"created databases: {', '.join(created)}", file=sys.stderr)
-            sup = Supervisor(infra, replicas=args.replicas, base_port=args.base_port)
+            sup = Supervisor(
+                infra, replicas=args.replicas, base_port=args.base_port, log_dir=args.log_dir
+            )
             try:
                 if stopping.is_set():
                     return 130

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from contracts.codec import DecodeError, decode
 from contracts.events.base import DomainEvent
-from nexo_messaging import context, metrics
+from nexo_messaging import context, metrics, tracing
 from nexo_messaging.decoding import EventMeta as EventMeta
 from nexo_messaging.decoding import event_meta, fast_decode
 from nexo_messaging.dlq import dead_letter_message
@@ -491,11 +491,11 @@ class ConsumerRunner:
                     new_ids.discard(item.meta.event_id)  # a repeat inside the batch is a dup
                     fresh.append(item)
             if fresh and self.spec.batch_handler is not None:
-                with _event_context(fresh[0].meta):
+                with _event_context(fresh[0].meta), self._span(fresh[0]):
                     await self.spec.batch_handler(session, [(i.event, i.meta) for i in fresh])
             else:
                 for item in fresh:
-                    with _event_context(item.meta):
+                    with _event_context(item.meta), self._span(item):
                         await self.spec.handlers[item.cls](session, item.event, item.meta)
         self.processed += len(fresh)
         consumed = Counter(i.meta.topic for i in fresh)
@@ -503,6 +503,22 @@ class ConsumerRunner:
             metrics.CONSUMED.labels(self.service, topic, group).inc(n)
         for topic, n in (Counter(i.meta.topic for i in items) - consumed).items():
             metrics.DUPLICATES.labels(self.service, topic, group).inc(n)
+
+    def _span(self, item: _Item) -> contextlib.AbstractContextManager[None]:
+        """The ``process`` span of `item` (a batch handler's span is its first event's)."""
+        if not tracing.enabled:
+            return contextlib.nullcontext()
+        meta, rec = item.meta, item.record
+        return tracing.process_span(
+            self.service,
+            topic=meta.topic,
+            group=self.spec.group_id,
+            event_id=meta.event_id,
+            event_type=meta.type,
+            traceparent=meta.traceparent,
+            partition=rec.partition,
+            offset=rec.offset,
+        )
 
     # -- dead letters -----------------------------------------------------------------------
     async def _close_producer(self) -> None:

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import TextClause
 
 from contracts.events.base import DomainEvent
+from nexo_messaging import tracing
 from nexo_messaging.context import current_trace_headers
 
 
@@ -65,15 +66,26 @@ def outbox_row(
     """The outbox row for `event` (new event id; trace headers from the current context unless
     given). :func:`enqueue` inserts exactly this; a hand-written statement on a hot path may
     insert it itself (same transaction as its business rows, plus ``pg_notify``)."""
+    row_headers: dict[str, Any] = current_trace_headers()
+    topic = topic or event.topic
+    if tracing.enabled:
+        _trace_create(row_headers, event, topic, 1)
     return OutboxRow(
         id=str(uuid.uuid4()),
         aggregatetype=event.aggregate_type,
         aggregateid=event.aggregate_id(),
         type=event.ce_type(),
-        topic=topic or event.topic,
+        topic=topic,
         payload_text=event.model_dump_json(),
-        headers={**current_trace_headers(), **(headers or {})},
+        headers={**row_headers, **(headers or {})},
     )
+
+
+def _trace_create(row_headers: dict[str, Any], event: DomainEvent, topic: str, n: int) -> None:
+    """The ``create`` span of the row(s) becomes their traceparent (tracing on only)."""
+    traceparent = tracing.create_span(event.service, topic, event.ce_type(), n)
+    if traceparent is not None:
+        row_headers["traceparent"] = traceparent
 
 
 async def enqueue(
@@ -127,7 +139,10 @@ async def enqueue_many(
     Rows get ``seq`` in the order of `events` (per-aggregate publication order)."""
     if not events:
         return []
-    row_headers: dict[str, Any] = {**current_trace_headers(), **(headers or {})}
+    row_headers: dict[str, Any] = current_trace_headers()
+    if tracing.enabled:
+        _trace_create(row_headers, events[0], topic or events[0].topic, len(events))
+    row_headers.update(headers or {})
     ids = [str(uuid.uuid4()) for _ in events]
     payloads = [event.model_dump_json() for event in events]
     dialect = await _dialect(db)

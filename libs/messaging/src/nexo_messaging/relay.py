@@ -70,7 +70,7 @@ from contracts.codec import (
     format_time,
 )
 from contracts.envelope import EXTENSIONS
-from nexo_messaging import metrics
+from nexo_messaging import metrics, tracing
 from nexo_messaging.transport import OutMessage, Producer, Transport
 
 log = structlog.get_logger("nexo_messaging.relay")
@@ -568,14 +568,19 @@ class OutboxRelay:
             if not todo:
                 continue
             results: Sequence[BaseException | None]
+            spans = None
             try:
                 messages = [encoder.encode_claimed(r) for r in todo]
+                if tracing.enabled:
+                    spans = tracing.start_send_spans(self.service, messages)
                 producer = await self._get_producer()
                 results = await asyncio.wait_for(
                     producer.send_many(messages), self.settings.send_timeout
                 )
             except Exception as exc:
                 results = [exc] * len(todo)
+            if spans is not None:
+                tracing.end_send_spans(spans, results)
             for r, res in zip(todo, results, strict=True):
                 if res is None:
                     published.append(r)

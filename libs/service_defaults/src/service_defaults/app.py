@@ -19,6 +19,7 @@ from service_defaults.logging import configure_logging, get_logger
 from service_defaults.middleware import RequestContextMiddleware
 from service_defaults.openapi import document_problems
 from service_defaults.settings import CommonSettings, ServiceSettings
+from service_defaults.tracing import instrument_app, instrument_engine
 
 LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
 AppCallback = Callable[[FastAPI], Awaitable[None]]
@@ -66,6 +67,7 @@ def build_service_app(
         async with AsyncExitStack() as stack:
             if database and isinstance(settings, ServiceSettings):
                 engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+                instrument_engine(engine, settings.service_name)
                 stack.push_async_callback(engine.dispose)
                 app.state.engine = engine
                 app.state.sessionmaker = session_factory(engine)
@@ -113,6 +115,7 @@ def build_service_app(
     for router in routers:
         app.include_router(router, prefix=prefix)
     install_openapi(app)
+    instrument_app(app, settings.service_name)
     return app
 
 

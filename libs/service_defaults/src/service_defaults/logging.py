@@ -9,6 +9,7 @@ from typing import Any
 import structlog
 from structlog.types import EventDict, Processor, WrappedLogger
 
+from nexo_messaging import tracing
 from service_defaults import context
 
 _configured: tuple[str, bool] | None = None
@@ -27,6 +28,16 @@ def add_context_ids(_logger: WrappedLogger, _method: str, event_dict: EventDict)
     return event_dict
 
 
+def add_trace_ids(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """``trace_id``/``span_id`` of the active OpenTelemetry span (only when tracing is on)."""
+    if tracing.enabled:
+        ctx = tracing.trace.get_current_span().get_span_context()
+        if ctx.is_valid:
+            event_dict.setdefault("trace_id", f"{ctx.trace_id:032x}")
+            event_dict.setdefault("span_id", f"{ctx.span_id:016x}")
+    return event_dict
+
+
 def configure_logging(level: str = "INFO", *, json: bool = True, force: bool = False) -> None:
     """Configure structlog and route stdlib logging (uvicorn, alembic, ...) through it.
 
@@ -39,6 +50,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True, force: bool = F
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         add_context_ids,
+        add_trace_ids,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

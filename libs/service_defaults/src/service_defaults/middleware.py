@@ -14,6 +14,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from nexo_messaging import tracing
 from service_defaults import context
 from service_defaults.errors import (
     internal_error_response,
@@ -160,7 +161,9 @@ class RequestContextMiddleware:
                 forwarded.append((key, value))
         rid = incoming_rid if incoming_rid and _SAFE_ID_RE.match(incoming_rid) else uuid.uuid4().hex
         cid = incoming_cid if incoming_cid and _SAFE_ID_RE.match(incoming_cid) else rid
-        tp = new_traceparent(incoming_tp)
+        # with tracing on, the server span (OpenTelemetry's middleware, outside this one) is
+        # the request's trace context; otherwise a child id of the incoming one
+        tp = (tracing.enabled and tracing.current_traceparent()) or new_traceparent(incoming_tp)
         rid_b, cid_b, tp_b = rid.encode(), cid.encode(), tp.encode()
 
         # Forward the ids to inner apps (e.g. services mounted in the gateway).

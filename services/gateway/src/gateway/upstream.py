@@ -24,6 +24,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpcore
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from nexo_messaging import tracing
 
 Headers = list[tuple[bytes, bytes]]
 READ_LIMIT = 64 * 1024
@@ -77,12 +80,26 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
 class PooledResponse:
     """An upstream response being streamed; :meth:`aclose` gives the connection back."""
 
-    __slots__ = ("_conn", "_pool", "_released", "_response", "headers", "status", "stream")
+    __slots__ = (
+        "_conn",
+        "_pool",
+        "_released",
+        "_response",
+        "_span",
+        "headers",
+        "status",
+        "stream",
+    )
 
     def __init__(
-        self, pool: UpstreamPool, conn: httpcore.AsyncHTTP11Connection, response: httpcore.Response
+        self,
+        pool: UpstreamPool,
+        conn: httpcore.AsyncHTTP11Connection,
+        response: httpcore.Response,
+        span: Span | None = None,
     ) -> None:
         self._pool = pool
+        self._span = span
         self._conn = conn
         self._response = response
         self._released = False
@@ -100,6 +117,8 @@ class PooledResponse:
         try:
             await self._response.aclose()
         finally:
+            if self._span is not None:
+                self._span.end()
             await self._pool._release(self._conn)
 
 
@@ -168,6 +187,9 @@ class UpstreamPool:
         else:
             await self._slots.acquire()
         conn: httpcore.AsyncHTTP11Connection | None = None
+        span = self._client_span(method, target, headers) if tracing.enabled else None
+        if span is not None:
+            headers = _with_traceparent(headers, span)
         try:
             conn = await self._checkout()
             url = httpcore.URL(
@@ -184,7 +206,11 @@ class UpstreamPool:
                 extensions=self._extensions,
             )
             response = await conn.handle_async_request(request)
-        except BaseException:
+        except BaseException as exc:
+            if span is not None:
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                span.end()
             # handle_async_request leaves a failed connection closed (or idle when the
             # exchange was complete): only a reusable one goes back
             if conn is not None:
@@ -192,7 +218,26 @@ class UpstreamPool:
             else:
                 self._slots.release()
             raise
-        return PooledResponse(self, conn, response)
+        if span is not None:
+            span.set_attribute("http.response.status_code", response.status)
+            if response.status >= 500:
+                span.set_status(Status(StatusCode.ERROR))
+        return PooledResponse(self, conn, response, span)
+
+    def _client_span(self, method: str, target: bytes, headers: Headers) -> Span:
+        """A CLIENT span for one proxied request (tracing on only), child of the active span
+        (the gateway's server span); it ends when the response is closed."""
+        path = target.split(b"?", 1)[0].decode("latin-1")
+        return tracing.tracer_for("gateway").start_span(
+            f"{method} {self.path_prefix.decode('latin-1')}{path}",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "http.request.method": method,
+                "server.address": self.host,
+                "server.port": self.port,
+                "url.path": self.path_prefix.decode("latin-1") + path,
+            },
+        )
 
     async def _checkout(self) -> httpcore.AsyncHTTP11Connection:
         while self._idle:
@@ -233,3 +278,11 @@ class UpstreamPool:
         self._closed = True
         while self._idle:
             await self._idle.pop().aclose()
+
+
+def _with_traceparent(headers: Headers, span: Span) -> Headers:
+    """`headers` with the client span as the W3C ``traceparent`` (the old one dropped)."""
+    tp = tracing.traceparent_of(span)
+    if tp is None:
+        return headers
+    return [*(h for h in headers if h[0].lower() != b"traceparent"), (b"traceparent", tp.encode())]

@@ -427,3 +427,48 @@ def test_only_the_gateway_is_reachable_from_outside(default_docs: list[dict[str,
     for d in _kind(default_docs, "Deployment") + _kind(default_docs, "Job"):
         labels = d["spec"]["template"]["metadata"]["labels"]
         assert deny["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [
+        {"keda.enabled": False, "gateway.autoscaling.enabled": False},
+        {"networkPolicy.enabled": False, "podDisruptionBudget.enabled": False},
+        {"migrations.enabled": False, "serviceAccount.create": False},
+        {"jwt.algorithm": "RS256", "jwt.publicKey": "-----BEGIN PUBLIC KEY-----\nMIIB\n"},
+        {"kafka.mode": "strimzi", "postgresql.mode": "cloudnativepg"},
+    ],
+    ids=["no-autoscaling", "no-policies", "no-migrations", "rs256", "operators"],
+)
+def test_switches_render_valid_objects(sets: dict[str, str | bool]) -> None:
+    docs = template(sets={**DEFAULT_SETS, **sets})
+    for doc in docs:
+        if _group(doc) in CORE_GROUPS:
+            kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+    kinds = {d["kind"] for d in docs}
+    if sets.get("keda.enabled") is False:
+        assert "ScaledObject" not in kinds
+        assert "HorizontalPodAutoscaler" not in kinds
+        for app in APPS:
+            assert _one(docs, "Deployment", f"-{app}")["spec"]["replicas"] >= 1
+    if sets.get("networkPolicy.enabled") is False:
+        assert "NetworkPolicy" not in kinds
+        assert "PodDisruptionBudget" not in kinds
+    if sets.get("migrations.enabled") is False:
+        assert "Job" not in kinds
+        assert "ServiceAccount" not in kinds
+    if "jwt.algorithm" in sets:
+        for app in APPS:
+            env = _container_env(docs, app)
+            assert f"{app.upper()}_JWT_SECRET" not in env
+            assert env[f"{app.upper()}_JWT_PUBLIC_KEY"].startswith("-----BEGIN PUBLIC KEY-----")
+    if sets.get("kafka.mode") == "strimzi":
+        assert len(_kind(docs, "KafkaTopic")) == len(all_topics())
+        assert _container_env(docs, "gateway")["GATEWAY_KAFKA_BOOTSTRAP_SERVERS"] == (
+            "nexo-kafka-bootstrap.nexo:9092"
+        )
+        # the operator's Secret, not the chart's, holds the database password
+        (container,) = _one(docs, "Deployment", "-sales")["spec"]["template"]["spec"]["containers"]
+        ref = next(e for e in container["env"] if e["name"] == "PGPASSWORD")
+        assert ref["valueFrom"]["secretKeyRef"] == {"name": "nexo-pg-app", "key": "password"}
+        assert "Cluster" not in kinds  # createCluster is off: the cluster exists already

@@ -51,12 +51,13 @@ def build_helm(timeout: float = 1800) -> str:
 
 def template(
     values_files: Sequence[Path | str] = (),
-    sets: Mapping[str, str] | None = None,
+    sets: Mapping[str, str | bool | int] | None = None,
     *,
     release: str = "nexo",
     namespace: str = "nexo",
 ) -> list[dict[str, Any]]:
-    """The rendered objects (empty documents dropped)."""
+    """The rendered objects (empty documents dropped). `sets`: strings as ``--set-string``,
+    booleans and integers as typed ``--set``."""
     helm = helm_binary()
     if helm is None:
         raise HelmError("helm not found (python -m deploy.helm.render --build)")
@@ -64,7 +65,12 @@ def template(
     for f in values_files:
         args += ["--values", str(f)]
     for key, value in (sets or {}).items():
-        args += ["--set-string", f"{key}={value}"]
+        if isinstance(value, bool):  # typed: a string "false" would be truthy in templates
+            args += ["--set", f"{key}={str(value).lower()}"]
+        elif isinstance(value, int):
+            args += ["--set", f"{key}={value}"]
+        else:
+            args += ["--set-string", f"{key}={value}"]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
         raise HelmError(proc.stderr.strip() or proc.stdout.strip())

@@ -41,6 +41,11 @@ OUTBOX_OLDEST_AGE = Gauge(
     "Age of the oldest unpublished outbox row",
     ["service"],
 )
+RELAY_LEADER = Gauge(
+    "nexo_messaging_relay_leader",
+    "1 while this process's outbox relay holds the service's relay lock (publishes), else 0",
+    ["service"],
+)
 CONSUMER_LAG = Gauge(
     "nexo_messaging_consumer_lag",
     "Records behind the end of the partitions",

@@ -243,6 +243,10 @@ class OutboxRelay:
         self._producer: Producer | None = None
         self._listen_conn: Any = None
         self._leader = not self.is_postgres
+        # without the PostgreSQL lock (SQLite, listen=False) this relay always publishes
+        metrics.RELAY_LEADER.labels(service).set(
+            0 if self.is_postgres and self.settings.listen else 1
+        )
         # release every claim before the first claim as leader (see the module docstring)
         self._reclaim = not self.is_postgres
         self._held: set[str] = set()  # lease tokens of claims not settled yet
@@ -368,6 +372,7 @@ class OutboxRelay:
         if leader and not self._leader:
             self._reclaim = True
         self._leader = leader
+        metrics.RELAY_LEADER.labels(self.service).set(1 if leader else 0)
 
     def _lock_key(self) -> int:
         return zlib.crc32(f"nexo-outbox-relay:{self.service}".encode()) - 2**31
@@ -379,6 +384,7 @@ class OutboxRelay:
         conn, self._listen_conn = self._listen_conn, None
         if self.is_postgres:
             self._leader = False
+            metrics.RELAY_LEADER.labels(self.service).set(0)
         if conn is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.close(), 5)

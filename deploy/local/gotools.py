@@ -34,7 +34,12 @@ def go_binary() -> str:
 
 
 def _run(args: list[str], cwd: Path | None = None) -> None:
-    env = {**os.environ, "GOFLAGS": os.environ.get("GOFLAGS", "-trimpath"), "CGO_ENABLED": "0"}
+    env = {
+        **os.environ,
+        "GOBIN": str(BIN_DIR),
+        "GOFLAGS": os.environ.get("GOFLAGS", "-trimpath"),
+        "CGO_ENABLED": "0",
+    }
     subprocess.run(args, cwd=cwd, env=env, check=True)
 
 

@@ -4,6 +4,7 @@ appears live with the topic offsets/lag updating, the GPU grid colours, a DLQ re
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
@@ -121,7 +122,10 @@ async def _prepare_grid(base: str, *, stubbed: bool) -> list[str]:
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[tuple[str, Any, FastAPI]]:
     broker = new_memory_broker()
-    app = create_app(GatewaySettings(data_dir=tmp_path / "var", env="dev"), memory_broker=broker)
+    app = create_app(
+        GatewaySettings(data_dir=tmp_path / "var", env="dev", ops_history_interval=1.0),
+        memory_broker=broker,
+    )
     evidence = app.state.services["evidence"]
     app.state.grid_stubbed = not any(
         getattr(r, "path", "").endswith("/grid") for _, r in flatten_routes(evidence.routes)
@@ -174,6 +178,12 @@ async def test_ops_dashboard_in_chromium(running: tuple[str, Any, FastAPI]) -> N
                     ).to_have_attribute("data-status", "up")
                 await expect(page.locator("#conn")).to_have_text("stream: live", timeout=10_000)
 
+                # the charts are drawn (uPlot canvases) before the sale
+                charts = page.locator("#charts [data-chart]")
+                await expect(charts).to_have_count(8, timeout=15_000)
+                await expect(page.locator('#charts [data-chart="rps"] canvas')).to_have_count(1)
+                events_chart = page.locator('#charts [data-chart="events"]')
+
                 # a sale: the event arrives live, offsets and lag cells update
                 end = page.locator('#topics tr[data-topic="sales.sales"] td.end')
                 await expect(end).to_be_visible(timeout=10_000)
@@ -194,6 +204,30 @@ async def test_ops_dashboard_in_chromium(running: tuple[str, Any, FastAPI]) -> N
                 await expect(
                     page.locator('#rates tr[data-type$="SaleConfirmed.v1"]')
                 ).to_be_visible(timeout=10_000)
+
+                # the charts move: the sale's event type gets a series with a non-zero rate,
+                # and the sales service's request rate is drawn
+                await expect(events_chart).to_have_attribute(
+                    "data-series", re.compile(r"SaleConfirmed"), timeout=15_000
+                )
+                await expect(events_chart).not_to_have_attribute("data-peak", "0")
+                rps = page.locator('#charts [data-chart="rps"]')
+                await expect(rps).to_have_attribute("data-series", re.compile(r"sales"))
+                await expect(rps).not_to_have_attribute("data-peak", "0")
+
+                # that sale's trace: click its event → the action's timeline (no tracing
+                # backend here: the events the board kept, correlated by the request's id)
+                correlation = r.headers["x-correlation-id"]
+                sale_item = page.locator(f'#events li[data-correlation="{correlation}"]').first
+                await sale_item.click()
+                trace = page.locator("#trace")
+                await expect(trace).to_have_attribute("data-source", "board", timeout=10_000)
+                await expect(
+                    trace.locator('li[data-name$="SaleConfirmed.v1"][data-service="sales"]')
+                ).to_have_count(1)
+                await expect(page.locator("#trace-q")).to_have_value(correlation)
+                await page.locator("#h-charts").scroll_into_view_if_needed()
+                await page.screenshot(path=str(ARTIFACTS / "ops-charts-trace.png"), full_page=True)
 
                 # GPU grid with the seed's colours (the evidence demo OT, this month)
                 month = date.today()
@@ -216,6 +250,8 @@ async def test_ops_dashboard_in_chromium(running: tuple[str, Any, FastAPI]) -> N
                 row = page.locator("#dlq tr", has_text="undecodable").first
                 await expect(row).to_have_attribute("data-status", "pending", timeout=15_000)
                 dlq_id = await row.get_attribute("data-dlq")
+                # an undecodable record has no event id, hence no trace to link
+                await expect(row.locator("td").last).to_have_text("–")
                 await row.locator("button.replay").click()
                 replayed = page.locator(f'#dlq tr[data-dlq="{dlq_id}"]')
                 await expect(replayed).to_have_attribute("data-status", "replayed", timeout=10_000)

@@ -16,7 +16,7 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
-from gateway import ops, routing
+from gateway import ops, ops_history, routing
 from gateway.edge import EdgeGuard
 from gateway.gate import ServiceGate
 from gateway.idempotency import MemoryIdempotencyStore
@@ -132,12 +132,16 @@ def create_app(
         upstreams=upstreams,
     )
 
+    history = ops_history.History(ops_ctx, settings.ops_history_interval)
+
     @asynccontextmanager
     async def ops_feed(_app: FastAPI) -> AsyncIterator[None]:
         await feed.start()
+        await history.start()
         try:
             yield
         finally:
+            await history.stop()
             await feed.stop()
             await ops_ctx.close()
             if settings.mode != "embedded":
@@ -155,7 +159,11 @@ def create_app(
             "`python -m gateway` prints a development token). "
             "POSTs accept an `Idempotency-Key` header. Ops API and dashboard under `/ops`."
         ),
-        routers=[_index_router(), ops.ops_router(_ops_context)],
+        routers=[
+            _index_router(),
+            ops.ops_router(_ops_context),
+            ops_history.history_router(_ops_context),
+        ],
         lifespan_hooks=hooks,
         ready_checks=ready_checks,
         database=False,
@@ -164,6 +172,7 @@ def create_app(
     app.state.services = apps
     app.state.proxy = holder
     app.state.ops = ops_ctx
+    app.state.ops_history = history
     limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     limits = EdgeLimits.from_settings(settings, principal=limiter)
     store = MemoryIdempotencyStore(settings.idempotency_ttl_seconds, settings.idempotency_max_keys)

@@ -51,6 +51,9 @@ STATIC_FILES = {
     "ops.html": "text/html; charset=utf-8",
     "ops.css": "text/css; charset=utf-8",
     "ops.js": "text/javascript; charset=utf-8",
+    "uPlot.iife.min.js": "text/javascript; charset=utf-8",  # uPlot 1.6.32 (MIT), from npm
+    "uPlot.min.css": "text/css; charset=utf-8",
+    "uPlot.LICENSE.txt": "text/plain; charset=utf-8",
 }
 
 OpsUser = Depends(require_roles(OPS_ROLE))
@@ -70,6 +73,11 @@ def ops_topic_specs() -> list[TopicLike]:
 def _text(record: Record, name: str) -> str | None:
     value = record.header(name)
     return value.decode("utf-8", "replace") if value is not None else None
+
+
+def _trace_id(traceparent: str | None) -> str | None:
+    parts = traceparent.split("-") if traceparent else []
+    return parts[1] if len(parts) == 4 and len(parts[1]) == 32 else None
 
 
 def event_summary(record: Record, seq: int) -> dict[str, Any]:
@@ -95,7 +103,8 @@ def event_summary(record: Record, seq: int) -> dict[str, Any]:
         "source": _text(record, "ce_source"),
         "time": _text(record, "ce_time")
         or datetime.fromtimestamp(record.timestamp_ms / 1000, UTC).isoformat(),
-        "correlation_id": _text(record, "correlationid"),
+        "correlation_id": _text(record, "ce_correlationid") or _text(record, "correlationid"),
+        "trace_id": _trace_id(_text(record, "ce_traceparent") or _text(record, "traceparent")),
         "dlq": record.topic.endswith(dlq_ops.DLQ_SUFFIX),
         "dlq_error": _text(record, dlq_ops.H_ERROR),
         "payload": payload,

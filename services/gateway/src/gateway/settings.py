@@ -27,6 +27,11 @@ class GatewaySettings(CommonSettings):
     sales_url: str = "http://127.0.0.1:8002"
     orders_url: str = "http://127.0.0.1:8003"
     proxy_timeout: float = 30.0
+    traces_query_url: str | None = None
+    """Jaeger query API (e.g. ``http://127.0.0.1:16686``) for the /ops trace view; without it
+    the view shows the events the board kept."""
+    ops_history_interval: float = 5.0
+    """Seconds between the /ops chart samples (15 minutes are kept)."""
     proxy_connect_timeout: float = 1.0
     proxy_max_connections: int = 100
     """Keep-alive connections per service; a request beyond waits (up to ``proxy_timeout``)."""

@@ -8,6 +8,7 @@
   let token = sessionStorage.getItem(KEY) || "";
   let streamAbort = null;
   let refreshTimer = null;
+  let historyTimer = null;
   let config = null;
 
   const STATUS_BY_ID = { 19: "PENDIENTE", 20: "CARGADO", 21: "EN_REVISION", 22: "VALIDADO", 23: "RECHAZADO" };
@@ -125,7 +126,8 @@
         el("td", { class: "error", title: d.error || "", text: `${d.reason || ""}: ${(d.error || "").slice(0, 160)}` }),
         el("td", { text: d.consumer_group || "" }),
         el("td", { class: "status", text: d.status }),
-        actions));
+        actions,
+        el("td", {}, d.id ? traceLink(d.id) : "–")));
     }
   }
 
@@ -149,6 +151,13 @@
     const t = (e.time || "").replace("T", " ").slice(0, 19);
     li.append(el("span", { class: "muted", text: t + " " }), el("span", { class: "t", text: e.type }),
       ` ${e.topic}[${e.partition}]@${e.offset} key=${e.key ?? "–"}`);
+    if (e.correlation_id) li.dataset.correlation = e.correlation_id;
+    if (e.trace_id) li.dataset.trace = e.trace_id;
+    li.tabIndex = 0;
+    li.title = "Show this action's trace";
+    const open = () => showTrace(e.correlation_id || e.trace_id || e.id);
+    li.addEventListener("click", open);
+    li.addEventListener("keydown", (ev) => { if (ev.key === "Enter") open(); });
     return li;
   }
 
@@ -163,6 +172,116 @@
     const data = await api("/ops/api/events?limit=50");
     const ol = $("#events");
     ol.replaceChildren(...data.events.map(eventItem));
+  }
+
+  function traceLink(q) {
+    const b = el("button", { type: "button", class: "trace-link", "aria-label": `Trace of ${q}` }, "trace");
+    b.addEventListener("click", () => showTrace(q));
+    return b;
+  }
+
+  // --- charts (uPlot, vendored under /ops/static) ------------------------------------------
+  const HISTORY_MS = 5000;
+  const COLORS = ["#1976d2", "#2e7d32", "#d32f2f", "#6a1b9a", "#ef6c00", "#00838f", "#5d4037", "#c2185b", "#455a64", "#afb42b"];
+  const per = (key) => (obj) => Object.fromEntries(Object.entries(obj || {}).map(([k, v]) => [k, v ? v[key] : null]));
+  const CHARTS = [
+    { id: "events", title: "Events / s by type", pick: (s) => s.events, short: (k) => k.split(".").slice(-2, -1)[0] || k },
+    { id: "lag", title: "Consumer lag by group (records)", pick: (s) => s.lag },
+    { id: "outbox-backlog", title: "Outbox backlog (rows)", pick: (s) => per("backlog")(s.outbox) },
+    { id: "outbox-age", title: "Outbox oldest unpublished (s)", pick: (s) => per("oldest_age_s")(s.outbox) },
+    { id: "rps", title: "Requests / s by service", pick: (s) => per("rps")(s.http) },
+    { id: "p50", title: "Latency p50 (ms) by service", pick: (s) => per("p50_ms")(s.http) },
+    { id: "p99", title: "Latency p99 (ms) by service", pick: (s) => per("p99_ms")(s.http) },
+    { id: "errors", title: "5xx / s by service", pick: (s) => per("errors_per_s")(s.http) },
+  ];
+  const plots = {};
+
+  function renderCharts(samples) {
+    const box = $("#charts");
+    if (typeof uPlot === "undefined") return;
+    const xs = samples.map((s) => s.t);
+    // every holder first: the grid's columns (hence each chart's width) depend on their count
+    for (const c of CHARTS) {
+      if (!box.querySelector(`[data-chart="${c.id}"]`)) box.append(el("div", { class: "chart", "data-chart": c.id }));
+    }
+    for (const c of CHARTS) {
+      const keys = [...new Set(samples.flatMap((s) => Object.keys(c.pick(s) || {})))].sort();
+      const data = [xs, ...keys.map((k) => samples.map((s) => { const v = (c.pick(s) || {})[k]; return v === undefined ? null : v; }))];
+      const holder = box.querySelector(`[data-chart="${c.id}"]`);
+      const last = samples.length ? c.pick(samples[samples.length - 1]) || {} : {};
+      const peak = data.slice(1).reduce((m, ys) => Math.max(m, ...ys.map((v) => v || 0)), 0);
+      holder.dataset.points = String(xs.length);
+      holder.dataset.series = keys.join(",");
+      holder.dataset.peak = String(peak);
+      holder.dataset.last = String(Object.values(last).reduce((a, v) => a + (v || 0), 0));
+      const plot = plots[c.id];
+      if (plot && plot.keys === keys.join("|")) { plot.u.setData(data); continue; }
+      if (plot) plot.u.destroy();
+      const width = Math.max(300, holder.clientWidth || 420);
+      const opts = {
+        title: c.title, width, height: 180,
+        scales: { x: { time: true } },
+        legend: { live: false },
+        series: [{}, ...keys.map((k, i) => ({ label: c.short ? c.short(k) : k, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true }))],
+      };
+      plots[c.id] = { keys: keys.join("|"), u: new uPlot(opts, data, holder) };
+    }
+  }
+
+  async function refreshHistory() {
+    if (!token) return;
+    try { renderCharts((await api("/ops/api/history")).samples); }
+    catch (e) { /* the summary refresh reports auth and availability problems */ }
+  }
+
+  // --- trace view -------------------------------------------------------------------------
+  async function showTrace(q) {
+    if (!q) return;
+    $("#trace-q").value = q;
+    const status = $("#trace-status");
+    const list = $("#trace");
+    status.textContent = "loading…";
+    try {
+      const t = await api("/ops/api/trace?q=" + encodeURIComponent(q));
+      list.dataset.source = t.source;
+      list.dataset.traceIds = t.trace_ids.join(",");
+      if (t.spans.length) renderSpans(list, t.spans);
+      else renderTraceEvents(list, t.events);
+      status.textContent = `${t.spans.length ? t.spans.length + " spans from Jaeger" : t.events.length + " events kept by the board"}` +
+        (t.trace_ids.length ? ` · trace ${t.trace_ids.join(", ")}` : "") + (t.backend_error ? ` · tracing backend: ${t.backend_error}` : "");
+      list.scrollIntoView({ block: "nearest" });
+    } catch (e) {
+      status.textContent = "";
+      message(`Trace: ${e.message}`);
+    }
+  }
+
+  function renderSpans(list, spans) {
+    const t0 = Math.min(...spans.map((s) => s.start_us));
+    const t1 = Math.max(...spans.map((s) => s.start_us + s.duration_us));
+    const total = Math.max(1, t1 - t0);
+    list.replaceChildren(...spans.map((s) => {
+      const bar = el("span", { class: "span-bar" });
+      bar.style.left = ((s.start_us - t0) / total * 100).toFixed(2) + "%";
+      bar.style.width = (s.duration_us / total * 100).toFixed(2) + "%";
+      const label = el("span", { class: "label", title: `${s.service}: ${s.name}` }, el("span", { class: "svc", text: s.service }), " ".repeat(s.depth * 2) + s.name);
+      return el("li", { class: s.error ? "error" : "", "data-service": s.service, "data-name": s.name, "data-kind": s.kind || "" },
+        label, el("span", { class: "track" }, bar), el("span", { class: "dur", text: (s.duration_us / 1000).toFixed(1) + " ms" }));
+    }));
+  }
+
+  function renderTraceEvents(list, events) {
+    const times = events.map((e) => Date.parse(e.time) || 0);
+    const t0 = Math.min(...times);
+    const total = Math.max(1, Math.max(...times) - t0);
+    list.replaceChildren(...events.map((e, i) => {
+      const service = (e.source || "").split("/").pop() || "?";
+      const bar = el("span", { class: "span-bar" });
+      bar.style.left = ((times[i] - t0) / total * 95).toFixed(2) + "%";
+      return el("li", { class: e.dlq ? "error" : "", "data-service": service, "data-name": e.type },
+        el("span", { class: "label", title: e.type }, el("span", { class: "svc", text: service }), `${e.type} → ${e.topic}`),
+        el("span", { class: "track" }, bar), el("span", { class: "dur", text: "+" + ((times[i] - t0) / 1000).toFixed(2) + " s" }));
+    }));
   }
 
   async function refresh() {
@@ -274,6 +393,9 @@
     stream();
     clearInterval(refreshTimer);
     refreshTimer = setInterval(refresh, REFRESH_MS);
+    refreshHistory();
+    clearInterval(historyTimer);
+    historyTimer = setInterval(refreshHistory, HISTORY_MS);
   }
 
   function setToken(t) {
@@ -289,6 +411,7 @@
     $("#auth").addEventListener("submit", (e) => { e.preventDefault(); setToken($("#token").value); $("#token").value = ""; });
     $("#logout").addEventListener("click", () => { if (streamAbort) streamAbort.abort(); setToken(""); });
     $("#grid-form").addEventListener("submit", loadGrid);
+    $("#trace-form").addEventListener("submit", (e) => { e.preventDefault(); showTrace($("#trace-q").value.trim()); });
     const dev = $("#dev-login");
     dev.addEventListener("click", async () => {
       try { const r = await api("/ops/dev-login", { method: "POST" }); setToken(r.access_token); }

@@ -25,6 +25,7 @@ help:
 	@echo "make bench       every bench/<name>/run.py"
 	@echo "make chaos       kill -9 / broker / database faults under load; audits nothing lost or doubled"
 	@echo "make infra-up    real Kafka + PostgreSQL as local processes (no Docker); infra-down stops them"
+	@echo "                 TRACING=1 also starts Jaeger (built from the Go module proxy, cached)"
 	@echo "make up          docker compose up --build (machines with Docker)"
 
 $(TOOLS)/bin/uv:
@@ -78,8 +79,10 @@ chaos: sync
 
 infra-up: sync
 	$(UV) run python -m deploy.local up
+	@if [ "$(TRACING)" = "1" ]; then $(UV) run python -m deploy.local.jaeger up; fi
 
 infra-down: uv
+	$(UV) run python -m deploy.local.jaeger down
 	$(UV) run python -m deploy.local down
 
 infra-status: uv

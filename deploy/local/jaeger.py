@@ -95,10 +95,12 @@ def start_jaeger(
     host: str = "127.0.0.1",
     workdir: Path | None = None,
     ready_timeout: float = 60.0,
+    detach: bool = False,
 ) -> JaegerHandle:
     """Start Jaeger and wait until its query API answers."""
     binary = gotools.ensure_jaeger()
     workdir = workdir or Path(tempfile.mkdtemp(prefix="nexo-jaeger-"))
+    workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "jaeger.yaml"
     config.write_text(
         CONFIG.format(
@@ -111,7 +113,10 @@ def start_jaeger(
     )
     log = (workdir / "jaeger.log").open("ab")
     process = subprocess.Popen(
-        [str(binary), "--config", str(config)], stdout=log, stderr=subprocess.STDOUT
+        [str(binary), "--config", str(config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=detach,  # `up`: outlives this command, stopped by `down`
     )
     handle = JaegerHandle(
         process, f"http://{host}:{otlp_port}", f"http://{host}:{query_port}", workdir
@@ -146,7 +151,12 @@ def up(otlp_port: int, query_port: int) -> None:
             return
     info.parent.mkdir(parents=True, exist_ok=True)
     handle = start_jaeger(
-        otlp_port, query_port, query_port - 1, otlp_port + 9000, workdir=info.parent / "jaeger"
+        otlp_port,
+        query_port,
+        query_port - 1,
+        otlp_port + 9000,
+        workdir=info.parent / "jaeger",
+        detach=True,
     )
     info.write_text(
         json.dumps(

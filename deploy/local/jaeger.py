@@ -180,6 +180,11 @@ def down() -> None:
     pid = json.loads(info.read_text())["pid"]
     if pid_alive(pid):
         os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
     info.unlink()
     print(f"jaeger stopped (pid {pid})")
 

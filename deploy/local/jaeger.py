@@ -117,6 +117,8 @@ def start_jaeger(
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=detach,  # `up`: outlives this command, stopped by `down`
+        # Jaeger would trace itself to localhost:4317 (and wait for it when stopping)
+        env={**os.environ, "OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "none"},
     )
     handle = JaegerHandle(
         process, f"http://{host}:{otlp_port}", f"http://{host}:{query_port}", workdir
@@ -167,7 +169,7 @@ def up(otlp_port: int, query_port: int) -> None:
             }
         )
     )
-    print(f"jaeger (pid {handle.process.pid}): UI and query API {handle.query_url}")
+    print(f"jaeger (pid {handle.process.pid}): query API {handle.query_url}/api")
     print("for the services and the gateway:")
     print(f"  export OTEL_EXPORTER_OTLP_ENDPOINT={handle.otlp_endpoint}")
     print(f"  export GATEWAY_TRACES_QUERY_URL={handle.query_url}")

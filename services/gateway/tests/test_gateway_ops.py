@@ -176,6 +176,10 @@ async def test_poison_event_dead_letter_replay_is_audited(env: Any) -> None:
     assert statuses[(letter["dlq_topic"], letter["partition"], letter["offset"])] == "replayed"
     missing = await client.post("/ops/api/dlq/discard", json={**action, "offset": 999}, headers=OPS)
     assert missing.status_code == 404
+    for field, beyond in (("partition", 2**31), ("offset", 2**63)):  # int32 / int64 on Kafka
+        r = await client.post("/ops/api/dlq/discard", json={**action, field: beyond}, headers=OPS)
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
 
 
 async def test_dashboard_and_dev_login(env: Any) -> None:

@@ -394,8 +394,8 @@ class OpsContext:
 
 class DlqAction(BaseModel):
     dlq_topic: str = Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9._-]+\.dlq$")
-    partition: int = Field(ge=0)
-    offset: int = Field(ge=0)
+    partition: int = Field(ge=0, le=2_147_483_647)  # Kafka partitions are int32
+    offset: int = Field(ge=0, le=9_223_372_036_854_775_807)  # and offsets int64
     note: str | None = Field(default=None, max_length=500)
 
 

@@ -246,3 +246,39 @@ async def test_pools_live_with_the_lifespan() -> None:
     async with LifespanManager(app):
         assert set(app.state.proxy.pools) == {f"http://127.0.0.1:{p}" for p in ports}
     assert app.state.proxy.pools == {}
+
+
+async def test_write_on_a_connection_the_server_closed_is_a_write_error() -> None:
+    """A service killed between checkout and write: on uvloop (what the gateway runs) writing
+    raised RuntimeError there, which reached the client as a 500 (chaos kill-sales); it must be
+    httpcore's WriteError (a 502 with Retry-After)."""
+    import uvloop
+
+    from gateway.upstream import AsyncioStream
+
+    async def scenario() -> BaseException | None:
+        closed = asyncio.Event()
+
+        async def accept(_r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            w.close()
+            closed.set()
+
+        server = await asyncio.start_server(accept, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        stream = AsyncioStream(reader, writer)
+        try:
+            await asyncio.wait_for(closed.wait(), 5)
+            writer.transport.close()  # what the loop does once it sees the peer's reset
+            await writer.wait_closed()
+            await stream.write(b"POST /ventas HTTP/1.1\r\n\r\n", timeout=1)
+        except BaseException as exc:
+            return exc
+        finally:
+            await stream.aclose()
+            server.close()
+            await server.wait_closed()
+        return None
+
+    raised = await asyncio.to_thread(uvloop.run, scenario())
+    assert isinstance(raised, httpcore.WriteError), repr(raised)

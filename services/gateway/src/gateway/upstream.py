@@ -53,13 +53,15 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
         if not buffer:
             return
+        if self._writer.transport.is_closing():  # the server went away (e.g. killed)
+            raise httpcore.WriteError("upstream connection closed")
         try:
             self._writer.write(buffer)
             async with asyncio.timeout(timeout):
                 await self._writer.drain()
         except TimeoutError:
             raise httpcore.WriteTimeout("upstream write timed out") from None
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:  # uvloop: RuntimeError on a closed transport
             raise httpcore.WriteError(exc) from exc
 
     async def aclose(self) -> None:

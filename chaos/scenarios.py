@@ -11,7 +11,7 @@ import uuid
 import zlib
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +22,10 @@ from aiokafka import AIOKafkaProducer
 from chaos import auditor
 from chaos.auditor import Audit
 from chaos.harness import System
-from chaos.load import Outcome, bearer, send, stream
+from chaos.load import Outcome, stream
+from chaos.workloads import EvidenceWorkload, OrdersWorkload, Route, SalesWorkload
 from contracts.events.sales import SaleConfirmed, SaleLine
 
-SA, OR, EV = "/api/sales", "/api/orders", "/api/evidence"
 START_STOCK = 1_000_000
 RESTART_AFTER_S = 1.0
 FAILOVER_S = 5.0
@@ -61,24 +61,15 @@ class Result:
         return self.audit.ok and self.five_xx == 0 and self.convergence_s is not None
 
 
-class SetupError(RuntimeError):
-    pass
-
-
-def ok(r: Outcome, what: str) -> Any:
-    if not r.ok:
-        raise SetupError(f"{what}: {r.final} {r.statuses} {str(r.body)[:300]}")
-    return r.body
-
-
 @dataclass
 class Ctx:
     system: System
     client: httpx.AsyncClient
     cache: dict[str, Any] = field(default_factory=dict)
 
-    async def write(self, method: str, path: str, body: Any, headers: dict[str, str]) -> Any:
-        return ok(await send(self.client, method, path, json=body, headers=headers), path)
+    def route(self, service: str) -> Route:
+        """Through the gateway."""
+        return Route(self.client, prefix=f"/api/{service}")
 
 
 # --------------------------------------------------------------------------- faults
@@ -130,27 +121,6 @@ def kill_and_restart(ctx: Ctx, name: str, at: float, burst: Burst | None = None)
 # --------------------------------------------------------------------------- sales
 
 
-async def _sales_catalogue(ctx: Ctx) -> int:
-    if "producto" not in ctx.cache:
-        adm = bearer("chaos-adm", "sales.admin")
-        await ctx.write("PUT", f"{SA}/configuracion/tarifa", {"tarifa_laser_minuto": "1.00"}, adm)
-        await ctx.write("PUT", f"{SA}/configuracion/tabulador/3", {"factor_costo": "100.0000"}, adm)
-        prod = await ctx.write("POST", f"{SA}/productos", {"nombre": "Chaos"}, adm)
-        ctx.cache["producto"] = prod["id_producto"]
-    return int(ctx.cache["producto"])
-
-
-async def _new_material(ctx: Ctx, name: str) -> int:
-    adm = bearer("chaos-adm", "sales.admin")
-    mat = await ctx.write(
-        "POST",
-        f"{SA}/materiales",
-        {"descripcion": f"Chaos {name}", "stock_actual": START_STOCK, "stock_minimo": 0},
-        adm,
-    )
-    return int(mat["id_material"])
-
-
 async def sales_stream(
     ctx: Ctx,
     name: str,
@@ -162,41 +132,15 @@ async def sales_stream(
     extra: Callable[[], Awaitable[list[str]]] | None = None,
     burst: Burst | None = None,
 ) -> Result:
-    """POS sales of 1 unit of a fresh material with a large stock; the idempotency key is also
-    the payment reference, so each request is identifiable in the sales database."""
-    producto = await _sales_catalogue(ctx)
-    material = await _new_material(ctx, name)
-    # several sellers: the gateway's rate limit is per token subject
-    sellers = [bearer(f"chaos-vendedor-{n}", "sales.vendedor") for n in range(8)]
+    """POS sales (:class:`SalesWorkload`) through the gateway, or to `base_urls` directly."""
+    sales = SalesWorkload(START_STOCK, name, producto=ctx.cache.get("producto"))
+    await sales.setup(ctx.route("sales"))
+    ctx.cache["producto"] = sales.producto
+    route = Route(ctx.client, base_urls=base_urls) if base_urls else ctx.route("sales")
     dlq_before = await auditor.topic_size(ctx.system.bootstrap, "sales.sales.dlq")
-    path = "/ventas" if base_urls else f"{SA}/ventas"
 
     async def one(i: int) -> Outcome:
-        key = str(uuid.uuid4())
-        body = {
-            "carrito": [
-                {
-                    "producto_id": producto,
-                    "material_id": material,
-                    "largo": "10",
-                    "ancho": "10",
-                    "espesor_mm": 3,
-                    "cantidad": 1,
-                }
-            ],
-            "monto_abonado": "1.00",
-            "metodo_pago": "efectivo",
-            "referencia_pago": key,
-        }
-        return await send(
-            ctx.client,
-            "POST",
-            path,
-            json=body,
-            headers=sellers[i % len(sellers)],
-            key=key,
-            base_urls=base_urls,
-        )
+        return await sales.one(i, route)
 
     if burst is not None:
         burst.make = one
@@ -206,9 +150,7 @@ async def sales_stream(
     dlq_expected = int(ctx.cache.pop("dlq_expected", 0))
 
     async def check() -> Audit:
-        audit = await auditor.audit_sales(
-            ctx.system.db_dsn("sales"), outcomes, material, START_STOCK
-        )
+        audit = await sales.audit(ctx.system.db_dsn("sales"))
         dlq = await auditor.topic_size(ctx.system.bootstrap, "sales.sales.dlq") - dlq_before
         if dlq != dlq_expected:
             audit.problems.append(f"sales.sales.dlq gained {dlq} records, expected {dlq_expected}")
@@ -423,119 +365,32 @@ async def s7_poison(ctx: Ctx) -> Result:
 # --------------------------------------------------------------------------- orders
 
 
-async def _orders_setup(ctx: Ctx) -> dict[str, int]:
-    sup = bearer("chaos-super", "orders.supervisor")
-    inst = await ctx.write(
-        "POST", f"{OR}/instituciones", {"clue": "CHAOS1", "denominacion": "Chaos"}, sup
-    )
-    alm = await ctx.write(
-        "POST",
-        f"{OR}/almacenes",
-        {"id_institucion": inst["id"], "nombre": "Central", "codigo": "C1", "es_central": True},
-        sup,
-    )
-    prod = await ctx.write("POST", f"{OR}/productos", {"clave_cnis": "010.000.0104.00"}, sup)
-    ub = await ctx.write(
-        "POST",
-        f"{OR}/ubicaciones",
-        {"id_almacen": alm["id"], "codigo": "A-01", "estado": "disponible"},
-        sup,
-    )
-    today = datetime.now(UTC).date()
-    for n in range(3):  # FEFO across several lots
-        await ctx.write(
-            "POST",
-            f"{OR}/lotes",
-            {
-                "id_producto": prod["id"],
-                "id_institucion": inst["id"],
-                "numero_lote": f"L-CHAOS-{n}",
-                "fecha_caducidad": (today + timedelta(days=400 + 100 * n)).isoformat(),
-                "estado": 1,
-                "ubicaciones": [{"id_ubicacion": ub["id"], "cantidad": 400}],
-            },
-            sup,
-        )
-    return {"inst": inst["id"], "alm": alm["id"], "prod": prod["id"]}
-
-
 async def s2_kill_orders(ctx: Ctx) -> Result:
-    ids = await _orders_setup(ctx)
-    sol_h = bearer("chaos-sol", "orders.solicitante")
-    val_h = bearer("chaos-val", "orders.validador")
-    entrega = (datetime.now(UTC).date() + timedelta(days=3)).isoformat()
-    created: list[Outcome] = []
-    validated: list[Outcome] = []
+    orders = OrdersWorkload()
+    route = ctx.route("orders")
+    await orders.setup(route)
 
     async def one(i: int) -> Outcome:
-        key = f"PED-CHAOS-{uuid.uuid4().hex[:12]}"
-        body = {
-            "id_institucion": ids["inst"],
-            "id_almacen_destino": ids["alm"],
-            "fecha_entrega_programada": entrega,
-            "folio_pedido": key,
-            "items": [{"id_producto": ids["prod"], "cantidad_solicitada": 1 + i % 3}],
-        }
-        c = await send(ctx.client, "POST", f"{OR}/solicitudes", json=body, headers=sol_h, key=key)
-        created.append(c)
-        if not c.ok:
-            return c
-        v = await send(
-            ctx.client,
-            "POST",
-            f"{OR}/solicitudes/{c.body['id']}/validar",
-            json={"items": []},
-            headers=val_h,
-            key=f"{key}:validar",
-        )
-        validated.append(v)
-        return v
+        return await orders.one(i, route)
 
     burst = Burst(make=one, size=BURST // 2)  # heavier requests than a sale
     await stream(one, rate=6, duration=10, during=kill_and_restart(ctx, "orders", 3.5, burst))
-    await burst.outcomes()  # `one` records into created / validated itself
+    await burst.outcomes()  # the workload records creations and validations itself
     dsn = ctx.system.db_dsn("orders")
-    audit, took = await auditor.converge(
-        lambda: auditor.audit_orders(dsn, created, validated, ids["prod"])
-    )
-    return Result("kill-9 orders (proposals)", created + validated, audit, took)
+    audit, took = await auditor.converge(lambda: orders.audit(dsn))
+    return Result("kill-9 orders (proposals)", orders.outcomes, audit, took)
 
 
 # --------------------------------------------------------------------------- evidence
 
 
 async def s3_kill_evidence(ctx: Ctx) -> Result:
-    sup = bearer("chaos-sup", "evidence.supervisor")
-    res = bearer("chaos-res", "evidence.residente")
-    ot = await ctx.write("POST", f"{EV}/ots", {"orden_trabajo": "OT-CHAOS-1"}, sup)
-    n_partidas = 20
-    partidas = [
-        {
-            "id_partida": f"C-2.9.{n}",
-            "descripcion": f"Partida {n}",
-            "anexo": "C-2",  # an annex whose productions need a GPU (DEFAULT_GPU_ANNEXES)
-            "unidad": "JOR",
-            "volumen_proyectado": "100000",
-            "precio_unitario_mn": "10.0000",
-        }
-        for n in range(n_partidas)
-    ]
-    imp = await ctx.write("POST", f"{EV}/ots/{ot['id']}/importaciones", {"partidas": partidas}, sup)
-    ids = [p["id"] for p in sorted(imp["partidas"], key=lambda p: p["codigo"])]
-    cells: dict[str, tuple[int, date]] = {}
+    evidence = EvidenceWorkload()
+    route = ctx.route("evidence")
+    await evidence.setup(route)
 
     async def one(i: int) -> Outcome:
-        key = str(uuid.uuid4())
-        j = i if i < 1_000_000 else 400 + i - 1_000_000  # burst requests: days 20 and on
-        partida, fecha = ids[j % n_partidas], date(2025, 3, 1) + timedelta(days=j // n_partidas)
-        cells[key] = (partida, fecha)
-        body = {
-            "id_partida_anexo": partida,
-            "fecha": fecha.isoformat(),
-            "tipo_tiempo": "TE",
-            "volumen": "1",
-        }
-        return await send(ctx.client, "PUT", f"{EV}/producciones", json=body, headers=res, key=key)
+        return await evidence.one(i, route)
 
     burst = Burst(make=one, size=BURST // 2)  # heavier requests than a sale
     outcomes = await stream(
@@ -543,7 +398,7 @@ async def s3_kill_evidence(ctx: Ctx) -> Result:
     )
     outcomes += await burst.outcomes()
     dsn = ctx.system.db_dsn("evidence")
-    audit, took = await auditor.converge(lambda: auditor.audit_evidence(dsn, outcomes, cells))
+    audit, took = await auditor.converge(lambda: evidence.audit(dsn))
     return Result("kill-9 evidence (GPU sync)", outcomes, audit, took)
 
 

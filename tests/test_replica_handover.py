@@ -1,9 +1,16 @@
 """Two replicas of each service as real processes (``deploy.local.distributed``) on real Kafka and
-PostgreSQL; one gets SIGTERM. Measured for every service: readiness turns 503 while the process
-still serves, it exits cleanly (requests in flight answered, consumers committed and left, relay
-claims released), the survivor owns every partition of the group within 3 s of the exit. For
-sales, under a load of POS sales spread over both replicas: the audit finds no sale lost or
-doubled and the stock decremented exactly once per sale."""
+PostgreSQL; one gets SIGTERM while a write load is spread over both (like a load balancer: the
+first try on one replica, retries rotate over both), with a burst of requests in flight at the
+signal; then more load on the survivor alone. Measured for every service: readiness turns 503
+while the process still serves, it exits cleanly (requests in flight answered, consumers
+committed and left, relay claims released), the survivor owns every partition of the group
+within 3 s of the exit, every request got a 2xx (no 5xx after the retries, never a 500), and the
+auditor (``chaos.auditor``, polled until the consumers' effects settle) finds nothing lost or
+doubled: sales — one sale per key, stock decremented exactly once per sale (``sales.stock``);
+evidence — one production per (partida, date) cell, exactly one GPU per production
+(``evidence.gpu-sync``); orders — one request and one validation per key, exactly one proposal
+per validated request, reservations exact (``orders.proposals``). The workloads are the chaos
+suite's (``chaos.workloads``)."""
 
 from __future__ import annotations
 
@@ -12,14 +19,24 @@ import json
 import signal
 import time
 import uuid
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from chaos.auditor import audit_sales
-from chaos.load import Outcome, bearer, send
+from chaos.auditor import converge
+from chaos.load import Outcome
+from chaos.scenarios import Burst, Make
+from chaos.workloads import (
+    EvidenceWorkload,
+    OrdersWorkload,
+    Route,
+    SalesWorkload,
+    Workload,
+)
 from deploy.local._util import port_open
 from deploy.local.distributed import (
     Infra,
@@ -38,6 +55,17 @@ GROUPS = {"evidence": "evidence.gpu-sync", "sales": "sales.stock", "orders": "or
 PARTITIONS = 3  # contracts: every consumed topic has 3
 START_STOCK = 100_000
 TAKEOVER_LIMIT_S = 3.0
+LOAD_INTERVAL_S = {"sales": 0.05, "evidence": 0.1, "orders": 0.15}  # orders: create + validate
+BURST_SIZE = {"sales": 20, "evidence": 10, "orders": 10}
+LOAD_BEFORE_S = 1.0  # on both replicas before the signal
+LOAD_AFTER_S = 1.5  # on the survivor alone after the takeover
+AUDIT_DEADLINE_S = 60.0
+
+
+def _workload(service: str) -> Workload:
+    if service == "sales":
+        return SalesWorkload(START_STOCK, "handover")
+    return EvidenceWorkload() if service == "evidence" else OrdersWorkload()
 
 
 def _base_port(service: str) -> int:
@@ -61,24 +89,34 @@ async def _assigned(client: httpx.AsyncClient, proc: Proc, group: str) -> int:
     return int(consumer.get("assigned_partitions", -1))
 
 
-async def _setup_catalogue(client: httpx.AsyncClient, url: str) -> tuple[int, int]:
-    adm = bearer("handover-adm", "sales.admin")
+@dataclass
+class Balancer:
+    """Writes of `workload` over the two replicas, alternating the first try (retries rotate to
+    the other one); once the victim has exited, only to the survivor."""
 
-    async def write(method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        r = await client.request(method, url + path, json=body, headers=adm, timeout=30)
-        assert r.status_code in (200, 201), (path, r.status_code, r.text)
-        data: dict[str, Any] = r.json()
-        return data
+    client: httpx.AsyncClient
+    workload: Workload
+    victim: Proc
+    survivor: Proc
+    victim_gone: bool = False
+    tasks: list[asyncio.Task[Outcome]] = field(default_factory=list)
 
-    await write("PUT", "/configuracion/tarifa", {"tarifa_laser_minuto": "1.00"})
-    await write("PUT", "/configuracion/tabulador/3", {"factor_costo": "100.0000"})
-    producto = await write("POST", "/productos", {"nombre": "Handover"})
-    material = await write(
-        "POST",
-        "/materiales",
-        {"descripcion": "Handover", "stock_actual": START_STOCK, "stock_minimo": 0},
-    )
-    return int(producto["id_producto"]), int(material["id_material"])
+    def route(self, first: Proc) -> Route:
+        if self.victim_gone:
+            return Route(self.client, base_urls=[self.survivor.url])
+        other = self.survivor if first is self.victim else self.victim
+        return Route(self.client, base_urls=[first.url, other.url])
+
+    def make(self, first: Proc) -> Make:
+        return lambda i: self.workload.one(i, self.route(first))
+
+    async def run(self, interval: float, stop: asyncio.Event) -> None:
+        i = 0
+        while not stop.is_set():
+            first = self.victim if i % 2 == 0 else self.survivor
+            self.tasks.append(asyncio.create_task(self.workload.one(i, self.route(first))))
+            i += 1
+            await asyncio.sleep(interval)
 
 
 def test_the_groups_are_the_contracts_consumer_groups() -> None:
@@ -95,7 +133,6 @@ async def test_sigterm_hands_over_to_the_other_replica(
     postgres_url: str, kafka_bootstrap: str, tmp_path: Path, service: str
 ) -> None:
     group = GROUPS[service]
-    with_load = service == "sales"
     infra = Infra(
         kafka=kafka_bootstrap,
         dsn=asyncpg_dsn(postgres_url),
@@ -110,13 +147,12 @@ async def test_sigterm_hands_over_to_the_other_replica(
         gateway=False,
         log_dir=tmp_path,
     )
+    workload = _workload(service)
     try:
         await asyncio.to_thread(sup.start)
         victim, survivor = sup.procs
         async with httpx.AsyncClient() as client:
-            producto, material = (
-                await _setup_catalogue(client, survivor.url) if with_load else (0, 0)
-            )
+            await workload.setup(Route(client, base_urls=[survivor.url]))
 
             # both members hold partitions before the fault
             deadline = time.monotonic() + 60
@@ -129,56 +165,13 @@ async def test_sigterm_hands_over_to_the_other_replica(
             else:
                 pytest.fail(f"group never settled over both replicas: {a} + {b}")
 
-            sellers = [bearer(f"handover-seller-{n}", "sales.vendedor") for n in range(8)]
-
-            async def sale(i: int, first: Proc) -> Outcome:
-                key = str(uuid.uuid4())
-                body = {
-                    "carrito": [
-                        {
-                            "producto_id": producto,
-                            "material_id": material,
-                            "largo": "10",
-                            "ancho": "10",
-                            "espesor_mm": 3,
-                            "cantidad": 1,
-                        }
-                    ],
-                    "monto_abonado": "1.00",
-                    "metodo_pago": "efectivo",
-                    "referencia_pago": key,
-                }
-                # like a load balancer: the first try on one replica, retries rotate
-                other = survivor if first is victim else victim
-                return await send(
-                    client,
-                    "POST",
-                    "/ventas",
-                    json=body,
-                    headers=sellers[i % len(sellers)],
-                    key=key,
-                    base_urls=[first.url, other.url],
-                )
-
+            balancer = Balancer(client, workload, victim, survivor)
             stop_load = asyncio.Event()
-            tasks: list[asyncio.Task[Outcome]] = []
-
-            async def load() -> None:
-                i = 0
-                while not stop_load.is_set():
-                    target = victim if i % 2 == 0 else survivor
-                    tasks.append(asyncio.create_task(sale(i, target)))
-                    i += 1
-                    await asyncio.sleep(0.05)
-
-            if with_load:
-                loader = asyncio.create_task(load())
-                await asyncio.sleep(1.0)  # load running on both replicas before the signal
-            burst = (
-                [asyncio.create_task(sale(10_000 + n, victim)) for n in range(20)]
-                if with_load
-                else []
-            )
+            loader = asyncio.create_task(balancer.run(LOAD_INTERVAL_S[service], stop_load))
+            await asyncio.sleep(LOAD_BEFORE_S)
+            burst = Burst(make=balancer.make(victim), size=BURST_SIZE[service])
+            await burst.fire()  # on the victim, just before the signal
+            in_flight = sum(not t.done() for t in balancer.tasks + burst.tasks)
             t_signal = time.monotonic()
             victim.signal(signal.SIGTERM)
 
@@ -199,6 +192,7 @@ async def test_sigterm_hands_over_to_the_other_replica(
 
             code = await asyncio.to_thread(victim.wait, 40)
             t_exit = time.monotonic()
+            balancer.victim_gone = True
             assert describe_exit(code) == "clean", f"victim exit {code}"
 
             # the survivor takes over every partition
@@ -211,40 +205,43 @@ async def test_sigterm_hands_over_to_the_other_replica(
             assert t_takeover is not None, "the survivor never owned all partitions"
             takeover_s = t_takeover - t_exit
 
-            outcomes: list[Outcome] = []
-            if with_load:
-                await asyncio.sleep(1.0)  # more load on the survivor alone
-                stop_load.set()
-                await loader
-                outcomes = list(await asyncio.gather(*tasks, *burst))
-                await _audit(infra, outcomes, material)
+            await asyncio.sleep(LOAD_AFTER_S)
+            stop_load.set()
+            await loader
+            await asyncio.gather(*balancer.tasks)
+            await burst.outcomes()
+            settled_s = await _audit(infra, workload)
 
         log = victim.log_path.read_text()
         assert "messaging stopped" in log
         record = {
             "service": service,
-            "sales": len(outcomes),
+            "operations": len(workload.outcomes),
+            "retried": sum(o.attempts > 1 for o in workload.outcomes),
+            "retried_after": dict(
+                Counter(str(s) for o in workload.outcomes for s in o.statuses[:-1])
+            ),
+            "in_flight_at_signal": in_flight,
             "drain_seen": saw_draining,
             "exit_after_signal_s": round(t_exit - t_signal, 2),
             "takeover_after_exit_s": round(takeover_s, 2),
+            "audit_settled_s": round(settled_s, 2),
         }
         print("handover", json.dumps(record))
+        assert in_flight > 0, record
         assert takeover_s <= TAKEOVER_LIMIT_S, record
     finally:
         await asyncio.to_thread(sup.stop)
 
 
-async def _audit(infra: Infra, outcomes: list[Outcome], material: int) -> None:
-    """Every sale answered; one sale per key; stock consumed exactly once per sale."""
-    failed = [o for o in outcomes if not o.ok]
-    assert not failed, [(o.key, o.statuses) for o in failed[:5]]
-    dsn = database_url(infra.dsn, infra.database("sales")).replace(
+async def _audit(infra: Infra, workload: Workload) -> float:
+    """Every write answered 2xx and never 500; the auditor agrees within the deadline (returns
+    how long its effects took to settle after the load)."""
+    failed = [o for o in workload.outcomes if not o.ok or o.saw_500]
+    assert not failed, [(o.path, o.key, o.statuses, str(o.body)[:200]) for o in failed[:5]]
+    dsn = database_url(infra.dsn, infra.database(workload.service)).replace(
         "postgresql+asyncpg://", "postgresql://"
     )
-    deadline = time.monotonic() + 60
-    while True:
-        audit = await audit_sales(dsn, outcomes, material, START_STOCK)
-        if audit.ok or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.5)
-    assert audit.ok, (audit.duplicates, audit.lost, audit.problems)
+    audit, took = await converge(lambda: workload.audit(dsn), AUDIT_DEADLINE_S)
+    assert took is not None, (audit.duplicates, audit.lost, audit.problems)
+    return took

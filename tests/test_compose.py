@@ -7,14 +7,21 @@ import importlib
 import inspect
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from service_defaults import tracing
+
+from .tracing_env import check_tracing_env, otel_env
+
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
+CHART_VALUES = ROOT / "deploy" / "helm" / "nexo" / "values.yaml"
+JAEGER_CONFIG = ROOT / "deploy" / "helm" / "nexo" / "files" / "jaeger.yaml"
 SERVICES = ("evidence", "sales", "orders")
 APPS = (*SERVICES, "gateway")
 INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
@@ -27,10 +34,12 @@ def compose() -> dict[str, Any]:
     return data
 
 
-def _resolve(value: str) -> str:
-    """Compose-style ``${VAR:-default}`` / ``${VAR:?msg}`` with an empty .env."""
+def _resolve(value: str, dotenv: Mapping[str, str] | None = None) -> str:
+    """Compose-style ``${VAR:-default}`` / ``${VAR:?msg}`` with `dotenv` (default: empty)."""
 
     def repl(m: re.Match[str]) -> str:
+        if dotenv and dotenv.get(m.group("name")):
+            return dotenv[m.group("name")]
         if m.group("op") in {":-", "-"}:
             return m.group("arg")
         # required: the user sets it (long enough for the prod JWT secret check)
@@ -39,11 +48,13 @@ def _resolve(value: str) -> str:
     return INTERPOLATION.sub(repl, value.replace("$$", "$"))
 
 
-def _environment(service: dict[str, Any]) -> dict[str, str]:
+def _environment(
+    service: dict[str, Any], dotenv: Mapping[str, str] | None = None
+) -> dict[str, str]:
     env = service.get("environment") or {}
     if isinstance(env, list):
         env = dict(item.split("=", 1) for item in env)
-    return {str(k): _resolve(str(v)) for k, v in env.items()}
+    return {str(k): _resolve(str(v), dotenv) for k, v in env.items()}
 
 
 def _settings_class(app: str) -> type[Any]:
@@ -168,6 +179,67 @@ def test_env_example_documents_every_variable(compose: dict[str, Any]) -> None:
             assert key in example or generic in example, f"{key} not documented"
 
 
+# ------------------------------------------------------------------------------ tracing
+
+
+def _dotenv(path: Path) -> dict[str, str]:
+    lines = (line.strip() for line in path.read_text().splitlines())
+    pairs = (line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def _jaeger_port(config: dict[str, Any], *path: str) -> int:
+    node: Any = config
+    for key in path:
+        node = node[key]
+    return int(str(node["endpoint"]).rsplit(":", 1)[1])
+
+
+def test_every_app_exports_traces_to_the_compose_jaeger(compose: dict[str, Any]) -> None:
+    jaeger = compose["services"]["jaeger"]
+    image = yaml.safe_load(CHART_VALUES.read_text())["tracing"]["jaeger"]["image"]
+    assert jaeger["image"] == f"{image['repository']}:{image['tag']}"  # the chart's release
+    assert jaeger["command"] == ["--config=/etc/jaeger/config.yaml"]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in jaeger["volumes"]}
+    assert (ROOT / mounts["/etc/jaeger/config.yaml"]).resolve() == JAEGER_CONFIG
+    config = yaml.safe_load(JAEGER_CONFIG.read_text())
+    otlp = _jaeger_port(config, "receivers", "otlp", "protocols", "http")
+    query = _jaeger_port(config, "extensions", "jaeger_query", "http")
+    health = _jaeger_port(config, "extensions", "healthcheckv2", "http")
+    assert f"127.0.0.1:{health}/status" in " ".join(jaeger["healthcheck"]["test"])
+    assert [_resolve(p) for p in jaeger["ports"]] == [f"127.0.0.1:{query}:{query}"]
+    for app in APPS:
+        env = _environment(compose["services"][app])
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == f"http://jaeger:{otlp}"
+        assert env["OTEL_SERVICE_NAME"] == app
+        check_tracing_env(env, app)
+    gateway = _environment(compose["services"]["gateway"])
+    assert gateway["GATEWAY_TRACES_QUERY_URL"] == f"http://jaeger:{query}"
+
+
+def test_the_env_file_switches_tracing_off_and_sets_the_ratio(compose: dict[str, Any]) -> None:
+    example = _dotenv(ROOT / "deploy" / ".env.example")
+    assert example["OTEL_TRACES_EXPORTER"] == "otlp"
+    for app in APPS:
+        for dotenv, on in (
+            (example, True),
+            ({}, True),
+            ({**example, "OTEL_TRACES_EXPORTER": "none"}, False),
+        ):
+            env = otel_env(_environment(compose["services"][app], dotenv))
+            with pytest.MonkeyPatch.context() as mp:
+                for key in list(os.environ):
+                    if key.startswith("OTEL_"):
+                        mp.delenv(key)
+                for key, value in env.items():
+                    mp.setenv(key, value)
+                mp.setattr(tracing, "extra_span_processors", [])
+                assert tracing.tracing_configured() is on, (app, dotenv)
+        env = _environment(compose["services"][app], {"OTEL_TRACES_SAMPLER_ARG": "0.25"})
+        assert env["OTEL_TRACES_SAMPLER_ARG"] == "0.25"
+        check_tracing_env(env, app)
+
+
 # ------------------------------------------------------------- compose and the Helm chart agree
 
 # Differ by nature between a Docker host and a cluster: addresses, secrets, log level input.
@@ -179,6 +251,8 @@ DEPLOYMENT_SPECIFIC = (
     "_ORDERS_URL",
     "_JWT_SECRET",
     "PGPASSWORD",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "_TRACES_QUERY_URL",
 )
 
 
@@ -191,7 +265,14 @@ def chart_docs() -> list[dict[str, Any]]:
         if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
             pytest.fail(msg)
         pytest.skip(msg)
-    return template(sets={"secrets.jwtSecret": "x" * 48, "secrets.postgresPassword": "pw"})
+    # tracing on, with the in-chart Jaeger: compose always runs one
+    return template(
+        sets={
+            "secrets.jwtSecret": "x" * 48,
+            "secrets.postgresPassword": "pw",
+            "tracing.enabled": True,
+        }
+    )
 
 
 def test_compose_and_chart_run_the_same_apps_on_the_same_port(
@@ -204,8 +285,8 @@ def test_compose_and_chart_run_the_same_apps_on_the_same_port(
         for d in chart_docs
         if d["kind"] == "Deployment"
     }
-    assert chart_apps == set(APPS)
-    assert set(APPS) <= set(compose["services"])
+    assert chart_apps == {*APPS, "jaeger"}
+    assert {*APPS, "jaeger"} <= set(compose["services"])
     for app in APPS:
         (container,) = deployment(chart_docs, app)["spec"]["template"]["spec"]["containers"]
         assert container["command"] == compose["services"][app]["command"]
@@ -235,3 +316,33 @@ def test_compose_and_chart_set_the_same_settings(
     if app != "gateway":
         db = f"{app.upper()}_DATABASE_URL"
         assert in_compose[db].rsplit("/", 1)[1] == in_chart[db].rsplit("/", 1)[1] == app
+
+
+def test_compose_and_chart_run_the_same_jaeger(
+    compose: dict[str, Any], chart_docs: list[dict[str, Any]]
+) -> None:
+    from deploy.helm.render import container_env, deployment
+
+    dep = deployment(chart_docs, "jaeger")
+    (container,) = dep["spec"]["template"]["spec"]["containers"]
+    jaeger = compose["services"]["jaeger"]
+    assert container["image"] == jaeger["image"]
+    assert container["args"][0] == jaeger["command"][0]  # the same file, mounted at one path
+    (configmap,) = [
+        d
+        for d in chart_docs
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"] == dep["metadata"]["name"]
+    ]
+    assert configmap["data"]["config.yaml"].strip() == JAEGER_CONFIG.read_text().strip()
+    assert {e["name"]: e["value"] for e in container["env"]} == jaeger["environment"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    for app in APPS:
+        in_compose = _environment(compose["services"][app])["OTEL_EXPORTER_OTLP_ENDPOINT"]
+        in_chart = container_env(chart_docs, app)["OTEL_EXPORTER_OTLP_ENDPOINT"]
+        assert in_chart == f"http://{dep['metadata']['name']}:{ports['otlp-http']}"
+        assert in_compose.rsplit(":", 1)[1] == str(ports["otlp-http"])
+    query = _environment(compose["services"]["gateway"])["GATEWAY_TRACES_QUERY_URL"]
+    assert query.rsplit(":", 1)[1] == str(ports["query"])
+    assert container_env(chart_docs, "gateway")["GATEWAY_TRACES_QUERY_URL"] == (
+        f"http://{dep['metadata']['name']}:{ports['query']}"
+    )

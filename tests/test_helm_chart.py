@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,13 @@ from typing import Any
 import httpx
 import kubernetes_validate
 import pytest
+import yaml
 
 from contracts.topics import all_topics, consumer_groups
 from deploy.helm import topics as chart_topics
 from deploy.helm.render import CHART, HelmError, container_env, helm_binary, template
+
+from .tracing_env import check_tracing_env, otel_env
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCTION = CHART / "values-production.yaml"
@@ -207,6 +211,10 @@ def test_every_env_var_is_a_real_setting_and_required_ones_are_set(
     prefix = str(cls.model_config.get("env_prefix"))
     assert prefix == f"{app.upper()}_"
     env = _container_env(docs, app)
+    otel = otel_env(env)
+    if otel:  # process-wide OpenTelemetry settings: each one's effect is checked
+        check_tracing_env(otel, app)
+    env = {k: v for k, v in env.items() if k not in otel}
     fields = {name.upper() for name in cls.model_fields}
     unknown = sorted(k for k in env if k not in HELPER_ENV and k.removeprefix(prefix) not in fields)
     assert not unknown, f"{app}: variables no setting reads: {unknown}"
@@ -472,3 +480,210 @@ def test_switches_render_valid_objects(sets: dict[str, str | bool]) -> None:
         ref = next(e for e in container["env"] if e["name"] == "PGPASSWORD")
         assert ref["valueFrom"]["secretKeyRef"] == {"name": "nexo-pg-app", "key": "password"}
         assert "Cluster" not in kinds  # createCluster is off: the cluster exists already
+
+
+# ------------------------------------------------------------------------------ tracing
+
+TRACING_SETS: dict[str, str | bool | int] = {**DEFAULT_SETS, "tracing.enabled": True}
+
+
+@pytest.fixture(scope="module")
+def tracing_docs() -> list[dict[str, Any]]:
+    return template(sets=TRACING_SETS)
+
+
+def _jaeger_objects(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        d
+        for d in docs
+        if d["metadata"]["name"].endswith("-jaeger")
+        or d["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "jaeger"
+    ]
+
+
+def test_tracing_off_sets_no_otel_variable_and_renders_no_backend(
+    default_docs: list[dict[str, Any]],
+) -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert values["tracing"]["enabled"] is False
+    assert values["tracing"]["jaeger"]["enabled"] is True  # would run if tracing were on
+    # an endpoint alone does not switch it on either
+    with_endpoint = template(sets={**DEFAULT_SETS, "tracing.endpoint": "http://c:4318"})
+    for docs in (default_docs, with_endpoint):
+        assert _jaeger_objects(docs) == []
+        for app in APPS:
+            env = _container_env(docs, app)
+            assert otel_env(env) == {}, app
+            assert "GATEWAY_TRACES_QUERY_URL" not in env
+            (container,) = _one(docs, "Deployment", f"-{app}")["spec"]["template"]["spec"][
+                "containers"
+            ]
+            assert not [e for e in container.get("env", []) if e["name"].startswith("OTEL_")]
+
+
+def test_tracing_on_renders_a_schema_valid_jaeger(tracing_docs: list[dict[str, Any]]) -> None:
+    jaeger = _jaeger_objects(tracing_docs)
+    assert sorted(d["kind"] for d in jaeger) == [
+        "ConfigMap",
+        "Deployment",
+        "NetworkPolicy",
+        "Service",
+    ]
+    for doc in tracing_docs:
+        if _group(doc) in CORE_GROUPS:
+            try:
+                kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+            except kubernetes_validate.ValidationError as exc:
+                pytest.fail(f"{doc['kind']} {doc['metadata']['name']}: {exc.message}")
+    config = _one(tracing_docs, "ConfigMap", "-jaeger")["data"]["config.yaml"]
+    assert config.strip() == (CHART / "files" / "jaeger.yaml").read_text().strip()
+
+
+def test_jaeger_pod_is_non_root_read_only_and_probed(tracing_docs: list[dict[str, Any]]) -> None:
+    dep = _one(tracing_docs, "Deployment", "-jaeger")
+    spec = dep["spec"]["template"]["spec"]
+    assert dep["spec"]["replicas"] == 1
+    assert dep["spec"]["strategy"]["type"] == "Recreate"  # one in-memory store at a time
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["runAsUser"] != 0
+    assert spec["automountServiceAccountToken"] is False
+    (c,) = spec["containers"]
+    repo, tag = c["image"].rsplit(":", 1)
+    assert repo == "jaegertracing/jaeger"
+    assert re.fullmatch(r"2\.\d+\.\d+", tag), "pin a Jaeger v2 release"
+    sc = c["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    assert c["resources"]["requests"]
+    assert c["resources"]["limits"]["memory"]
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    assert mounts["/etc/jaeger"]["readOnly"] is True
+    assert "/tmp" in mounts
+    assert c["args"][0] == "--config=/etc/jaeger/config.yaml"
+    assert "--set=extensions.jaeger_storage.backends.memstore.memory.max_traces=10000" in c["args"]
+    # it must not trace itself (the Go SDK's default target is localhost:4317)
+    assert {e["name"]: e["value"] for e in c["env"]} == {
+        "OTEL_SDK_DISABLED": "true",
+        "OTEL_TRACES_EXPORTER": "none",
+    }
+    # the ports are the config's (files/jaeger.yaml) and the probes hit the health extension
+    config = yaml.safe_load((CHART / "files" / "jaeger.yaml").read_text())
+    listen = {
+        "otlp-http": config["receivers"]["otlp"]["protocols"]["http"]["endpoint"],
+        "query": config["extensions"]["jaeger_query"]["http"]["endpoint"],
+        "health": config["extensions"]["healthcheckv2"]["http"]["endpoint"],
+    }
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert {k: str(v) for k, v in ports.items()} == {
+        k: v.rsplit(":", 1)[1] for k, v in listen.items()
+    }
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert c[probe]["httpGet"] == {"path": "/status", "port": "health"}
+    svc = _one(tracing_docs, "Service", "-jaeger")
+    labels = dep["spec"]["template"]["metadata"]["labels"]
+    assert svc["spec"]["selector"].items() <= labels.items()
+    assert {p["name"]: p["targetPort"] for p in svc["spec"]["ports"]} == {
+        "otlp-http": "otlp-http",
+        "query": "query",
+    }
+
+
+def test_jaeger_admits_otlp_from_the_apps_and_queries_from_the_gateway(
+    tracing_docs: list[dict[str, Any]],
+) -> None:
+    policy = _one(tracing_docs, "NetworkPolicy", "-jaeger")
+    jaeger = _one(tracing_docs, "Deployment", "-jaeger")["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= jaeger.items()
+    rules = {r["ports"][0]["port"]: r["from"] for r in policy["spec"]["ingress"]}
+    assert set(rules) == {"otlp-http", "query"}
+
+    def admitted(peers: list[dict[str, Any]], labels: dict[str, str]) -> bool:
+        for peer in peers:
+            sel = peer["podSelector"]
+            if not sel.get("matchLabels", {}).items() <= labels.items():
+                continue
+            if all(labels.get(e["key"]) in e["values"] for e in sel.get("matchExpressions", [])):
+                return True
+        return False
+
+    pods = {
+        d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"]
+        for d in _kind(tracing_docs, "Deployment") + _kind(tracing_docs, "Job")
+    }
+    for name, labels in pods.items():
+        app = labels["app.kubernetes.io/component"]
+        assert admitted(rules["otlp-http"], labels) is (app in APPS), name
+        assert admitted(rules["query"], labels) is (app == "gateway"), name
+    # the default-deny policy covers Jaeger too: nothing else reaches it
+    deny = _one(tracing_docs, "NetworkPolicy", "-default-deny")
+    assert deny["spec"]["podSelector"]["matchLabels"].items() <= jaeger.items()
+    # queryFrom adds who may open the UI; without policies none is rendered
+    extra = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ops"}}}
+    label = "kubernetes\\.io/metadata\\.name"  # dots escaped for --set
+    docs = template(
+        sets={
+            **TRACING_SETS,
+            f"tracing.jaeger.queryFrom[0].namespaceSelector.matchLabels.{label}": "ops",
+        }
+    )
+    rules = {
+        r["ports"][0]["port"]: r["from"]
+        for r in _one(docs, "NetworkPolicy", "-jaeger")["spec"]["ingress"]
+    }
+    assert extra in rules["query"]
+    assert extra not in rules["otlp-http"]
+    unpoliced = template(sets={**TRACING_SETS, "networkPolicy.enabled": False})
+    assert "NetworkPolicy" not in {d["kind"] for d in unpoliced}
+    assert len(_jaeger_objects(unpoliced)) == 3
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_tracing_on_points_every_app_at_the_in_chart_jaeger(
+    tracing_docs: list[dict[str, Any]], app: str
+) -> None:
+    env = _container_env(tracing_docs, app)
+    svc = _one(tracing_docs, "Service", "-jaeger")
+    ports = {p["name"]: p["port"] for p in svc["spec"]["ports"]}
+    name = svc["metadata"]["name"]
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == f"http://{name}:{ports['otlp-http']}"
+    assert env["OTEL_SERVICE_NAME"] == app
+    assert env["OTEL_TRACES_SAMPLER_ARG"] == "1"
+    check_tracing_env(env, app)
+    if app == "gateway":
+        assert env["GATEWAY_TRACES_QUERY_URL"] == f"http://{name}:{ports['query']}"
+    # the OTEL_* come from the app's ConfigMap, which the pod's checksum covers
+    (container,) = _one(tracing_docs, "Deployment", f"-{app}")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    assert [s["configMapRef"]["name"] for s in container["envFrom"]] == [f"nexo-{app}"]
+
+
+def test_production_sends_sampled_traces_to_an_external_collector(
+    production_docs: list[dict[str, Any]],
+) -> None:
+    values = yaml.safe_load(PRODUCTION.read_text())["tracing"]
+    assert _jaeger_objects(production_docs) == []
+    for app in APPS:
+        env = _container_env(production_docs, app)
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == values["endpoint"]
+        assert env["OTEL_TRACES_SAMPLER"] == "parentbased_traceidratio"
+        assert float(env["OTEL_TRACES_SAMPLER_ARG"]) == values["sampleRatio"] < 1
+        check_tracing_env(env, app)
+    gateway = _container_env(production_docs, "gateway")
+    assert gateway["GATEWAY_TRACES_QUERY_URL"] == values["queryUrl"]
+
+
+def test_tracing_values_are_checked() -> None:
+    with pytest.raises(HelmError, match=r"tracing\.endpoint"):
+        template(sets={**TRACING_SETS, "tracing.jaeger.enabled": False})
+    for bad in ("1.5", "-0.1", "ten"):
+        with pytest.raises(HelmError, match=r"tracing\.sampleRatio"):
+            template(sets={**TRACING_SETS, "tracing.sampleRatio": bad})
+    external = template(
+        sets={**TRACING_SETS, "tracing.jaeger.enabled": False, "tracing.endpoint": "http://c:4318"}
+    )
+    assert _jaeger_objects(external) == []
+    env = _container_env(external, "gateway")
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://c:4318"
+    assert "GATEWAY_TRACES_QUERY_URL" not in env  # no Jaeger known: the board's own events

@@ -147,3 +147,37 @@ pre-install,pre-upgrade
 - name: var
   mountPath: /app/var
 {{- end -}}
+
+{{/* Tracing: whether the in-chart Jaeger runs ("true" or empty) */}}
+{{- define "nexo.jaegerEnabled" -}}
+{{- if and .Values.tracing.enabled .Values.tracing.jaeger.enabled -}}true{{- end -}}
+{{- end -}}
+
+{{/* Tracing: the OTLP/HTTP endpoint every app exports to */}}
+{{- define "nexo.otlpEndpoint" -}}
+{{- if .Values.tracing.endpoint -}}
+{{- .Values.tracing.endpoint -}}
+{{- else if include "nexo.jaegerEnabled" . -}}
+{{- printf "http://%s:4318" (include "nexo.appName" (dict "root" . "app" "jaeger")) -}}
+{{- else -}}
+{{- fail "tracing.enabled needs tracing.endpoint (an external collector) or tracing.jaeger.enabled" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Tracing: the Jaeger query API of the /ops trace view (may be empty) */}}
+{{- define "nexo.tracesQueryUrl" -}}
+{{- if .Values.tracing.queryUrl -}}
+{{- .Values.tracing.queryUrl -}}
+{{- else if include "nexo.jaegerEnabled" . -}}
+{{- printf "http://%s:16686" (include "nexo.appName" (dict "root" . "app" "jaeger")) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Tracing: the sampled share of traces, checked to lie in [0, 1] */}}
+{{- define "nexo.sampleRatio" -}}
+{{- $r := .Values.tracing.sampleRatio | toString -}}
+{{- if not (regexMatch "^(0(\\.[0-9]+)?|1(\\.0+)?)$" $r) -}}
+{{- fail (printf "tracing.sampleRatio must be a number from 0 to 1 (got %q)" $r) -}}
+{{- end -}}
+{{- $r -}}
+{{- end -}}

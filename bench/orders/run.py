@@ -5,7 +5,8 @@ lots, and validate → proposal-ready latency through the message broker.
                                       [--embedded] [--verbose]
 
 Default: real PostgreSQL + Kafka (``DATABASE_URL`` / ``KAFKA_BOOTSTRAP_SERVERS`` if set, else
-started from ``deploy.local``). ``--embedded``: SQLite file + in-memory transport.
+started from ``deploy.local``). ``--embedded``: SQLite file + the durable local event log
+(``make run``'s transport).
 Generation is the consumer's handling of one RequestValidated (the event the validation put in
 the outbox) for a 200-item request with all 100,000 lots in scope: ``handle_request_validated``
 in its own committed transaction (lock candidate stock, FEFO, reserve, rows, outbox), as the
@@ -345,8 +346,10 @@ async def bench_latency(
     settings = OrdersSettings(
         env="test",
         database_url=db,
-        transport="kafka" if kafka else "memory",
+        # embedded: the durable event log next to the SQLite file, as `make run` runs it
+        transport="kafka" if kafka else "local",
         kafka_bootstrap_servers=kafka,
+        local_log_path=Path(db.removeprefix("sqlite+aiosqlite:///")).with_name("events.db"),
         log_level="WARNING",
     )
     val = {"Authorization": f"Bearer {issue_token(settings, 'v', ['orders.validador'])}"}
@@ -409,7 +412,9 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=200)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--latency", type=int, default=100)
-    parser.add_argument("--embedded", action="store_true", help="SQLite + in-memory transport")
+    parser.add_argument(
+        "--embedded", action="store_true", help="SQLite + the durable local event log"
+    )
     parser.add_argument(
         "--verbose", action="store_true", help="print every latency and each run's SQL stages"
     )
@@ -424,7 +429,7 @@ def main() -> None:
             kafka,
         ),
     ):
-        mode = "embedded (SQLite + memory)" if args.embedded else "PostgreSQL + Kafka"
+        mode = "embedded (SQLite + local event log)" if args.embedded else "PostgreSQL + Kafka"
         res = asyncio.run(run(args, db, kafka))
     gen_p50, gen_p90 = statistics.median(res["gen_ms"]), pct(res["gen_ms"], 90)
     gen_max = max(res["gen_ms"])

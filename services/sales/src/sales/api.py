@@ -13,7 +13,16 @@ import json
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+from typing import (
+    TYPE_CHECKING,
+    Annotated,
+    Any,
+    Literal,
+    TypeVar,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, params
 from fastapi.routing import APIRoute
@@ -275,7 +284,13 @@ class ClienteBody(_In):
         return service.ClienteIn(**self.model_dump())
 
 
-MetodoPago = Literal["efectivo", "transferencia", "tarjeta"]
+# API literals generated from the domain's vocabularies (same OpenAPI `enum` as a written one)
+if TYPE_CHECKING:
+    MetodoPago = str
+    EstadoCotizacionPedido = str
+else:
+    MetodoPago = Literal[d.values(d.MetodoPago)]
+    EstadoCotizacionPedido = Literal[tuple(e.value for e in d.REQUESTABLE_QUOTE_STATES)]
 
 
 class VentaBody(_In):
@@ -365,7 +380,7 @@ class CotizacionBody(_In):
 
 
 class CotizacionEstadoBody(_In):
-    estado: Literal["enviada", "aceptada", "rechazada"]
+    estado: EstadoCotizacionPedido
 
 
 class ConvertirBody(_In):
@@ -458,7 +473,7 @@ def material_out(m: Material) -> dict[str, Any]:
         "ancho": dec(m.ancho),
         "stock_actual": m.stock_actual,
         "stock_minimo": m.stock_minimo,
-        "bajo_stock": m.stock_actual <= m.stock_minimo,
+        "bajo_stock": d.is_low_stock(m.stock_actual, m.stock_minimo),
         "activo": m.activo,
     }
 

@@ -35,11 +35,13 @@ from nexo_messaging.outbox import outbox_row
 from nexo_messaging.relay import notify_channel
 from sales import domain as d
 from sales import service
-from sales.domain import DomainError, MaterialStock, NotFound
+from sales.domain import DomainError, MaterialStock, NotFound, covered_sql
 from service_defaults import idempotency
 from service_defaults.db import driver_connection
 
-_READ = """
+# The SQL pre-check of the cart is the domain's stock rule rendered (`sales.domain.stock`).
+_COVERED = covered_sql("r.qty", "r.stock_actual")
+READ = f"""
 WITH q AS (
   SELECT * FROM unnest($1::integer[], $2::integer[]) AS q(id, qty)
 ), r AS (
@@ -56,7 +58,7 @@ WITH q AS (
                    AND NOT EXISTS (SELECT 1 FROM k)
                    AND ($4::integer IS NULL OR g.cliente IS NOT NULL)
                    AND (SELECT count(*) FROM r
-                        WHERE r.activo AND ($5::boolean OR r.qty <= r.stock_actual))
+                        WHERE r.activo AND ($5::boolean OR {_COVERED}))
                        = cardinality($1::integer[])
               THEN nextval(pg_get_serial_sequence('ventas', 'id_venta')) END AS id_venta
   FROM g
@@ -154,7 +156,7 @@ async def confirm_sale(
     pending = idempotency.current()
     async with driver_connection(engine) as conn:
         rows = await conn.fetch(
-            _READ,
+            READ,
             list(requested),
             list(requested.values()),
             service.cart_prices_pass(data, lines),

@@ -36,6 +36,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from nexo_messaging.tables import inbox_table, outbox_table
+from sales.domain.vocab import (
+    EstadoAbono,
+    EstadoCotizacion,
+    EstatusVenta,
+    MetodoPago,
+    MotivoMovimiento,
+    values,
+)
 from service_defaults.idempotency import idempotency_table
 
 NAMING = {
@@ -58,15 +66,17 @@ outbox = outbox_table(Base.metadata)
 inbox = inbox_table(Base.metadata)
 idempotency = idempotency_table(Base.metadata)
 
-ESTATUS_VENTA = ("pendiente", "en_produccion", "entregada", "cancelada")
-ESTADOS_COTIZACION = ("borrador", "enviada", "aceptada", "vencida", "rechazada")
-METODOS_PAGO = ("efectivo", "transferencia", "tarjeta")
-ESTADOS_ABONO = ("aplicado", "por_reembolsar", "reembolsado")
-MOTIVOS_MOVIMIENTO = ("venta", "cancelacion", "reabasto", "ajuste", "conteo", "alta")
+# CHECK value lists: derived from the domain's vocabularies (`sales.domain.vocab`), never spelled
+# out here; `test_sales_vocab.py` checks the migrated constraints against the enums.
+ESTATUS_VENTA = values(EstatusVenta)
+ESTADOS_COTIZACION = values(EstadoCotizacion)
+METODOS_PAGO = values(MetodoPago)
+ESTADOS_ABONO = values(EstadoAbono)
+MOTIVOS_MOVIMIENTO = values(MotivoMovimiento)
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+def _in(column: str, allowed: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in allowed)})"
 
 
 def _now() -> Any:
@@ -198,7 +208,11 @@ class Cotizacion(Base):
     precio_unitario: Mapped[Decimal] = mapped_column(MONEY)
     monto_total: Mapped[Decimal] = mapped_column(MONEY)
     parametros_precio: Mapped[dict[str, Any]] = mapped_column(JSON)
-    estado: Mapped[str] = mapped_column(String(20), server_default="borrador", default="borrador")
+    estado: Mapped[str] = mapped_column(
+        String(20),
+        server_default=EstadoCotizacion.BORRADOR.value,
+        default=EstadoCotizacion.BORRADOR.value,
+    )
     fecha: Mapped[date] = mapped_column(Date)
     vigencia_hasta: Mapped[date] = mapped_column(Date)
     creado_por: Mapped[str] = mapped_column(String(100))
@@ -226,7 +240,10 @@ class Venta(Base):
         ForeignKey("clientes.id_cliente", ondelete="RESTRICT"), index=True
     )
     estatus: Mapped[str] = mapped_column(
-        String(20), server_default="pendiente", default="pendiente", index=True
+        String(20),
+        server_default=EstatusVenta.PENDIENTE.value,
+        default=EstatusVenta.PENDIENTE.value,
+        index=True,
     )
     total: Mapped[Decimal] = mapped_column(MONEY)
     total_pagado: Mapped[Decimal] = mapped_column(
@@ -295,7 +312,9 @@ class Abono(Base):
     monto: Mapped[Decimal] = mapped_column(MONEY)
     metodo: Mapped[str] = mapped_column(String(20))
     referencia: Mapped[str | None] = mapped_column(String(100))
-    estado: Mapped[str] = mapped_column(String(20), server_default="aplicado", default="aplicado")
+    estado: Mapped[str] = mapped_column(
+        String(20), server_default=EstadoAbono.APLICADO.value, default=EstadoAbono.APLICADO.value
+    )
     fecha: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     fecha_negocio: Mapped[date] = mapped_column(Date)
     usuario: Mapped[str] = mapped_column(String(100))

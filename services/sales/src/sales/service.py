@@ -1782,7 +1782,10 @@ async def report_bajo_stock(s: AsyncSession) -> list[dict[str, Any]]:
     rows = (
         await s.scalars(
             select(Material)
-            .where(Material.activo.is_(True), Material.stock_actual <= Material.stock_minimo)
+            .where(
+                Material.activo.is_(True),
+                d.LOW_STOCK(Material.stock_actual, Material.stock_minimo),
+            )
             .order_by(Material.stock_actual - Material.stock_minimo, Material.id_material)
         )
     ).all()

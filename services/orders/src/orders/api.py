@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders import domain as d
 from orders import service
+from orders.adapters.eligibility import existencia_elegible_where
 from orders.models import (
     Almacen,
     Institucion,
@@ -651,20 +652,15 @@ async def candidatos(
     today = d.business_date(service.now())
     rows = (
         await session.execute(
-            service._snap_query().where(
+            service.snap_query().where(
                 Lote.producto_id == ip.producto_id,
                 Ubicacion.almacen_id == sol.almacen_destino_id,
+                *existencia_elegible_where(),
+                Lote.fecha_caducidad >= today,  # domain.vigente
             )
         )
     ).all()
-    snaps = [
-        snap
-        for snap in (service._to_snap(r) for r in rows)
-        if snap.lote_estado == d.LOTE_DISPONIBLE
-        and snap.ubicacion_elegible
-        and snap.fecha_caducidad is not None
-        and snap.fecha_caducidad >= today
-    ]
+    snaps = [service.to_snap(r) for r in rows]
     snaps.sort(key=lambda x: d.orden_fefo(x, natural=cfg.natural_sort))
     return {
         "umbral_caducidad": d.umbral_caducidad(today, cfg.min_shelf_life_days).isoformat(),

@@ -115,7 +115,11 @@ LOTE_ESTADOS = frozenset({LOTE_DISPONIBLE, LOTE_SUSPENDIDO, LOTE_DETERIORADO, LO
 UBICACION_ESTADOS = frozenset(
     {"disponible", "ocupada", "bloqueada", "cuarentena", "caducados", "devoluciones"}
 )
-UBICACION_ESTADOS_ELEGIBLES = frozenset({"disponible", "ocupada"})
+ELIGIBLE_LOCATION_STATES: tuple[str, ...] = ("disponible", "ocupada")
+"""Location states whose stock may be allocated or dispatched (§B.4.1)."""
+UBICACION_ESTADOS_ELEGIBLES = frozenset(ELIGIBLE_LOCATION_STATES)
+ELIGIBLE_LOT_STATE = LOTE_DISPONIBLE
+"""The only lot estado whose stock may be allocated or dispatched (§B.4.1)."""
 
 
 class MotivoAjuste(StrEnum):
@@ -495,11 +499,49 @@ class LoteUbicacionSnap:
 
     @property
     def ubicacion_elegible(self) -> bool:
-        return (
-            self.ubicacion_estado in UBICACION_ESTADOS_ELEGIBLES
-            and self.ubicacion_activa
-            and self.almacen_activo
-        )
+        return ubicacion_elegible(self.ubicacion_estado, self.ubicacion_activa, self.almacen_activo)
+
+    @property
+    def lote_disponible(self) -> bool:
+        return self.lote_estado == ELIGIBLE_LOT_STATE
+
+    @property
+    def existencia_elegible(self) -> bool:
+        """Stock eligibility (§B.4.1): see `existencia_elegible`."""
+        return existencia_elegible(self)
+
+
+# ---- stock eligibility: the ONE definition (its SQL form: `orders.adapters.eligibility`) ----
+
+
+def ubicacion_elegible(estado: str, activa: bool, almacen_activo: bool) -> bool:
+    """A location whose stock may be used: state in `ELIGIBLE_LOCATION_STATES`, active, in an
+    active warehouse."""
+    return estado in UBICACION_ESTADOS_ELEGIBLES and activa and almacen_activo
+
+
+def existencia_elegible(snap: LoteUbicacionSnap) -> bool:
+    """Stock of this (lot, location) may be allocated or dispatched, expiry aside: lot estado
+    `ELIGIBLE_LOT_STATE` (DISPONIBLE) in an eligible location (`ubicacion_elegible`)."""
+    return snap.lote_estado == ELIGIBLE_LOT_STATE and ubicacion_elegible(
+        snap.ubicacion_estado, snap.ubicacion_activa, snap.almacen_activo
+    )
+
+
+def vigente(fecha_caducidad: date | None, today: date) -> bool:
+    """Not expired: a caducidad on or after `today` (a lot without one is never usable)."""
+    return fecha_caducidad is not None and fecha_caducidad >= today
+
+
+def elegible_fefo(snap: LoteUbicacionSnap, almacen_destino_id: int, umbral: date) -> bool:
+    """Automatic allocation (§B.4.1): eligible stock of the destination warehouse whose
+    caducidad is strictly after `umbral` (= `umbral_caducidad(today, min days)`)."""
+    return (
+        snap.almacen_id == almacen_destino_id
+        and existencia_elegible(snap)
+        and snap.fecha_caducidad is not None
+        and snap.fecha_caducidad > umbral
+    )
 
 
 def umbral_caducidad(today: date, min_shelf_life_days: int = DEFAULT_MIN_SHELF_LIFE_DAYS) -> date:
@@ -628,24 +670,17 @@ def asignar_fefo_varios(
         if req < 0:
             raise ValueError("requerido must be ≥ 0")
     umbral = umbral_caducidad(today, min_shelf_life_days)
-    elegibles_ub = UBICACION_ESTADOS_ELEGIBLES
     # per product: [hay_disponibles, hay_elegibles, cantidad_disponible, candidates]
     acc: dict[int, list[Any]] = {p: [False, False, 0, []] for p in requeridos}
     get = acc.get
+    elegible = existencia_elegible
     for s in snapshots:
         st = get(s.producto_id)
-        if (
-            st is None
-            or s.almacen_id != almacen_destino_id
-            or s.lote_estado != LOTE_DISPONIBLE
-            or s.ubicacion_estado not in elegibles_ub
-            or not s.ubicacion_activa
-            or not s.almacen_activo
-        ):
+        if st is None or s.almacen_id != almacen_destino_id or not elegible(s):
             continue
         st[0] = True
         cad = s.fecha_caducidad
-        if cad is None or cad <= umbral:
+        if cad is None or cad <= umbral:  # = not elegible_fefo(s, almacen_destino_id, umbral)
             continue
         st[1] = True
         neto = s.cantidad - s.reservado
@@ -781,13 +816,13 @@ def verificar_linea_manual(
     motivos = []
     if snap.almacen_id != almacen_destino_id:
         motivos.append("almacén distinto al destino")
-    if snap.lote_estado != LOTE_DISPONIBLE:
+    if not snap.lote_disponible:
         motivos.append(f"lote en estado {snap.lote_estado}")
     if not snap.ubicacion_elegible:
         motivos.append(f"ubicación {snap.ubicacion_codigo} no elegible ({snap.ubicacion_estado})")
     if snap.fecha_caducidad is None:
         motivos.append("lote sin fecha de caducidad")
-    elif snap.fecha_caducidad < today:
+    elif not vigente(snap.fecha_caducidad, today):
         motivos.append("lote caducado")
     if motivos:
         raise DomainError(
@@ -882,10 +917,8 @@ def lotes_no_elegibles_al_surtir(
     for ln in lineas:
         s = ln.snap
         ok = (
-            s.lote_estado == LOTE_DISPONIBLE
-            and s.ubicacion_elegible
-            and s.fecha_caducidad is not None
-            and s.fecha_caducidad >= today
+            existencia_elegible(s)
+            and vigente(s.fecha_caducidad, today)
             and (
                 ln.override_caducidad
                 or cumple_caducidad(s.fecha_caducidad, today, min_shelf_life_days)
@@ -973,12 +1006,7 @@ def calcular_salidas(
 
 def reserva_no_elegible(snap: LoteUbicacionSnap, today: date) -> bool:
     """A reservation that must be flagged: lot estado ≠ DISPONIBLE or caducidad < today."""
-    return (
-        snap.lote_estado != LOTE_DISPONIBLE
-        or snap.fecha_caducidad is None
-        or snap.fecha_caducidad < today
-        or not snap.ubicacion_elegible
-    )
+    return not (existencia_elegible(snap) and vigente(snap.fecha_caducidad, today))
 
 
 @dataclass

@@ -38,6 +38,7 @@ from contracts.events.orders import (
 )
 from nexo_messaging.outbox import enqueue
 from orders import domain as d
+from orders.adapters.eligibility import elegible_fefo_where, existencia_elegible_sql
 from orders.models import (
     Almacen,
     HistorialEstado,
@@ -257,7 +258,7 @@ def _snap_columns() -> tuple[Any, ...]:
     )
 
 
-def _snap_query() -> Any:
+def snap_query() -> Any:
     return (
         select(*_snap_columns())
         .select_from(LoteUbicacion)
@@ -267,7 +268,7 @@ def _snap_query() -> Any:
     )
 
 
-def _to_snap(row: Sequence[Any]) -> d.LoteUbicacionSnap:
+def to_snap(row: Sequence[Any]) -> d.LoteUbicacionSnap:
     return d.LoteUbicacionSnap(
         lote_ubicacion_id=row[0],
         lote_id=row[1],
@@ -294,13 +295,13 @@ async def _snapshots_locked(
         return {}
     rows = (
         await session.execute(
-            _snap_query()
+            snap_query()
             .where(LoteUbicacion.id.in_(ids))
             .order_by(LoteUbicacion.id)
             .with_for_update(of=LoteUbicacion)
         )
     ).all()
-    return {r[0]: _to_snap(r) for r in rows}
+    return {r[0]: to_snap(r) for r in rows}
 
 
 async def _reservar(session: AsyncSession, lu_id: int, cantidad: int) -> None:
@@ -878,18 +879,6 @@ def _uuids(n: int) -> list[uuid.UUID]:
     return [uuid.UUID(bytes=raw[i * 16 : i * 16 + 16], version=4) for i in range(n)]
 
 
-def _elegible_filters(almacen_id: int, umbral: date) -> list[Any]:
-    return [
-        Ubicacion.almacen_id == almacen_id,
-        Lote.estado == d.LOTE_DISPONIBLE,
-        Lote.fecha_caducidad > umbral,
-        Ubicacion.estado.in_(sorted(d.UBICACION_ESTADOS_ELEGIBLES)),
-        Ubicacion.activo.is_(True),
-        Almacen.activo.is_(True),
-        LoteUbicacion.cantidad > LoteUbicacion.cantidad_reservada,
-    ]
-
-
 async def _candidatos_todos(
     session: AsyncSession, productos: Sequence[int], almacen_id: int, umbral: date
 ) -> list[Any]:
@@ -899,8 +888,8 @@ async def _candidatos_todos(
     return list(
         (
             await session.execute(
-                _snap_query()
-                .where(Lote.producto_id.in_(productos), *_elegible_filters(almacen_id, umbral))
+                snap_query()
+                .where(Lote.producto_id.in_(productos), *elegible_fefo_where(almacen_id, umbral))
                 .order_by(LoteUbicacion.id)
                 .with_for_update(of=LoteUbicacion)
             )
@@ -940,7 +929,7 @@ async def _candidatos_fefo(
         .join(Lote, Lote.id == LoteUbicacion.lote_id)
         .join(Ubicacion, Ubicacion.id == LoteUbicacion.ubicacion_id)
         .join(Almacen, Almacen.id == Ubicacion.almacen_id)
-        .where(Lote.producto_id.in_(sorted(requeridos)), *_elegible_filters(almacen_id, umbral))
+        .where(Lote.producto_id.in_(sorted(requeridos)), *elegible_fefo_where(almacen_id, umbral))
         .subquery()
     )
     requerido = case(dict(requeridos), value=inner.c.producto_id, else_=0)
@@ -962,7 +951,7 @@ async def _candidatos_fefo(
             rows.extend(
                 (
                     await session.execute(
-                        _snap_query()
+                        snap_query()
                         .where(LoteUbicacion.id.in_(ids[chunk : chunk + 1000]))
                         .order_by(LoteUbicacion.id)
                         .with_for_update(of=LoteUbicacion)
@@ -986,12 +975,17 @@ handful of rows per product."""
 
 FEFO_FACTOR_LECTURA = 4
 
-_ELEGIBLE_PG = f"""l.estado = {d.LOTE_DISPONIBLE} AND l.fecha_caducidad > :umbral
+_ELEGIBLE_PG = f"""u.almacen_id = :almacen AND l.fecha_caducidad > :umbral
           AND lu.cantidad > lu.cantidad_reservada
-          AND u.almacen_id = :almacen AND u.estado IN ('disponible', 'ocupada') AND u.activo
-          AND (SELECT a.activo FROM almacenes AS a WHERE a.id = :almacen)"""
-# (the lot estado is a literal so that every plan, generic ones included, can use the partial
-# index `ix_lotes_fefo`; the warehouse flag is one uncorrelated sub-select, evaluated once)
+          AND {
+    existencia_elegible_sql(
+        lote="l",
+        ubicacion="u",
+        almacen_activo="(SELECT a.activo FROM almacenes AS a WHERE a.id = :almacen)",
+    )
+}"""
+"""`domain.elegible_fefo` (+ free stock left) for the PostgreSQL statements below, rendered from
+the domain's constants; the warehouse flag is one uncorrelated sub-select, evaluated once."""
 
 _SQL_CANDIDATOS_PG = f"""
 SELECT r.producto_id, c.lu_id, c.lote_id, c.numero_lote, c.fecha_caducidad, c.codigo,
@@ -1032,9 +1026,13 @@ GROUP BY l.producto_id
 """
 
 _SQL_LOCK_PG = (
-    "SELECT id, cantidad, cantidad_reservada FROM lote_ubicaciones "
-    "WHERE id = ANY(CAST(:ids AS integer[])) ORDER BY id FOR UPDATE"
+    "SELECT lu.id, lu.cantidad, lu.cantidad_reservada, l.estado, u.estado, u.activo, a.activo, "
+    "u.almacen_id FROM lote_ubicaciones AS lu JOIN lotes AS l ON l.id = lu.lote_id "
+    "JOIN ubicaciones AS u ON u.id = lu.ubicacion_id JOIN almacenes AS a ON a.id = u.almacen_id "
+    "WHERE lu.id = ANY(CAST(:ids AS integer[])) ORDER BY lu.id FOR UPDATE OF lu"
 )
+"""Lock the prefix rows and read, under the lock, everything eligibility needs: the snapshots
+carry the real lot / location / warehouse states, which the domain rule then checks."""
 
 
 _TOTALES_ESPERA_S = 0.05
@@ -1098,7 +1096,7 @@ class _TotalesPg:
                 await self._task
 
 
-async def _candidatos_fefo_pg(
+async def candidatos_fefo_pg(
     session: AsyncSession, requeridos: Mapping[int, int], almacen_id: int, umbral: date
 ) -> list[d.LoteUbicacionSnap]:
     """PostgreSQL: the eligible FEFO prefix each product needs, locked and re-read.
@@ -1114,7 +1112,7 @@ async def _candidatos_fefo_pg(
     # more (30-200 ms) than the few thousand index probes it runs (this transaction only)
     await session.execute(text("SET LOCAL jit = off"))
     leidas: dict[int, tuple[Any, ...]] = {}
-    bloqueadas: dict[int, tuple[int, int]] = {}
+    bloqueadas: dict[int, tuple[Any, ...]] = {}
     for _attempt in range(5):
         leidas = {}
         pendientes = sorted(requeridos)
@@ -1151,9 +1149,9 @@ async def _candidatos_fefo_pg(
         nuevas = sorted(i for i in leidas if i not in bloqueadas)
         if nuevas:
             for r in (await session.execute(text(_SQL_LOCK_PG), {"ids": nuevas})).all():
-                bloqueadas[r[0]] = (r[1], r[2])
+                bloqueadas[r[0]] = tuple(r)
         # a concurrent reservation committed between the read and the lock: read again
-        if all(i in bloqueadas and bloqueadas[i] == (r[6], r[7]) for i, r in leidas.items()):
+        if all(i in bloqueadas and bloqueadas[i][1:3] == (r[6], r[7]) for i, r in leidas.items()):
             break
     return [
         d.LoteUbicacionSnap(
@@ -1161,15 +1159,18 @@ async def _candidatos_fefo_pg(
             lote_id=r[2],
             numero_lote=r[3],
             producto_id=r[0],
-            almacen_id=almacen_id,
+            almacen_id=b[7],
             fecha_caducidad=r[4],
-            lote_estado=d.LOTE_DISPONIBLE,
+            lote_estado=b[3],
             ubicacion_codigo=r[5],
-            cantidad=bloqueadas[lu_id][0],
-            reservado=bloqueadas[lu_id][1],
+            cantidad=b[1],
+            reservado=b[2],
+            ubicacion_estado=b[4],
+            ubicacion_activa=b[5],
+            almacen_activo=b[6],
         )
         for lu_id, r in leidas.items()
-        if lu_id in bloqueadas
+        if (b := bloqueadas.get(lu_id)) is not None
     ]
 
 
@@ -1328,7 +1329,7 @@ async def generar_propuesta(
     totales: _TotalesPg | None = None
     if cfg.natural_sort:
         snaps_leidos = [
-            _to_snap(r)
+            to_snap(r)
             for r in await _candidatos_todos(session, productos, sol.almacen_destino_id, umbral)
         ]
     elif session.get_bind().dialect.name == "postgresql":
@@ -1336,7 +1337,7 @@ async def generar_propuesta(
         # so that it runs while this transaction reads, locks, allocates and reserves
         totales = _TotalesPg(session, productos, sol.almacen_destino_id, umbral)
         try:
-            snaps_leidos = await _candidatos_fefo_pg(
+            snaps_leidos = await candidatos_fefo_pg(
                 session, requeridos, sol.almacen_destino_id, umbral
             )
         except BaseException:
@@ -1346,7 +1347,7 @@ async def generar_propuesta(
         rows, disponibles_total = await _candidatos_fefo(
             session, requeridos, sol.almacen_destino_id, umbral
         )
-        snaps_leidos = [_to_snap(r) for r in rows]
+        snaps_leidos = [to_snap(r) for r in rows]
     try:
         asignados = d.asignar_fefo_varios(
             requeridos,
@@ -1513,7 +1514,7 @@ async def _con_razon(
     """Nothing eligible: re-run the pure allocation over the whole scope for the reason text."""
     rows = (
         await session.execute(
-            _snap_query().where(
+            snap_query().where(
                 Lote.producto_id == item.producto_id, Ubicacion.almacen_id == almacen_id
             )
         )
@@ -1522,7 +1523,7 @@ async def _con_razon(
         item.producto_id,
         almacen_id,
         item.cantidad_aprobada or 0,
-        [_to_snap(r) for r in rows],
+        [to_snap(r) for r in rows],
         today,
         min_shelf_life_days=cfg.min_shelf_life_days,
         natural=cfg.natural_sort,
@@ -2153,7 +2154,7 @@ async def job_caducidad(session: AsyncSession, actor: Actor | None = None) -> Re
     await session.flush()
     rows = (
         await session.execute(
-            _snap_query()
+            snap_query()
             .add_columns(LoteAsignado.id, PropuestaItem.propuesta_id)
             .join(LoteAsignado, LoteAsignado.lote_ubicacion_id == LoteUbicacion.id)
             .join(PropuestaItem, PropuestaItem.id == LoteAsignado.propuesta_item_id)
@@ -2165,7 +2166,7 @@ async def job_caducidad(session: AsyncSession, actor: Actor | None = None) -> Re
     ).all()
     por_prop: dict[uuid.UUID, set[int]] = defaultdict(set)
     for r in rows:
-        if d.reserva_no_elegible(_to_snap(r), today):
+        if d.reserva_no_elegible(to_snap(r), today):
             por_prop[r[14]].add(r[0])
     marcadas = 0
     for pid, lus in sorted(por_prop.items(), key=lambda kv: str(kv[0])):

@@ -1,0 +1,58 @@
+"""The SQL forms of the stock eligibility rule, rendered from the domain's constants.
+
+`orders.domain.existencia_elegible` is the one definition (lot estado `ELIGIBLE_LOT_STATE`,
+location state in `ELIGIBLE_LOCATION_STATES`, location active, warehouse active); this module
+only translates it: SQLAlchemy where-clauses for the ORM/Core reads, and a text fragment for the
+hand-written PostgreSQL statements. `test_orders_eligibility.py` checks each form against the
+Python predicate on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import ColumnElement
+
+from orders import domain as d
+from orders.models import Almacen, Lote, LoteUbicacion, Ubicacion
+
+
+def existencia_elegible_where() -> list[ColumnElement[bool]]:
+    """`domain.existencia_elegible` over `Lote`, `Ubicacion` and `Almacen` (joined)."""
+    return [
+        Lote.estado == d.ELIGIBLE_LOT_STATE,
+        Ubicacion.estado.in_(d.ELIGIBLE_LOCATION_STATES),
+        Ubicacion.activo.is_(True),
+        Almacen.activo.is_(True),
+    ]
+
+
+def elegible_fefo_where(almacen_id: int, umbral: date) -> list[Any]:
+    """`domain.elegible_fefo` (destination warehouse, eligible stock, caducidad > umbral),
+    plus free stock left (net > 0: a row without it can never be allocated)."""
+    return [
+        Ubicacion.almacen_id == almacen_id,
+        *existencia_elegible_where(),
+        Lote.fecha_caducidad > umbral,
+        LoteUbicacion.cantidad > LoteUbicacion.cantidad_reservada,
+    ]
+
+
+def _literal(value: str) -> str:
+    if "'" in value:
+        raise ValueError(f"unexpected quote in a vocabulary value: {value!r}")
+    return f"'{value}'"
+
+
+def existencia_elegible_sql(*, lote: str, ubicacion: str, almacen_activo: str) -> str:
+    """`domain.existencia_elegible` as a SQL condition over the aliases `lote` (lotes) and
+    `ubicacion` (ubicaciones); `almacen_activo` is the SQL expression of the warehouse flag.
+
+    The lot estado is a literal so that every plan, generic ones included, can use the partial
+    index `ix_lotes_fefo` (``WHERE estado = 1``)."""
+    estados = ", ".join(_literal(e) for e in d.ELIGIBLE_LOCATION_STATES)
+    return (
+        f"{lote}.estado = {int(d.ELIGIBLE_LOT_STATE)} AND {ubicacion}.estado IN ({estados}) "
+        f"AND {ubicacion}.activo AND {almacen_activo}"
+    )

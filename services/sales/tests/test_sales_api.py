@@ -100,7 +100,7 @@ async def ok(r: httpx.Response, status: int = 200) -> Any:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Every acceptance example runs on SQLite (embedded mode: the ORM session path) and on
-    PostgreSQL (the hand-written hot paths of `sales.hotpath`)."""
+    PostgreSQL (the hand-written hot paths of `sales.adapters.postgres`)."""
     if request.param == "postgres":
         return str(request.getfixturevalue("pg_database"))
     return f"sqlite+aiosqlite:///{tmp_path / 'sales.db'}"

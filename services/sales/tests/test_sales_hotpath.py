@@ -1,4 +1,4 @@
-"""The PostgreSQL hot path of the POS confirmation (`sales.hotpath`) beyond the acceptance
+"""The PostgreSQL hot path of the POS confirmation (`sales.adapters.postgres`) beyond the acceptance
 examples (which run on both backends in test_sales_api): ids drawn only for carts that pass,
 the one-statement write is all or nothing, and its outbox row is the usual SaleConfirmed."""
 
@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from contracts.events.sales import SaleConfirmed
-from sales import hotpath
+from sales.adapters import postgres
 from sales.main import create_app
 from sales.models import Abono, Auditoria, DetalleVenta, Venta, outbox
 from sales.settings import SalesSettings
@@ -139,7 +139,7 @@ async def test_rejected_carts_draw_no_ids(pos: Pos) -> None:
 
 async def test_sale_write_is_all_or_nothing(pos: Pos, monkeypatch: pytest.MonkeyPatch) -> None:
     # the NOTIFY at the end of the one statement fails (channel names are at most 63 bytes)
-    monkeypatch.setattr(hotpath, "_CHANNEL", "x" * 100)
+    monkeypatch.setattr(postgres, "CHANNEL", "x" * 100)
     r = await pos.client.post(
         "/ventas",
         json={"carrito": [pos.line(0)], "monto_abonado": "10.00"},

@@ -10,8 +10,29 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts.events.sales import SaleCancelled, SaleConfirmed, StockLow, StockShortage
-from sales import consumers, service
-from sales.domain import Conflict, DomainError, EstadoCotizacion, EstatusVenta, Invalid, NotFound
+from sales import consumers
+from sales.application.catalogue import delete_material, set_tarifa
+from sales.application.clients import ClienteIn
+from sales.application.common import today
+from sales.application.pos import VentaIn, confirm_sale
+from sales.application.pricing import LineaIn
+from sales.application.quotes import (
+    CotizacionIn,
+    convert_cotizacion,
+    create_cotizacion,
+    transition_cotizacion,
+)
+from sales.application.stock import restock
+from sales.application.ventas import add_abono, change_status
+from sales.domain import (
+    Conflict,
+    DomainError,
+    EstadoCotizacion,
+    EstatusVenta,
+    Invalid,
+    NotFound,
+    Periodo,
+)
 from sales.models import (
     Abono,
     Auditoria,
@@ -21,13 +42,21 @@ from sales.models import (
     Venta,
     outbox,
 )
+from sales.queries import (
+    get_venta,
+    list_clientes,
+    report_bajo_stock,
+    report_cuentas_por_cobrar,
+    report_ventas,
+    to_csv,
+)
 
 from .conftest import ADMIN, VENDEDOR, outbox_events
 
 SM = async_sessionmaker[AsyncSession]
 
 
-def line(ids: dict[str, int], **kw: Any) -> service.LineaIn:
+def line(ids: dict[str, int], **kw: Any) -> LineaIn:
     base: dict[str, Any] = {
         "producto_id": ids["p"],
         "material_id": ids["m"],
@@ -39,12 +68,12 @@ def line(ids: dict[str, int], **kw: Any) -> service.LineaIn:
         "porcentaje_utilidad": 40,
     }
     base.update(kw)
-    return service.LineaIn(**base)
+    return LineaIn(**base)
 
 
-async def confirm(sm: SM, ids: dict[str, int], *lines: service.LineaIn, **kw: Any) -> Any:
+async def confirm(sm: SM, ids: dict[str, int], *lines: LineaIn, **kw: Any) -> Any:
     async with sm() as s, s.begin():
-        return await service.confirm_sale(s, service.VentaIn(carrito=list(lines), **kw), VENDEDOR)
+        return await confirm_sale(s, VentaIn(carrito=list(lines), **kw), VENDEDOR)
 
 
 async def consume_all(sm: SM) -> None:
@@ -104,7 +133,7 @@ async def test_ac_s01_decrement_and_alert(sm: SM, ids: dict[str, int]) -> None:
 
 async def test_ac_s02_oversell_and_backorder(sm: SM, ids: dict[str, int]) -> None:
     async with sm() as s, s.begin():
-        await service.restock(s, ids["m"], -8, ADMIN, motivo="ajuste", nota="merma")
+        await restock(s, ids["m"], -8, ADMIN, motivo="ajuste", nota="merma")
     assert await stock(sm, ids["m"]) == 2
     with pytest.raises(Conflict) as exc:
         await confirm(sm, ids, line(ids, cantidad=5))
@@ -155,7 +184,7 @@ async def test_ac_s03_second_after_consumption_rejected(sm: SM, ids: dict[str, i
 
 async def test_ac_s04_same_material_two_lines(sm: SM, ids: dict[str, int]) -> None:
     async with sm() as s, s.begin():
-        await service.restock(s, ids["m"], -5, ADMIN, motivo="ajuste", nota="x")
+        await restock(s, ids["m"], -5, ADMIN, motivo="ajuste", nota="x")
     with pytest.raises(Conflict) as exc:
         await confirm(sm, ids, line(ids, cantidad=3), line(ids, cantidad=3))
     assert exc.value.extensions["solicitado"] == 6
@@ -203,15 +232,15 @@ async def test_inline_client_creation(sm: SM, ids: dict[str, int]) -> None:
         sm,
         ids,
         line(ids),
-        cliente_nuevo=service.ClienteIn(nombre=" Ana ", telefono="55 1234 5678", es_eventual=True),
+        cliente_nuevo=ClienteIn(nombre=" Ana ", telefono="55 1234 5678", es_eventual=True),
     )
     async with sm() as s:
-        det = await service.get_venta(s, r.venta.id_venta)
+        det = await get_venta(s, r.venta.id_venta)
         assert det.cliente is not None
         assert det.cliente.nombre == "Ana"
         assert det.cliente.telefono == "+525512345678"
-        assert [c.nombre for c in await service.list_clientes(s)] == []  # AC-D19
-        assert len(await service.list_clientes(s, incluir_eventuales=True)) == 1
+        assert [c.nombre for c in await list_clientes(s)] == []  # AC-D19
+        assert len(await list_clientes(s, incluir_eventuales=True)) == 1
 
 
 # ------------------------------------------------------------------ redelivery
@@ -289,13 +318,13 @@ async def test_ac_s06_balance(sm: SM, ids: dict[str, int]) -> None:
     assert r.saldo_restante == Decimal("439.00")
     vid = r.venta.id_venta
     async with sm() as s, s.begin():
-        await service.add_abono(s, vid, Decimal("439.00"), VENDEDOR, metodo="transferencia")
+        await add_abono(s, vid, Decimal("439.00"), VENDEDOR, metodo="transferencia")
     with pytest.raises(Invalid) as exc:
         async with sm() as s, s.begin():
-            await service.add_abono(s, vid, Decimal("0.01"), VENDEDOR)
+            await add_abono(s, vid, Decimal("0.01"), VENDEDOR)
     assert exc.value.code == "ABONO_EXCEDE_SALDO"
     async with sm() as s:
-        det = await service.get_venta(s, vid)
+        det = await get_venta(s, vid)
     assert det.venta.total_pagado == Decimal("939.00")
     assert len(det.abonos) == 2
 
@@ -311,15 +340,13 @@ async def test_ac_s07_status_guard(sm: SM, ids: dict[str, int]) -> None:
     r = await confirm(sm, ids, line(ids), line(ids, cantidad=4), monto_abonado=Decimal(500))
     vid = r.venta.id_venta
     async with sm() as s, s.begin():
-        await service.change_status(s, vid, EstatusVenta.EN_PRODUCCION, VENDEDOR)
+        await change_status(s, vid, EstatusVenta.EN_PRODUCCION, VENDEDOR)
     with pytest.raises(Conflict) as exc:
         async with sm() as s, s.begin():
-            await service.change_status(s, vid, EstatusVenta.ENTREGADA, VENDEDOR)
+            await change_status(s, vid, EstatusVenta.ENTREGADA, VENDEDOR)
     assert exc.value.code == "SALDO_PENDIENTE"
     async with sm() as s, s.begin():
-        await service.change_status(
-            s, vid, EstatusVenta.ENTREGADA, ADMIN, motivo="cliente frecuente"
-        )
+        await change_status(s, vid, EstatusVenta.ENTREGADA, ADMIN, motivo="cliente frecuente")
     async with sm() as s:
         audit = (
             await s.scalars(
@@ -332,7 +359,7 @@ async def test_ac_s07_status_guard(sm: SM, ids: dict[str, int]) -> None:
     assert audit.usuario == "admin1"
     with pytest.raises(Conflict) as exc:  # terminal
         async with sm() as s, s.begin():
-            await service.change_status(s, vid, EstatusVenta.CANCELADA, ADMIN, motivo="x")
+            await change_status(s, vid, EstatusVenta.CANCELADA, ADMIN, motivo="x")
     assert exc.value.code == "TRANSICION_INVALIDA"
 
 
@@ -340,7 +367,7 @@ async def test_optimistic_version(sm: SM, ids: dict[str, int]) -> None:
     r = await confirm(sm, ids, line(ids))
     with pytest.raises(Conflict) as exc:
         async with sm() as s, s.begin():
-            await service.change_status(
+            await change_status(
                 s, r.venta.id_venta, EstatusVenta.EN_PRODUCCION, VENDEDOR, expected_version=7
             )
     assert exc.value.code == "VERSION_CONFLICTO"
@@ -356,26 +383,24 @@ async def test_ac_s08_cancellation_returns_stock(
         assert await stock(sm, ids["m"]) == 6
     with pytest.raises(DomainError) as exc:
         async with sm() as s, s.begin():
-            await service.change_status(
-                s, r.venta.id_venta, EstatusVenta.CANCELADA, VENDEDOR, motivo="x"
-            )
+            await change_status(s, r.venta.id_venta, EstatusVenta.CANCELADA, VENDEDOR, motivo="x")
     assert exc.value.status == 403
     async with sm() as s, s.begin():
-        await service.change_status(
+        await change_status(
             s, r.venta.id_venta, EstatusVenta.CANCELADA, ADMIN, motivo="cliente canceló"
         )
     await consume_all(sm)
     await consume_all(sm)  # redelivery of both events: no effect
     assert await stock(sm, ids["m"]) == 10
     async with sm() as s:
-        det = await service.get_venta(s, r.venta.id_venta)
+        det = await get_venta(s, r.venta.id_venta)
         assert det.venta.estatus == "cancelada"
         assert [a.estado for a in det.abonos] == ["por_reembolsar"]
     cancelled = await events_of(sm, SaleCancelled)
     assert cancelled[0].reason == "cliente canceló"
     with pytest.raises(Conflict) as exc2:
         async with sm() as s, s.begin():
-            await service.add_abono(s, r.venta.id_venta, Decimal(1), VENDEDOR)
+            await add_abono(s, r.venta.id_venta, Decimal(1), VENDEDOR)
     assert exc2.value.code == "VENTA_CANCELADA"
 
 
@@ -384,24 +409,22 @@ async def test_ac_s08_cancellation_returns_stock(
 
 async def test_quote_flow_frozen_price(sm: SM, ids: dict[str, int]) -> None:
     async with sm() as s, s.begin():
-        c = await service.create_cotizacion(
-            s, service.CotizacionIn(linea=line(ids, cantidad=2)), VENDEDOR
-        )
+        c = await create_cotizacion(s, CotizacionIn(linea=line(ids, cantidad=2)), VENDEDOR)
     assert c.monto_total == Decimal("375.60")
     async with sm() as s, s.begin():
-        await service.set_tarifa(s, ADMIN, Decimal("30.00"))
+        await set_tarifa(s, ADMIN, Decimal("30.00"))
     with pytest.raises(Conflict):
         async with sm() as s, s.begin():
-            await service.convert_cotizacion(s, c.id_cotizacion, VENDEDOR)
+            await convert_cotizacion(s, c.id_cotizacion, VENDEDOR)
     for target in (EstadoCotizacion.ENVIADA, EstadoCotizacion.ACEPTADA):
         async with sm() as s, s.begin():
-            await service.transition_cotizacion(s, c.id_cotizacion, target, VENDEDOR)
+            await transition_cotizacion(s, c.id_cotizacion, target, VENDEDOR)
     async with sm() as s, s.begin():
-        r = await service.convert_cotizacion(s, c.id_cotizacion, VENDEDOR)
+        r = await convert_cotizacion(s, c.id_cotizacion, VENDEDOR)
     assert r.total == Decimal("375.60")  # frozen (AC-D15)
     with pytest.raises(Conflict) as exc:
         async with sm() as s, s.begin():
-            await service.convert_cotizacion(s, c.id_cotizacion, VENDEDOR)
+            await convert_cotizacion(s, c.id_cotizacion, VENDEDOR)
     assert exc.value.code == "COTIZACION_YA_CONVERTIDA"
     await consume_all(sm)
     assert await stock(sm, ids["m"]) == 8  # same stock rule as POS (AC-D26)
@@ -414,22 +437,22 @@ async def test_material_delete_refused_while_referenced(sm: SM, ids: dict[str, i
     await confirm(sm, ids, line(ids))
     with pytest.raises(Conflict) as exc:
         async with sm() as s, s.begin():
-            await service.delete_material(s, ADMIN, ids["m"])
+            await delete_material(s, ADMIN, ids["m"])
     assert exc.value.code == "MATERIAL_REFERENCIADO"
     assert "tiene 0 cotización(es) y 1 venta(s)" in (exc.value.detail or "")
     async with sm() as s, s.begin():
-        await service.delete_material(s, ADMIN, ids["n"])
+        await delete_material(s, ADMIN, ids["n"])
 
 
 async def test_reports(sm: SM, ids: dict[str, int]) -> None:
     r = await confirm(sm, ids, line(ids), monto_abonado=Decimal("100.00"))
     await confirm(sm, ids, line(ids, cantidad=4))
     await consume_all(sm)
-    hoy = service.today()
+    hoy = today()
     async with sm() as s:
-        ventas = await service.report_ventas(s, hoy, hoy, service.d.Periodo.MES)
-        cxc = await service.report_cuentas_por_cobrar(s)
-        low = await service.report_bajo_stock(s)
+        ventas = await report_ventas(s, hoy, hoy, Periodo.MES)
+        cxc = await report_cuentas_por_cobrar(s)
+        low = await report_bajo_stock(s)
     assert ventas == [
         {
             "periodo": f"{hoy.year}-{hoy.month:02d}",
@@ -441,7 +464,7 @@ async def test_reports(sm: SM, ids: dict[str, int]) -> None:
     assert cxc[0]["saldo"] == Decimal("839.00")
     assert low == []  # 10 - 1 - 4 = 5 > 3
     assert r.venta.id_venta
-    csv_text = service.to_csv(cxc)
+    csv_text = to_csv(cxc)
     assert csv_text.splitlines()[0] == "id_cliente,cliente,ventas,total,pagado,saldo"
 
 
@@ -449,8 +472,8 @@ async def test_abono_total_is_guarded_in_db(sm: SM, ids: dict[str, int]) -> None
     r = await confirm(sm, ids, line(ids))
     async with sm() as s, s.begin():
         for _ in range(3):
-            await service.add_abono(s, r.venta.id_venta, Decimal("0.10"), VENDEDOR)
-        await service.add_abono(s, r.venta.id_venta, Decimal("187.50"), VENDEDOR)
+            await add_abono(s, r.venta.id_venta, Decimal("0.10"), VENDEDOR)
+        await add_abono(s, r.venta.id_venta, Decimal("187.50"), VENDEDOR)
     async with sm() as s:
         v = await s.get(Venta, r.venta.id_venta)
         assert v is not None

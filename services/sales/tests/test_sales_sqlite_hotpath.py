@@ -1,4 +1,4 @@
-"""The SQLite hot path of the POS confirmation (`sales.sqlite_hotpath`) beyond the acceptance
+"""The SQLite hot path of the POS confirmation (`sales.adapters.portable`) beyond the acceptance
 examples (which run through it in test_sales_api on SQLite): it stores exactly the rows of the
 session path, a rejected cart writes nothing, it is chosen only for SQLite files, and relay
 wake-ups are coalesced."""
@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from contracts.events.sales import SaleConfirmed
-from sales import service, sqlite_hotpath
+from sales.adapters import portable
+from sales.application.pos import VentaIn, confirm_sale
 from sales.domain import Conflict, NotFound
 from sales.models import Abono, Auditoria, DetalleVenta, Venta, outbox
 from service_defaults.db import create_engine
@@ -26,20 +27,18 @@ from .test_sales_service import consume_all, line, stock
 SM = async_sessionmaker[AsyncSession]
 
 
-def _writer(engine: AsyncEngine) -> sqlite_hotpath.SqliteSaleWriter:
-    writer = sqlite_hotpath.writer_for(engine)
+def _writer(engine: AsyncEngine) -> portable.SqliteSaleWriter:
+    writer = portable.writer_for(engine)
     assert writer is not None
     return writer
 
 
-def _venta(ids: dict[str, int], **kw: Any) -> service.VentaIn:
+def _venta(ids: dict[str, int], **kw: Any) -> VentaIn:
     lines = [
         line(ids, cantidad=2),
         line(ids, material_id=ids["n"], espesor_mm=6, largo=Decimal("12.5")),
     ]
-    return service.VentaIn(
-        carrito=lines, monto_abonado=Decimal("50.00"), metodo_pago="efectivo", **kw
-    )
+    return VentaIn(carrito=lines, monto_abonado=Decimal("50.00"), metodo_pago="efectivo", **kw)
 
 
 async def _rows(sm: SM, id_venta: int) -> dict[str, Any]:
@@ -77,7 +76,7 @@ async def test_same_rows_as_the_session_path(
     engine: AsyncEngine, sm: SM, ids: dict[str, int]
 ) -> None:
     async with sm() as s, s.begin():
-        by_session = await service.confirm_sale(s, _venta(ids), VENDEDOR)
+        by_session = await confirm_sale(s, _venta(ids), VENDEDOR)
     by_hotpath = await _writer(engine).confirm_sale(engine, _venta(ids), VENDEDOR)
 
     assert by_hotpath.total == by_session.total
@@ -124,35 +123,31 @@ async def test_rejected_cart_writes_nothing(
 ) -> None:
     writer = _writer(engine)
     with pytest.raises(Conflict) as exc:  # 11 > 10 in stock
-        await writer.confirm_sale(
-            engine, service.VentaIn(carrito=[line(ids, cantidad=11)]), VENDEDOR
-        )
+        await writer.confirm_sale(engine, VentaIn(carrito=[line(ids, cantidad=11)]), VENDEDOR)
     assert exc.value.code == "STOCK_INSUFICIENTE"
     with pytest.raises(NotFound):
-        await writer.confirm_sale(
-            engine, service.VentaIn(carrito=[line(ids)], cliente_id=999), VENDEDOR
-        )
+        await writer.confirm_sale(engine, VentaIn(carrito=[line(ids)], cliente_id=999), VENDEDOR)
     async with sm() as s:
         for table in (Venta, DetalleVenta, Abono, outbox):
             assert await s.scalar(select(func.count()).select_from(table)) == 0
     # the connection is usable again (the failed transactions were rolled back)
-    ok = await writer.confirm_sale(engine, service.VentaIn(carrito=[line(ids)]), VENDEDOR)
+    ok = await writer.confirm_sale(engine, VentaIn(carrito=[line(ids)]), VENDEDOR)
     async with sm() as s:
         assert await s.scalar(select(func.count()).select_from(Venta)) == 1
         assert await s.scalar(select(Venta.total)) == ok.total
 
 
 async def test_chosen_for_sqlite_files_only(engine: AsyncEngine, tmp_path: Path) -> None:
-    assert sqlite_hotpath.writer_for(engine) is sqlite_hotpath.writer_for(engine)
+    assert portable.writer_for(engine) is portable.writer_for(engine)
     memory = create_engine("sqlite+aiosqlite://")
     try:
-        assert sqlite_hotpath.writer_for(memory) is None
+        assert portable.writer_for(memory) is None
     finally:
         await memory.dispose()
     other = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'other.db'}")
-    writer = sqlite_hotpath.writer_for(other)
+    writer = portable.writer_for(other)
     assert writer is not None
-    assert writer is not sqlite_hotpath.writer_for(engine)
+    assert writer is not portable.writer_for(engine)
     await other.dispose()  # closes the writer with its engine
     assert writer._conn is None
 
@@ -168,7 +163,7 @@ async def test_relay_wake_ups_are_coalesced(engine: AsyncEngine) -> None:
     while not woken:
         assert loop.time() < deadline, "the relay was never woken"
         await asyncio.sleep(0.005)
-    await asyncio.sleep(2 * sqlite_hotpath.RELAY_WAKE_DELAY_S)
+    await asyncio.sleep(2 * portable.RELAY_WAKE_DELAY_S)
     assert len(woken) == 1
     writer.wake_relay_soon(lambda: woken.append(loop.time()))  # a later sale wakes it again
     while len(woken) < 2:

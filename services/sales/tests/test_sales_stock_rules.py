@@ -12,8 +12,9 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from sales import domain as d
-from sales import hotpath, service
+from sales.adapters import postgres
 from sales.models import Base, Material
+from sales.queries import report_bajo_stock
 from service_defaults.db import create_engine, driver_connection
 
 # around every boundary, with negative balances (DECIDE-A2: stock may go below zero)
@@ -79,7 +80,7 @@ async def test_low_stock_report_is_the_predicate(engine: AsyncEngine) -> None:
                 select(Material.id_material, Material.stock_actual, Material.stock_minimo)
             )
         ).all()
-        report = await service.report_bajo_stock(s)
+        report = await report_bajo_stock(s)
     expected = {mid for mid, actual, minimo in rows if d.is_low_stock(actual, minimo)}
     assert {r["id_material"] for r in report} == expected
     assert 0 < len(expected) < len(rows)
@@ -87,8 +88,9 @@ async def test_low_stock_report_is_the_predicate(engine: AsyncEngine) -> None:
 
 @pytest.mark.integration
 async def test_hot_path_precheck_is_the_stock_rule(pg_database: str) -> None:
-    """The PostgreSQL pre-check of `hotpath` draws a sale id exactly when `check_stock`
-    passes (a disagreement would cost a second round trip or an id for a rejected cart)."""
+    """The PostgreSQL pre-check (`sales.adapters.postgres`) draws a sale id exactly when
+    `check_stock` passes (a disagreement would cost a second round trip, or an id for a
+    rejected cart)."""
     engine = create_engine(pg_database)
     try:
         async with engine.begin() as conn:
@@ -103,7 +105,7 @@ async def test_hot_path_precheck_is_the_stock_rule(pg_database: str) -> None:
         for qty in (9, 10, 11):
             async with driver_connection(engine) as conn:
                 head = (
-                    await conn.fetch(hotpath.READ, [mid], [qty], True, None, False, 1, None, None)
+                    await conn.fetch(postgres.READ, [mid], [qty], True, None, False, 1, None, None)
                 )[0]
             try:
                 d.check_stock(stock, {mid: qty}, permitir_backorder=False)

@@ -32,7 +32,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sales import domain as d
-from sales import hotpath, service, sqlite_hotpath
+from sales import queries
+from sales.adapters import portable, postgres
+from sales.application import catalogue, clients, common, pos, pricing, quotes, stock, ventas
 from sales.domain import DomainError, EstadoCotizacion, EstatusVenta
 from sales.models import Abono, Cliente, Cotizacion, DetalleVenta, Material, Producto, Venta
 from service_defaults import idempotency
@@ -203,15 +205,15 @@ Admin = Annotated[CurrentUser, Depends(require_roles(*ADMIN_ROLES))]
 Session = Annotated[AsyncSession, Depends(get_session)]
 
 
-def actor(user: CurrentUser) -> service.Actor:
-    return service.Actor(sub=user.sub, is_admin=user.has_any(ADMINISTRADOR))
+def actor(user: CurrentUser) -> common.Actor:
+    return common.Actor(sub=user.sub, is_admin=user.has_any(ADMINISTRADOR))
 
 
 async def commit(request: Request, session: AsyncSession, *, catalog: bool = False) -> None:
     """Commit the route's transaction and wake the relay. `catalog`: the route changed what the
     catalogue cache holds; drop it again after the commit (the use case dropped it before
     writing, but a concurrent request may have refilled it from the old rows meanwhile)."""
-    after = [service.invalidate_pricing_cache] if catalog else []
+    after = [pricing.invalidate_pricing_cache] if catalog else []
     runtime = get_runtime(request)
     if runtime is not None:
         after.append(runtime.wake_relay)
@@ -255,8 +257,8 @@ class LineaBody(BaseModel):
         default=None, description="The client's figure; must equal the server's exactly."
     )
 
-    def to_service(self) -> service.LineaIn:
-        return service.LineaIn(
+    def to_service(self) -> pricing.LineaIn:
+        return pricing.LineaIn(
             producto_id=self.producto_id,
             material_id=self.material_id,
             largo=self.largo,
@@ -280,8 +282,8 @@ class ClienteBody(_In):
     direccion: SafeText | None = Field(default=None, max_length=1000)
     es_eventual: bool = False
 
-    def to_service(self) -> service.ClienteIn:
-        return service.ClienteIn(**self.model_dump())
+    def to_service(self) -> clients.ClienteIn:
+        return clients.ClienteIn(**self.model_dump())
 
 
 # API literals generated from the domain's vocabularies (same OpenAPI `enum` as a written one)
@@ -533,7 +535,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def cotizacion_out(c: Cotizacion) -> dict[str, Any]:
-    estado = d.effective_quote_state(EstadoCotizacion(c.estado), c.vigencia_hasta, service.today())
+    estado = d.effective_quote_state(EstadoCotizacion(c.estado), c.vigencia_hasta, common.today())
     return {
         "id_cotizacion": c.id_cotizacion,
         "folio": d.folio_cotizacion(c.id_cotizacion),
@@ -555,7 +557,7 @@ def cotizacion_out(c: Cotizacion) -> dict[str, Any]:
     }
 
 
-def venta_creada_dict(r: service.VentaResult) -> dict[str, Any]:
+def venta_creada_dict(r: pos.VentaResult) -> dict[str, Any]:
     return {
         "ok": True,
         "venta_id": r.venta.id_venta,
@@ -570,7 +572,7 @@ def venta_creada_dict(r: service.VentaResult) -> dict[str, Any]:
     }
 
 
-def venta_creada(r: service.VentaResult) -> VentaCreada:
+def venta_creada(r: pos.VentaResult) -> VentaCreada:
     return VentaCreada(
         venta_id=r.venta.id_venta,
         folio=r.folio,
@@ -590,7 +592,7 @@ async def price_preview(body: PreviewBody, request: Request, user: Operador) -> 
     """Canonical price breakdown (§A.4.1). Nothing is written. The breakdown components are
     rounded for display; `precio_unitario` is the single authoritative rounding. Served from
     the in-process catalogue cache (see `service.preview`)."""
-    price = await service.preview(request.app.state.engine, body.to_service())
+    price = await pricing.preview(request.app.state.engine, body.to_service())
     return Response(price_out(price).model_dump_json(), media_type="application/json")
 
 
@@ -603,8 +605,8 @@ async def price_preview(body: PreviewBody, request: Request, user: Operador) -> 
 async def confirm_sale(body: VentaBody, request: Request, user: Operador) -> Response:
     """Confirm a POS cart (§A.4.6): server prices, stock pre-check (409 unless
     `permitir_backorder`), sale + lines + abono + SaleConfirmed in one transaction (on
-    PostgreSQL one statement, see `sales.hotpath`)."""
-    data = service.VentaIn(
+    PostgreSQL one statement, see `sales.adapters.postgres`)."""
+    data = pos.VentaIn(
         carrito=[line.to_service() for line in body.carrito],
         cliente_id=body.cliente_id,
         cliente_nuevo=body.cliente_nuevo.to_service() if body.cliente_nuevo else None,
@@ -618,20 +620,20 @@ async def confirm_sale(body: VentaBody, request: Request, user: Operador) -> Res
     engine = request.app.state.engine
     if engine.dialect.name == "postgresql" and data.cliente_nuevo is None:
         # one statement with the key row; its NOTIFY wakes the relay
-        result = await hotpath.confirm_sale(engine, data, actor(user), venta_creada_response)
-    elif data.cliente_nuevo is None and (writer := sqlite_hotpath.writer_for(engine)) is not None:
+        result = await postgres.confirm_sale(engine, data, actor(user), venta_creada_response)
+    elif data.cliente_nuevo is None and (writer := portable.writer_for(engine)) is not None:
         result = await writer.confirm_sale(engine, data, actor(user), venta_creada_response)
         if (runtime := get_runtime(request)) is not None:
             writer.wake_relay_soon(runtime.wake_relay)
     else:
         await idempotency.replay_if_stored()
         async with idempotency.open_session(request.app.state.sessionmaker) as session:
-            result = await service.confirm_sale(session, data, actor(user))
+            result = await pos.confirm_sale(session, data, actor(user))
             await commit(request, session)
     return venta_creada_response(result)
 
 
-def venta_creada_response(result: service.VentaResult) -> Response:
+def venta_creada_response(result: pos.VentaResult) -> Response:
     """Rendered directly (the hot path): same body as `VentaCreada`, no response-model pass."""
     return Response(
         json.dumps(venta_creada_dict(result), separators=(",", ":"), ensure_ascii=False),
@@ -651,7 +653,7 @@ async def list_sales(
     limit: Annotated[Int32, Query(ge=1, le=500)] = 100,
     offset: Annotated[Int32, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    ventas = await service.list_ventas(
+    rows = await queries.list_ventas(
         session,
         estatus=estatus.value if estatus else None,
         desde=desde,
@@ -660,25 +662,25 @@ async def list_sales(
         limit=limit,
         offset=offset,
     )
-    items = [venta_summary(v) for v in ventas]
+    items = [venta_summary(v) for v in rows]
     return {
         "items": items,
         "resumen": {
             "total_ventas": d.format_money(
-                sum((v.total for v in ventas if v.estatus != "cancelada"), Decimal(0))
+                sum((v.total for v in rows if v.estatus != "cancelada"), Decimal(0))
             ),
-            "total_cobrado": d.format_money(sum((v.total_pagado for v in ventas), Decimal(0))),
-            "pendientes": sum(v.estatus == "pendiente" for v in ventas),
-            "en_produccion": sum(v.estatus == "en_produccion" for v in ventas),
-            "entregadas": sum(v.estatus == "entregada" for v in ventas),
-            "canceladas": sum(v.estatus == "cancelada" for v in ventas),
+            "total_cobrado": d.format_money(sum((v.total_pagado for v in rows), Decimal(0))),
+            "pendientes": sum(v.estatus == "pendiente" for v in rows),
+            "en_produccion": sum(v.estatus == "en_produccion" for v in rows),
+            "entregadas": sum(v.estatus == "entregada" for v in rows),
+            "canceladas": sum(v.estatus == "cancelada" for v in rows),
         },
     }
 
 
 @router.get("/ventas/{id_venta}", tags=["ventas"])
 async def get_sale(id_venta: Id32, session: Session, user: Operador) -> dict[str, Any]:
-    det = await service.get_venta(session, id_venta)
+    det = await queries.get_venta(session, id_venta)
     out = venta_summary(det.venta)
     out["cliente"] = cliente_out(det.cliente) if det.cliente else None
     out["lineas"] = [linea_out(x) for x in det.lineas]
@@ -703,7 +705,7 @@ async def change_sale_status(
 ) -> dict[str, Any]:
     """Fulfilment transition (§A.3.2). `entregada` with a balance needs Administrador + motivo;
     `cancelada` needs Administrador + motivo. `version` (optional) must match the sale's."""
-    v = await service.change_status(
+    v = await ventas.change_status(
         session,
         id_venta,
         body.estatus,
@@ -722,7 +724,7 @@ async def cancel_sale(
 ) -> dict[str, Any]:
     """Cancel (Administrador, reason required): SaleCancelled returns the stock asynchronously;
     the sale's abonos are marked `por_reembolsar`."""
-    v = await service.change_status(
+    v = await ventas.change_status(
         session,
         id_venta,
         EstatusVenta.CANCELADA,
@@ -739,7 +741,7 @@ async def add_payment(
     id_venta: Id32, body: AbonoBody, request: Request, session: Session, user: Operador
 ) -> dict[str, Any]:
     """Record an abono in the ledger; Σ abonos never exceeds the total (422 ABONO_EXCEDE_SALDO)."""
-    ab = await service.add_abono(
+    ab = await ventas.add_abono(
         session, id_venta, body.monto, actor(user), metodo=body.metodo, referencia=body.referencia
     )
     v = await session.get(Venta, id_venta)
@@ -758,9 +760,9 @@ async def create_quote(
     body: CotizacionBody, request: Request, session: Session, user: Operador
 ) -> dict[str, Any]:
     """Quote with the price frozen at creation (AC-D15) and a validity date (DECIDE-A7)."""
-    c = await service.create_cotizacion(
+    c = await quotes.create_cotizacion(
         session,
-        service.CotizacionIn(
+        quotes.CotizacionIn(
             linea=body.linea.to_service(),
             cliente_id=body.cliente_id,
             vigencia_hasta=body.vigencia_hasta,
@@ -785,7 +787,7 @@ async def list_quotes(
 
 @router.get("/cotizaciones/{id_cotizacion}", tags=["cotizaciones"])
 async def get_quote(id_cotizacion: Id32, session: Session, user: Operador) -> dict[str, Any]:
-    return cotizacion_out(await service.get_cotizacion(session, id_cotizacion))
+    return cotizacion_out(await quotes.get_cotizacion(session, id_cotizacion))
 
 
 @router.post("/cotizaciones/{id_cotizacion}/estado", tags=["cotizaciones"])
@@ -796,7 +798,7 @@ async def change_quote_state(
     session: Session,
     user: Operador,
 ) -> dict[str, Any]:
-    c = await service.transition_cotizacion(
+    c = await quotes.transition_cotizacion(
         session, id_cotizacion, EstadoCotizacion(body.estado), actor(user)
     )
     await commit(request, session)
@@ -818,7 +820,7 @@ async def convert_quote(
 ) -> VentaCreada:
     """Accepted quote → sale (1:1, UNIQUE), at the frozen price; emits SaleConfirmed."""
     b = body or ConvertirBody()
-    r = await service.convert_cotizacion(
+    r = await quotes.convert_cotizacion(
         session,
         id_cotizacion,
         actor(user),
@@ -839,7 +841,7 @@ async def create_client(
     body: ClienteBody, request: Request, session: Session, user: Operador
 ) -> dict[str, Any]:
     """Create a client (also used inline by the POS, §A.4.5); phone stored as E.164."""
-    c = await service.create_cliente(session, body.to_service(), actor(user))
+    c = await clients.create_cliente(session, body.to_service(), actor(user))
     await commit(request, session)
     return {"ok": True, **cliente_out(c)}
 
@@ -848,12 +850,12 @@ async def create_client(
 async def list_clients(
     session: Session, user: Operador, q: SafeText | None = None, incluir_eventuales: bool = False
 ) -> list[dict[str, Any]]:
-    return [cliente_out(c) for c in await service.list_clientes(session, q, incluir_eventuales)]
+    return [cliente_out(c) for c in await queries.list_clientes(session, q, incluir_eventuales)]
 
 
 @router.get("/clientes/{id_cliente}", tags=["clientes"])
 async def get_client(id_cliente: Id32, session: Session, user: Operador) -> dict[str, Any]:
-    return cliente_out(await service.get_cliente(session, id_cliente))
+    return cliente_out(await clients.get_cliente(session, id_cliente))
 
 
 # --------------------------------------------------------------------------- catalog
@@ -879,7 +881,7 @@ async def list_products(
 async def create_product(
     body: ProductoBody, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
-    p = await service.create_producto(session, actor(user), **body.model_dump())
+    p = await catalogue.create_producto(session, actor(user), **body.model_dump())
     await commit(request, session, catalog=True)
     return producto_out(p)
 
@@ -888,7 +890,7 @@ async def create_product(
 async def update_product(
     id_producto: Id32, body: ProductoPatch, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
-    p = await service.update_producto(
+    p = await catalogue.update_producto(
         session, actor(user), id_producto, body.model_dump(exclude_unset=True)
     )
     await commit(request, session, catalog=True)
@@ -900,7 +902,7 @@ async def delete_product(
     id_producto: Id32, request: Request, session: Session, user: Admin
 ) -> Response:
     """Soft delete (`activo = false`): sale history keeps its product (AC-D16)."""
-    await service.delete_producto(session, actor(user), id_producto)
+    await catalogue.delete_producto(session, actor(user), id_producto)
     await commit(request, session, catalog=True)
     return Response(status_code=204)
 
@@ -924,7 +926,7 @@ async def list_materials(
 async def create_material(
     body: MaterialBody, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
-    m = await service.create_material(session, actor(user), **body.model_dump())
+    m = await catalogue.create_material(session, actor(user), **body.model_dump())
     await commit(request, session, catalog=True)
     return material_out(m)
 
@@ -941,7 +943,7 @@ async def get_material(id_material: Id32, session: Session, user: Operador) -> d
 async def update_material(
     id_material: Id32, body: MaterialPatch, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
-    m = await service.update_material(
+    m = await catalogue.update_material(
         session, actor(user), id_material, body.model_dump(exclude_unset=True)
     )
     await commit(request, session, catalog=True)
@@ -953,7 +955,7 @@ async def delete_material(
     id_material: Id32, request: Request, session: Session, user: Admin
 ) -> Response:
     """Refused with 409 MATERIAL_REFERENCIADO while quotes or sales reference it."""
-    await service.delete_material(session, actor(user), id_material)
+    await catalogue.delete_material(session, actor(user), id_material)
     await commit(request, session, catalog=True)
     return Response(status_code=204)
 
@@ -974,7 +976,7 @@ async def restock_material(
     id_material: Id32, body: MovimientoBody, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
     """Restock (+cantidad): atomic increment and a `reabasto` ledger row."""
-    eff = await service.restock(session, id_material, body.cantidad, actor(user), nota=body.nota)
+    eff = await stock.restock(session, id_material, body.cantidad, actor(user), nota=body.nota)
     await commit(request, session)
     return _movement_out(eff, id_material)
 
@@ -984,7 +986,7 @@ async def adjust_material(
     id_material: Id32, body: MovimientoBody, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
     """Adjustment (±cantidad, `nota` required): atomic update, ledger row, StockLow on crossing."""
-    eff = await service.restock(
+    eff = await stock.restock(
         session, id_material, body.cantidad, actor(user), motivo="ajuste", nota=body.nota
     )
     await commit(request, session)
@@ -996,7 +998,7 @@ async def count_material(
     id_material: Id32, body: ConteoBody, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
     """Physical count: the difference is recorded as a `conteo` movement."""
-    eff = await service.conteo(session, id_material, body.contado, actor(user), body.nota)
+    eff = await stock.conteo(session, id_material, body.contado, actor(user), body.nota)
     await commit(request, session)
     return _movement_out(eff, id_material)
 
@@ -1021,7 +1023,7 @@ async def material_ledger(
             "usuario": m.usuario,
             "fecha": _iso(m.fecha),
         }
-        for m in await service.list_movimientos(session, id_material, limit)
+        for m in await queries.list_movimientos(session, id_material, limit)
     ]
 
 
@@ -1030,8 +1032,8 @@ async def material_ledger(
 
 @router.get("/configuracion", tags=["configuracion"])
 async def get_configuration(session: Session, user: Admin) -> dict[str, Any]:
-    cfg = await service.get_config(session)
-    tab = await service.get_tabulador(session)
+    cfg = await catalogue.get_config(session)
+    tab = await pricing.get_tabulador(session)
     await session.commit()
     return {
         "tarifa_laser_minuto": d.format_money(cfg.tarifa_laser_minuto),
@@ -1048,7 +1050,7 @@ async def set_laser_rate(
     body: TarifaBody, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
     """Change the laser rate (history recorded; `version` enables optimistic concurrency)."""
-    cfg = await service.set_tarifa(session, actor(user), body.tarifa_laser_minuto, body.version)
+    cfg = await catalogue.set_tarifa(session, actor(user), body.tarifa_laser_minuto, body.version)
     out = {"tarifa_laser_minuto": d.format_money(cfg.tarifa_laser_minuto), "version": cfg.version}
     await commit(request, session, catalog=True)
     return out
@@ -1063,7 +1065,7 @@ async def set_cost_factor(
     user: Admin,
 ) -> dict[str, Any]:
     """Create or update the factor of one thickness (UNIQUE per thickness, AC-D14)."""
-    row = await service.set_tabulador(session, actor(user), espesor_mm, body.factor_costo)
+    row = await catalogue.set_tabulador(session, actor(user), espesor_mm, body.factor_costo)
     out = {"espesor_mm": row.espesor_mm, "factor_costo": d.format_plain(row.factor_costo)}
     await commit(request, session, catalog=True)
     return out
@@ -1073,7 +1075,7 @@ async def set_cost_factor(
 async def delete_cost_factor(
     espesor_mm: Int32, request: Request, session: Session, user: Admin
 ) -> Response:
-    await service.delete_tabulador(session, actor(user), espesor_mm)
+    await catalogue.delete_tabulador(session, actor(user), espesor_mm)
     await commit(request, session, catalog=True)
     return Response(status_code=204)
 
@@ -1087,7 +1089,7 @@ Formato = Literal["json", "csv"]
 def _report(rows: list[dict[str, Any]], formato: Formato, name: str, columns: list[str]) -> Any:
     if formato == "csv":
         return Response(
-            service.to_csv(rows, columns),
+            queries.to_csv(rows, columns),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
         )
@@ -1109,13 +1111,13 @@ async def report_sales(
     """Sales (non-cancelled, by sale date) and income (cash basis: Σ abonos) per period."""
     if hasta < desde:
         raise d.Invalid("hasta debe ser >= desde", field="hasta")
-    rows = await service.report_ventas(session, desde, hasta, periodo)
+    rows = await queries.report_ventas(session, desde, hasta, periodo)
     return _report(rows, formato, "ventas", ["periodo", "ventas", "total_vendido", "ingresos"])
 
 
 @router.get("/reportes/cuentas-por-cobrar", tags=["reportes"])
 async def report_receivables(session: Session, user: Admin, formato: Formato = "json") -> Any:
-    rows = await service.report_cuentas_por_cobrar(session)
+    rows = await queries.report_cuentas_por_cobrar(session)
     return _report(
         rows,
         formato,
@@ -1126,7 +1128,7 @@ async def report_receivables(session: Session, user: Admin, formato: Formato = "
 
 @router.get("/reportes/bajo-stock", tags=["reportes"])
 async def report_low_stock(session: Session, user: Operador, formato: Formato = "json") -> Any:
-    rows = await service.report_bajo_stock(session)
+    rows = await queries.report_bajo_stock(session)
     return _report(
         rows, formato, "bajo_stock", ["id_material", "nombre", "actual", "minimo", "faltante"]
     )
@@ -1135,14 +1137,14 @@ async def report_low_stock(session: Session, user: Operador, formato: Formato = 
 @router.get("/dashboard", tags=["reportes"])
 async def dashboard(session: Session, user: Admin) -> dict[str, Any]:
     """Admin KPIs for the current month (cash-basis income, Decimal sums; AC-D17, AC-D20)."""
-    hoy = service.today()
+    hoy = common.today()
     inicio = hoy.replace(day=1)
-    rows = await service.report_ventas(session, inicio, hoy, d.Periodo.MES)
+    rows = await queries.report_ventas(session, inicio, hoy, d.Periodo.MES)
     total: dict[str, Any] = (
         rows[0] if rows else {"ventas": 0, "total_vendido": Decimal(0), "ingresos": Decimal(0)}
     )
-    cxc = await service.report_cuentas_por_cobrar(session)
-    low = await service.report_bajo_stock(session)
+    cxc = await queries.report_cuentas_por_cobrar(session)
+    low = await queries.report_bajo_stock(session)
     return {
         "fecha": hoy.isoformat(),
         "ventas_mes": total["ventas"],

@@ -18,7 +18,7 @@ from contracts.events.sales import SaleCancelled, SaleConfirmed
 from nexo_messaging.consumer import EventMeta, Handler
 from nexo_messaging.errors import PermanentError
 from nexo_messaging.runtime import ConsumerSpec
-from sales import service
+from sales.application.stock import StockChange, already_applied, apply_stock_changes
 from sales.domain import NotFound
 from sales.models import Venta
 
@@ -26,14 +26,14 @@ GROUP_STOCK = "sales.stock"
 CONSUMER_USER = "consumer:sales.stock"
 
 
-def _changes(event: Any, meta: EventMeta) -> list[service.StockChange]:
+def _changes(event: Any, meta: EventMeta) -> list[StockChange]:
     sign = -1 if isinstance(event, SaleConfirmed) else 1
     motivo = "venta" if isinstance(event, SaleConfirmed) else "cancelacion"
     summed: dict[int, int] = {}
     for line in event.lineas:
         summed[line.id_material] = summed.get(line.id_material, 0) + line.cantidad
     return [
-        service.StockChange(
+        StockChange(
             id_material=mid,
             delta=sign * qty,
             motivo=motivo,
@@ -72,8 +72,8 @@ async def _check_origin(session: AsyncSession, items: list[tuple[Any, EventMeta]
 
 async def _apply(session: AsyncSession, items: list[tuple[Any, EventMeta]]) -> None:
     await _check_origin(session, items)
-    done = await service.already_applied(session, (m.event_id for _, m in items))
-    changes: list[service.StockChange] = []
+    done = await already_applied(session, (m.event_id for _, m in items))
+    changes: list[StockChange] = []
     seen: set[str] = set()
     for event, meta in items:
         if meta.event_id in done or meta.event_id in seen:
@@ -81,7 +81,7 @@ async def _apply(session: AsyncSession, items: list[tuple[Any, EventMeta]]) -> N
         seen.add(meta.event_id)
         changes.extend(_changes(event, meta))
     try:
-        await service.apply_stock_changes(session, changes, CONSUMER_USER)
+        await apply_stock_changes(session, changes, CONSUMER_USER)
     except NotFound as exc:  # a material that does not exist can never be applied
         raise PermanentError(str(exc)) from exc
 

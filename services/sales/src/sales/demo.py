@@ -7,10 +7,14 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from sales import service
+from sales.application.catalogue import create_material
+from sales.application.clients import ClienteIn, create_cliente
+from sales.application.common import Actor
+from sales.application.pos import VentaIn, confirm_sale
+from sales.application.pricing import LineaIn
 from sales.models import ConfiguracionPrecios, Material, Producto, TabuladorCosto, Venta
 
-DEMO = service.Actor("demo", is_admin=True)
+DEMO = Actor("demo", is_admin=True)
 TABULADOR = {3: "450.0000", 4: "12.0000", 5: "720.0000", 6: "980.5000", 10: "125.0000"}
 
 
@@ -34,7 +38,7 @@ async def seed(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
             ("Acrílico negro 5mm", 4, 3),
             ("Acrílico espejo 6mm", 2, 2),
         ):
-            await service.create_material(
+            await create_material(
                 s,
                 DEMO,
                 descripcion=desc,
@@ -43,8 +47,8 @@ async def seed(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
                 stock_actual=stock,
                 stock_minimo=minimo,
             )
-        cliente = await service.create_cliente(
-            s, service.ClienteIn(nombre="Papelería Luna", telefono="55 1234 5678"), DEMO
+        cliente = await create_cliente(
+            s, ClienteIn(nombre="Papelería Luna", telefono="55 1234 5678"), DEMO
         )
         if await s.scalar(select(func.count()).select_from(Venta)):
             return
@@ -52,12 +56,12 @@ async def seed(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         material = await s.scalar(select(Material.id_material).order_by(Material.id_material))
         assert letrero is not None
         assert material is not None
-        await service.confirm_sale(
+        await confirm_sale(
             s,
-            service.VentaIn(
+            VentaIn(
                 cliente_id=cliente.id_cliente,
                 carrito=[
-                    service.LineaIn(
+                    LineaIn(
                         producto_id=letrero,
                         material_id=material,
                         largo=Decimal(30),

@@ -1,21 +1,23 @@
 """The POS confirmation on a SQLite file (embedded mode) in ONE hop to a writer thread.
 
-On aiosqlite every statement of the ORM session path (`service.confirm_sale`, about ten) is
-a round trip to the connection's worker thread and back through the event loop, plus
-SQLAlchemy's per-statement machinery. Here the whole transaction runs as one plain function
+On aiosqlite every statement of the ORM session path
+(`sales.application.pos.confirm_sale`, about ten) is a round trip to the connection's worker
+thread and back through the event loop, plus SQLAlchemy's per-statement machinery. Here the whole
+transaction runs as one plain function
 on a dedicated ``sqlite3`` connection in a dedicated thread:
 
 ``BEGIN IMMEDIATE`` (takes SQLite's writer lock up front, waits up to the busy timeout like
 the pooled connections), one read of the cart's materials and the client, the shared pure
-rule (:func:`sales.service.check_cart`), then sale, lines, abono, audit row and the
-SaleConfirmed outbox row (:func:`sales.service.sale_confirmed`,
+rule (:func:`sales.application.pos.check_cart`), then sale, lines, abono, audit row and the
+SaleConfirmed outbox row (:func:`sales.application.pos.sale_confirmed`,
 :func:`nexo_messaging.outbox.outbox_row`) and ``COMMIT``; any error rolls back.
 
 Values are bound through the SQLAlchemy column types' own SQLite bind processors, so the
 rows are stored exactly as the session path stores them (Numeric as REAL, DateTime as text,
 JSON as text). Validation and pricing run before the hop, on the event loop, with the same
-functions and in the same order as the other two paths (:func:`~sales.service.check_cart_shape`,
-:func:`~sales.service.price_lines` from the catalogue cache).
+functions and in the same order as the other two paths
+(:func:`~sales.application.pos.check_cart_shape`,
+:func:`~sales.application.pos.price_lines` from the catalogue cache).
 
 Durability is the pooled connections': WAL + ``synchronous=NORMAL``
 (:func:`service_defaults.db.sqlite_pragmas`): a commit is atomic and survives a process
@@ -44,14 +46,25 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from nexo_messaging.outbox import outbox_row
 from sales import domain as d
-from sales import service
+from sales.application.common import Actor, utcnow
+from sales.application.pos import (
+    PricedLineResult,
+    VentaIn,
+    VentaRef,
+    VentaResult,
+    check_cart,
+    check_cart_shape,
+    price_lines,
+    sale_confirmed,
+)
+from sales.application.pricing import catalog_view
 from sales.domain import MaterialStock, NotFound
 from sales.models import Base, idempotency, outbox
 from service_defaults import idempotency as keys
 from service_defaults.db import sqlite_pragmas
 
 _DIALECT = sqlite.dialect()
-Render = Callable[[service.VentaResult], Response]
+Render = Callable[[VentaResult], Response]
 
 
 @dataclass(frozen=True)
@@ -202,10 +215,10 @@ class SqliteSaleWriter:
     async def confirm_sale(
         self,
         engine: AsyncEngine,
-        data: service.VentaIn,
-        actor: service.Actor,
+        data: VentaIn,
+        actor: Actor,
         render: Render | None = None,
-    ) -> service.VentaResult:
+    ) -> VentaResult:
         """§A.4.6 for a cart without `cliente_nuevo` (that one needs the session path, which
         creates the client in the same transaction). In a keyed request
         (:func:`service_defaults.idempotency.current`) the key is looked up first in the
@@ -213,9 +226,9 @@ class SqliteSaleWriter:
         with the sale."""
         if data.cliente_nuevo is not None:
             raise ValueError("the SQLite hot path does not create clients")
-        service.check_cart_shape(data)
-        view = await service.catalog_view(engine, {x.producto_id for x in data.carrito})
-        lines = service.price_lines(data, view.productos, view.tabulador, view.tarifa)
+        check_cart_shape(data)
+        view = await catalog_view(engine, {x.producto_id for x in data.carrito})
+        lines = price_lines(data, view.productos, view.tabulador, view.tarifa)
         loop = asyncio.get_running_loop()
         ctx = contextvars.copy_context()  # trace headers of the outbox row
         call = functools.partial(ctx.run, self._confirm, data, actor, lines, render)
@@ -228,11 +241,11 @@ class SqliteSaleWriter:
 
     def _confirm(
         self,
-        data: service.VentaIn,
-        actor: service.Actor,
-        lines: list[service.PricedLineResult],
+        data: VentaIn,
+        actor: Actor,
+        lines: list[PricedLineResult],
         render: Render | None,
-    ) -> service.VentaResult:
+    ) -> VentaResult:
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -259,7 +272,7 @@ def _replay_stored(conn: sqlite3.Connection, pending: keys.Pending) -> None:
     if row is None:
         return
     stored = keys.stored_from_row((*row[:7], _EXPIRES_AT(row[7]) if _EXPIRES_AT else row[7]))
-    if stored.expires_at > service.utcnow():
+    if stored.expires_at > utcnow():
         raise keys.Replay(stored)
     conn.execute(_KEY_FORGET, (pending.principal, pending.key))
 
@@ -271,10 +284,10 @@ def _key_values(pending: keys.Pending, response: Response) -> list[Any]:
 
 def _write(
     conn: sqlite3.Connection,
-    data: service.VentaIn,
-    actor: service.Actor,
-    lines: list[service.PricedLineResult],
-) -> service.VentaResult:
+    data: VentaIn,
+    actor: Actor,
+    lines: list[PricedLineResult],
+) -> VentaResult:
     if (
         data.cliente_id is not None
         and conn.execute(_CLIENTE, (data.cliente_id,)).fetchone() is None
@@ -289,9 +302,9 @@ def _write(
         materials[mid] = MaterialStock(mid, nombre, actual, minimo)
         if not activo:
             inactive.add(mid)
-    cart = service.check_cart(data, lines, materials, inactive)
+    cart = check_cart(data, lines, materials, inactive)
     prices, total = cart.prices, cart.total
-    now = service.utcnow()
+    now = utcnow()
     hoy = d.business_date(now)
     total_pagado = data.monto_abonado if data.monto_abonado > 0 else Decimal("0.00")
     cur = conn.execute(
@@ -361,7 +374,7 @@ def _write(
         ),
     )
     folio = d.folio_venta(id_venta)
-    event_ = service.sale_confirmed(
+    event_ = sale_confirmed(
         id_venta, folio, data.cliente_id, line_ids, data, prices, total, now, actor
     )
     row = outbox_row(event_)
@@ -377,8 +390,8 @@ def _write(
             row.headers,
         ),
     )
-    return service.VentaResult(
-        venta=service.VentaRef(id_venta),
+    return VentaResult(
+        venta=VentaRef(id_venta),
         folio=folio,
         total=total,
         saldo_restante=d.saldo_restante(total, total_pagado),

@@ -1,12 +1,12 @@
 """The POS confirmation on PostgreSQL in two statements on the driver connection.
 
-`service.confirm_sale` (ORM session, any database) costs about a dozen SQLAlchemy executions
-and round trips per sale. Here the same use case runs as:
+`sales.application.pos.confirm_sale` (ORM session, any database) costs about a dozen
+SQLAlchemy executions and round trips per sale. Here the same use case runs as:
 
 1. one read: the stored answer of the request's ``Idempotency-Key`` if any (then nothing else
    happens: the route replays it), the cart's materials (stock, minimum, activity), the
    client's existence, and — only when the cart will pass (same rule as
-   :func:`sales.service.check_cart`, evaluated on the same snapshot) — the new sale id and
+   :func:`sales.application.pos.check_cart`, evaluated on the same snapshot) — the new sale id and
    line ids drawn from their sequences, so that the SaleConfirmed payload can be rendered
    before the write. A rejected cart draws no ids;
 2. one write: sale, lines, abono, audit row, the outbox row and — for a request with an
@@ -14,10 +14,10 @@ and round trips per sale. Here the same use case runs as:
    (data-modifying CTEs, committed on its own, so all or nothing) plus ``pg_notify`` that wakes
    the relay at commit.
 
-Validation, pricing and the stock rule are the shared pure functions of `sales.service`
-(:func:`~sales.service.price_lines`, :func:`~sales.service.check_cart`), raised in the same
-order and with the same errors as the session path. Folios come from the sequence as before
-(gaps allowed, DOMAIN §A.4.3).
+Validation, pricing and the stock rule are the shared pure functions of `sales.application.pos`
+(:func:`~sales.application.pos.price_lines`, :func:`~sales.application.pos.check_cart`), raised
+in the same order and with the same errors as the session path. Folios come from the sequence
+as before (gaps allowed, DOMAIN §A.4.3).
 """
 
 from __future__ import annotations
@@ -34,7 +34,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from nexo_messaging.outbox import outbox_row
 from nexo_messaging.relay import notify_channel
 from sales import domain as d
-from sales import service
+from sales.application.common import Actor, utcnow
+from sales.application.pos import (
+    CheckedCart,
+    VentaIn,
+    VentaRef,
+    VentaResult,
+    cart_prices_pass,
+    check_cart,
+    check_cart_shape,
+    price_lines,
+    sale_confirmed,
+)
+from sales.application.pricing import catalog_view
 from sales.domain import DomainError, MaterialStock, NotFound, covered_sql
 from service_defaults import idempotency
 from service_defaults.db import driver_connection
@@ -125,41 +137,41 @@ WITH v AS (
 SELECT pg_notify($33::text, '')
 """
 
-_CHANNEL = notify_channel("sales")
+CHANNEL = notify_channel("sales")
 
 
 def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-Render = Callable[[service.VentaResult], Response]
+Render = Callable[[VentaResult], Response]
 
 
 async def confirm_sale(
     engine: AsyncEngine,
-    data: service.VentaIn,
-    actor: service.Actor,
+    data: VentaIn,
+    actor: Actor,
     render: Render | None = None,
-) -> service.VentaResult:
+) -> VentaResult:
     """§A.4.6 on PostgreSQL for a cart without `cliente_nuevo` (that one needs the ORM
     session path, which creates the client in the same transaction). In a keyed request
     (:func:`service_defaults.idempotency.current`) the answer `render` gives is stored with the
     sale; a key another request committed first raises ``KeyAlreadyRecorded``."""
     if data.cliente_nuevo is not None:
         raise ValueError("confirm_sale on the hot path does not create clients")
-    service.check_cart_shape(data)
-    view = await service.catalog_view(engine, {x.producto_id for x in data.carrito})
-    lines = service.price_lines(data, view.productos, view.tabulador, view.tarifa)
+    check_cart_shape(data)
+    view = await catalog_view(engine, {x.producto_id for x in data.carrito})
+    lines = price_lines(data, view.productos, view.tabulador, view.tarifa)
     requested = d.requested_per_material((x.material_id, x.cantidad) for x in data.carrito)
     error: DomainError | idempotency.Replay | None = None  # raised once the connection is back
-    result: service.VentaResult | None = None
+    result: VentaResult | None = None
     pending = idempotency.current()
     async with driver_connection(engine) as conn:
         rows = await conn.fetch(
             READ,
             list(requested),
             list(requested.values()),
-            service.cart_prices_pass(data, lines),
+            cart_prices_pass(data, lines),
             data.cliente_id,
             data.permitir_backorder,
             len(data.carrito),
@@ -187,7 +199,7 @@ async def confirm_sale(
                 )
                 if not r["activo"]:
                     inactive.add(mid)
-            cart = service.check_cart(data, lines, materials, inactive)
+            cart = check_cart(data, lines, materials, inactive)
         except (DomainError, idempotency.Replay) as exc:
             error = exc
         else:
@@ -205,25 +217,25 @@ async def confirm_sale(
 
 async def _write(
     conn: Any,
-    data: service.VentaIn,
-    actor: service.Actor,
-    cart: service.CheckedCart,
+    data: VentaIn,
+    actor: Actor,
+    cart: CheckedCart,
     id_venta: int,
     line_ids: list[int],
     render: Render | None,
-) -> service.VentaResult:
-    now = service.utcnow()
+) -> VentaResult:
+    now = utcnow()
     hoy = d.business_date(now)
     total = cart.total
     total_pagado = data.monto_abonado if data.monto_abonado > 0 else Decimal("0.00")
     folio = d.folio_venta(id_venta)
     carrito, prices = data.carrito, cart.prices
-    event = service.sale_confirmed(
+    event = sale_confirmed(
         id_venta, folio, data.cliente_id, line_ids, data, prices, total, now, actor
     )
     row = outbox_row(event)
-    result = service.VentaResult(
-        venta=service.VentaRef(id_venta),
+    result = VentaResult(
+        venta=VentaRef(id_venta),
         folio=folio,
         total=total,
         saldo_restante=d.saldo_restante(total, total_pagado),
@@ -269,7 +281,7 @@ async def _write(
             row.topic,
             row.payload_text,
             _compact(row.headers),
-            _CHANNEL,
+            CHANNEL,
             key.get("principal"),
             key.get("key"),
             key.get("method"),
@@ -301,7 +313,7 @@ async def _stored_answer(conn: Any, pending: idempotency.Pending, head: Any) -> 
         [head[c] for c in ("method", "path", "fingerprint", "status", "media_type", "location")]
         + [head["body"], head["expires_at"]]
     )
-    if stored.expires_at > service.utcnow():
+    if stored.expires_at > utcnow():
         raise idempotency.Replay(stored)
     await conn.execute(
         "DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND expires_at <= $3",

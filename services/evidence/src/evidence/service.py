@@ -26,7 +26,6 @@ from sqlalchemy import (
     any_,
     bindparam,
     delete,
-    func,
     insert,
     or_,
     select,
@@ -96,6 +95,17 @@ def config_from_settings(settings: Any) -> EvidenceConfig:
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def eligible_where(cfg: EvidenceConfig) -> Any:
+    """§C.4.1 as a where-clause over the production/line/import joins of a read (the SQL form
+    of :func:`evidence.domain.is_gpu_eligible`, rendered from the same constants)."""
+    return d.gpu_eligible_sql(
+        anexo=PartidaAnexo.anexo,
+        volumen=Produccion.volumen_produccion,
+        importacion_activa=ImportacionAnexo.es_activo,
+        annexes=cfg.gpu_annexes,
+    )
 
 
 def aware(value: dt.datetime | None) -> dt.datetime | None:
@@ -1672,7 +1682,6 @@ async def grid(
     if id_ot is None or mes is None or anio is None:
         return []
     d.validate_month(mes, anio)
-    annexes = sorted(d.normalize_annex(a) for a in cfg.gpu_annexes)
     stmt = (
         select(
             PartidaAnexo.id,
@@ -1700,9 +1709,7 @@ async def grid(
                 ReporteMensual.id_ot == id_ot,
                 ReporteMensual.mes == mes,
                 ReporteMensual.anio == anio,
-                Produccion.volumen_produccion > 0,
-                ImportacionAnexo.es_activo.is_(True),
-                func.upper(func.trim(PartidaAnexo.anexo)).in_(annexes),
+                eligible_where(cfg),
             )
         )
     )
@@ -2032,7 +2039,6 @@ async def completitud(
     """% of GPUs per status by OT / month / annex, and the missing-evidence list (one query)."""
     d.validate_month(mes, anio)
     ot = await get_ot(session, id_ot)
-    annexes = sorted(d.normalize_annex(a) for a in cfg.gpu_annexes)
     stmt = (
         select(
             Produccion.id,
@@ -2056,9 +2062,7 @@ async def completitud(
             ReporteMensual.id_ot == ot.id,
             ReporteMensual.mes == mes,
             ReporteMensual.anio == anio,
-            Produccion.volumen_produccion > 0,
-            ImportacionAnexo.es_activo.is_(True),
-            func.upper(func.trim(PartidaAnexo.anexo)).in_(annexes),
+            eligible_where(cfg),
         )
         .order_by(Produccion.fecha_produccion, PartidaAnexo.orden_fila, Produccion.id)
     )

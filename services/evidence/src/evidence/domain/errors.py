@@ -1,0 +1,117 @@
+"""Domain errors: stable DOMAIN error codes, their HTTP status and title."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# --------------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------------
+
+ERROR_STATUS: dict[str, int] = {
+    # 400
+    "MES_INVALIDO": 400,
+    # 403
+    "ROL_NO_AUTORIZADO": 403,
+    "REVISOR_IGUAL_CARGADOR": 403,
+    # 404
+    "OT_NO_ENCONTRADA": 404,
+    "PARTIDA_NO_ENCONTRADA": 404,
+    "PRODUCCION_NO_ENCONTRADA": 404,
+    "GPU_NO_ENCONTRADO": 404,
+    "ESTIMACION_NO_ENCONTRADA": 404,
+    "REPORTE_NO_ENCONTRADO": 404,
+    # 409
+    "TRANSICION_INVALIDA": 409,
+    "GPU_FACTURADO": 409,
+    "GPU_EN_PROCESO": 409,
+    "VERSION_OBSOLETA": 409,
+    "MES_CERRADO": 409,
+    "DIA_CERRADO": 409,
+    "PRODUCCION_YA_ESTIMADA": 409,
+    "OT_DUPLICADA": 409,
+    # 412
+    "PRECONDICION_FALLIDA": 412,
+    # 422
+    "ARCHIVO_REQUERIDO": 422,
+    "NOTA_REQUERIDA": 422,
+    "URL_INVALIDA": 422,
+    "ESTATUS_NO_GPU": 422,
+    "MOTIVO_INVALIDO": 422,
+    "GPU_NO_VALIDADO": 422,
+    "EXCEDENTE_NO_AUTORIZADO": 422,
+    "PRODUCCION_NO_ELEGIBLE": 422,
+    "PRODUCCION_FUERA_DE_PERIODO": 422,
+    "VOLUMEN_INVALIDO": 422,
+    "VOLUMEN_ESTIMADO_INVALIDO": 422,
+    "PARTIDA_INVALIDA": 422,
+    "PERIODO_INVALIDO": 422,
+    "DIA_INVALIDO": 422,
+    "OT_PRINCIPAL_INVALIDA": 422,
+    "CHECKLIST_INVALIDO": 422,
+    "ESTATUS_DIARIO_INVALIDO": 422,
+    "REPORTE_DUPLICADO": 422,
+}
+
+ERROR_TITLES: dict[str, str] = {
+    "MES_INVALIDO": "El mes debe estar entre 1 y 12",
+    "ROL_NO_AUTORIZADO": "El rol del usuario no permite esta operación",
+    "REVISOR_IGUAL_CARGADOR": "Quien revisa no puede ser quien cargó la evidencia",
+    "OT_NO_ENCONTRADA": "OT no encontrada",
+    "PARTIDA_NO_ENCONTRADA": "Partida no encontrada",
+    "PRODUCCION_NO_ENCONTRADA": "Producción no encontrada",
+    "GPU_NO_ENCONTRADO": "Registro GPU no encontrado",
+    "ESTIMACION_NO_ENCONTRADA": "Estimación no encontrada",
+    "REPORTE_NO_ENCONTRADO": "Reporte mensual no encontrado",
+    "TRANSICION_INVALIDA": "Transición de estatus no permitida",
+    "GPU_FACTURADO": "El GPU está vinculado a una estimación (facturado) y está bloqueado",
+    "GPU_EN_PROCESO": "La producción tiene un GPU en revisión, validado o facturado",
+    "VERSION_OBSOLETA": "El registro fue modificado por otra persona",
+    "MES_CERRADO": "El reporte mensual está cerrado",
+    "DIA_CERRADO": "El día está cerrado",
+    "PRODUCCION_YA_ESTIMADA": "La producción ya está en una estimación",
+    "OT_DUPLICADA": "Ya existe una OT con ese folio",
+    "PRECONDICION_FALLIDA": "If-Match no coincide con la versión actual",
+    "ARCHIVO_REQUERIDO": "Se requiere el link de evidencia",
+    "NOTA_REQUERIDA": "Se requiere una nota o motivo",
+    "URL_INVALIDA": "Link de evidencia inválido",
+    "ESTATUS_NO_GPU": "El estatus no pertenece al catálogo GPU",
+    "MOTIVO_INVALIDO": "Motivo de rechazo desconocido",
+    "GPU_NO_VALIDADO": "Solo se pueden estimar GPUs validados",
+    "EXCEDENTE_NO_AUTORIZADO": "El volumen excedente requiere autorización de un supervisor",
+    "PRODUCCION_NO_ELEGIBLE": "La producción no requiere GPU",
+    "PRODUCCION_FUERA_DE_PERIODO": "La producción no pertenece al periodo u OT de la estimación",
+    "VOLUMEN_INVALIDO": "Volumen inválido",
+    "VOLUMEN_ESTIMADO_INVALIDO": "El volumen estimado debe estar entre 0 y el volumen actual",
+    "PARTIDA_INVALIDA": "La partida no pertenece a la OT",
+    "PERIODO_INVALIDO": "Periodo inválido",
+    "DIA_INVALIDO": "Día fuera del mes",
+    "OT_PRINCIPAL_INVALIDA": "La OT principal no existe",
+    "CHECKLIST_INVALIDO": "Checklist de evidencia inválido",
+    "ESTATUS_DIARIO_INVALIDO": "El estatus no pertenece al catálogo de estatus operativos",
+    "REPORTE_DUPLICADO": "La OT aparece más de una vez en la petición",
+}
+
+
+class DomainError(Exception):
+    """A rule violation with a stable DOMAIN error code (the last segment of the problem type).
+
+    ``field`` names the offending input when there is one; ``extensions`` become extension
+    members of the problem body.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        detail: str | None = None,
+        *,
+        field: str | None = None,
+        **extensions: Any,
+    ) -> None:
+        self.code = code
+        self.status = ERROR_STATUS.get(code, 422)
+        self.title = ERROR_TITLES.get(code, code)
+        self.detail = detail or self.title
+        self.field = field
+        self.extensions = extensions
+        super().__init__(f"{code}: {self.detail}")

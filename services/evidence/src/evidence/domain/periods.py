@@ -1,0 +1,34 @@
+"""Business time and periods (DOMAIN §0.3: America/Mexico_City)."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from evidence.domain.errors import DomainError
+
+# --------------------------------------------------------------------------------------------
+# Time, periods
+# --------------------------------------------------------------------------------------------
+
+BUSINESS_TZ = ZoneInfo("America/Mexico_City")
+
+
+def business_date(now: dt.datetime) -> dt.date:
+    """The business date of an aware instant (DOMAIN §0.3.3)."""
+    if now.tzinfo is None:
+        raise ValueError("naive datetime")
+    return now.astimezone(BUSINESS_TZ).date()
+
+
+def validate_month(mes: int, anio: int) -> None:
+    if not 1 <= mes <= 12:
+        raise DomainError("MES_INVALIDO", f"mes={mes} fuera de 1..12", field="mes")
+    if not 2000 <= anio <= 2100:
+        raise DomainError("PERIODO_INVALIDO", f"anio={anio} fuera de 2000..2100", field="anio")
+
+
+def days_in_month(mes: int, anio: int) -> int:
+    validate_month(mes, anio)
+    return calendar.monthrange(anio, mes)[1]

@@ -14,7 +14,7 @@ import io
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.routing import APIRoute
@@ -193,8 +193,17 @@ class LineasIn(_In):
     version: Int32 | None = Field(default=None, ge=1)
 
 
+# API literals generated from the domain's vocabularies (same OpenAPI `enum` as a written one)
+if TYPE_CHECKING:
+    EstadoLoteValor = int
+    EstadoUbicacionValor = str
+else:
+    EstadoLoteValor = Literal[d.values(d.EstadoLote)]
+    EstadoUbicacionValor = Literal[d.values(d.EstadoUbicacion)]
+
+
 class EstadoLoteIn(_In):
-    estado: Literal[1, 4, 5, 6]
+    estado: EstadoLoteValor
     motivo: SafeText = Field(min_length=1, max_length=2000)
 
 
@@ -213,9 +222,7 @@ class AlmacenIn(_In):
 class UbicacionIn(_In):
     id_almacen: Id32 = Field(gt=0)
     codigo: SafeText = Field(min_length=1, max_length=50)
-    estado: Literal[
-        "disponible", "ocupada", "bloqueada", "cuarentena", "caducados", "devoluciones"
-    ] = "disponible"
+    estado: EstadoUbicacionValor = d.EstadoUbicacion.DISPONIBLE.value
 
 
 class ProductoIn(_In):
@@ -233,7 +240,7 @@ class LoteIn(_In):
     id_institucion: Id32 = Field(gt=0)
     numero_lote: SafeText = Field(min_length=1, max_length=50)
     fecha_caducidad: DomainDate | None
-    estado: Literal[1, 4, 5, 6] = 1
+    estado: EstadoLoteValor = d.EstadoLote.DISPONIBLE.value
     ubicaciones: list[StockIn] = Field(min_length=1, max_length=200)
 
 

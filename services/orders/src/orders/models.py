@@ -45,6 +45,16 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from nexo_messaging.tables import inbox_table, outbox_table
+from orders.domain.vocab import (
+    EstadoItemPropuesta,
+    EstadoLinea,
+    EstadoLote,
+    EstadoPropuesta,
+    EstadoSolicitud,
+    EstadoUbicacion,
+    TipoMovimiento,
+    values,
+)
 from service_defaults.idempotency import idempotency_table
 
 NAMING = {
@@ -60,49 +70,19 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-def _in(column: str, values: Any) -> str:
-    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
+def _in(column: str, allowed: Any) -> str:
+    """``column IN ('a', 'b')``, or ``column IN (1, 4)`` for integer codes."""
+    return f"{column} IN ({', '.join(str(v) if isinstance(v, int) else repr(v) for v in allowed)})"
 
 
-ESTADOS_SOLICITUD = (
-    "PENDIENTE",
-    "VALIDADA",
-    "RECHAZADA",
-    "EN_PREPARACION",
-    "PREPARADA",
-    "ENTREGADA",
-    "CANCELADA",
-)
-ESTADOS_PROPUESTA = (
-    "GENERADA",
-    "REVISADA",
-    "EN_SURTIMIENTO",
-    "SURTIDA",
-    "PARCIAL",
-    "NO_DISPONIBLE",
-    "CANCELADA",
-)
-ESTADOS_ITEM_PROPUESTA = ("DISPONIBLE", "PARCIAL", "NO_DISPONIBLE", "SURTIDO")
-ESTADOS_LINEA = ("RESERVADA", "RECOGIDA", "SURTIDA", "LIBERADA")
-ESTADOS_UBICACION = (
-    "disponible",
-    "ocupada",
-    "bloqueada",
-    "cuarentena",
-    "caducados",
-    "devoluciones",
-)
-TIPOS_MOVIMIENTO = (
-    "ENTRADA",
-    "SALIDA",
-    "AJUSTE_POSITIVO",
-    "AJUSTE_NEGATIVO",
-    "TRANSFERENCIA_ENTRADA",
-    "TRANSFERENCIA_SALIDA",
-    "CADUCIDAD",
-    "DETERIORO",
-    "AJUSTE_DATOS_LOTE",
-)
+# CHECK vocabularies: derived from the domain's enums, the one definition (`test_orders_vocab`)
+ESTADOS_SOLICITUD = values(EstadoSolicitud)
+ESTADOS_PROPUESTA = values(EstadoPropuesta)
+ESTADOS_ITEM_PROPUESTA = values(EstadoItemPropuesta)
+ESTADOS_LINEA = values(EstadoLinea)
+ESTADOS_UBICACION = values(EstadoUbicacion)
+ESTADOS_LOTE = values(EstadoLote)
+TIPOS_MOVIMIENTO = values(TipoMovimiento)
 
 TS = DateTime(timezone=True)
 
@@ -169,7 +149,7 @@ class Lote(Base):
         UniqueConstraint(
             "numero_lote", "producto_id", "institucion_id", name="uq_lotes_numero_producto_inst"
         ),
-        CheckConstraint("estado IN (1, 4, 5, 6)", name="estado"),
+        CheckConstraint(_in("estado", ESTADOS_LOTE), name="estado"),
         CheckConstraint("cantidad_inicial >= 0", name="cantidad_inicial"),
         CheckConstraint(
             "precio_unitario IS NULL OR precio_unitario >= 0.01", name="precio_unitario"

@@ -16,7 +16,7 @@ import json
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -52,6 +52,14 @@ ROLES: tuple[str, ...] = d.ROLES
 READERS = (*ROLES, "ops")
 CAPTURE = (ROLE_RESIDENTE, ROLE_SUPERVISOR)
 WORKFLOW = (ROLE_RESIDENTE, ROLE_REVISOR, ROLE_SUPERVISOR)
+
+# API literals generated from the domain's vocabularies (same OpenAPI `enum` as a written one)
+if TYPE_CHECKING:
+    TipoTiempoIn = str
+    BulkReviewTarget = str
+else:
+    TipoTiempoIn = Literal[d.values(d.TipoTiempo)]
+    BulkReviewTarget = Literal[d.values(d.BULK_REVIEW_TARGETS)]
 
 
 def to_problem(exc: DomainError) -> ProblemError:
@@ -292,7 +300,7 @@ class ProduccionMasivaIn(_In):
     id_ot: Id32 = Field(gt=0)
     mes: int = Field(ge=1, le=12)
     anio: int = Field(ge=2000, le=2100)
-    tipo_tiempo: Literal["TE", "CMA"] = "TE"
+    tipo_tiempo: TipoTiempoIn = "TE"
     id_sitio: Id32 | None = Field(default=None, gt=0)
     partidas: list[PartidaValoresIn] = Field(max_length=5000)
 
@@ -333,7 +341,7 @@ async def guardar_produccion_masiva(
 class ProduccionIn(_In):
     id_partida_anexo: Id32 = Field(gt=0)
     fecha: DomainDate
-    tipo_tiempo: Literal["TE", "CMA"]
+    tipo_tiempo: TipoTiempoIn
     volumen: Decimal
     id_sitio: Id32 | None = Field(default=None, gt=0)
 
@@ -734,7 +742,7 @@ class BulkGpuIn(_In):
 
 
 class TransicionMasivaIn(_In):
-    a: Literal["VALIDADO", "RECHAZADO", "EN_REVISION"]
+    a: BulkReviewTarget
     gpus: list[BulkGpuIn] = Field(min_length=1, max_length=1000)
     nota: SafeText | None = Field(default=None, max_length=4000)
     motivo: SafeText | None = None
@@ -844,7 +852,7 @@ async def obtener_partidas_produccion(
     id_ot: Id32 = Query(gt=0, le=INT32_MAX),  # a Query() default drops the type's bounds
     mes: Int32 = Query(ge=1, le=12),
     anio: Int32 = Query(ge=2000, le=2100),
-    tipo_tiempo: Literal["TE", "CMA"] = "TE",
+    tipo_tiempo: TipoTiempoIn = "TE",
 ) -> dict[str, Any]:
     res = await daily.partidas_produccion(
         session, id_ot=id_ot, mes=mes, anio=anio, tipo_tiempo=tipo_tiempo

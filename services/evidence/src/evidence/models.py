@@ -20,6 +20,7 @@ Rules enforced by the schema itself:
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from decimal import Decimal
 from typing import Any
 
@@ -39,6 +40,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from evidence.domain.vocab import (
+    COLORS,
+    DESCRIPCIONES,
+    LEGACY_IDS,
+    EstatusCobro,
+    EstatusOperativo,
+    GpuStatus,
+    TipoTiempo,
+    values,
+)
 from nexo_messaging.tables import inbox_table, outbox_table
 from service_defaults.idempotency import idempotency_table
 
@@ -46,23 +57,41 @@ NO_SITE = 0
 """Sentinel ``id_sitio_produccion`` for "no site" (keeps the unique key NULL-free)."""
 
 GPU_STATUS_ROWS: list[dict[str, Any]] = [
-    {"codigo": "PENDIENTE", "id_legacy": 19, "descripcion": "Pendiente", "color": "red"},
-    {"codigo": "CARGADO", "id_legacy": 20, "descripcion": "Cargado", "color": "yellow"},
-    {"codigo": "EN_REVISION", "id_legacy": 21, "descripcion": "En Revisión", "color": "blue"},
-    {"codigo": "VALIDADO", "id_legacy": 22, "descripcion": "Validado", "color": "green"},
-    {"codigo": "RECHAZADO", "id_legacy": 23, "descripcion": "Rechazado", "color": "black"},
+    {
+        "codigo": status.value,
+        "id_legacy": LEGACY_IDS[status],
+        "descripcion": DESCRIPCIONES[status],
+        "color": COLORS[status],
+    }
+    for status in GpuStatus
 ]
+"""The seeded ``cat_estatus_gpu`` catalogue, one row per :class:`GpuStatus`."""
 
 
 DAILY_STATUS_ROWS: list[dict[str, Any]] = [
-    {"codigo": "OPERATIVO", "id_legacy": 1, "descripcion": "Operativo", "cierra_dia": False},
-    {"codigo": "CERRADO", "id_legacy": 17, "descripcion": "Cerrado", "cierra_dia": True},
+    {
+        "codigo": EstatusOperativo.OPERATIVO.value,
+        "id_legacy": 1,
+        "descripcion": "Operativo",
+        "cierra_dia": False,
+    },
+    {
+        "codigo": EstatusOperativo.CERRADO.value,
+        "id_legacy": 17,
+        "descripcion": "Cerrado",
+        "cierra_dia": True,
+    },
 ]
 """Daily operational statuses (legacy nivel 6 "Estatus Operativo": default id 1, id 17 = closed
 day). More rows are data, not code: only ``cierra_dia`` carries a rule."""
-DEFAULT_DAILY_STATUS = "OPERATIVO"
-CLOSED_DAILY_STATUS = "CERRADO"
+DEFAULT_DAILY_STATUS = EstatusOperativo.OPERATIVO.value
+CLOSED_DAILY_STATUS = EstatusOperativo.CERRADO.value
 """The status ``POST /reportes-diarios/cierre`` sets (legacy id 17)."""
+
+
+def check_in(column: str, vocabulary: type[enum.StrEnum]) -> str:
+    """CHECK text ``column IN ('a', 'b')`` listing exactly the vocabulary's values."""
+    return f"{column} IN ({', '.join(repr(v) for v in values(vocabulary))})"
 
 
 class Base(DeclarativeBase):
@@ -238,7 +267,7 @@ class Produccion(Base):
             name="uq_produccion_partida_fecha_tipo_sitio",
         ),
         CheckConstraint("volumen_produccion >= 0", name="ck_produccion_volumen"),
-        CheckConstraint("tipo_tiempo IN ('TE', 'CMA')", name="ck_produccion_tipo_tiempo"),
+        CheckConstraint(check_in("tipo_tiempo", TipoTiempo), name="ck_produccion_tipo_tiempo"),
         Index("ix_produccion_reporte", "id_reporte_mensual", "fecha_produccion"),
         Index("ix_produccion_fecha", "fecha_produccion"),
     )
@@ -278,7 +307,7 @@ class EstimacionHeader(Base):
     fecha_estimacion: Mapped[dt.date] = mapped_column(Date)
     fecha_desde: Mapped[dt.date] = mapped_column(Date)
     fecha_hasta: Mapped[dt.date] = mapped_column(Date)
-    estatus_cobro: Mapped[str] = mapped_column(String(20), default="BORRADOR")
+    estatus_cobro: Mapped[str] = mapped_column(String(20), default=EstatusCobro.BORRADOR.value)
     total_volumen_producido: Mapped[Decimal] = mapped_column(Numeric(15, 2), default=Decimal(0))
     total_volumen_estimado: Mapped[Decimal] = mapped_column(Numeric(15, 2), default=Decimal(0))
     total_importe_mn: Mapped[Decimal] = mapped_column(Numeric(15, 2), default=Decimal(0))
@@ -318,7 +347,7 @@ class RegistroGpu(Base):
         UniqueConstraint("id_produccion", name="uq_gpu_produccion"),
         UniqueConstraint("id_estimacion_detalle", name="uq_gpu_estimacion_detalle"),
         CheckConstraint(
-            "id_estimacion_detalle IS NULL OR estatus = 'VALIDADO'",
+            f"id_estimacion_detalle IS NULL OR estatus = '{GpuStatus.VALIDADO.value}'",
             name="ck_gpu_facturado_validado",
         ),
         CheckConstraint("version >= 1", name="ck_gpu_version"),

@@ -452,7 +452,7 @@ async def guardar_produccion_masiva(
     """Save a month's grid of one time type: ``valores[i]`` is day ``i+1``; ``None`` leaves the
     day as it is, ``0`` sets an existing row to 0 (no row is created for 0)."""
     days = d.days_in_month(mes, anio)
-    if tipo_tiempo not in ("TE", "CMA"):
+    if tipo_tiempo not in d.values(d.TipoTiempo):
         raise DomainError("PARTIDA_INVALIDA", "tipo_tiempo debe ser TE o CMA", field="tipo_tiempo")
     requested: dict[d.ProdKey, Decimal] = {}
     for i, p in enumerate(partidas):
@@ -1809,7 +1809,7 @@ async def crear_estimacion(
         fecha_estimacion=fecha_estimacion,
         fecha_desde=fecha_desde,
         fecha_hasta=fecha_hasta,
-        estatus_cobro="BORRADOR",
+        estatus_cobro=d.EstatusCobro.BORRADOR.value,
         comentario=comentario,
         creado_por=actor.sub,
         fecha_creacion=utcnow(),

@@ -275,6 +275,12 @@ from evidence.domain.roles import (
     has_any_role as has_any_role,
 )
 from evidence.domain.vocab import (
+    BULK_REVIEW_TARGETS as BULK_REVIEW_TARGETS,
+)
+from evidence.domain.vocab import (
+    COLORS as COLORS,
+)
+from evidence.domain.vocab import (
     DELETABLE_STATUSES as DELETABLE_STATUSES,
 )
 from evidence.domain.vocab import (
@@ -290,5 +296,20 @@ from evidence.domain.vocab import (
     MISSING_EVIDENCE_STATUSES as MISSING_EVIDENCE_STATUSES,
 )
 from evidence.domain.vocab import (
+    TIPO_TIEMPO_ORDER as TIPO_TIEMPO_ORDER,
+)
+from evidence.domain.vocab import (
+    EstatusCobro as EstatusCobro,
+)
+from evidence.domain.vocab import (
+    EstatusOperativo as EstatusOperativo,
+)
+from evidence.domain.vocab import (
     GpuStatus as GpuStatus,
+)
+from evidence.domain.vocab import (
+    TipoTiempo as TipoTiempo,
+)
+from evidence.domain.vocab import (
+    values as values,
 )

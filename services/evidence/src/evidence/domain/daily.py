@@ -13,6 +13,7 @@ from evidence.domain.errors import DomainError
 from evidence.domain.grid import format_volume
 from evidence.domain.periods import days_in_month, validate_month
 from evidence.domain.production import estatus_volumen, normalize_code
+from evidence.domain.vocab import TipoTiempo
 
 # Daily reports and the production grid (§C.2.2, §C.2.5, §C.5 related production endpoints)
 # --------------------------------------------------------------------------------------------
@@ -169,7 +170,7 @@ def production_grid(
             continue
         cell = acc[key].setdefault(fecha.day, _DayAcc())
         cell.has_production = True
-        if tipo == "TE":
+        if tipo == TipoTiempo.TE:
             cell.te += volume
         else:
             cell.cma += volume
@@ -186,7 +187,7 @@ def production_grid(
     for key, members in groups.items():
         first = members[0]
         cells = acc[key]
-        valor_of = (lambda c: c.te) if tipo_tiempo == "TE" else (lambda c: c.cma)
+        valor_of = (lambda c: c.te) if tipo_tiempo == TipoTiempo.TE else (lambda c: c.cma)
         row: dict[str, Any] = {
             "id_partida_imp": first.id,
             "ids_partida": [ln.id for ln in members],

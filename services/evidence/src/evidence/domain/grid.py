@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from evidence.domain.production import _TIPO_ORDER, Q6
-from evidence.domain.vocab import LEGACY_IDS, GpuStatus
+from evidence.domain.production import Q6
+from evidence.domain.vocab import LEGACY_IDS, TIPO_TIEMPO_ORDER, GpuStatus
 
 # Grid read model (§C.4.3)
 # --------------------------------------------------------------------------------------------
@@ -76,6 +76,10 @@ def grid_cell(row: GridRow) -> dict[str, Any]:
     return cell
 
 
+def _cell_order(r: GridRow) -> tuple[int, int, int]:
+    return (TIPO_TIEMPO_ORDER.get(r.tipo_tiempo, 9), r.id_sitio or 0, r.id_produccion)
+
+
 _EMPTY_DAYS: dict[str, None] = {f"dia_{d}": None for d in range(1, 32)}
 
 
@@ -101,7 +105,11 @@ def build_grid(rows: Iterable[GridRow]) -> list[dict[str, Any]]:
     for (pid, day), items in cells.items():
         if len(items) > 1:
             items.sort(
-                key=lambda r: (_TIPO_ORDER.get(r.tipo_tiempo, 9), r.id_sitio or 0, r.id_produccion)
+                key=lambda r: (
+                    TIPO_TIEMPO_ORDER.get(r.tipo_tiempo, 9),
+                    r.id_sitio or 0,
+                    r.id_produccion,
+                )
             )
         lines[pid][f"dia_{day}"] = [grid_cell(r) for r in items]
     return [lines[pid] for pid in sorted(lines, key=lambda p: order[p])]

@@ -10,6 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from evidence.domain.errors import DomainError
 from evidence.domain.gpu import ExistingGpu, gpu_blocks_edit
+from evidence.domain.vocab import TIPO_TIEMPO_ORDER
 
 # Production save planning (bulk + single)
 # --------------------------------------------------------------------------------------------
@@ -145,15 +146,12 @@ def authorised_volumes(lines: Iterable[tuple[str, Decimal | None]]) -> dict[str,
     return {k: v.quantize(Q4, ROUND_HALF_UP) for k, v in totals.items()}
 
 
-_TIPO_ORDER = {"TE": 0, "CMA": 1}
-
-
 def compute_excedentes(
     rows: Iterable[VolumeRow], autorizado: Mapping[str, Decimal]
 ) -> dict[int, bool]:
     """Chronological rule: order by (fecha, TE before CMA, id); cumulative volume per code;
     ``es_excedente = round(cumulative, 4) > autorizado`` (a code without authorisation: 0)."""
-    ordered = sorted(rows, key=lambda r: (r.fecha, _TIPO_ORDER.get(r.tipo_tiempo, 9), r.id))
+    ordered = sorted(rows, key=lambda r: (r.fecha, TIPO_TIEMPO_ORDER.get(r.tipo_tiempo, 9), r.id))
     running: dict[str, Decimal] = defaultdict(Decimal)
     out: dict[int, bool] = {}
     for row in ordered:

@@ -1,8 +1,14 @@
-"""Vocabularies of the evidence domain: the ONE definition of every state/type."""
+"""Vocabularies of the evidence domain: the ONE definition of every state / type value set.
+
+The database CHECK constraints and seeded catalogues (`evidence.models`) and the API's input
+types (`evidence.api`) derive from these enums (:func:`values`); `test_evidence_vocab.py` checks
+the MIGRATED database and the API types against them.
+"""
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 
 from evidence.domain.errors import DomainError
 
@@ -73,3 +79,49 @@ LOCKING_STATUSES: frozenset[GpuStatus] = frozenset({GpuStatus.EN_REVISION, GpuSt
 MISSING_EVIDENCE_STATUSES: frozenset[GpuStatus] = frozenset(
     {GpuStatus.PENDIENTE, GpuStatus.RECHAZADO}
 )
+
+#: Colour of each status in the seeded ``cat_estatus_gpu`` catalogue (legacy grid colours).
+COLORS: dict[GpuStatus, str] = {
+    GpuStatus.PENDIENTE: "red",
+    GpuStatus.CARGADO: "yellow",
+    GpuStatus.EN_REVISION: "blue",
+    GpuStatus.VALIDADO: "green",
+    GpuStatus.RECHAZADO: "black",
+}
+#: Targets of the bulk review route (take for review, validate, reject: G4-G6).
+BULK_REVIEW_TARGETS: tuple[GpuStatus, ...] = (
+    GpuStatus.VALIDADO,
+    GpuStatus.RECHAZADO,
+    GpuStatus.EN_REVISION,
+)
+
+
+class TipoTiempo(enum.StrEnum):
+    """Time type of a production row: TE (tiempo efectivo) or CMA [DECIDE-C5]."""
+
+    TE = "TE"
+    CMA = "CMA"
+
+
+#: Chronological order of the time types within a day (§C.4.4: TE before CMA).
+TIPO_TIEMPO_ORDER: dict[str, int] = {TipoTiempo.TE.value: 0, TipoTiempo.CMA.value: 1}
+
+
+class EstatusCobro(enum.StrEnum):
+    """Billing status of an estimate (explicit per-domain default by code, GP-D13)."""
+
+    BORRADOR = "BORRADOR"
+
+
+class EstatusOperativo(enum.StrEnum):
+    """The daily operational statuses that carry a rule (more catalogue rows are data)."""
+
+    OPERATIVO = "OPERATIVO"
+    """The default of a day (legacy id 1)."""
+    CERRADO = "CERRADO"
+    """A closed day (legacy id 17, ``cierra_dia``): what ``POST /reportes-diarios/cierre`` sets."""
+
+
+def values(vocabulary: type[enum.StrEnum] | Iterable[enum.StrEnum]) -> tuple[str, ...]:
+    """The plain string values of a vocabulary (or a subset of one), in declaration order."""
+    return tuple(member.value for member in vocabulary)

@@ -463,7 +463,10 @@ async def test_dispatch_sent_twice_concurrently_moves_once(api: Api) -> None:
     assert (await api.lote_detalle(lots["A100"]["id"]))["cantidad_disponible"] == 10
 
 
-async def test_ho_l04_lot_expired_before_dispatch(api: Api) -> None:
+@pytest.mark.parametrize("keyed", [False, True], ids=["plain", "idempotency-key"])
+async def test_ho_l04_lot_expired_before_dispatch(api: Api, keyed: bool) -> None:
+    """The re-planning survives the rejection, also on a keyed request (whose deferred commit
+    an error answer would otherwise roll back)."""
     _sol, prop, lots = await f01(api)
     await api.ok("POST", f"/propuestas/{prop['id']}/revisar", api.h("orders.almacenista"))
     await api.ok(
@@ -472,7 +475,8 @@ async def test_ho_l04_lot_expired_before_dispatch(api: Api) -> None:
         api.sup,
         json={"estado": 6, "motivo": "job nocturno"},
     )
-    r = await api.client.post(f"/propuestas/{prop['id']}/surtir", headers=api.sup)
+    headers = {**api.sup, "Idempotency-Key": "surtir-1"} if keyed else api.sup
+    r = await api.client.post(f"/propuestas/{prop['id']}/surtir", headers=headers)
     body = problem(r, 422, "LOTE_NO_ELEGIBLE")
     assert body["lotes"] == ["B200"]
     again = await api.ok("GET", f"/propuestas/{prop['id']}", api.sup)

@@ -32,12 +32,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from orders import domain as d
 from orders import service
+from orders.adapters import postgres
 from orders.adapters.eligibility import (
     elegible_fefo_where,
     existencia_elegible_sql,
     existencia_elegible_where,
 )
-from orders.main import MIGRATIONS_DIR
+from orders.adapters.portable import PortableStockStore
+from orders.adapters.postgres import PostgresStockStore
+from orders.adapters.snapshots import snap_query, to_snap
+from orders.adapters.store import stock_store_for
+from orders.main import MIGRATIONS_DIR, create_app
 from orders.models import (
     Almacen,
     Institucion,
@@ -48,6 +53,7 @@ from orders.models import (
     PropuestaItem,
     Ubicacion,
 )
+from orders.settings import OrdersSettings
 from service_defaults.db import create_engine, session_factory
 from service_defaults.migrations import upgrade
 
@@ -179,7 +185,7 @@ async def test_sql_forms_select_exactly_what_the_predicate_accepts(engine_any: A
         got = set(
             (
                 await s.execute(
-                    service.snap_query()
+                    snap_query()
                     .where(*existencia_elegible_where())
                     .with_only_columns(LoteUbicacion.id)
                 )
@@ -189,7 +195,7 @@ async def test_sql_forms_select_exactly_what_the_predicate_accepts(engine_any: A
         fefo = set(
             (
                 await s.execute(
-                    service.snap_query()
+                    snap_query()
                     .where(*elegible_fefo_where(1, UMBRAL))
                     .with_only_columns(LoteUbicacion.id)
                 )
@@ -229,7 +235,11 @@ async def _generar(w: World, cantidad: int, *, desactivar_almacen: bool = False)
         async with w.sessionmaker() as s, s.begin():
             await s.execute(update(Almacen).where(Almacen.id == w.central).values(activo=False))
     async with w.sessionmaker() as s, s.begin():
-        prop = await service.generar_propuesta(s, c.solicitud.id, config=service.OrdersConfig())
+        # the store create_app would choose for this database
+        store = stock_store_for(s.get_bind().dialect.name)
+        prop = await service.generar_propuesta(
+            s, c.solicitud.id, store=store, config=service.OrdersConfig()
+        )
         assert prop is not None
         return prop.id
 
@@ -253,12 +263,12 @@ async def _lineas_e_item(
     return sorted((r[0], r[1]) for r in rows), item
 
 
-@pytest.mark.parametrize("primera_lectura", [1, service.FEFO_FILAS_PRIMERA_LECTURA])
+@pytest.mark.parametrize("primera_lectura", [1, postgres.FEFO_FILAS_PRIMERA_LECTURA])
 async def test_generation_skips_ineligible_stock(
     engine_any: AsyncEngine, primera_lectura: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Ineligible rows expire first (they would be chosen by FEFO order alone)."""
-    monkeypatch.setattr(service, "FEFO_FILAS_PRIMERA_LECTURA", primera_lectura)
+    monkeypatch.setattr(postgres, "FEFO_FILAS_PRIMERA_LECTURA", primera_lectura)
     w = await build_world(session_factory(engine_any))
     await w.lote("BLQ", date(2026, 7, 10), {"B-01": 50}, ubic_estado="bloqueada")
     await w.lote("CUA", date(2026, 7, 11), {"Q-01": 50}, ubic_estado="cuarentena")
@@ -298,7 +308,7 @@ async def test_postgres_candidate_read_carries_the_real_states(pg_database: str)
         await w.lote("OCU", date(2026, 8, 1), {"O-01": 10}, ubic_estado="ocupada")
         await w.lote("NOR", date(2026, 8, 1), {"N-01": 10}, almacen=w.norte)
         async with w.sessionmaker() as s, s.begin():
-            snaps = await service.candidatos_fefo_pg(s, {w.p: 5}, w.central, UMBRAL)
+            snaps = await postgres.candidatos_fefo_pg(s, {w.p: 5}, w.central, UMBRAL)
         assert [(x.numero_lote, x.ubicacion_estado, x.almacen_id) for x in snaps] == [
             ("OCU", "ocupada", w.central)
         ]
@@ -348,7 +358,7 @@ def escenarios(draw: st.DrawFn) -> dict[str, Any]:
         "lotes": lotes,
         "almacen_activo": draw(st.sampled_from([True, True, True, False])),
         "requeridos": {p: draw(st.integers(1, 80)) for p in (1, 2)},
-        "primera_lectura": draw(st.sampled_from([1, 2, service.FEFO_FILAS_PRIMERA_LECTURA])),
+        "primera_lectura": draw(st.sampled_from([1, 2, postgres.FEFO_FILAS_PRIMERA_LECTURA])),
     }
 
 
@@ -435,14 +445,14 @@ def test_postgres_candidates_then_fefo_equal_fefo_over_all_rows(
     async def example() -> None:
         async with session_factory(eng)() as s, s.begin():
             await _seed(s, esc)
-            todas = [service.to_snap(r) for r in (await s.execute(service.snap_query())).all()]
+            todas = [to_snap(r) for r in (await s.execute(snap_query())).all()]
             esperado = d.asignar_fefo_varios(esc["requeridos"], 1, todas, TODAY)
-            previo = service.FEFO_FILAS_PRIMERA_LECTURA
-            service.FEFO_FILAS_PRIMERA_LECTURA = esc["primera_lectura"]
+            previo = postgres.FEFO_FILAS_PRIMERA_LECTURA
+            postgres.FEFO_FILAS_PRIMERA_LECTURA = esc["primera_lectura"]
             try:
-                leidas = await service.candidatos_fefo_pg(s, esc["requeridos"], 1, UMBRAL)
+                leidas = await postgres.candidatos_fefo_pg(s, esc["requeridos"], 1, UMBRAL)
             finally:
-                service.FEFO_FILAS_PRIMERA_LECTURA = previo
+                postgres.FEFO_FILAS_PRIMERA_LECTURA = previo
             obtenido = d.asignar_fefo_varios(esc["requeridos"], 1, leidas, TODAY)
             assert _lineas(obtenido) == _lineas(esperado)
             # what the read returns is eligible stock of the destination, in its real state
@@ -450,3 +460,17 @@ def test_postgres_candidates_then_fefo_equal_fefo_over_all_rows(
             await s.rollback()
 
     runner.run(example())
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite+aiosqlite:///./x.db", PortableStockStore),
+        ("postgresql+asyncpg://u:p@db:5432/orders", PostgresStockStore),
+    ],
+)
+def test_create_app_chooses_the_stock_store_once(url: str, expected: type) -> None:
+    """The database-specific code is chosen by `create_app` from the URL (no I/O), and the
+    consumer generating proposals is bound to it."""
+    app = create_app(OrdersSettings(env="test", database_url=url, transport="memory"))
+    assert isinstance(app.state.stock_store, expected)

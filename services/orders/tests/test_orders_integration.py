@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orders import domain as d
 from orders import service
+from orders.adapters import postgres
+from orders.adapters.postgres import PostgresStockStore
 from orders.main import MIGRATIONS_DIR, create_app
 from orders.models import LoteAsignado, LoteUbicacion, MovimientoInventario, PropuestaItem
 from orders.settings import OrdersSettings
@@ -98,7 +100,9 @@ async def test_concurrent_generation_on_postgres(pg_engine: AsyncEngine) -> None
 
     async def generate(sol_id: uuid.UUID) -> None:
         async with w.sessionmaker() as s, s.begin():
-            await service.generar_propuesta(s, sol_id, config=service.OrdersConfig())
+            await service.generar_propuesta(
+                s, sol_id, store=PostgresStockStore(), config=service.OrdersConfig()
+            )
 
     await asyncio.gather(*(generate(i) for i in ids))
     # redelivery: every event handled again changes nothing
@@ -112,7 +116,7 @@ async def test_concurrent_generation_prefix_read_on_postgres(
 ) -> None:
     """The same race with the smallest first read (one row per product, then the exact-bound
     second read): locks, re-reads and conditional reservations never oversubscribe."""
-    monkeypatch.setattr(service, "FEFO_FILAS_PRIMERA_LECTURA", 1)
+    monkeypatch.setattr(postgres, "FEFO_FILAS_PRIMERA_LECTURA", 1)
     await test_concurrent_generation_on_postgres(pg_engine)
 
 
@@ -241,7 +245,9 @@ async def test_ho_f04_bytewise_order_on_postgres(pg_engine: AsyncEngine) -> None
         await service.validar_solicitud(
             s, c.solicitud.id, {}, service.Actor("v", frozenset({d.ROLE_VALIDADOR}))
         )
-        prop = await service.generar_propuesta(s, c.solicitud.id, config=service.OrdersConfig())
+        prop = await service.generar_propuesta(
+            s, c.solicitud.id, store=PostgresStockStore(), config=service.OrdersConfig()
+        )
         assert prop is not None
         from orders.models import Lote, Ubicacion
 
@@ -270,7 +276,9 @@ async def _generar(w: World, cantidad: int) -> uuid.UUID:
         await service.validar_solicitud(
             s, c.solicitud.id, {}, service.Actor("v", frozenset({d.ROLE_VALIDADOR}))
         )
-        prop = await service.generar_propuesta(s, c.solicitud.id, config=service.OrdersConfig())
+        prop = await service.generar_propuesta(
+            s, c.solicitud.id, store=PostgresStockStore(), config=service.OrdersConfig()
+        )
         assert prop is not None
         return prop.id
 
@@ -300,7 +308,7 @@ async def test_fefo_prefix_rounds_on_postgres(
     exactly as the rule over the whole scope: ineligible stock skipped, byte-wise ties, drained
     rows skipped, shortfall and scope-wide `cantidad_disponible` exact — whether the scope total
     runs in the generation's transaction (no spare pooled connection) or beside it."""
-    monkeypatch.setattr(service, "FEFO_FILAS_PRIMERA_LECTURA", 1)
+    monkeypatch.setattr(postgres, "FEFO_FILAS_PRIMERA_LECTURA", 1)
     await upgrade(pg_database, MIGRATIONS_DIR, "alembic_version_orders")
     pg_engine = create_engine(pg_database, pool_size=pool_size)
     try:

@@ -447,11 +447,11 @@ async def test_ho_l04_lot_expired_before_dispatch(world: World) -> None:
             await s.execute(select(LoteUbicacion).where(LoteUbicacion.id == lus["B-01"]))
         ).scalar_one()
         await service.cambiar_estado_lote(s, lote.lote_id, d.LOTE_CADUCADO, SUP, "caducado")
-    async with world.sessionmaker() as s:
-        with pytest.raises(d.DomainError) as e:
-            await service.surtir_propuesta(s, prop.id, SUP, CFG)
-    assert e.value.code == "LOTE_NO_ELEGIBLE"
-    assert e.value.extensions["lotes"] == ["B200"]
+    async with world.sessionmaker() as s, s.begin():  # the caller commits the re-planning
+        res = await service.surtir_propuesta(s, prop.id, SUP, CFG)
+    assert res.rechazo is not None
+    assert res.rechazo.code == "LOTE_NO_ELEGIBLE"
+    assert res.rechazo.extensions["lotes"] == ["B200"]
     async with world.sessionmaker() as s:
         p = await s.get(Propuesta, prop.id)
         assert p is not None

@@ -724,8 +724,13 @@ async def surtir_propuesta(
     id_propuesta: uuid.UUID, request: Request, session: Session, user: Almacen_
 ) -> dict[str, Any]:
     """Dispatch. A repeated call answers 409 YA_SURTIDA and moves nothing (HO-L03)."""
-    prop = await service.surtir_propuesta(session, id_propuesta, actor(user), config(request))
-    out = await propuesta_out(session, prop)
+    res = await service.surtir_propuesta(session, id_propuesta, actor(user), config(request))
+    if res.rechazo is not None:
+        # the proposal went back to GENERADA: commit that now (not deferred to a keyed request's
+        # key row: an error answer records no key), then answer the rejection
+        await session.commit()
+        raise res.rechazo
+    out = await propuesta_out(session, res.propuesta)
     await commit(request, session)
     return out
 

@@ -19,6 +19,7 @@ from nexo_messaging.consumer import ConsumerSpec, EventMeta, Handler
 from nexo_messaging.errors import PermanentError
 from orders import domain as d
 from orders import service
+from orders.adapters.store import PORTABLE, StockStore, stock_store_for
 
 GROUP_PROPOSALS = "orders.proposals"
 
@@ -29,11 +30,17 @@ async def handle_request_validated(
     meta: EventMeta,
     *,
     cfg: service.OrdersConfig = service.DEFAULT_CONFIG,
+    store: StockStore | None = None,
 ) -> None:
+    """`store` is the app's `StockStore` (bound by `build_consumers`); a direct caller outside
+    an app (a benchmark, a script) may leave it out to get the one for the session's database."""
+    if store is None:
+        store = stock_store_for(session.get_bind().dialect.name)
     try:
         await service.generar_propuesta(
             session,
             event.id_solicitud,
+            store=store,
             config=cfg,
             evento_id=meta.event_id,
             actor=service.Actor.system(),
@@ -44,9 +51,12 @@ async def handle_request_validated(
         raise PermanentError(f"{exc.code}: {exc.detail}") from exc
 
 
-def build_consumers(cfg: service.OrdersConfig = service.DEFAULT_CONFIG) -> list[ConsumerSpec]:
-    """The explicit table event → handler, bound to this process's configuration."""
+def build_consumers(
+    cfg: service.OrdersConfig = service.DEFAULT_CONFIG, store: StockStore = PORTABLE
+) -> list[ConsumerSpec]:
+    """The explicit table event → handler, bound to this process's configuration and stock
+    store."""
     handlers: dict[type[DomainEvent], Handler] = {
-        RequestValidated: partial(handle_request_validated, cfg=cfg),
+        RequestValidated: partial(handle_request_validated, cfg=cfg, store=store),
     }
     return [ConsumerSpec(group_id=GROUP_PROPOSALS, handlers=handlers)]

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from nexo_messaging.memory import MemoryBroker
 from orders import api, consumers, models, service
+from orders.adapters.store import stock_store_for_url
 from orders.settings import OrdersSettings
 from service_defaults.service_app import create_domain_app
 from service_defaults.settings import load_settings
@@ -30,18 +31,22 @@ def create_app(
     here, and the ~10,000 objects one 200-item proposal generation keeps alive until its commit
     trigger one every two or three generations; frozen, it scans only what came after."""
     settings = settings if settings is not None else load_settings(OrdersSettings)
-    return create_domain_app(
+    # the database-specific code, chosen once for this app (PostgreSQL or portable)
+    store = stock_store_for_url(settings.database_url)
+    app = create_domain_app(
         settings,
         service=SERVICE,
         title="Nexo orders",
         description="Hospital supply requests and FEFO proposals.",
         router=api.router,
         models=models,
-        consumers=consumers.build_consumers(service.config_from_settings(settings)),
+        consumers=consumers.build_consumers(service.config_from_settings(settings), store),
         migrations_dir=MIGRATIONS_DIR,
         memory_broker=memory_broker,
         freeze_gc=freeze_gc,
     )
+    app.state.stock_store = store
+    return app
 
 
 def app_from_env() -> FastAPI:

@@ -12,8 +12,6 @@ both win (a retried dispatch → 409 ``YA_SURTIDA``).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import os
 import uuid
@@ -23,10 +21,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, select, text, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.events.orders import (
     AllocatedLot,
@@ -38,7 +35,8 @@ from contracts.events.orders import (
 )
 from nexo_messaging.outbox import enqueue
 from orders import domain as d
-from orders.adapters.eligibility import elegible_fefo_where, existencia_elegible_sql
+from orders.adapters.snapshots import candidatos_todos, snap_query, snapshots_locked, to_snap
+from orders.adapters.store import LecturaFefo, StockStore
 from orders.models import (
     Almacen,
     HistorialEstado,
@@ -238,70 +236,6 @@ async def propuesta_activa(session: AsyncSession, solicitud_id: uuid.UUID) -> Pr
             )
         )
     ).scalar_one_or_none()
-
-
-def _snap_columns() -> tuple[Any, ...]:
-    return (
-        LoteUbicacion.id,
-        Lote.id,
-        Lote.numero_lote,
-        Lote.producto_id,
-        Ubicacion.almacen_id,
-        Lote.fecha_caducidad,
-        Lote.estado,
-        Ubicacion.codigo,
-        LoteUbicacion.cantidad,
-        LoteUbicacion.cantidad_reservada,
-        Ubicacion.estado,
-        Ubicacion.activo,
-        Almacen.activo,
-    )
-
-
-def snap_query() -> Any:
-    return (
-        select(*_snap_columns())
-        .select_from(LoteUbicacion)
-        .join(Lote, Lote.id == LoteUbicacion.lote_id)
-        .join(Ubicacion, Ubicacion.id == LoteUbicacion.ubicacion_id)
-        .join(Almacen, Almacen.id == Ubicacion.almacen_id)
-    )
-
-
-def to_snap(row: Sequence[Any]) -> d.LoteUbicacionSnap:
-    return d.LoteUbicacionSnap(
-        lote_ubicacion_id=row[0],
-        lote_id=row[1],
-        numero_lote=row[2],
-        producto_id=row[3],
-        almacen_id=row[4],
-        fecha_caducidad=row[5],
-        lote_estado=row[6],
-        ubicacion_codigo=row[7],
-        cantidad=row[8],
-        reservado=row[9],
-        ubicacion_estado=row[10],
-        ubicacion_activa=bool(row[11]),
-        almacen_activo=bool(row[12]),
-    )
-
-
-async def _snapshots_locked(
-    session: AsyncSession, lu_ids: Iterable[int]
-) -> dict[int, d.LoteUbicacionSnap]:
-    """Lock the given stock rows (ascending id) and return their snapshots."""
-    ids = sorted(set(lu_ids))
-    if not ids:
-        return {}
-    rows = (
-        await session.execute(
-            snap_query()
-            .where(LoteUbicacion.id.in_(ids))
-            .order_by(LoteUbicacion.id)
-            .with_for_update(of=LoteUbicacion)
-        )
-    ).all()
-    return {r[0]: to_snap(r) for r in rows}
 
 
 async def _reservar(session: AsyncSession, lu_id: int, cantidad: int) -> None:
@@ -879,427 +813,20 @@ def _uuids(n: int) -> list[uuid.UUID]:
     return [uuid.UUID(bytes=raw[i * 16 : i * 16 + 16], version=4) for i in range(n)]
 
 
-async def _candidatos_todos(
-    session: AsyncSession, productos: Sequence[int], almacen_id: int, umbral: date
-) -> list[Any]:
-    """Every eligible stock row of the products, locked in ascending id order."""
-    if not productos:
-        return []
-    return list(
-        (
-            await session.execute(
-                snap_query()
-                .where(Lote.producto_id.in_(productos), *elegible_fefo_where(almacen_id, umbral))
-                .order_by(LoteUbicacion.id)
-                .with_for_update(of=LoteUbicacion)
-            )
-        ).all()
-    )
-
-
-async def _candidatos_fefo(
-    session: AsyncSession, requeridos: Mapping[int, int], almacen_id: int, umbral: date
-) -> tuple[list[Any], dict[int, int]]:
-    """The FEFO prefix of eligible stock rows that can cover each product's requirement, and
-    each product's total eligible net stock, in one windowed query; then the prefix rows are
-    locked (``FOR UPDATE``, ascending id) and re-read so allocation uses locked values.
-
-    Ordering is byte-wise (``COLLATE "C"`` on PostgreSQL; SQLite compares BINARY) [DECIDE-B7].
-    """
-    if not requeridos:
-        return [], {}
-    pg = session.get_bind().dialect.name == "postgresql"
-    if pg:  # the window sorts the whole scope: keep it in memory (this transaction only)
-        await session.execute(text("SET LOCAL work_mem = '64MB'"))
-    numero = Lote.numero_lote.collate("C") if pg else Lote.numero_lote
-    codigo = Ubicacion.codigo.collate("C") if pg else Ubicacion.codigo
-    neto = LoteUbicacion.cantidad - LoteUbicacion.cantidad_reservada
-    orden = [Lote.fecha_caducidad, numero, codigo, LoteUbicacion.id]
-    inner = (
-        select(
-            LoteUbicacion.id.label("lu_id"),
-            Lote.producto_id.label("producto_id"),
-            neto.label("neto"),
-            func.sum(neto)
-            .over(partition_by=Lote.producto_id, order_by=orden, rows=(None, 0))
-            .label("acumulado"),
-            func.sum(neto).over(partition_by=Lote.producto_id).label("total"),
-        )
-        .select_from(LoteUbicacion)
-        .join(Lote, Lote.id == LoteUbicacion.lote_id)
-        .join(Ubicacion, Ubicacion.id == LoteUbicacion.ubicacion_id)
-        .join(Almacen, Almacen.id == Ubicacion.almacen_id)
-        .where(Lote.producto_id.in_(sorted(requeridos)), *elegible_fefo_where(almacen_id, umbral))
-        .subquery()
-    )
-    requerido = case(dict(requeridos), value=inner.c.producto_id, else_=0)
-    rows: list[Any] = []
-    totales: dict[int, int] = {}
-    for _attempt in range(5):
-        prefix = (
-            await session.execute(
-                select(inner.c.lu_id, inner.c.producto_id, inner.c.total, inner.c.neto).where(
-                    inner.c.acumulado - inner.c.neto < requerido
-                )
-            )
-        ).all()
-        totales = {int(r[1]): int(r[2]) for r in prefix}
-        leido = {int(r[0]): int(r[3]) for r in prefix}
-        ids = sorted(leido)
-        rows = []
-        for chunk in range(0, len(ids), 1000):
-            rows.extend(
-                (
-                    await session.execute(
-                        snap_query()
-                        .where(LoteUbicacion.id.in_(ids[chunk : chunk + 1000]))
-                        .order_by(LoteUbicacion.id)
-                        .with_for_update(of=LoteUbicacion)
-                    )
-                ).all()
-            )
-        # a concurrent reservation committed between the read and the lock: read again
-        # (rows already locked stay locked and stable)
-        if all(leido[r[0]] == r[8] - r[9] for r in rows) and len(rows) == len(ids):
-            break
-    return rows, totales
-
-
-FEFO_FILAS_PRIMERA_LECTURA = 12
-"""Eligible stock rows the first FEFO read takes per product on PostgreSQL (fewer when the
-requirement is smaller). A product those rows do not cover is read again with
-`FEFO_FACTOR_LECTURA` times as many, up to ``LIMIT requerido``: every eligible row holds at
-least one free unit, so that many rows either cover the requirement or are the product's whole
-eligible scope. Exact for any demand; the usual case (dozens of units per row) is one read of a
-handful of rows per product."""
-
-FEFO_FACTOR_LECTURA = 4
-
-_ELEGIBLE_PG = f"""u.almacen_id = :almacen AND l.fecha_caducidad > :umbral
-          AND lu.cantidad > lu.cantidad_reservada
-          AND {
-    existencia_elegible_sql(
-        lote="l",
-        ubicacion="u",
-        almacen_activo="(SELECT a.activo FROM almacenes AS a WHERE a.id = :almacen)",
-    )
-}"""
-"""`domain.elegible_fefo` (+ free stock left) for the PostgreSQL statements below, rendered from
-the domain's constants; the warehouse flag is one uncorrelated sub-select, evaluated once."""
-
-_SQL_CANDIDATOS_PG = f"""
-SELECT r.producto_id, c.lu_id, c.lote_id, c.numero_lote, c.fecha_caducidad, c.codigo,
-       c.cantidad, c.cantidad_reservada
-FROM unnest(CAST(:prods AS integer[]), CAST(:reqs AS integer[]), CAST(:lims AS integer[]))
-     AS r(producto_id, req, lim)
-CROSS JOIN LATERAL (
-    SELECT s.*,
-           sum(s.cantidad - s.cantidad_reservada) OVER (
-               ORDER BY s.fecha_caducidad, s.numero_lote COLLATE "C", s.codigo COLLATE "C",
-                        s.lu_id
-               ROWS UNBOUNDED PRECEDING) AS acumulado
-    FROM (
-        SELECT lu.id AS lu_id, l.id AS lote_id, l.numero_lote, l.fecha_caducidad, u.codigo,
-               lu.cantidad, lu.cantidad_reservada
-        FROM lotes AS l
-        JOIN lote_ubicaciones AS lu ON lu.lote_id = l.id
-        JOIN ubicaciones AS u ON u.id = lu.ubicacion_id
-        WHERE l.producto_id = r.producto_id AND {_ELEGIBLE_PG}
-        ORDER BY l.fecha_caducidad, l.numero_lote COLLATE "C", u.codigo COLLATE "C", lu.id
-        LIMIT r.lim
-    ) AS s
-) AS c
-WHERE c.acumulado - (c.cantidad - c.cantidad_reservada) < r.req
-"""
-"""The FEFO prefix of each product in one statement: per product (LATERAL) its eligible rows in
-full FEFO order — `ix_lotes_fefo` yields the lots in caducidad order and an incremental sort
-orders each caducidad's few rows by the tie-breaks — up to `lim` rows, cut after the first row
-that covers the requirement (Σ neto before the row < requerido)."""
-
-_SQL_TOTALES_PG = f"""
-SELECT l.producto_id, sum(lu.cantidad - lu.cantidad_reservada)
-FROM lotes AS l
-JOIN lote_ubicaciones AS lu ON lu.lote_id = l.id
-JOIN ubicaciones AS u ON u.id = lu.ubicacion_id
-WHERE l.producto_id = ANY(CAST(:prods AS integer[])) AND {_ELEGIBLE_PG}
-GROUP BY l.producto_id
-"""
-
-_SQL_LOCK_PG = (
-    "SELECT lu.id, lu.cantidad, lu.cantidad_reservada, l.estado, u.estado, u.activo, a.activo, "
-    "u.almacen_id FROM lote_ubicaciones AS lu JOIN lotes AS l ON l.id = lu.lote_id "
-    "JOIN ubicaciones AS u ON u.id = lu.ubicacion_id JOIN almacenes AS a ON a.id = u.almacen_id "
-    "WHERE lu.id = ANY(CAST(:ids AS integer[])) ORDER BY lu.id FOR UPDATE OF lu"
-)
-"""Lock the prefix rows and read, under the lock, everything eligibility needs: the snapshots
-carry the real lot / location / warehouse states, which the domain rule then checks."""
-
-
-_TOTALES_ESPERA_S = 0.05
-"""How long the scope-total aggregate may wait for its pooled connection before it runs in the
-generation's own transaction instead."""
-
-
-class _TotalesPg:
-    """The eligible net stock of each requested product in the destination warehouse (the
-    item's `cantidad_disponible`, §B.4.1 g), which the FEFO prefix alone does not give: one
-    aggregate over the request's products only, started on a second pooled connection so that
-    PostgreSQL computes it while this transaction reads, locks, allocates and reserves; run in
-    this transaction instead when the session is not bound to an engine or the pool has no
-    spare connection within its base size (never waits long for one). An unlocked read, like
-    any read of other transactions' stock: the allocation itself uses locked rows only.
-    """
-
-    def __init__(
-        self, session: AsyncSession, productos: Sequence[int], almacen_id: int, umbral: date
-    ) -> None:
-        self._session = session
-        self._params = {"prods": list(productos), "almacen": almacen_id, "umbral": umbral}
-        self._task: asyncio.Task[Sequence[Any] | None] | None = None
-        if not productos:
-            return
-        engine = session.bind
-        if not isinstance(engine, AsyncEngine):
-            return
-        pool = engine.sync_engine.pool
-        if not isinstance(pool, QueuePool) or pool.checkedout() >= pool.size() - 1:
-            return
-
-        async def run() -> Sequence[Any] | None:
-            conn = engine.connect()
-            try:
-                await asyncio.wait_for(conn.start(), _TOTALES_ESPERA_S)
-            except TimeoutError:
-                # the spare connection was taken meanwhile: never wait for one while this
-                # transaction holds row locks the holders may be waiting for
-                return None
-            try:  # the transaction it opens rolls back on close
-                await conn.execute(text("SET LOCAL jit = off"))
-                return (await conn.execute(text(_SQL_TOTALES_PG), self._params)).all()
-            finally:
-                await conn.close()
-
-        self._task = asyncio.create_task(run())
-
-    async def resultado(self) -> dict[int, int]:
-        if not self._params["prods"]:
-            return {}
-        filas = await self._task if self._task is not None else None
-        if filas is None:
-            filas = (await self._session.execute(text(_SQL_TOTALES_PG), self._params)).all()
-        return {int(r[0]): int(r[1]) for r in filas}
-
-    async def cancelar(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-
-
-async def candidatos_fefo_pg(
-    session: AsyncSession, requeridos: Mapping[int, int], almacen_id: int, umbral: date
-) -> list[d.LoteUbicacionSnap]:
-    """PostgreSQL: the eligible FEFO prefix each product needs, locked and re-read.
-
-    One statement reads every product's prefix (`_SQL_CANDIDATOS_PG`); the rare product its
-    first rows do not cover is read again with more (`FEFO_FILAS_PRIMERA_LECTURA`).
-    The rows are then locked (``FOR UPDATE``, ascending id) and their locked values are the ones
-    allocated; if a concurrent reservation committed in between, the prefix is read again (rows
-    already locked stay locked and stable). Ordering is byte-wise (``COLLATE "C"``) [DECIDE-B7].
-    """
-    base = {"umbral": umbral, "almacen": almacen_id}
-    # the planner's cost for 200 LATERAL loops crosses jit_above_cost: compiling the plan costs
-    # more (30-200 ms) than the few thousand index probes it runs (this transaction only)
-    await session.execute(text("SET LOCAL jit = off"))
-    leidas: dict[int, tuple[Any, ...]] = {}
-    bloqueadas: dict[int, tuple[Any, ...]] = {}
-    for _attempt in range(5):
-        leidas = {}
-        pendientes = sorted(requeridos)
-        filas_max = FEFO_FILAS_PRIMERA_LECTURA
-        while pendientes:
-            lims = [min(requeridos[p], filas_max) for p in pendientes]
-            filas = (
-                await session.execute(
-                    text(_SQL_CANDIDATOS_PG),
-                    {
-                        **base,
-                        "prods": pendientes,
-                        "reqs": [requeridos[p] for p in pendientes],
-                        "lims": lims,
-                    },
-                )
-            ).all()
-            leidos: dict[int, int] = defaultdict(int)
-            cubierto: dict[int, int] = defaultdict(int)
-            for r in filas:
-                leidas[r[1]] = tuple(r)
-                leidos[r[0]] += 1
-                cubierto[r[0]] += r[6] - r[7]
-            siguientes = []
-            for p, lim in zip(pendientes, lims, strict=True):
-                if cubierto[p] >= requeridos[p]:
-                    continue
-                # not covered, so nothing was cut: fewer rows than the limit are the whole
-                # eligible scope (the limit reaches `requerido` at the latest)
-                if leidos[p] == lim:
-                    siguientes.append(p)
-            pendientes = siguientes
-            filas_max *= FEFO_FACTOR_LECTURA
-        nuevas = sorted(i for i in leidas if i not in bloqueadas)
-        if nuevas:
-            for r in (await session.execute(text(_SQL_LOCK_PG), {"ids": nuevas})).all():
-                bloqueadas[r[0]] = tuple(r)
-        # a concurrent reservation committed between the read and the lock: read again
-        if all(i in bloqueadas and bloqueadas[i][1:3] == (r[6], r[7]) for i, r in leidas.items()):
-            break
-    return [
-        d.LoteUbicacionSnap(
-            lote_ubicacion_id=lu_id,
-            lote_id=r[2],
-            numero_lote=r[3],
-            producto_id=r[0],
-            almacen_id=b[7],
-            fecha_caducidad=r[4],
-            lote_estado=b[3],
-            ubicacion_codigo=r[5],
-            cantidad=b[1],
-            reservado=b[2],
-            ubicacion_estado=b[4],
-            ubicacion_activa=b[5],
-            almacen_activo=b[6],
-        )
-        for lu_id, r in leidas.items()
-        if (b := bloqueadas.get(lu_id)) is not None
-    ]
-
-
-async def _reservar_varios(session: AsyncSession, deltas: Sequence[tuple[int, int]]) -> None:
-    """Add many reservations with one conditional UPDATE per chunk (ascending id); the row
-    count proves every row still had enough free stock, else 409 (the transaction rolls back).
-    """
-    merged: dict[int, int] = defaultdict(int)
-    for lu_id, n in deltas:
-        merged[lu_id] += n
-    ids = sorted(merged)
-    if ids and session.get_bind().dialect.name == "postgresql":
-        res = await session.execute(
-            text(
-                "UPDATE lote_ubicaciones AS lu "
-                "SET cantidad_reservada = lu.cantidad_reservada + v.n "
-                "FROM unnest(CAST(:ids AS integer[]), CAST(:ns AS integer[])) AS v(id, n) "
-                "WHERE lu.id = ANY(CAST(:ids AS integer[])) AND lu.id = v.id "
-                "AND lu.cantidad - lu.cantidad_reservada >= v.n"
-            ),
-            {"ids": ids, "ns": [merged[i] for i in ids]},
-        )
-        if getattr(res, "rowcount", 0) != len(ids):
-            raise d.Conflict(
-                "STOCK_INSUFICIENTE", "La existencia cambió durante la reserva; se reintentará."
-            )
-        return
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        delta = case({i: merged[i] for i in chunk}, value=LoteUbicacion.id, else_=0)
-        res = await session.execute(
-            update(LoteUbicacion)
-            .where(
-                LoteUbicacion.id.in_(chunk),
-                LoteUbicacion.cantidad - LoteUbicacion.cantidad_reservada >= delta,
-            )
-            .values(cantidad_reservada=LoteUbicacion.cantidad_reservada + delta)
-            .execution_options(synchronize_session=False)
-        )
-        if getattr(res, "rowcount", 0) != len(chunk):
-            raise d.Conflict(
-                "STOCK_INSUFICIENTE",
-                "La existencia cambió durante la reserva; se reintentará.",
-            )
-
-
-_SQL_ITEMS_PG = (
-    "INSERT INTO propuesta_items (id, propuesta_id, solicitud_item_id, producto_id, "
-    "cantidad_aprobada, cantidad_disponible, cantidad_propuesta, cantidad_surtida, "
-    "cantidad_pendiente, estado, observaciones) "
-    "SELECT v.id, :propuesta_id, v.si, v.prod, v.apr, v.disp, v.prop, 0, v.pend, v.est, v.obs "
-    "FROM unnest(CAST(:ids AS uuid[]), CAST(:sis AS uuid[]), CAST(:prods AS integer[]), "
-    "CAST(:aprs AS integer[]), CAST(:disps AS integer[]), CAST(:props AS integer[]), "
-    "CAST(:pends AS integer[]), CAST(:ests AS varchar[]), CAST(:obss AS text[])) "
-    "AS v(id, si, prod, apr, disp, prop, pend, est, obs)"
-)
-_SQL_LINEAS_PG = (
-    "INSERT INTO lotes_asignados (id, propuesta_item_id, lote_ubicacion_id, cantidad_asignada, "
-    "estado_linea, override_caducidad, fecha_asignacion) "
-    "SELECT v.id, v.pi, v.lu, v.n, 'RESERVADA', false, :at "
-    "FROM unnest(CAST(:ids AS uuid[]), CAST(:pis AS uuid[]), CAST(:lus AS integer[]), "
-    "CAST(:ns AS integer[])) AS v(id, pi, lu, n)"
-)
-
-
-async def _insertar_filas(
-    session: AsyncSession,
-    filas_items: list[dict[str, Any]],
-    lineas: list[tuple[uuid.UUID, uuid.UUID, int, int]],
-    at: datetime,
-) -> None:
-    """Proposal items, then their lines (id, item, lote_ubicacion, cantidad) as RESERVADA: on
-    PostgreSQL one ``INSERT … SELECT FROM unnest(…)`` each (a handful of array parameters,
-    whatever the row count); elsewhere Core bulk inserts."""
-    if session.get_bind().dialect.name != "postgresql":
-        if filas_items:
-            await session.execute(insert(PropuestaItem), filas_items)
-        if lineas:
-            await session.execute(
-                insert(LoteAsignado),
-                [
-                    {
-                        "id": linea_id,
-                        "propuesta_item_id": ip_id,
-                        "lote_ubicacion_id": lu_id,
-                        "cantidad_asignada": cantidad,
-                        "estado_linea": "RESERVADA",
-                        "override_caducidad": False,
-                        "fecha_asignacion": at,
-                    }
-                    for linea_id, ip_id, lu_id, cantidad in lineas
-                ],
-            )
-        return
-    if filas_items:
-        await session.execute(
-            text(_SQL_ITEMS_PG),
-            {
-                "propuesta_id": filas_items[0]["propuesta_id"],
-                "ids": [f["id"] for f in filas_items],
-                "sis": [f["solicitud_item_id"] for f in filas_items],
-                "prods": [f["producto_id"] for f in filas_items],
-                "aprs": [f["cantidad_aprobada"] for f in filas_items],
-                "disps": [f["cantidad_disponible"] for f in filas_items],
-                "props": [f["cantidad_propuesta"] for f in filas_items],
-                "pends": [f["cantidad_pendiente"] for f in filas_items],
-                "ests": [f["estado"] for f in filas_items],
-                "obss": [f["observaciones"] for f in filas_items],
-            },
-        )
-    if lineas:
-        ids, pis, lus, ns = (list(col) for col in zip(*lineas, strict=True))
-        await session.execute(
-            text(_SQL_LINEAS_PG), {"at": at, "ids": ids, "pis": pis, "lus": lus, "ns": ns}
-        )
-
-
 async def generar_propuesta(
     session: AsyncSession,
     solicitud_id: uuid.UUID,
     *,
+    store: StockStore,
     config: OrdersConfig | None = None,
     evento_id: str | None = None,
     actor: Actor | None = None,
 ) -> Propuesta | None:
     """FEFO proposal for a VALIDADA request, reserving stock under row locks (§B.4.1/§B.4.3).
 
-    Idempotent: returns the active proposal if there is one; returns None (no effect) if the
-    request is no longer VALIDADA (a stale or redelivered event).
+    `store` is the database's `StockStore` (chosen once by `create_app`). Idempotent: returns
+    the active proposal if there is one; returns None (no effect) if the request is no longer
+    VALIDADA (a stale or redelivered event).
     """
     cfg = config or DEFAULT_CONFIG
     actor = actor or Actor.system()
@@ -1326,28 +853,15 @@ async def generar_propuesta(
 
     requeridos = {i.producto_id: i.cantidad_aprobada or 0 for i in aprobados}
     disponibles_total: dict[int, int] | None = None
-    totales: _TotalesPg | None = None
-    if cfg.natural_sort:
+    lectura: LecturaFefo | None = None
+    if cfg.natural_sort:  # natural order is not SQL's: read the whole eligible scope
         snaps_leidos = [
             to_snap(r)
-            for r in await _candidatos_todos(session, productos, sol.almacen_destino_id, umbral)
+            for r in await candidatos_todos(session, productos, sol.almacen_destino_id, umbral)
         ]
-    elif session.get_bind().dialect.name == "postgresql":
-        # only the FEFO prefix is read: the scope totals come from one aggregate, started first
-        # so that it runs while this transaction reads, locks, allocates and reserves
-        totales = _TotalesPg(session, productos, sol.almacen_destino_id, umbral)
-        try:
-            snaps_leidos = await candidatos_fefo_pg(
-                session, requeridos, sol.almacen_destino_id, umbral
-            )
-        except BaseException:
-            await totales.cancelar()
-            raise
     else:
-        rows, disponibles_total = await _candidatos_fefo(
-            session, requeridos, sol.almacen_destino_id, umbral
-        )
-        snaps_leidos = [to_snap(r) for r in rows]
+        lectura = await store.leer_fefo(session, requeridos, sol.almacen_destino_id, umbral)
+        snaps_leidos = lectura.snaps
     try:
         asignados = d.asignar_fefo_varios(
             requeridos,
@@ -1363,15 +877,15 @@ async def generar_propuesta(
             if not res.asignaciones:
                 res = await _con_razon(session, item, sol.almacen_destino_id, today, cfg)
             resultados.append((item, res))
-        await _reservar_varios(
+        await store.reservar_varios(
             session,
             [(a.lote_ubicacion_id, a.cantidad) for _, r in resultados for a in r.asignaciones],
         )
-        if totales is not None:
-            disponibles_total = await totales.resultado()
+        if lectura is not None:
+            disponibles_total = await lectura.totales()
     except BaseException:
-        if totales is not None:
-            await totales.cancelar()
+        if lectura is not None:
+            await lectura.cancelar()
         raise
     if disponibles_total:
         # the item's usable stock is the scope-wide total (the prefix read is part of it)
@@ -1451,7 +965,7 @@ async def generar_propuesta(
                 }
             )
     # set-based inserts (items before their lines): no ORM unit-of-work for ~1,000 rows
-    await _insertar_filas(session, filas_items, lineas, at)
+    await store.insertar_propuesta(session, filas_items, lineas, at)
     await _audit(
         session,
         "propuesta",
@@ -1559,7 +1073,7 @@ async def _lineas_activas(
 async def _liberar_lineas(session: AsyncSession, prop: Propuesta, actor: Actor) -> int:
     """Release every active reservation of the proposal (lines → LIBERADA). No kardex."""
     lineas = await _lineas_activas(session, prop.id)
-    await _snapshots_locked(session, [ln.lote_ubicacion_id for ln, _ in lineas])
+    await snapshots_locked(session, [ln.lote_ubicacion_id for ln, _ in lineas])
     for ln, _ in lineas:
         await _reservar(session, ln.lote_ubicacion_id, -ln.cantidad_asignada)
         ln.estado_linea = d.EstadoLinea.LIBERADA.value
@@ -1722,7 +1236,7 @@ async def editar_item_propuesta(
             )
         ).scalars()
     }
-    snaps = await _snapshots_locked(session, set(deseadas) | set(actuales))
+    snaps = await snapshots_locked(session, set(deseadas) | set(actuales))
     override = d.Override(actor.roles, motivo_override)
     overrides: dict[int, bool] = {}
     for idx, (lu_id, cant) in enumerate(deseadas.items()):
@@ -1916,14 +1430,25 @@ async def _replanificar(
         await _transicion_solicitud(session, sol, d.EstadoSolicitud.VALIDADA, actor, motivo=motivo)
 
 
+@dataclass(frozen=True)
+class ResultadoSurtido:
+    """Outcome of a dispatch. `rechazo` set: nothing was issued, a lot had become ineligible and
+    the proposal went back to GENERADA for re-planning — the caller commits that change, then
+    answers the rejection (422 LOTE_NO_ELEGIBLE)."""
+
+    propuesta: Propuesta
+    rechazo: d.DomainError | None = None
+
+
 async def surtir_propuesta(
     session: AsyncSession, propuesta_id: uuid.UUID, actor: Actor, config: OrdersConfig
-) -> Propuesta:
+) -> ResultadoSurtido:
     """Dispatch (§B.4.5 required): issue stock of every active line exactly once.
 
     A second dispatch → 409 YA_SURTIDA (the state claim is a conditional update, and the kardex
     has a unique SALIDA per (proposal, location)). A lot that became ineligible → the proposal
-    returns to GENERADA (committed) and 422 LOTE_NO_ELEGIBLE is raised.
+    returns to GENERADA and the outcome carries the 422 LOTE_NO_ELEGIBLE rejection; as in every
+    use case, the caller commits.
     """
     d.exigir(actor.roles, d.Accion.SURTIR)
     prop = await get_propuesta(session, propuesta_id)
@@ -1952,7 +1477,7 @@ async def surtir_propuesta(
         )
     at = now()
     today = d.business_date(at)
-    snaps = await _snapshots_locked(session, [ln.lote_ubicacion_id for ln, _ in lineas])
+    snaps = await snapshots_locked(session, [ln.lote_ubicacion_id for ln, _ in lineas])
     malos = d.lotes_no_elegibles_al_surtir(
         [
             d.LineaSurtido(snaps[ln.lote_ubicacion_id], ln.cantidad_asignada, ln.override_caducidad)
@@ -1968,12 +1493,14 @@ async def surtir_propuesta(
             if snaps[ln.lote_ubicacion_id].numero_lote in malos
         }
         await _replanificar(session, prop, bad_lus, actor, "Lote no elegible al surtir")
-        await session.commit()
-        raise d.DomainError(
-            "LOTE_NO_ELEGIBLE",
-            f"Lotes no elegibles para surtir: {', '.join(malos)}. La propuesta regresa a "
-            "GENERADA para replanificar.",
-            lotes=malos,
+        return ResultadoSurtido(
+            prop,
+            d.DomainError(
+                "LOTE_NO_ELEGIBLE",
+                f"Lotes no elegibles para surtir: {', '.join(malos)}. La propuesta regresa a "
+                "GENERADA para replanificar.",
+                lotes=malos,
+            ),
         )
     for ln, _ in lineas:
         d.verificar_existencia_fisica(snaps[ln.lote_ubicacion_id], ln.cantidad_asignada)
@@ -2116,7 +1643,7 @@ async def surtir_propuesta(
             dispatched_at=at,
         ),
     )
-    return prop
+    return ResultadoSurtido(prop)
 
 
 # ------------------------------------------------------------------------------ expiry job

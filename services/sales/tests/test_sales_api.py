@@ -20,6 +20,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import func, select
 
 from sales import api
+from sales.api import deps, routing, schemas
 from sales.main import create_app
 from sales.models import Abono, DetalleVenta, MovimientoStock, Venta, outbox
 from sales.settings import SalesSettings
@@ -913,15 +914,17 @@ async def test_hot_routes_answer_everything_else_like_the_regular_path(ctx: Ctx)
 
 
 def test_hot_route_needs_a_body_the_request_and_a_role_checked_user() -> None:
-    async def with_session(body: api.VentaBody, request: Request, session: api.Session) -> Response:
+    async def with_session(
+        body: schemas.VentaBody, request: Request, session: deps.Session
+    ) -> Response:
         raise NotImplementedError
 
-    async def without_user(body: api.VentaBody, request: Request) -> Response:
+    async def without_user(body: schemas.VentaBody, request: Request) -> Response:
         raise NotImplementedError
 
     for endpoint in (with_session, without_user):
         with pytest.raises(TypeError):
-            api.hot_route(endpoint)
+            routing.hot_route(endpoint)
     hot = {r.path for r in _routes() if getattr(r.endpoint, "__nexo_hot__", False)}
     assert hot == {"/ventas", "/precios/preview"}
 

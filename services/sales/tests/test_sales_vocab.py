@@ -84,7 +84,7 @@ def test_listed_values_parser_reads_both_dialects() -> None:
 
 
 def test_api_literals_are_the_enums() -> None:
-    from sales import api as schemas
+    from sales.api import schemas
 
     assert get_args(schemas.MetodoPago) == values(MetodoPago)
     assert set(get_args(schemas.EstadoCotizacionPedido)) < set(values(EstadoCotizacion))

@@ -23,9 +23,11 @@ from sales.models import (
     Abono,
     Auditoria,
     Cliente,
+    Cotizacion,
     DetalleVenta,
     Material,
     MovimientoStock,
+    Producto,
     Venta,
 )
 from service_defaults.bounds import LIKE_ESCAPE, like_contains
@@ -54,6 +56,47 @@ class VentaDetalle:
     lineas: list[DetalleVenta]
     abonos: list[Abono]
     auditoria: list[Auditoria] = field(default_factory=list)
+
+
+async def list_productos(
+    s: AsyncSession, q: str | None = None, incluir_inactivos: bool = False
+) -> Sequence[Producto]:
+    stmt = select(Producto).order_by(Producto.nombre, Producto.id_producto)
+    if not incluir_inactivos:
+        stmt = stmt.where(Producto.activo.is_(True))
+    if q:
+        like = like_contains(q)
+        stmt = stmt.where(
+            func.lower(Producto.nombre).like(like, escape=LIKE_ESCAPE)
+            | func.lower(func.coalesce(Producto.detalle, "")).like(like, escape=LIKE_ESCAPE)
+        )
+    return (await s.scalars(stmt)).all()
+
+
+async def list_materiales(
+    s: AsyncSession, q: str | None = None, incluir_inactivos: bool = False
+) -> Sequence[Material]:
+    stmt = select(Material).order_by(Material.descripcion, Material.id_material)
+    if not incluir_inactivos:
+        stmt = stmt.where(Material.activo.is_(True))
+    if q:
+        stmt = stmt.where(
+            func.lower(Material.descripcion).like(like_contains(q), escape=LIKE_ESCAPE)
+        )
+    return (await s.scalars(stmt)).all()
+
+
+async def get_material(s: AsyncSession, id_material: int) -> Material:
+    m = await s.get(Material, id_material)
+    if m is None:
+        raise NotFound(f"Material {id_material} no existe", code="MATERIAL_NO_EXISTE")
+    return m
+
+
+async def list_cotizaciones(s: AsyncSession, limit: int = 100) -> Sequence[Cotizacion]:
+    return (
+        await s.scalars(select(Cotizacion).order_by(Cotizacion.id_cotizacion.desc()).limit(limit))
+    ).all()
 
 
 async def get_venta(s: AsyncSession, id_venta: int) -> VentaDetalle:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from enum import StrEnum
 
 
+# Fulfilment state of a sale (§A.3.2). (No class docstrings on the enums the API exposes:
+# pydantic would add them to the OpenAPI schemas.)
 class EstatusVenta(StrEnum):
-    """Fulfilment state of a sale (§A.3.2)."""
-
     PENDIENTE = "pendiente"
     EN_PRODUCCION = "en_produccion"
     ENTREGADA = "entregada"
@@ -61,9 +61,8 @@ class MotivoMovimiento(StrEnum):
     ALTA = "alta"
 
 
+# Grouping period of the reports.
 class Periodo(StrEnum):
-    """Grouping period of the reports."""
-
     DIA = "dia"
     SEMANA = "semana"
     MES = "mes"

@@ -1,0 +1,72 @@
+"""Price configuration routes: laser rate and the thickness tabulador (history recorded)."""
+
+from __future__ import annotations
+
+from typing import (
+    Annotated,
+    Any,
+)
+
+from fastapi import APIRouter, Path, Request, Response
+
+from sales import domain as d
+from sales.api.deps import Admin, Session, actor, commit
+from sales.api.render import iso
+from sales.api.routing import DomainRoute
+from sales.api.schemas import FactorBody, TarifaBody
+from sales.application import catalogue, pricing
+from service_defaults.bounds import (
+    Int32,
+)
+
+router = APIRouter(route_class=DomainRoute)
+
+
+@router.get("/configuracion", tags=["configuracion"])
+async def get_configuration(session: Session, user: Admin) -> dict[str, Any]:
+    cfg = await catalogue.get_config(session)
+    tab = await pricing.get_tabulador(session)
+    await session.commit()
+    return {
+        "tarifa_laser_minuto": d.format_money(cfg.tarifa_laser_minuto),
+        "version": cfg.version,
+        "actualizado": iso(cfg.actualizado),
+        "tabulador": [
+            {"espesor_mm": e, "factor_costo": d.format_plain(f)} for e, f in sorted(tab.items())
+        ],
+    }
+
+
+@router.put("/configuracion/tarifa", tags=["configuracion"])
+async def set_laser_rate(
+    body: TarifaBody, request: Request, session: Session, user: Admin
+) -> dict[str, Any]:
+    """Change the laser rate (history recorded; `version` enables optimistic concurrency)."""
+    cfg = await catalogue.set_tarifa(session, actor(user), body.tarifa_laser_minuto, body.version)
+    out = {"tarifa_laser_minuto": d.format_money(cfg.tarifa_laser_minuto), "version": cfg.version}
+    await commit(request, session, catalog=True)
+    return out
+
+
+@router.put("/configuracion/tabulador/{espesor_mm}", tags=["configuracion"])
+async def set_cost_factor(
+    espesor_mm: Annotated[Int32, Path(gt=0)],
+    body: FactorBody,
+    request: Request,
+    session: Session,
+    user: Admin,
+) -> dict[str, Any]:
+    """Create or update the factor of one thickness (UNIQUE per thickness, AC-D14)."""
+    row = await catalogue.set_tabulador(session, actor(user), espesor_mm, body.factor_costo)
+    out = {"espesor_mm": row.espesor_mm, "factor_costo": d.format_plain(row.factor_costo)}
+    await commit(request, session, catalog=True)
+    return out
+
+
+@router.delete("/configuracion/tabulador/{espesor_mm}", status_code=204, tags=["configuracion"])
+async def delete_cost_factor(
+    espesor_mm: Int32, request: Request, session: Session, user: Admin
+) -> Response:
+    await catalogue.delete_tabulador(session, actor(user), espesor_mm)
+    await commit(request, session, catalog=True)
+    return Response(status_code=204)

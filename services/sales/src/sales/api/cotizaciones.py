@@ -1,0 +1,97 @@
+"""Quote routes (DECIDE-A7): create, list, detail, state, conversion into a sale."""
+
+from __future__ import annotations
+
+from typing import (
+    Annotated,
+    Any,
+)
+
+from fastapi import APIRouter, Query, Request
+
+from sales import queries
+from sales.api.deps import Operador, Session, actor, commit
+from sales.api.render import cotizacion_out, venta_creada
+from sales.api.routing import DomainRoute
+from sales.api.schemas import ConvertirBody, CotizacionBody, CotizacionEstadoBody, VentaCreada
+from sales.application import quotes
+from sales.domain import EstadoCotizacion
+from service_defaults.bounds import (
+    Id32,
+    Int32,
+)
+
+router = APIRouter(route_class=DomainRoute)
+
+
+@router.post("/cotizaciones", status_code=201, tags=["cotizaciones"])
+async def create_quote(
+    body: CotizacionBody, request: Request, session: Session, user: Operador
+) -> dict[str, Any]:
+    """Quote with the price frozen at creation (AC-D15) and a validity date (DECIDE-A7)."""
+    c = await quotes.create_cotizacion(
+        session,
+        quotes.CotizacionIn(
+            linea=body.linea.to_service(),
+            cliente_id=body.cliente_id,
+            vigencia_hasta=body.vigencia_hasta,
+        ),
+        actor(user),
+    )
+    await commit(request, session)
+    return cotizacion_out(c)
+
+
+@router.get("/cotizaciones", tags=["cotizaciones"])
+async def list_quotes(
+    session: Session, user: Operador, limit: Annotated[Int32, Query(ge=1, le=500)] = 100
+) -> list[dict[str, Any]]:
+    return [cotizacion_out(c) for c in await queries.list_cotizaciones(session, limit)]
+
+
+@router.get("/cotizaciones/{id_cotizacion}", tags=["cotizaciones"])
+async def get_quote(id_cotizacion: Id32, session: Session, user: Operador) -> dict[str, Any]:
+    return cotizacion_out(await quotes.get_cotizacion(session, id_cotizacion))
+
+
+@router.post("/cotizaciones/{id_cotizacion}/estado", tags=["cotizaciones"])
+async def change_quote_state(
+    id_cotizacion: Id32,
+    body: CotizacionEstadoBody,
+    request: Request,
+    session: Session,
+    user: Operador,
+) -> dict[str, Any]:
+    c = await quotes.transition_cotizacion(
+        session, id_cotizacion, EstadoCotizacion(body.estado), actor(user)
+    )
+    await commit(request, session)
+    return cotizacion_out(c)
+
+
+@router.post(
+    "/cotizaciones/{id_cotizacion}/venta",
+    status_code=201,
+    response_model=VentaCreada,
+    tags=["cotizaciones"],
+)
+async def convert_quote(
+    id_cotizacion: Id32,
+    request: Request,
+    session: Session,
+    user: Operador,
+    body: ConvertirBody | None = None,
+) -> VentaCreada:
+    """Accepted quote → sale (1:1, UNIQUE), at the frozen price; emits SaleConfirmed."""
+    b = body or ConvertirBody()
+    r = await quotes.convert_cotizacion(
+        session,
+        id_cotizacion,
+        actor(user),
+        permitir_backorder=b.permitir_backorder,
+        monto_abonado=b.monto_abonado,
+        metodo_pago=b.metodo_pago,
+        fecha_entrega=b.fecha_entrega,
+    )
+    await commit(request, session)
+    return venta_creada(r)

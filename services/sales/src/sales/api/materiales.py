@@ -1,0 +1,123 @@
+"""Material routes: catalogue, stock movements (restock, adjustment, count) and the ledger."""
+
+from __future__ import annotations
+
+from typing import (
+    Annotated,
+    Any,
+)
+
+from fastapi import APIRouter, Query, Request, Response
+
+from sales import queries
+from sales.api.deps import Admin, Operador, Session, actor, commit
+from sales.api.render import iso, material_out, movement_out
+from sales.api.routing import DomainRoute
+from sales.api.schemas import ConteoBody, MaterialBody, MaterialPatch, MovimientoBody
+from sales.application import catalogue, stock
+from service_defaults.bounds import (
+    Id32,
+    Int32,
+    SafeText,
+)
+
+router = APIRouter(route_class=DomainRoute)
+
+
+@router.get("/materiales", tags=["materiales"])
+async def list_materials(
+    session: Session, user: Operador, q: SafeText | None = None, incluir_inactivos: bool = False
+) -> dict[str, Any]:
+    items = [material_out(m) for m in await queries.list_materiales(session, q, incluir_inactivos)]
+    return {"items": items, "materiales_bajos": sum(1 for m in items if m["bajo_stock"])}
+
+
+@router.post("/materiales", status_code=201, tags=["materiales"])
+async def create_material(
+    body: MaterialBody, request: Request, session: Session, user: Admin
+) -> dict[str, Any]:
+    m = await catalogue.create_material(session, actor(user), **body.model_dump())
+    await commit(request, session, catalog=True)
+    return material_out(m)
+
+
+@router.get("/materiales/{id_material}", tags=["materiales"])
+async def get_material(id_material: Id32, session: Session, user: Operador) -> dict[str, Any]:
+    return material_out(await queries.get_material(session, id_material))
+
+
+@router.patch("/materiales/{id_material}", tags=["materiales"])
+async def update_material(
+    id_material: Id32, body: MaterialPatch, request: Request, session: Session, user: Admin
+) -> dict[str, Any]:
+    m = await catalogue.update_material(
+        session, actor(user), id_material, body.model_dump(exclude_unset=True)
+    )
+    await commit(request, session, catalog=True)
+    return material_out(m)
+
+
+@router.delete("/materiales/{id_material}", status_code=204, tags=["materiales"])
+async def delete_material(
+    id_material: Id32, request: Request, session: Session, user: Admin
+) -> Response:
+    """Refused with 409 MATERIAL_REFERENCIADO while quotes or sales reference it."""
+    await catalogue.delete_material(session, actor(user), id_material)
+    await commit(request, session, catalog=True)
+    return Response(status_code=204)
+
+
+@router.post("/materiales/{id_material}/reabasto", tags=["materiales"])
+async def restock_material(
+    id_material: Id32, body: MovimientoBody, request: Request, session: Session, user: Admin
+) -> dict[str, Any]:
+    """Restock (+cantidad): atomic increment and a `reabasto` ledger row."""
+    eff = await stock.restock(session, id_material, body.cantidad, actor(user), nota=body.nota)
+    await commit(request, session)
+    return movement_out(eff, id_material)
+
+
+@router.post("/materiales/{id_material}/ajuste", tags=["materiales"])
+async def adjust_material(
+    id_material: Id32, body: MovimientoBody, request: Request, session: Session, user: Admin
+) -> dict[str, Any]:
+    """Adjustment (±cantidad, `nota` required): atomic update, ledger row, StockLow on crossing."""
+    eff = await stock.restock(
+        session, id_material, body.cantidad, actor(user), motivo="ajuste", nota=body.nota
+    )
+    await commit(request, session)
+    return movement_out(eff, id_material)
+
+
+@router.post("/materiales/{id_material}/conteo", tags=["materiales"])
+async def count_material(
+    id_material: Id32, body: ConteoBody, request: Request, session: Session, user: Admin
+) -> dict[str, Any]:
+    """Physical count: the difference is recorded as a `conteo` movement."""
+    eff = await stock.conteo(session, id_material, body.contado, actor(user), body.nota)
+    await commit(request, session)
+    return movement_out(eff, id_material)
+
+
+@router.get("/materiales/{id_material}/movimientos", tags=["materiales"])
+async def material_ledger(
+    id_material: Id32,
+    session: Session,
+    user: Operador,
+    limit: Annotated[Int32, Query(ge=1, le=1000)] = 200,
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": m.id,
+            "cantidad": m.cantidad,
+            "saldo_anterior": m.saldo_anterior,
+            "saldo_resultante": m.saldo_resultante,
+            "motivo": m.motivo,
+            "id_venta": m.id_venta,
+            "event_id": m.event_id,
+            "nota": m.nota,
+            "usuario": m.usuario,
+            "fecha": iso(m.fecha),
+        }
+        for m in await queries.list_movimientos(session, id_material, limit)
+    ]

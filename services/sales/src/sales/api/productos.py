@@ -1,0 +1,59 @@
+"""Product catalogue routes (Administrador writes; soft delete, AC-D16)."""
+
+from __future__ import annotations
+
+from typing import (
+    Any,
+)
+
+from fastapi import APIRouter, Request, Response
+
+from sales import queries
+from sales.api.deps import Admin, Operador, Session, actor, commit
+from sales.api.render import producto_out
+from sales.api.routing import DomainRoute
+from sales.api.schemas import ProductoBody, ProductoPatch
+from sales.application import catalogue
+from service_defaults.bounds import (
+    Id32,
+    SafeText,
+)
+
+router = APIRouter(route_class=DomainRoute)
+
+
+@router.get("/productos", tags=["catalogo"])
+async def list_products(
+    session: Session, user: Operador, q: SafeText | None = None, incluir_inactivos: bool = False
+) -> list[dict[str, Any]]:
+    return [producto_out(p) for p in await queries.list_productos(session, q, incluir_inactivos)]
+
+
+@router.post("/productos", status_code=201, tags=["catalogo"])
+async def create_product(
+    body: ProductoBody, request: Request, session: Session, user: Admin
+) -> dict[str, Any]:
+    p = await catalogue.create_producto(session, actor(user), **body.model_dump())
+    await commit(request, session, catalog=True)
+    return producto_out(p)
+
+
+@router.patch("/productos/{id_producto}", tags=["catalogo"])
+async def update_product(
+    id_producto: Id32, body: ProductoPatch, request: Request, session: Session, user: Admin
+) -> dict[str, Any]:
+    p = await catalogue.update_producto(
+        session, actor(user), id_producto, body.model_dump(exclude_unset=True)
+    )
+    await commit(request, session, catalog=True)
+    return producto_out(p)
+
+
+@router.delete("/productos/{id_producto}", status_code=204, tags=["catalogo"])
+async def delete_product(
+    id_producto: Id32, request: Request, session: Session, user: Admin
+) -> Response:
+    """Soft delete (`activo = false`): sale history keeps its product (AC-D16)."""
+    await catalogue.delete_producto(session, actor(user), id_producto)
+    await commit(request, session, catalog=True)
+    return Response(status_code=204)

@@ -1,0 +1,192 @@
+"""POS sale routes (§A.4.6, §A.3.2): confirm (hot route), list, detail, status, cancel, abonos."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import (
+    Annotated,
+    Any,
+)
+
+from fastapi import APIRouter, Query, Request, Response
+
+from sales import domain as d
+from sales import queries
+from sales.adapters import portable, postgres
+from sales.api.deps import Admin, Operador, Session, actor, commit
+from sales.api.render import (
+    abono_out,
+    cliente_out,
+    iso,
+    linea_out,
+    venta_creada_dict,
+    venta_summary,
+)
+from sales.api.routing import DomainRoute, hot_route
+from sales.api.schemas import AbonoBody, CancelarBody, EstatusBody, VentaBody, VentaCreada
+from sales.application import pos, ventas
+from sales.domain import EstatusVenta
+from sales.models import Venta
+from service_defaults import idempotency
+from service_defaults.bounds import (
+    DomainDate,
+    Id32,
+    Int32,
+)
+from service_defaults.deps import get_runtime
+
+router = APIRouter(route_class=DomainRoute)
+
+
+@router.post("/ventas", status_code=201, response_model=VentaCreada, tags=["ventas"])
+@idempotency.looks_up_itself
+@hot_route
+async def confirm_sale(body: VentaBody, request: Request, user: Operador) -> Response:
+    """Confirm a POS cart (§A.4.6): server prices, stock pre-check (409 unless
+    `permitir_backorder`), sale + lines + abono + SaleConfirmed in one transaction (on
+    PostgreSQL one statement, see `sales.adapters.postgres`)."""
+    data = pos.VentaIn(
+        carrito=[line.to_service() for line in body.carrito],
+        cliente_id=body.cliente_id,
+        cliente_nuevo=body.cliente_nuevo.to_service() if body.cliente_nuevo else None,
+        monto_abonado=body.monto_abonado,
+        metodo_pago=body.metodo_pago,
+        referencia_pago=body.referencia_pago,
+        fecha_entrega=body.fecha_entrega,
+        permitir_backorder=body.permitir_backorder,
+        total=body.total,
+    )
+    engine = request.app.state.engine
+    if engine.dialect.name == "postgresql" and data.cliente_nuevo is None:
+        # one statement with the key row; its NOTIFY wakes the relay
+        result = await postgres.confirm_sale(engine, data, actor(user), venta_creada_response)
+    elif data.cliente_nuevo is None and (writer := portable.writer_for(engine)) is not None:
+        result = await writer.confirm_sale(engine, data, actor(user), venta_creada_response)
+        if (runtime := get_runtime(request)) is not None:
+            writer.wake_relay_soon(runtime.wake_relay)
+    else:
+        await idempotency.replay_if_stored()
+        async with idempotency.open_session(request.app.state.sessionmaker) as session:
+            result = await pos.confirm_sale(session, data, actor(user))
+            await commit(request, session)
+    return venta_creada_response(result)
+
+
+def venta_creada_response(result: pos.VentaResult) -> Response:
+    """Rendered directly (the hot path): same body as `VentaCreada`, no response-model pass."""
+    return Response(
+        json.dumps(venta_creada_dict(result), separators=(",", ":"), ensure_ascii=False),
+        status_code=201,
+        media_type="application/json",
+    )
+
+
+@router.get("/ventas", tags=["ventas"])
+async def list_sales(
+    session: Session,
+    user: Operador,
+    estatus: EstatusVenta | None = None,
+    desde: DomainDate | None = None,
+    hasta: DomainDate | None = None,
+    cliente_id: Int32 | None = None,
+    limit: Annotated[Int32, Query(ge=1, le=500)] = 100,
+    offset: Annotated[Int32, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    rows = await queries.list_ventas(
+        session,
+        estatus=estatus.value if estatus else None,
+        desde=desde,
+        hasta=hasta,
+        id_cliente=cliente_id,
+        limit=limit,
+        offset=offset,
+    )
+    items = [venta_summary(v) for v in rows]
+    return {
+        "items": items,
+        "resumen": {
+            "total_ventas": d.format_money(
+                sum((v.total for v in rows if v.estatus != "cancelada"), Decimal(0))
+            ),
+            "total_cobrado": d.format_money(sum((v.total_pagado for v in rows), Decimal(0))),
+            "pendientes": sum(v.estatus == "pendiente" for v in rows),
+            "en_produccion": sum(v.estatus == "en_produccion" for v in rows),
+            "entregadas": sum(v.estatus == "entregada" for v in rows),
+            "canceladas": sum(v.estatus == "cancelada" for v in rows),
+        },
+    }
+
+
+@router.get("/ventas/{id_venta}", tags=["ventas"])
+async def get_sale(id_venta: Id32, session: Session, user: Operador) -> dict[str, Any]:
+    det = await queries.get_venta(session, id_venta)
+    out = venta_summary(det.venta)
+    out["cliente"] = cliente_out(det.cliente) if det.cliente else None
+    out["lineas"] = [linea_out(x) for x in det.lineas]
+    out["abonos"] = [abono_out(a) for a in det.abonos]
+    out["auditoria"] = [
+        {
+            "accion": a.accion,
+            "desde": a.desde,
+            "hacia": a.hacia,
+            "motivo": a.motivo,
+            "usuario": a.usuario,
+            "fecha": iso(a.fecha),
+        }
+        for a in det.auditoria
+    ]
+    return out
+
+
+@router.post("/ventas/{id_venta}/estatus", tags=["ventas"])
+async def change_sale_status(
+    id_venta: Id32, body: EstatusBody, request: Request, session: Session, user: Operador
+) -> dict[str, Any]:
+    """Fulfilment transition (§A.3.2). `entregada` with a balance needs Administrador + motivo;
+    `cancelada` needs Administrador + motivo. `version` (optional) must match the sale's."""
+    v = await ventas.change_status(
+        session,
+        id_venta,
+        body.estatus,
+        actor(user),
+        motivo=body.motivo,
+        fecha_entrega=body.fecha_entrega,
+        expected_version=body.version,
+    )
+    await commit(request, session)
+    return venta_summary(v)
+
+
+@router.post("/ventas/{id_venta}/cancelar", tags=["ventas"])
+async def cancel_sale(
+    id_venta: Id32, body: CancelarBody, request: Request, session: Session, user: Admin
+) -> dict[str, Any]:
+    """Cancel (Administrador, reason required): SaleCancelled returns the stock asynchronously;
+    the sale's abonos are marked `por_reembolsar`."""
+    v = await ventas.change_status(
+        session,
+        id_venta,
+        EstatusVenta.CANCELADA,
+        actor(user),
+        motivo=body.motivo,
+        expected_version=body.version,
+    )
+    await commit(request, session)
+    return venta_summary(v)
+
+
+@router.post("/ventas/{id_venta}/abonos", status_code=201, tags=["ventas"])
+async def add_payment(
+    id_venta: Id32, body: AbonoBody, request: Request, session: Session, user: Operador
+) -> dict[str, Any]:
+    """Record an abono in the ledger; Σ abonos never exceeds the total (422 ABONO_EXCEDE_SALDO)."""
+    ab = await ventas.add_abono(
+        session, id_venta, body.monto, actor(user), metodo=body.metodo, referencia=body.referencia
+    )
+    v = await session.get(Venta, id_venta)
+    assert v is not None
+    out = venta_summary(v)
+    out["abono"] = abono_out(ab)
+    await commit(request, session)
+    return out

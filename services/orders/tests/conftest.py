@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from orders import service
+from orders.application import catalogue, clock
 from orders.models import Base
 from service_defaults.db import create_engine, session_factory
 
@@ -22,7 +22,7 @@ Q_CLAVE = "010.000.0105.00"
 
 @pytest.fixture(autouse=True)
 def pinned_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(service, "now_fn", lambda: T_NOW)
+    monkeypatch.setattr(clock, "now_fn", lambda: T_NOW)
 
 
 @dataclass
@@ -38,7 +38,7 @@ class World:
         self, codigo: str, *, almacen: int | None = None, estado: str = "disponible"
     ) -> int:
         async with self.sessionmaker() as s, s.begin():
-            ub = await service.crear_ubicacion(s, almacen or self.central, codigo, estado=estado)
+            ub = await catalogue.crear_ubicacion(s, almacen or self.central, codigo, estado=estado)
             return ub.id
 
     async def lote(
@@ -70,9 +70,9 @@ class World:
                     )
                 ).scalar_one_or_none()
                 if ub is None:
-                    ub = await service.crear_ubicacion(s, alm, codigo, estado=ubic_estado)
+                    ub = await catalogue.crear_ubicacion(s, alm, codigo, estado=ubic_estado)
                 ub_ids[ub.id] = cant
-            lote = await service.crear_lote(
+            lote = await catalogue.crear_lote(
                 s,
                 producto_id=producto or self.p,
                 institucion_id=self.institucion,
@@ -95,13 +95,13 @@ class World:
 
 async def build_world(maker: async_sessionmaker[AsyncSession]) -> World:
     async with maker() as s, s.begin():
-        inst = await service.crear_institucion(s, "QA001", "Institucion QA")
-        central = await service.crear_almacen(
+        inst = await catalogue.crear_institucion(s, "QA001", "Institucion QA")
+        central = await catalogue.crear_almacen(
             s, inst.id, "Almacén Central", "CENTRAL", es_central=True
         )
-        norte = await service.crear_almacen(s, inst.id, "Almacén Norte", "NORTE")
-        p = await service.crear_producto(s, P_CLAVE, "Producto P")
-        q = await service.crear_producto(s, Q_CLAVE, "Producto Q")
+        norte = await catalogue.crear_almacen(s, inst.id, "Almacén Norte", "NORTE")
+        p = await catalogue.crear_producto(s, P_CLAVE, "Producto P")
+        q = await catalogue.crear_producto(s, Q_CLAVE, "Producto Q")
         return World(maker, inst.id, central.id, norte.id, p.id, q.id)
 
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from orders import service
+from orders.application import clock
 from orders.main import create_app
 from orders.settings import OrdersSettings
 from service_defaults.auth import issue_token
@@ -489,7 +489,7 @@ async def test_ho_l04_lot_expired_before_dispatch(api: Api, keyed: bool) -> None
 async def test_expiry_job_through_api(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     _, prop, _ = await f01(api)
     await api.ok("POST", f"/propuestas/{prop['id']}/revisar", api.h("orders.almacenista"))
-    monkeypatch.setattr(service, "now_fn", lambda: datetime(2026, 7, 20, 18, tzinfo=UTC))
+    monkeypatch.setattr(clock, "now_fn", lambda: datetime(2026, 7, 20, 18, tzinfo=UTC))
     r = await api.client.post("/jobs/caducidad", headers=api.h("orders.almacenista"))
     problem(r, 403, "forbidden")
     res = await api.ok("POST", "/jobs/caducidad", api.h("ops"))
@@ -515,7 +515,7 @@ async def test_ho_l06_picking_keeps_reservation(api: Api) -> None:
 
 
 async def test_ho_l07_folio_business_date(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(service, "now_fn", lambda: datetime(2026, 5, 2, 2, 30, tzinfo=UTC))
+    monkeypatch.setattr(clock, "now_fn", lambda: datetime(2026, 5, 2, 2, 30, tzinfo=UTC))
     sol = await api.solicitud({"P": 1})
     import re
 

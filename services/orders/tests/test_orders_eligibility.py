@@ -31,7 +31,6 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from orders import domain as d
-from orders import service
 from orders.adapters import postgres
 from orders.adapters.eligibility import (
     elegible_fefo_where,
@@ -42,6 +41,7 @@ from orders.adapters.portable import PortableStockStore
 from orders.adapters.postgres import PostgresStockStore
 from orders.adapters.snapshots import snap_query, to_snap
 from orders.adapters.store import stock_store_for
+from orders.application import common, generation, requests
 from orders.main import MIGRATIONS_DIR, create_app
 from orders.models import (
     Almacen,
@@ -220,16 +220,16 @@ async def test_sql_forms_select_exactly_what_the_predicate_accepts(engine_any: A
 
 async def _generar(w: World, cantidad: int, *, desactivar_almacen: bool = False) -> uuid.UUID:
     async with w.sessionmaker() as s, s.begin():
-        c = await service.crear_solicitud(
+        c = await requests.crear_solicitud(
             s,
-            service.NuevaSolicitud(
+            requests.NuevaSolicitud(
                 w.institucion, w.central, date(2026, 5, 3), [d.ItemCaptura(w.p, cantidad)]
             ),
-            service.Actor("ana", frozenset({d.ROLE_SOLICITANTE})),
-            service.OrdersConfig(),
+            common.Actor("ana", frozenset({d.ROLE_SOLICITANTE})),
+            common.OrdersConfig(),
         )
-        await service.validar_solicitud(
-            s, c.solicitud.id, {}, service.Actor("v", frozenset({d.ROLE_VALIDADOR}))
+        await requests.validar_solicitud(
+            s, c.solicitud.id, {}, common.Actor("v", frozenset({d.ROLE_VALIDADOR}))
         )
     if desactivar_almacen:  # the warehouse closes after the validation
         async with w.sessionmaker() as s, s.begin():
@@ -237,8 +237,8 @@ async def _generar(w: World, cantidad: int, *, desactivar_almacen: bool = False)
     async with w.sessionmaker() as s, s.begin():
         # the store create_app would choose for this database
         store = stock_store_for(s.get_bind().dialect.name)
-        prop = await service.generar_propuesta(
-            s, c.solicitud.id, store=store, config=service.OrdersConfig()
+        prop = await generation.generar_propuesta(
+            s, c.solicitud.id, store=store, config=common.OrdersConfig()
         )
         assert prop is not None
         return prop.id

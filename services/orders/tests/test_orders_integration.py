@@ -21,9 +21,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orders import domain as d
-from orders import service
 from orders.adapters import postgres
 from orders.adapters.postgres import PostgresStockStore
+from orders.application import common, generation, requests
 from orders.main import MIGRATIONS_DIR, create_app
 from orders.models import LoteAsignado, LoteUbicacion, MovimientoInventario, PropuestaItem
 from orders.settings import OrdersSettings
@@ -82,26 +82,26 @@ async def test_concurrent_generation_on_postgres(pg_engine: AsyncEngine) -> None
     w: World = await build_world(session_factory(pg_engine))
     for numero, (cad, qty) in STOCK.items():
         await w.lote(numero, date.fromisoformat(cad), {f"{numero}-01": qty})
-    sol = service.Actor("ana", frozenset({d.ROLE_SOLICITANTE}))
-    val = service.Actor("vale", frozenset({d.ROLE_VALIDADOR}))
+    sol = common.Actor("ana", frozenset({d.ROLE_SOLICITANTE}))
+    val = common.Actor("vale", frozenset({d.ROLE_VALIDADOR}))
     ids: list[uuid.UUID] = []
     for _ in range(N_REQUESTS):
         async with w.sessionmaker() as s, s.begin():
-            c = await service.crear_solicitud(
+            c = await requests.crear_solicitud(
                 s,
-                service.NuevaSolicitud(
+                requests.NuevaSolicitud(
                     w.institucion, w.central, date(2026, 5, 3), [d.ItemCaptura(w.p, PER_REQUEST)]
                 ),
                 sol,
-                service.OrdersConfig(),
+                common.OrdersConfig(),
             )
-            await service.validar_solicitud(s, c.solicitud.id, {}, val)
+            await requests.validar_solicitud(s, c.solicitud.id, {}, val)
             ids.append(c.solicitud.id)
 
     async def generate(sol_id: uuid.UUID) -> None:
         async with w.sessionmaker() as s, s.begin():
-            await service.generar_propuesta(
-                s, sol_id, store=PostgresStockStore(), config=service.OrdersConfig()
+            await generation.generar_propuesta(
+                s, sol_id, store=PostgresStockStore(), config=common.OrdersConfig()
             )
 
     await asyncio.gather(*(generate(i) for i in ids))
@@ -234,19 +234,19 @@ async def test_ho_f04_bytewise_order_on_postgres(pg_engine: AsyncEngine) -> None
     await w.lote("L9", date(2026, 10, 1), {"X-01": 40})
     await w.lote("L10", date(2026, 10, 1), {"B-01": 5, "A-10": 10, "A-2": 20})
     async with w.sessionmaker() as s, s.begin():
-        c = await service.crear_solicitud(
+        c = await requests.crear_solicitud(
             s,
-            service.NuevaSolicitud(
+            requests.NuevaSolicitud(
                 w.institucion, w.central, date(2026, 5, 3), [d.ItemCaptura(w.p, 30)]
             ),
-            service.Actor("ana", frozenset({d.ROLE_SOLICITANTE})),
-            service.OrdersConfig(),
+            common.Actor("ana", frozenset({d.ROLE_SOLICITANTE})),
+            common.OrdersConfig(),
         )
-        await service.validar_solicitud(
-            s, c.solicitud.id, {}, service.Actor("v", frozenset({d.ROLE_VALIDADOR}))
+        await requests.validar_solicitud(
+            s, c.solicitud.id, {}, common.Actor("v", frozenset({d.ROLE_VALIDADOR}))
         )
-        prop = await service.generar_propuesta(
-            s, c.solicitud.id, store=PostgresStockStore(), config=service.OrdersConfig()
+        prop = await generation.generar_propuesta(
+            s, c.solicitud.id, store=PostgresStockStore(), config=common.OrdersConfig()
         )
         assert prop is not None
         from orders.models import Lote, Ubicacion
@@ -265,19 +265,19 @@ async def test_ho_f04_bytewise_order_on_postgres(pg_engine: AsyncEngine) -> None
 
 async def _generar(w: World, cantidad: int) -> uuid.UUID:
     async with w.sessionmaker() as s, s.begin():
-        c = await service.crear_solicitud(
+        c = await requests.crear_solicitud(
             s,
-            service.NuevaSolicitud(
+            requests.NuevaSolicitud(
                 w.institucion, w.central, date(2026, 5, 3), [d.ItemCaptura(w.p, cantidad)]
             ),
-            service.Actor("ana", frozenset({d.ROLE_SOLICITANTE})),
-            service.OrdersConfig(),
+            common.Actor("ana", frozenset({d.ROLE_SOLICITANTE})),
+            common.OrdersConfig(),
         )
-        await service.validar_solicitud(
-            s, c.solicitud.id, {}, service.Actor("v", frozenset({d.ROLE_VALIDADOR}))
+        await requests.validar_solicitud(
+            s, c.solicitud.id, {}, common.Actor("v", frozenset({d.ROLE_VALIDADOR}))
         )
-        prop = await service.generar_propuesta(
-            s, c.solicitud.id, store=PostgresStockStore(), config=service.OrdersConfig()
+        prop = await generation.generar_propuesta(
+            s, c.solicitud.id, store=PostgresStockStore(), config=common.OrdersConfig()
         )
         assert prop is not None
         return prop.id
@@ -287,7 +287,7 @@ async def _lineas(engine: AsyncEngine, propuesta_id: uuid.UUID) -> list[tuple[st
     from orders.models import Lote, Ubicacion
 
     async with session_factory(engine)() as s:
-        lineas = await service._lineas_activas(s, propuesta_id)
+        lineas = await common.lineas_activas(s, propuesta_id)
         rows = (
             await s.execute(
                 select(LoteUbicacion.id, Lote.numero_lote, Ubicacion.codigo)

@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 from contracts.events.orders import RequestValidated
 from nexo_messaging.consumer import EventMeta
 from nexo_messaging.errors import PermanentError
-from orders import consumers, service
+from orders import consumers, queries
 from orders import domain as d
+from orders.application import catalogue, clock, common, dispatch, expiry, proposals, requests
 from orders.models import (
     HistorialEstado,
     LoteAsignado,
@@ -28,21 +29,21 @@ from orders.models import (
 
 from .conftest import World
 
-SOL = service.Actor("ana", frozenset({d.ROLE_SOLICITANTE}))
-VAL = service.Actor("vale", frozenset({d.ROLE_VALIDADOR}))
-ALM = service.Actor("alma", frozenset({d.ROLE_ALMACENISTA}))
-SUP = service.Actor("super", frozenset({d.ROLE_SUPERVISOR}))
-CFG = service.OrdersConfig()
+SOL = common.Actor("ana", frozenset({d.ROLE_SOLICITANTE}))
+VAL = common.Actor("vale", frozenset({d.ROLE_VALIDADOR}))
+ALM = common.Actor("alma", frozenset({d.ROLE_ALMACENISTA}))
+SUP = common.Actor("super", frozenset({d.ROLE_SUPERVISOR}))
+CFG = common.OrdersConfig()
 J = {"justificacion_codigo": "SIN_EXISTENCIA", "justificacion": "ajuste"}
 
 
 async def crear(
-    w: World, items: dict[int, int], folio_pedido: str | None = None, actor: service.Actor = SOL
+    w: World, items: dict[int, int], folio_pedido: str | None = None, actor: common.Actor = SOL
 ) -> uuid.UUID:
     async with w.sessionmaker() as s, s.begin():
-        c = await service.crear_solicitud(
+        c = await requests.crear_solicitud(
             s,
-            service.NuevaSolicitud(
+            requests.NuevaSolicitud(
                 institucion_id=w.institucion,
                 almacen_destino_id=w.central,
                 fecha_entrega_programada=date(2026, 5, 5),
@@ -57,7 +58,7 @@ async def crear(
 
 async def item_ids(w: World, sol_id: uuid.UUID) -> dict[int, uuid.UUID]:
     async with w.sessionmaker() as s:
-        return {i.producto_id: i.id for i in await service.items_de(s, sol_id)}
+        return {i.producto_id: i.id for i in await common.items_de(s, sol_id)}
 
 
 async def validar(
@@ -65,7 +66,7 @@ async def validar(
 ) -> None:
     ids = await item_ids(w, sol_id)
     async with w.sessionmaker() as s, s.begin():
-        await service.validar_solicitud(
+        await requests.validar_solicitud(
             s, sol_id, {ids[p]: a for p, a in (aprob or {}).items()}, VAL
         )
 
@@ -107,7 +108,7 @@ async def consume_all(w: World) -> None:
 
 async def propuesta_de(w: World, sol_id: uuid.UUID) -> Propuesta:
     async with w.sessionmaker() as s:
-        p = await service.propuesta_activa(s, sol_id)
+        p = await common.propuesta_activa(s, sol_id)
         assert p is not None
         return p
 
@@ -165,7 +166,7 @@ async def test_create_request_folio_items_and_audit(world: World) -> None:
 
 async def test_folio_collision_is_retried(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     tokens = iter(["AAAAAA", "AAAAAA", "BBBBBB"])
-    monkeypatch.setattr(service, "folio_token", lambda: next(tokens))
+    monkeypatch.setattr(clock, "folio_token", lambda: next(tokens))
     a = await crear(world, {world.p: 1})
     b = await crear(world, {world.p: 1})
     async with world.sessionmaker() as s:
@@ -181,16 +182,16 @@ async def test_ho_l08_duplicate_external_folio(world: World) -> None:
     with pytest.raises(d.DomainError) as e:
         await crear(world, {world.p: 1}, folio_pedido="ped-77")
     assert e.value.code == "FOLIO_DUPLICADO"
-    admin_local = service.Actor("loc", frozenset({d.ROLE_SOLICITANTE, d.ADMINISTRADOR_LOCAL}))
+    admin_local = common.Actor("loc", frozenset({d.ROLE_SOLICITANTE, d.ADMINISTRADOR_LOCAL}))
     dup = await crear(world, {world.p: 1}, folio_pedido="PED-77", actor=admin_local)
     async with world.sessionmaker() as s, s.begin():
-        await service.cancelar_solicitud(s, dup, admin_local)  # own PENDIENTE
-        await service.cancelar_solicitud(s, first, SUP)
+        await requests.cancelar_solicitud(s, dup, admin_local)  # own PENDIENTE
+        await requests.cancelar_solicitud(s, first, SUP)
     # only CANCELADA duplicates remain → created, with a warning
     async with world.sessionmaker() as s, s.begin():
-        c = await service.crear_solicitud(
+        c = await requests.crear_solicitud(
             s,
-            service.NuevaSolicitud(
+            requests.NuevaSolicitud(
                 world.institucion,
                 world.central,
                 date(2026, 5, 2),
@@ -215,9 +216,9 @@ async def test_bad_creation_inputs(world: World) -> None:
         await crear(world, {world.p: 1}, actor=VAL)
     async with world.sessionmaker() as s, s.begin():
         with pytest.raises(d.DomainError) as e:
-            await service.crear_solicitud(
+            await requests.crear_solicitud(
                 s,
-                service.NuevaSolicitud(
+                requests.NuevaSolicitud(
                     world.institucion, world.central, date(2026, 6, 1), [d.ItemCaptura(world.p, 1)]
                 ),
                 SOL,
@@ -344,9 +345,9 @@ async def test_ho_f03_and_ho_l05_partial_then_release(world: World) -> None:
     # HO-L05: release
     async with world.sessionmaker() as s, s.begin():
         with pytest.raises(d.Forbidden):
-            await service.liberar_propuesta(s, prop.id, ALM)
+            await proposals.liberar_propuesta(s, prop.id, ALM)
     async with world.sessionmaker() as s, s.begin():
-        await service.liberar_propuesta(s, prop.id, SUP, "replanear")
+        await proposals.liberar_propuesta(s, prop.id, SUP, "replanear")
     assert {e for _, _, e in await lineas(world, prop.id)} == {"LIBERADA"}
     assert await stock(world, b["B-01"]) == (50, 30)  # the other proposal's 30 untouched
     assert await stock(world, a["A-01"]) == (60, 0)
@@ -385,7 +386,7 @@ async def test_ho_f07_sequential_validations_never_oversubscribe(world: World) -
 
 async def _revisar(w: World, prop_id: uuid.UUID) -> None:
     async with w.sessionmaker() as s, s.begin():
-        await service.revisar_propuesta(s, prop_id, ALM)
+        await proposals.revisar_propuesta(s, prop_id, ALM)
 
 
 async def test_ho_l02_l03_dispatch_once(world: World) -> None:
@@ -393,15 +394,15 @@ async def test_ho_l02_l03_dispatch_once(world: World) -> None:
     prop = await propuesta_de(world, sol)
     async with world.sessionmaker() as s, s.begin():
         with pytest.raises(d.Conflict) as e:
-            await service.surtir_propuesta(s, prop.id, SUP, CFG)
+            await dispatch.surtir_propuesta(s, prop.id, SUP, CFG)
         assert e.value.code == "PROPUESTA_NO_REVISADA"
     await _revisar(world, prop.id)
     async with world.sessionmaker() as s, s.begin():
         with pytest.raises(d.Forbidden) as e2:  # unpicked lines need a Supervisor (DECIDE-B6)
-            await service.surtir_propuesta(s, prop.id, ALM, CFG)
+            await dispatch.surtir_propuesta(s, prop.id, ALM, CFG)
         assert e2.value.code == "CONFIRMACION_SUPERVISOR_REQUERIDA"
     async with world.sessionmaker() as s, s.begin():
-        await service.surtir_propuesta(s, prop.id, SUP, CFG)
+        await dispatch.surtir_propuesta(s, prop.id, SUP, CFG)
     assert await stock(world, lus["B-01"]) == (0, 0)
     assert await stock(world, lus["A-01"]) == (10, 0)
     async with world.sessionmaker() as s:
@@ -432,7 +433,7 @@ async def test_ho_l02_l03_dispatch_once(world: World) -> None:
     # HO-L03: a second dispatch is rejected and moves nothing
     async with world.sessionmaker() as s, s.begin():
         with pytest.raises(d.Conflict) as e:
-            await service.surtir_propuesta(s, prop.id, SUP, CFG)
+            await dispatch.surtir_propuesta(s, prop.id, SUP, CFG)
         assert e.value.code == "YA_SURTIDA"
     assert await stock(world, lus["A-01"]) == (10, 0)
     assert len(await events(world, "ProposalDispatched.v1")) == 1
@@ -446,9 +447,9 @@ async def test_ho_l04_lot_expired_before_dispatch(world: World) -> None:
         lote = (
             await s.execute(select(LoteUbicacion).where(LoteUbicacion.id == lus["B-01"]))
         ).scalar_one()
-        await service.cambiar_estado_lote(s, lote.lote_id, d.LOTE_CADUCADO, SUP, "caducado")
+        await catalogue.cambiar_estado_lote(s, lote.lote_id, d.LOTE_CADUCADO, SUP, "caducado")
     async with world.sessionmaker() as s, s.begin():  # the caller commits the re-planning
-        res = await service.surtir_propuesta(s, prop.id, SUP, CFG)
+        res = await dispatch.surtir_propuesta(s, prop.id, SUP, CFG)
     assert res.rechazo is not None
     assert res.rechazo.code == "LOTE_NO_ELEGIBLE"
     assert res.rechazo.extensions["lotes"] == ["B200"]
@@ -465,9 +466,9 @@ async def test_expiry_job_flags_reservations(world: World, monkeypatch: pytest.M
     sol, _lus = await f01(world)
     prop = await propuesta_de(world, sol)
     await _revisar(world, prop.id)
-    monkeypatch.setattr(service, "now_fn", lambda: datetime(2026, 7, 20, 18, tzinfo=UTC))
+    monkeypatch.setattr(clock, "now_fn", lambda: datetime(2026, 7, 20, 18, tzinfo=UTC))
     async with world.sessionmaker() as s, s.begin():
-        res = await service.job_caducidad(s)
+        res = await expiry.job_caducidad(s)
     assert res.lotes_caducados == ["C300", "B200"] or set(res.lotes_caducados) == {"C300", "B200"}
     assert res.lineas_marcadas == 1
     async with world.sessionmaker() as s:
@@ -477,7 +478,7 @@ async def test_expiry_job_flags_reservations(world: World, monkeypatch: pytest.M
     # the flagged line must be re-planned before review
     async with world.sessionmaker() as s, s.begin():
         with pytest.raises(d.DomainError) as e:
-            await service.revisar_propuesta(s, prop.id, ALM)
+            await proposals.revisar_propuesta(s, prop.id, ALM)
         assert e.value.code == "LOTE_NO_ELEGIBLE"
 
 
@@ -491,10 +492,10 @@ async def test_ho_l06_picking_keeps_reservation(world: World) -> None:
     async with world.sessionmaker() as s:
         (linea,) = (await s.execute(select(LoteAsignado))).scalars()
     async with world.sessionmaker() as s, s.begin():
-        await service.recoger_linea(s, prop.id, linea.id, ALM)
+        await proposals.recoger_linea(s, prop.id, linea.id, ALM)
     async with world.sessionmaker() as s, s.begin():
         with pytest.raises(d.Conflict):
-            await service.recoger_linea(s, prop.id, linea.id, ALM)
+            await proposals.recoger_linea(s, prop.id, linea.id, ALM)
     r2 = await crear(world, {world.p: 10})
     await validar(world, r2)
     await consume_all(world)
@@ -504,7 +505,7 @@ async def test_ho_l06_picking_keeps_reservation(world: World) -> None:
         assert (await s.get(Solicitud, r1)).estado == "PREPARADA"  # type: ignore[union-attr]
     # all lines picked: an Almacenista may dispatch without a Supervisor
     async with world.sessionmaker() as s, s.begin():
-        await service.surtir_propuesta(s, prop.id, ALM, CFG)
+        await dispatch.surtir_propuesta(s, prop.id, ALM, CFG)
     assert await stock(world, n["N-01"]) == (0, 0)
 
 
@@ -523,14 +524,14 @@ async def test_ho_l09_edit_guard_and_override(world: World) -> None:
         ).scalars()
 
     async def edit(
-        lines: list[tuple[int, int]], actor: service.Actor = ALM, motivo: str | None = None
+        lines: list[tuple[int, int]], actor: common.Actor = ALM, motivo: str | None = None
     ) -> None:
         async with world.sessionmaker() as s, s.begin():
-            await service.editar_item_propuesta(
+            await proposals.editar_item_propuesta(
                 s,
                 prop.id,
                 ip.id,
-                [service.LineaDeseada(a, b) for a, b in lines],
+                [proposals.LineaDeseada(a, b) for a, b in lines],
                 actor,
                 CFG,
                 motivo_override=motivo,
@@ -570,7 +571,7 @@ async def test_ho_l09_edit_guard_and_override(world: World) -> None:
     # no edits after dispatch (HO-D28)
     await _revisar(world, prop.id)
     async with world.sessionmaker() as s, s.begin():
-        await service.surtir_propuesta(s, prop.id, SUP, CFG)
+        await dispatch.surtir_propuesta(s, prop.id, SUP, CFG)
     with pytest.raises(d.Conflict) as e:
         await edit([(lus["B-01"], 10)])
     assert e.value.code == "YA_SURTIDA"
@@ -588,9 +589,9 @@ async def test_cancel_request_releases_reservations(world: World) -> None:
     sol, lus = await f01(world)
     async with world.sessionmaker() as s, s.begin():
         with pytest.raises(d.Forbidden):
-            await service.cancelar_solicitud(s, sol, SOL)  # VALIDADA: supervisor only
+            await requests.cancelar_solicitud(s, sol, SOL)  # VALIDADA: supervisor only
     async with world.sessionmaker() as s, s.begin():
-        await service.cancelar_solicitud(s, sol, SUP, "ya no se requiere")
+        await requests.cancelar_solicitud(s, sol, SUP, "ya no se requiere")
     assert await stock(world, lus["B-01"]) == (50, 0)
     assert await stock(world, lus["A-01"]) == (60, 0)
 
@@ -599,17 +600,17 @@ async def test_reports(world: World) -> None:
     sol, _ = await f01(world)
     await crear(world, {world.q: 3})
     async with world.sessionmaker() as s:
-        pend = await service.reporte_pendientes(s)
-        cad = await service.reporte_lotes_por_caducar(s, 90)
+        pend = await queries.reporte_pendientes(s)
+        cad = await queries.reporte_lotes_por_caducar(s, 90)
     assert {p["estado"] for p in pend} == {"PENDIENTE", "VALIDADA"}
     assert [c["numero_lote"] for c in cad] == ["C300", "B200"]
     assert cad[1]["cantidad_reservada"] == 50
     prop = await propuesta_de(world, sol)
     await _revisar(world, prop.id)
     async with world.sessionmaker() as s, s.begin():
-        await service.surtir_propuesta(s, prop.id, SUP, CFG)
+        await dispatch.surtir_propuesta(s, prop.id, SUP, CFG)
     async with world.sessionmaker() as s:
-        fr = await service.reporte_fill_rate(s)
+        fr = await queries.reporte_fill_rate(s)
     assert fr["fill_rate"] == "100.00"
     assert fr["cantidad_surtida"] == 100
 
@@ -673,10 +674,10 @@ async def test_ho_d06_validated_request_is_not_edited_in_place(world: World) -> 
     sol, _ = await f01(world)
     async with world.sessionmaker() as s, s.begin():
         with pytest.raises(d.Conflict) as e:
-            await service.editar_solicitud(
+            await requests.editar_solicitud(
                 s,
                 sol,
-                service.NuevaSolicitud(
+                requests.NuevaSolicitud(
                     world.institucion, world.central, date(2026, 5, 2), [d.ItemCaptura(world.p, 5)]
                 ),
                 SOL,

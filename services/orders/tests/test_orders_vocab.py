@@ -108,7 +108,7 @@ def test_model_check_tuples_are_the_enums() -> None:
 
 
 def test_api_literals_are_the_enums() -> None:
-    from orders import api
+    from orders.api import schemas as api
 
     assert get_args(api.EstadoLoteValor) == values(EstadoLote)
     assert get_args(api.EstadoUbicacionValor) == values(EstadoUbicacion)

@@ -18,8 +18,9 @@ from contracts.events.orders import RequestValidated
 from nexo_messaging.consumer import ConsumerSpec, EventMeta, Handler
 from nexo_messaging.errors import PermanentError
 from orders import domain as d
-from orders import service
 from orders.adapters.store import PORTABLE, StockStore, stock_store_for
+from orders.application.common import DEFAULT_CONFIG, Actor, OrdersConfig
+from orders.application.generation import generar_propuesta
 
 GROUP_PROPOSALS = "orders.proposals"
 
@@ -29,7 +30,7 @@ async def handle_request_validated(
     event: RequestValidated,
     meta: EventMeta,
     *,
-    cfg: service.OrdersConfig = service.DEFAULT_CONFIG,
+    cfg: OrdersConfig = DEFAULT_CONFIG,
     store: StockStore | None = None,
 ) -> None:
     """`store` is the app's `StockStore` (bound by `build_consumers`); a direct caller outside
@@ -37,13 +38,13 @@ async def handle_request_validated(
     if store is None:
         store = stock_store_for(session.get_bind().dialect.name)
     try:
-        await service.generar_propuesta(
+        await generar_propuesta(
             session,
             event.id_solicitud,
             store=store,
             config=cfg,
             evento_id=meta.event_id,
-            actor=service.Actor.system(),
+            actor=Actor.system(),
         )
     except d.Conflict:
         raise  # e.g. a reservation race lost: transient, retried with backoff
@@ -52,7 +53,7 @@ async def handle_request_validated(
 
 
 def build_consumers(
-    cfg: service.OrdersConfig = service.DEFAULT_CONFIG, store: StockStore = PORTABLE
+    cfg: OrdersConfig = DEFAULT_CONFIG, store: StockStore = PORTABLE
 ) -> list[ConsumerSpec]:
     """The explicit table event → handler, bound to this process's configuration and stock
     store."""

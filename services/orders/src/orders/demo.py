@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orders import domain as d
-from orders import service
+from orders.application import catalogue, clock, common, requests
 from orders.models import Institucion, Producto
 
 DEMO_CLUE = "DEMO001"
@@ -18,7 +18,7 @@ async def _producto(session: AsyncSession, clave: str, descripcion: str) -> Prod
     found = (
         await session.execute(select(Producto).where(Producto.clave_cnis == clave))
     ).scalar_one_or_none()
-    return found or await service.crear_producto(session, clave, descripcion)
+    return found or await catalogue.crear_producto(session, clave, descripcion)
 
 
 async def seed(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
@@ -28,12 +28,12 @@ async def seed(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         ).first()
         if exists is not None:
             return
-        today = d.business_date(service.now())
-        inst = await service.crear_institucion(session, DEMO_CLUE, "Hospital General Demo")
-        central = await service.crear_almacen(
+        today = d.business_date(clock.now())
+        inst = await catalogue.crear_institucion(session, DEMO_CLUE, "Hospital General Demo")
+        central = await catalogue.crear_almacen(
             session, inst.id, "Almacén Central", "DEMO-CENTRAL", es_central=True
         )
-        norte = await service.crear_almacen(session, inst.id, "Almacén Norte", "DEMO-NORTE")
+        norte = await catalogue.crear_almacen(session, inst.id, "Almacén Norte", "DEMO-NORTE")
         ubic = {}
         for codigo, alm, estado in (
             ("A-01", central.id, "disponible"),
@@ -42,7 +42,7 @@ async def seed(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
             ("Q-01", central.id, "cuarentena"),
             ("N-01", norte.id, "disponible"),
         ):
-            ubic[codigo] = (await service.crear_ubicacion(session, alm, codigo, estado=estado)).id
+            ubic[codigo] = (await catalogue.crear_ubicacion(session, alm, codigo, estado=estado)).id
         paracetamol = await _producto(session, "010.000.0104.00", "Paracetamol 500 mg, tabletas")
         jeringa = await _producto(session, "060.550.2657.00", "Jeringa desechable 5 ml")
         lotes = (
@@ -54,7 +54,7 @@ async def seed(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
             (jeringa.id, "JER-C1", 300, {"A-02": 40}),
         )
         for producto, numero, dias, ubicaciones in lotes:
-            await service.crear_lote(
+            await catalogue.crear_lote(
                 session,
                 producto_id=producto,
                 institucion_id=inst.id,
@@ -63,10 +63,10 @@ async def seed(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
                 ubicaciones={ubic[c]: q for c, q in ubicaciones.items()},
                 almacen_id=central.id,
             )
-        demo = service.Actor("demo", frozenset({d.ROLE_SOLICITANTE}))
-        await service.crear_solicitud(
+        demo = common.Actor("demo", frozenset({d.ROLE_SOLICITANTE}))
+        await requests.crear_solicitud(
             session,
-            service.NuevaSolicitud(
+            requests.NuevaSolicitud(
                 institucion_id=inst.id,
                 almacen_destino_id=central.id,
                 fecha_entrega_programada=today + timedelta(days=3),
@@ -75,5 +75,5 @@ async def seed(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
                 observaciones="Solicitud de demostración",
             ),
             demo,
-            service.OrdersConfig(),
+            common.OrdersConfig(),
         )

@@ -7,8 +7,9 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from nexo_messaging.memory import MemoryBroker
-from orders import api, consumers, models, service
+from orders import api, consumers, models
 from orders.adapters.store import stock_store_for_url
+from orders.application.common import config_from_settings
 from orders.settings import OrdersSettings
 from service_defaults.service_app import create_domain_app
 from service_defaults.settings import load_settings
@@ -40,7 +41,7 @@ def create_app(
         description="Hospital supply requests and FEFO proposals.",
         router=api.router,
         models=models,
-        consumers=consumers.build_consumers(service.config_from_settings(settings), store),
+        consumers=consumers.build_consumers(config_from_settings(settings), store),
         migrations_dir=MIGRATIONS_DIR,
         memory_broker=memory_broker,
         freeze_gc=freeze_gc,

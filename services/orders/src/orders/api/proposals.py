@@ -1,0 +1,219 @@
+"""Routes of proposals (propuestas): detail, line edits and candidates, review, picking,
+dispatch, release."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import select
+
+from orders import domain as d
+from orders import queries
+from orders.adapters import snapshots
+from orders.adapters.eligibility import existencia_elegible_where
+from orders.api.common import (
+    Almacen_,
+    DomainRoute,
+    Lector,
+    Picker,
+    Session,
+    Supervisor,
+    actor,
+    commit,
+    config,
+)
+from orders.api.schemas import (
+    LineasIn,
+    MotivoOpcionalIn,
+    RevisionIn,
+)
+from orders.application import clock, common, dispatch, proposals
+from orders.models import (
+    Lote,
+    Propuesta,
+    PropuestaItem,
+    Solicitud,
+    Ubicacion,
+)
+from service_defaults.bounds import Int32
+
+router = APIRouter(route_class=DomainRoute)
+
+
+@router.get("/propuestas", tags=["propuestas"])
+async def listar_propuestas(
+    session: Session,
+    user: Lector,
+    estado: Annotated[d.EstadoPropuesta | None, Query()] = None,
+    limit: Annotated[Int32, Query(ge=1, le=500)] = 50,
+    offset: Annotated[Int32, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    q = select(Propuesta, Solicitud.folio).join(Solicitud, Solicitud.id == Propuesta.solicitud_id)
+    if estado is not None:
+        q = q.where(Propuesta.estado == estado.value)
+    rows = (
+        await session.execute(
+            q.order_by(Propuesta.fecha_generacion.desc()).limit(limit).offset(offset)
+        )
+    ).all()
+    return {
+        "items": [
+            {
+                "id": str(p.id),
+                "id_solicitud": str(p.solicitud_id),
+                "folio": folio,
+                "estado": p.estado,
+                "total_solicitado": p.total_solicitado,
+                "total_propuesto": p.total_propuesto,
+            }
+            for p, folio in rows
+        ],
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+@router.get("/propuestas/{id_propuesta}", tags=["propuestas"])
+async def detalle_propuesta(
+    id_propuesta: uuid.UUID, session: Session, user: Lector
+) -> dict[str, Any]:
+    """A pure read (HO-D16): nothing is resynchronised on GET."""
+    return await queries.propuesta_out(session, await common.get_propuesta(session, id_propuesta))
+
+
+@router.put("/propuestas/{id_propuesta}/items/{id_item}/lineas", tags=["propuestas"])
+async def editar_lineas(
+    id_propuesta: uuid.UUID,
+    id_item: uuid.UUID,
+    body: LineasIn,
+    request: Request,
+    session: Session,
+    user: Almacen_,
+) -> dict[str, Any]:
+    prop = await proposals.editar_item_propuesta(
+        session,
+        id_propuesta,
+        id_item,
+        [proposals.LineaDeseada(ln.id_lote_ubicacion, ln.cantidad) for ln in body.lineas],
+        actor(user),
+        config(request),
+        motivo_override=body.motivo_override,
+        version=body.version,
+    )
+    out = await queries.propuesta_out(session, prop)
+    await commit(request, session)
+    return out
+
+
+@router.get("/propuestas/{id_propuesta}/items/{id_item}/candidatos", tags=["propuestas"])
+async def candidatos(
+    id_propuesta: uuid.UUID,
+    id_item: uuid.UUID,
+    request: Request,
+    session: Session,
+    user: Almacen_,
+) -> dict[str, Any]:
+    """Stock rows a line of this item may use (destination warehouse, same product, lot
+    DISPONIBLE, not expired, eligible location), FEFO-ordered, with the free quantity and
+    whether a Supervisor override is needed (caducidad ≤ today + min shelf life)."""
+    cfg = config(request)
+    prop = await common.get_propuesta(session, id_propuesta)
+    ip = await session.get(PropuestaItem, id_item)
+    if ip is None or ip.propuesta_id != prop.id:
+        raise d.NotFound("ITEM_NO_ENCONTRADO", f"No existe el item {id_item}.")
+    sol = await common.get_solicitud(session, prop.solicitud_id)
+    today = d.business_date(clock.now())
+    rows = (
+        await session.execute(
+            snapshots.snap_query().where(
+                Lote.producto_id == ip.producto_id,
+                Ubicacion.almacen_id == sol.almacen_destino_id,
+                *existencia_elegible_where(),
+                Lote.fecha_caducidad >= today,  # domain.vigente
+            )
+        )
+    ).all()
+    snaps = [snapshots.to_snap(r) for r in rows]
+    snaps.sort(key=lambda x: d.orden_fefo(x, natural=cfg.natural_sort))
+    return {
+        "umbral_caducidad": d.umbral_caducidad(today, cfg.min_shelf_life_days).isoformat(),
+        "candidatos": [
+            {
+                "id_lote_ubicacion": x.lote_ubicacion_id,
+                "id_lote": x.lote_id,
+                "numero_lote": x.numero_lote,
+                "ubicacion": x.ubicacion_codigo,
+                "fecha_caducidad": queries.iso(x.fecha_caducidad),
+                "cantidad": x.cantidad,
+                "disponible": x.neto,
+                "requiere_override": not d.cumple_caducidad(
+                    x.fecha_caducidad, today, cfg.min_shelf_life_days
+                ),
+            }
+            for x in snaps
+        ],
+    }
+
+
+@router.post("/propuestas/{id_propuesta}/revisar", tags=["propuestas"])
+async def revisar_propuesta(
+    id_propuesta: uuid.UUID,
+    request: Request,
+    session: Session,
+    user: Almacen_,
+    body: RevisionIn | None = None,
+) -> dict[str, Any]:
+    prop = await proposals.revisar_propuesta(
+        session, id_propuesta, actor(user), body.observaciones if body else ""
+    )
+    out = await queries.propuesta_out(session, prop)
+    await commit(request, session)
+    return out
+
+
+@router.post("/propuestas/{id_propuesta}/lineas/{id_linea}/recoger", tags=["propuestas"])
+async def recoger_linea(
+    id_propuesta: uuid.UUID,
+    id_linea: uuid.UUID,
+    request: Request,
+    session: Session,
+    user: Picker,
+) -> dict[str, Any]:
+    await proposals.recoger_linea(session, id_propuesta, id_linea, actor(user))
+    out = await queries.propuesta_out(session, await common.get_propuesta(session, id_propuesta))
+    await commit(request, session)
+    return out
+
+
+@router.post("/propuestas/{id_propuesta}/surtir", tags=["propuestas"])
+async def surtir_propuesta(
+    id_propuesta: uuid.UUID, request: Request, session: Session, user: Almacen_
+) -> dict[str, Any]:
+    """Dispatch. A repeated call answers 409 YA_SURTIDA and moves nothing (HO-L03)."""
+    res = await dispatch.surtir_propuesta(session, id_propuesta, actor(user), config(request))
+    if res.rechazo is not None:
+        # the proposal went back to GENERADA: commit that now (not deferred to a keyed request's
+        # key row: an error answer records no key), then answer the rejection
+        await session.commit()
+        raise res.rechazo
+    out = await queries.propuesta_out(session, res.propuesta)
+    await commit(request, session)
+    return out
+
+
+@router.post("/propuestas/{id_propuesta}/liberar", tags=["propuestas"])
+async def liberar_propuesta(
+    id_propuesta: uuid.UUID,
+    request: Request,
+    session: Session,
+    user: Supervisor,
+    body: MotivoOpcionalIn | None = None,
+) -> dict[str, Any]:
+    prop = await proposals.liberar_propuesta(
+        session, id_propuesta, actor(user), body.motivo if body else None
+    )
+    out = await queries.propuesta_out(session, prop)
+    await commit(request, session)
+    return out

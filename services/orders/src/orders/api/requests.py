@@ -1,0 +1,222 @@
+"""Routes of requests (solicitudes)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import select
+
+from orders import domain as d
+from orders import queries
+from orders.api.common import (
+    Cancelador,
+    DomainRoute,
+    Lector,
+    Session,
+    Solicitante,
+    Validador,
+    actor,
+    commit,
+    config,
+)
+from orders.api.schemas import (
+    MotivoIn,
+    MotivoOpcionalIn,
+    SolicitudEditIn,
+    SolicitudIn,
+    ValidacionIn,
+)
+from orders.application import common, requests
+from orders.models import (
+    Solicitud,
+)
+from service_defaults.bounds import Int32, SafeText
+
+router = APIRouter(route_class=DomainRoute)
+
+
+@router.post("/solicitudes", status_code=201, tags=["solicitudes"])
+async def crear_solicitud(
+    body: SolicitudIn, request: Request, session: Session, user: Solicitante
+) -> dict[str, Any]:
+    creada = await requests.crear_solicitud(
+        session,
+        requests.NuevaSolicitud(
+            institucion_id=body.id_institucion,
+            almacen_destino_id=body.id_almacen_destino,
+            fecha_entrega_programada=body.fecha_entrega_programada,
+            items=[d.ItemCaptura(i.id_producto, i.cantidad_solicitada) for i in body.items],
+            folio_pedido=body.folio_pedido,
+            observaciones=body.observaciones,
+        ),
+        actor(user),
+        config(request),
+    )
+    out = await queries.solicitud_out(session, creada.solicitud)
+    await commit(request, session)
+    out["advertencias"] = creada.advertencias
+    return out
+
+
+@router.get("/solicitudes", tags=["solicitudes"])
+async def listar_solicitudes(
+    session: Session,
+    user: Lector,
+    estado: Annotated[d.EstadoSolicitud | None, Query()] = None,
+    folio: Annotated[SafeText | None, Query(max_length=100)] = None,
+    limit: Annotated[Int32, Query(ge=1, le=500)] = 50,
+    offset: Annotated[Int32, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    q = select(Solicitud).order_by(Solicitud.fecha_solicitud.desc(), Solicitud.folio)
+    if estado is not None:
+        q = q.where(Solicitud.estado == estado.value)
+    if folio:
+        clave = d.clave_folio_pedido(folio)
+        q = q.where((Solicitud.folio == folio) | (Solicitud.folio_pedido_clave == clave))
+    rows = list((await session.execute(q.limit(limit).offset(offset))).scalars())
+    return {
+        "items": [
+            {
+                "id": str(s.id),
+                "folio": s.folio,
+                "folio_pedido": s.folio_pedido,
+                "estado": s.estado,
+                "fecha_entrega_programada": queries.iso(s.fecha_entrega_programada),
+                "fecha_solicitud": queries.iso(s.fecha_solicitud),
+            }
+            for s in rows
+        ],
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+@router.get("/solicitudes/verificar-folio", tags=["solicitudes"])
+async def verificar_folio(
+    session: Session,
+    user: Lector,
+    folio: Annotated[SafeText, Query(min_length=1, max_length=100)],
+    id_solicitud: Annotated[uuid.UUID | None, Query()] = None,
+) -> dict[str, bool]:
+    """Whether an external order folio already exists (case-insensitive), active or cancelled."""
+    q = select(Solicitud.estado).where(Solicitud.folio_pedido_clave == d.clave_folio_pedido(folio))
+    if id_solicitud is not None:
+        q = q.where(Solicitud.id != id_solicitud)
+    estados = list((await session.execute(q)).scalars())
+    return {
+        "existe_activo": any(e != "CANCELADA" for e in estados),
+        "existe_cancelado": any(e == "CANCELADA" for e in estados),
+    }
+
+
+@router.get("/solicitudes/{id_solicitud}", tags=["solicitudes"])
+async def detalle_solicitud(
+    id_solicitud: uuid.UUID, session: Session, user: Lector
+) -> dict[str, Any]:
+    return await queries.solicitud_out(session, await common.get_solicitud(session, id_solicitud))
+
+
+@router.put("/solicitudes/{id_solicitud}", tags=["solicitudes"])
+async def editar_solicitud(
+    id_solicitud: uuid.UUID,
+    body: SolicitudEditIn,
+    request: Request,
+    session: Session,
+    user: Solicitante,
+) -> dict[str, Any]:
+    editada = await requests.editar_solicitud(
+        session,
+        id_solicitud,
+        requests.NuevaSolicitud(
+            institucion_id=body.id_institucion,
+            almacen_destino_id=body.id_almacen_destino,
+            fecha_entrega_programada=body.fecha_entrega_programada,
+            items=[d.ItemCaptura(i.id_producto, i.cantidad_solicitada) for i in body.items],
+            folio_pedido=body.folio_pedido,
+            observaciones=body.observaciones,
+        ),
+        actor(user),
+        config(request),
+        version=body.version,
+    )
+    out = await queries.solicitud_out(session, editada.solicitud)
+    await commit(request, session)
+    out["advertencias"] = editada.advertencias
+    return out
+
+
+@router.post("/solicitudes/{id_solicitud}/validar", tags=["solicitudes"])
+async def validar_solicitud(
+    id_solicitud: uuid.UUID,
+    body: ValidacionIn,
+    request: Request,
+    session: Session,
+    user: Validador,
+) -> dict[str, Any]:
+    seen: set[uuid.UUID] = set()
+    for idx, it in enumerate(body.items):
+        if it.id_item in seen:
+            raise d.DomainError(
+                "ITEM_DUPLICADO", "Item repetido en la validación.", field=f"items.{idx}.id_item"
+            )
+        seen.add(it.id_item)
+    sol = await requests.validar_solicitud(
+        session,
+        id_solicitud,
+        {
+            it.id_item: d.Aprobacion(
+                it.cantidad_aprobada,
+                it.justificacion_codigo.value if it.justificacion_codigo else None,
+                it.justificacion,
+            )
+            for it in body.items
+        },
+        actor(user),
+        observaciones=body.observaciones,
+        version=body.version,
+    )
+    out = await queries.solicitud_out(session, sol)
+    await commit(request, session)
+    return out
+
+
+@router.post("/solicitudes/{id_solicitud}/rechazar", tags=["solicitudes"])
+async def rechazar_solicitud(
+    id_solicitud: uuid.UUID, body: MotivoIn, request: Request, session: Session, user: Validador
+) -> dict[str, Any]:
+    sol = await requests.rechazar_solicitud(session, id_solicitud, body.motivo, actor(user))
+    out = await queries.solicitud_out(session, sol)
+    await commit(request, session)
+    return out
+
+
+@router.post("/solicitudes/{id_solicitud}/cancelar", tags=["solicitudes"])
+async def cancelar_solicitud(
+    id_solicitud: uuid.UUID,
+    request: Request,
+    session: Session,
+    user: Cancelador,
+    body: MotivoOpcionalIn | None = None,
+) -> dict[str, Any]:
+    sol = await requests.cancelar_solicitud(
+        session, id_solicitud, actor(user), body.motivo if body else None
+    )
+    out = await queries.solicitud_out(session, sol)
+    await commit(request, session)
+    return out
+
+
+@router.get("/solicitudes/{id_solicitud}/propuesta", tags=["propuestas"])
+async def propuesta_de_solicitud(
+    id_solicitud: uuid.UUID, session: Session, user: Lector
+) -> dict[str, Any]:
+    await common.get_solicitud(session, id_solicitud)
+    prop = await common.propuesta_activa(session, id_solicitud)
+    if prop is None:
+        raise d.NotFound(
+            "PROPUESTA_NO_ENCONTRADA",
+            "La solicitud no tiene propuesta activa (aún no generada, o liberada).",
+        )
+    return await queries.propuesta_out(session, prop)

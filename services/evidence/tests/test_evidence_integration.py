@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from contracts.events.evidence import MAX_PRODUCTIONS_PER_EVENT, ProductionSavedV2
 from evidence import consumers, service
 from evidence import domain as d
+from evidence.adapters import writer_for
 from evidence.domain import DomainError, GpuStatus, TransitionRequest
 from evidence.main import create_app
 from evidence.models import (
@@ -44,6 +45,7 @@ from service_defaults.db import create_engine, session_factory
 from service_defaults.migrations import upgrade
 
 pytestmark = pytest.mark.integration
+PG = writer_for("postgresql")  # what create_app picks for a PostgreSQL URL
 
 LINES = 200
 ELIGIBLE = 150  # C-2 / C-3; the other 50 are C-1
@@ -235,8 +237,8 @@ async def test_month_bulk_save_on_postgres_and_kafka(
                 consumers=[
                     ConsumerSpec(
                         group_id=group,
-                        handlers=consumers.HANDLERS,
-                        batch_handler=consumers.handle_production_saved_batch,
+                        handlers=consumers.handlers(PG),
+                        batch_handler=consumers.batch_handler(PG),
                     )
                 ],
             )
@@ -291,6 +293,7 @@ async def test_concurrency_on_postgres(pg_database: str) -> None:
             async with maker() as s:
                 await service.guardar_produccion_masiva(
                     s,
+                    PG,
                     sup,
                     id_ot=ot.id,
                     mes=3,
@@ -304,7 +307,7 @@ async def test_concurrency_on_postgres(pg_database: str) -> None:
         async with maker() as s:
             rows = (await s.scalars(select(Produccion))).all()
             ids = sorted(p.id for p in rows)
-            await service.sync_gpus(s, ids)
+            await service.sync_gpus(s, PG, ids)
             await s.commit()
         assert len(rows) == 5 * 31
         assert len({p.volumen_produccion for p in rows}) == 1  # one save won each row
@@ -318,6 +321,7 @@ async def test_concurrency_on_postgres(pg_database: str) -> None:
                 try:
                     await service.transicionar_gpu(
                         s,
+                        PG,
                         d.Actor(f"u{n}", frozenset({d.ROLE_RESIDENTE})),
                         gid,
                         TransitionRequest(GpuStatus.CARGADO, archivo=f"{LINK}/{n}"),
@@ -337,6 +341,7 @@ async def test_concurrency_on_postgres(pg_database: str) -> None:
                 try:
                     await service.transicionar_gpu(
                         s,
+                        PG,
                         d.Actor("rita", frozenset({d.ROLE_REVISOR})),
                         gid,
                         TransitionRequest(GpuStatus.EN_REVISION),
@@ -353,7 +358,7 @@ async def test_concurrency_on_postgres(pg_database: str) -> None:
                 )
                 assert prod is not None
                 try:
-                    await service.editar_produccion(s, sup, prod, Decimal(0))
+                    await service.editar_produccion(s, PG, sup, prod, Decimal(0))
                     await s.commit()
                     return "ok"
                 except DomainError as exc:
@@ -399,6 +404,7 @@ async def test_bulk_save_update_and_gpu_sync_on_postgres(pg_database: str) -> No
             async with maker() as s:
                 out = await service.guardar_produccion_masiva(
                     s,
+                    PG,
                     res,
                     id_ot=ot.id,
                     mes=3,
@@ -429,7 +435,9 @@ async def test_bulk_save_update_and_gpu_sync_on_postgres(pg_database: str) -> No
             seen = max(seen, rows[-1][0])
             events = [ProductionSavedV2.model_validate(p) for _, p in rows]
             async with maker() as s:
-                await consumers.handle_production_saved_batch(s, [(e, META) for e in events])
+                await consumers.handle_production_saved_batch(
+                    s, [(e, META) for e in events], writer=PG
+                )
                 await s.commit()
 
         async def gpus() -> dict[int, tuple[int, str]]:
@@ -456,7 +464,7 @@ async def test_bulk_save_update_and_gpu_sync_on_postgres(pg_database: str) -> No
         async with maker() as s:
             for n in (1, 2):
                 await service.transicionar_gpu(
-                    s, res, day[n], TransitionRequest(GpuStatus.CARGADO, archivo=LINK)
+                    s, PG, res, day[n], TransitionRequest(GpuStatus.CARGADO, archivo=LINK)
                 )
             await s.commit()
 
@@ -472,7 +480,9 @@ async def test_bulk_save_update_and_gpu_sync_on_postgres(pg_database: str) -> No
                     )
                 ).all()
             )
-            await service.transicionar_gpu(s, rev, day[2], TransitionRequest(GpuStatus.EN_REVISION))
+            await service.transicionar_gpu(
+                s, PG, rev, day[2], TransitionRequest(GpuStatus.EN_REVISION)
+            )
             await s.commit()
         assert [versions[f] for f in sorted(versions)][:4] == [2, 2, 2, 1]
         await drain()

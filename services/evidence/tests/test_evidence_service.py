@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from contracts.events.evidence import GpuStatusChanged, ProductionSaved, ProductionSavedV2
 from evidence import consumers, service
 from evidence import domain as d
+from evidence.adapters import writer_for
 from evidence.domain import Actor, DomainError, GpuStatus, TransitionRequest
 from evidence.models import (
     GpuConflicto,
@@ -33,6 +34,7 @@ REV = Actor("rita", frozenset({d.ROLE_REVISOR}))
 SUP = Actor("sam", frozenset({d.ROLE_SUPERVISOR}))
 FAC = Actor("fede", frozenset({d.ROLE_FACTURACION}))
 LINK = "https://drive.google.com/drive/folders/abc123"
+W = writer_for("sqlite")  # these tests run on a SQLite file (conftest `maker`)
 
 
 async def tx(maker: Maker, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -97,11 +99,11 @@ class Consumer:
         async with self.maker() as s:
             if batch:
                 await consumers.handle_production_saved_batch(
-                    s, [(e, meta(str(i))) for i, e in enumerate(events)]
+                    s, [(e, meta(str(i))) for i, e in enumerate(events)], writer=W
                 )
             else:
                 for e in events:
-                    await consumers.handle_production_saved(s, e, meta())
+                    await consumers.handle_production_saved(s, e, meta(), writer=W)
             await s.commit()
 
     async def replay_all(self) -> None:
@@ -113,6 +115,7 @@ async def save(maker: Maker, partida: int, day: int, vol: str, tipo: str = "TE")
         maker,
         lambda s: service.guardar_produccion(
             s,
+            W,
             RES,
             id_partida_anexo=partida,
             fecha=dt.date(2025, 3, day),
@@ -142,7 +145,7 @@ async def transition(maker: Maker, gpu_id: int, actor: Actor, to: GpuStatus, **k
     await tx(
         maker,
         lambda s: service.transicionar_gpu(
-            s, actor, gpu_id, TransitionRequest(to=to, **kw), expected_version=version
+            s, W, actor, gpu_id, TransitionRequest(to=to, **kw), expected_version=version
         ),
     )
 
@@ -339,6 +342,7 @@ async def test_redelivery_and_replay_converge(maker: Maker) -> None:
         maker,
         lambda s: service.guardar_produccion_masiva(
             s,
+            W,
             RES,
             id_ot=10,
             mes=3,
@@ -373,6 +377,7 @@ async def test_redelivery_and_replay_converge(maker: Maker) -> None:
         maker,
         lambda s: service.guardar_produccion_masiva(
             s,
+            W,
             RES,
             id_ot=10,
             mes=3,
@@ -410,7 +415,7 @@ async def test_unknown_production_is_permanent_error(maker: Maker) -> None:
     )
     async with maker() as s:
         with pytest.raises(PermanentError):
-            await consumers.handle_production_saved(s, event, meta())
+            await consumers.handle_production_saved(s, event, meta(), writer=W)
 
 
 async def test_unknown_production_in_v2_event_is_permanent_error(maker: Maker) -> None:
@@ -420,10 +425,10 @@ async def test_unknown_production_in_v2_event_is_permanent_error(maker: Maker) -
     bad = event.model_copy(update={"producciones": [*event.producciones, ghost]})
     async with maker() as s:
         with pytest.raises(PermanentError, match="999999"):
-            await consumers.handle_production_saved(s, bad, meta())
+            await consumers.handle_production_saved(s, bad, meta(), writer=W)
     async with maker() as s:
         with pytest.raises(PermanentError):
-            await consumers.handle_production_saved_batch(s, [(bad, meta())])
+            await consumers.handle_production_saved_batch(s, [(bad, meta())], writer=W)
     assert await gpu_of(maker, pid) is None  # nothing half-applied
 
 
@@ -432,6 +437,7 @@ async def month(maker: Maker, values: dict[int, list[Decimal | None]]) -> servic
         maker,
         lambda s: service.guardar_produccion_masiva(
             s,
+            W,
             RES,
             id_ot=10,
             mes=3,
@@ -527,8 +533,8 @@ async def test_bulk_update_of_existing_rows_checks_versions(
     # take the report lock) refuses the whole save: nothing is written
     real_lock = service._lock_gpu_rows
 
-    async def lock_then_bump(session: AsyncSession, ids: Any) -> Any:
-        found = await real_lock(session, ids)
+    async def lock_then_bump(session: AsyncSession, writer: Any, ids: Any) -> Any:
+        found = await real_lock(session, writer, ids)
         await session.execute(
             update(Produccion)
             .where(
@@ -608,6 +614,7 @@ async def test_gp_e07_billing_lock(maker: Maker) -> None:
         maker,
         lambda s: service.crear_estimacion(
             s,
+            W,
             FAC,
             id_ot=10,
             fecha_desde=dt.date(2025, 3, 1),
@@ -630,7 +637,7 @@ async def test_gp_e07_billing_lock(maker: Maker) -> None:
         await tx(
             maker,
             lambda s: service.agregar_detalle(
-                s, FAC, res.header.id, service.DetalleInput(p_cargado)
+                s, W, FAC, res.header.id, service.DetalleInput(p_cargado)
             ),
         )
     assert (exc.value.code, exc.value.status) == ("GPU_NO_VALIDADO", 422)
@@ -650,6 +657,7 @@ async def test_auto_estimate_skips_and_excedente_authorisation(maker: Maker) -> 
         maker,
         lambda s: service.crear_estimacion(
             s,
+            W,
             FAC,
             id_ot=10,
             fecha_desde=dt.date(2025, 3, 1),
@@ -688,6 +696,7 @@ async def test_gp_e08_excedente_chronological(maker: Maker) -> None:
         maker,
         lambda s: service.guardar_produccion(
             s,
+            W,
             RES,
             id_partida_anexo=456,
             fecha=dt.date(2025, 4, 1),
@@ -700,6 +709,7 @@ async def test_gp_e08_excedente_chronological(maker: Maker) -> None:
         maker,
         lambda s: service.guardar_produccion(
             s,
+            W,
             RES,
             id_partida_anexo=456,
             fecha=dt.date(2025, 2, 10),
@@ -730,6 +740,7 @@ async def test_gp_e08_excedente_chronological(maker: Maker) -> None:
     async def bill(s: AsyncSession) -> Any:
         return await service.crear_estimacion(
             s,
+            W,
             FAC,
             id_ot=10,
             fecha_desde=dt.date(2025, 3, 1),
@@ -770,13 +781,13 @@ async def test_gp_e10_grid_guards(maker: Maker) -> None:
 async def test_closed_month_and_day_block_edits(maker: Maker) -> None:
     await save(maker, 456, 2, "8")
     await tx(
-        maker, lambda s: service.cerrar_dia(s, id_ot=10, fecha=dt.date(2025, 3, 2), cerrado=True)
+        maker, lambda s: service.cerrar_dia(s, W, id_ot=10, fecha=dt.date(2025, 3, 2), cerrado=True)
     )
     with pytest.raises(DomainError) as exc:
         await save(maker, 456, 2, "9")
     assert exc.value.code == "DIA_CERRADO"
     await save(maker, 456, 3, "1")  # another day is fine
-    await tx(maker, lambda s: service.cerrar_mes(s, id_ot=10, mes=3, anio=2025, cerrado=True))
+    await tx(maker, lambda s: service.cerrar_mes(s, W, id_ot=10, mes=3, anio=2025, cerrado=True))
     with pytest.raises(DomainError) as exc:
         await save(maker, 456, 4, "1")
     assert exc.value.code == "MES_CERRADO"
@@ -788,7 +799,7 @@ async def test_bulk_input_validation_writes_nothing(maker: Maker) -> None:
             await tx(
                 maker,
                 lambda s: service.guardar_produccion_masiva(
-                    s, RES, id_ot=10, mes=mes, anio=2025, tipo_tiempo="TE", partidas=partidas
+                    s, W, RES, id_ot=10, mes=mes, anio=2025, tipo_tiempo="TE", partidas=partidas
                 ),
             )
         return exc.value
@@ -824,7 +835,7 @@ async def test_bulk_transitions_all_or_nothing(maker: Maker) -> None:
         await tx(
             maker,
             lambda s: service.transicionar_gpus(
-                s, REV, items, TransitionRequest(GpuStatus.VALIDADO)
+                s, W, REV, items, TransitionRequest(GpuStatus.VALIDADO)
             ),
         )
     assert exc.value.extensions["errores"][0]["id_gpu"] == gids[2]
@@ -836,7 +847,7 @@ async def test_bulk_transitions_all_or_nothing(maker: Maker) -> None:
     await tx(
         maker,
         lambda s: service.transicionar_gpus(
-            s, REV, items[:2], TransitionRequest(GpuStatus.VALIDADO)
+            s, W, REV, items[:2], TransitionRequest(GpuStatus.VALIDADO)
         ),
     )
     assert [(await gpu_of(maker, p)).estatus for p in ids[:2]] == ["VALIDADO", "VALIDADO"]  # type: ignore[union-attr]
@@ -850,7 +861,7 @@ async def test_legacy_save_status(maker: Maker) -> None:
     await tx(
         maker,
         lambda s: service.guardar_estatus_legacy(
-            s, RES, id_produccion=pid, estatus_id=20, archivo=LINK
+            s, W, RES, id_produccion=pid, estatus_id=20, archivo=LINK
         ),
     )
     g = await gpu_of(maker, pid)
@@ -862,7 +873,7 @@ async def test_legacy_save_status(maker: Maker) -> None:
         ({"id_produccion": p458, "estatus_id": 20, "archivo": LINK}, "PRODUCCION_NO_ELEGIBLE"),
     ):
         with pytest.raises(DomainError) as exc:
-            await tx(maker, lambda s, kw=kwargs: service.guardar_estatus_legacy(s, RES, **kw))
+            await tx(maker, lambda s, kw=kwargs: service.guardar_estatus_legacy(s, W, RES, **kw))
         assert exc.value.code == code
     # archivo omitted on CARGADO → PENDIENTE is G3 (clears), never a silent NULL overwrite
     g = await gpu_of(maker, pid)
@@ -875,7 +886,7 @@ async def test_import_deactivation_retires_gpus(maker: Maker) -> None:
     pid = await save(maker, 456, 2, "8")
     await consumer.drain()
     assert await gpu_of(maker, pid) is not None
-    await tx(maker, lambda s: service.cambiar_importacion_activa(s, SUP, 1, False))
+    await tx(maker, lambda s: service.cambiar_importacion_activa(s, W, SUP, 1, False))
     await consumer.drain()
     assert await gpu_of(maker, pid) is None
 

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from evidence import daily, service
 from evidence import domain as d
+from evidence.adapters import BulkWriter
 from evidence.domain import Actor, DomainError, GpuStatus
 from evidence.models import (
     NO_SITE,
@@ -105,6 +106,15 @@ class DomainRoute(APIRoute):
 router = APIRouter(route_class=DomainRoute, tags=["evidence"])
 
 Session = Annotated[AsyncSession, Depends(get_session)]
+
+
+def writer_of(request: Request) -> BulkWriter:
+    """The database's bulk writer, chosen once in `evidence.main.create_app`."""
+    writer: BulkWriter = request.app.state.evidence_writer
+    return writer
+
+
+Writer = Annotated[BulkWriter, Depends(writer_of)]
 
 
 def actor_of(user: CurrentUser) -> Actor:
@@ -274,10 +284,11 @@ async def patch_importacion(
     body: ImportacionPatch,
     request: Request,
     session: Session,
+    writer: Writer,
     user: CurrentUser = Depends(require_roles(ROLE_SUPERVISOR)),
 ) -> dict[str, Any]:
     imp = await service.cambiar_importacion_activa(
-        session, actor_of(user), id_importacion, body.es_activo
+        session, writer, actor_of(user), id_importacion, body.es_activo
     )
     await commit(request, session)
     return {"id": imp.id, "id_ot": imp.id_ot, "es_activo": imp.es_activo}
@@ -313,10 +324,12 @@ async def guardar_produccion_masiva(
     body: ProduccionMasivaIn,
     request: Request,
     session: Session,
+    writer: Writer,
     user: CurrentUser = Depends(require_roles(*CAPTURE)),
 ) -> dict[str, Any]:
     res = await service.guardar_produccion_masiva(
         session,
+        writer,
         actor_of(user),
         id_ot=body.id_ot,
         mes=body.mes,
@@ -383,10 +396,12 @@ async def put_produccion(
     request: Request,
     response: Response,
     session: Session,
+    writer: Writer,
     user: CurrentUser = Depends(require_roles(*CAPTURE)),
 ) -> dict[str, Any]:
     res = await service.guardar_produccion(
         session,
+        writer,
         actor_of(user),
         id_partida_anexo=body.id_partida_anexo,
         fecha=body.fecha,
@@ -428,12 +443,13 @@ async def patch_produccion(
     request: Request,
     response: Response,
     session: Session,
+    writer: Writer,
     user: CurrentUser = Depends(require_roles(*CAPTURE)),
     if_match: SafeText | None = Header(default=None),
 ) -> dict[str, Any]:
     await _check_if_match_production(session, id_produccion, if_match)
     await service.editar_produccion(
-        session, actor_of(user), id_produccion, body.volumen, version=body.version
+        session, writer, actor_of(user), id_produccion, body.volumen, version=body.version
     )
     await commit(request, session)
     return await _produccion_response(session, id_produccion, response)
@@ -480,10 +496,11 @@ async def cerrar_mes(
     body: CierreMesIn,
     request: Request,
     session: Session,
+    writer: Writer,
     user: CurrentUser = Depends(require_roles(ROLE_SUPERVISOR)),
 ) -> dict[str, Any]:
     rep = await service.cerrar_mes(
-        session, id_ot=body.id_ot, mes=body.mes, anio=body.anio, cerrado=body.cerrado
+        session, writer, id_ot=body.id_ot, mes=body.mes, anio=body.anio, cerrado=body.cerrado
     )
     await commit(request, session)
     return {
@@ -507,10 +524,12 @@ async def cerrar_dia(
     body: CierreDiaIn,
     request: Request,
     session: Session,
+    writer: Writer,
     user: CurrentUser = Depends(require_roles(ROLE_SUPERVISOR)),
 ) -> dict[str, Any]:
     day = await service.cerrar_dia(
         session,
+        writer,
         id_ot=body.id_ot,
         fecha=body.fecha,
         cerrado=body.cerrado,
@@ -709,6 +728,7 @@ async def transicionar(
     request: Request,
     response: Response,
     session: Session,
+    writer: Writer,
     user: CurrentUser = Depends(require_roles(*WORKFLOW)),
     if_match: SafeText | None = Header(default=None),
 ) -> dict[str, Any]:
@@ -719,6 +739,7 @@ async def transicionar(
             raise DomainError("PRECONDICION_FALLIDA", version_actual=current.gpu.version)
     ctx = await service.transicionar_gpu(
         session,
+        writer,
         actor_of(user),
         id_gpu,
         d.TransitionRequest(
@@ -756,10 +777,12 @@ async def transicionar_masivo(
     body: TransicionMasivaIn,
     request: Request,
     session: Session,
+    writer: Writer,
     user: CurrentUser = Depends(require_roles(ROLE_REVISOR)),
 ) -> dict[str, Any]:
     rows = await service.transicionar_gpus(
         session,
+        writer,
         actor_of(user),
         [service.BulkItem(g.id_gpu, g.version) for g in body.gpus],
         d.TransitionRequest(to=GpuStatus(body.a), nota=body.nota, motivo=body.motivo),
@@ -812,6 +835,7 @@ async def guardar_estatus_gpu(
     body: EstatusLegacyIn,
     request: Request,
     session: Session,
+    writer: Writer,
     user: CurrentUser = Depends(require_roles(*WORKFLOW)),
 ) -> dict[str, Any]:
     if body.id_produccion is None:
@@ -820,6 +844,7 @@ async def guardar_estatus_gpu(
         )
     await service.guardar_estatus_legacy(
         session,
+        writer,
         actor_of(user),
         id_produccion=body.id_produccion,
         estatus_id=body.estatus_id,
@@ -902,10 +927,12 @@ async def guardar_reportes_diarios_masiva(
     body: ReportesDiariosIn,
     request: Request,
     session: Session,
+    writer: Writer,
     user: CurrentUser = Depends(require_roles(*CAPTURE)),
 ) -> dict[str, Any]:
     res = await daily.guardar_reportes_diarios(
         session,
+        writer,
         actor_of(user),
         mes=body.mes,
         anio=body.anio,
@@ -985,10 +1012,12 @@ async def crear_estimacion(
     body: EstimacionIn,
     request: Request,
     session: Session,
+    writer: Writer,
     user: CurrentUser = Depends(require_roles(ROLE_FACTURACION)),
 ) -> dict[str, Any]:
     res = await service.crear_estimacion(
         session,
+        writer,
         actor_of(user),
         id_ot=body.id_ot,
         fecha_desde=body.fecha_desde,
@@ -1025,10 +1054,12 @@ async def agregar_detalle(
     body: DetalleIn,
     request: Request,
     session: Session,
+    writer: Writer,
     user: CurrentUser = Depends(require_roles(ROLE_FACTURACION)),
 ) -> dict[str, Any]:
     await service.agregar_detalle(
         session,
+        writer,
         actor_of(user),
         id_estimacion,
         service.DetalleInput(body.id_produccion, body.volumen_estimado, body.comentario_ajuste),

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.events.base import DomainEvent
 from contracts.events.evidence import ProductionSaved, ProductionSavedV2
 from evidence import service
+from evidence.adapters import BulkWriter
 from evidence.models import Produccion
 from nexo_messaging.consumer import EventMeta, Handler
 from nexo_messaging.errors import PermanentError
@@ -38,13 +39,13 @@ def production_ids(event: Any) -> list[int]:
     return []
 
 
-async def _check_known(session: AsyncSession, ids: list[int]) -> None:
+async def _check_known(session: AsyncSession, writer: BulkWriter, ids: list[int]) -> None:
     known: set[int] = set()
-    for chunk in service.id_chunks(session, ids):
+    for chunk in writer.id_chunks(ids):
         known.update(
             (
                 await session.scalars(
-                    select(Produccion.id).where(service.id_match(session, Produccion.id, chunk))
+                    select(Produccion.id).where(writer.id_match(Produccion.id, chunk))
                 )
             ).all()
         )
@@ -54,11 +55,13 @@ async def _check_known(session: AsyncSession, ids: list[int]) -> None:
         raise PermanentError(f"ProductionSaved for unknown productions {unknown[:20]}")
 
 
-async def _sync(session: AsyncSession, ids: list[int], cfg: service.EvidenceConfig) -> None:
+async def _sync(
+    session: AsyncSession, writer: BulkWriter, ids: list[int], cfg: service.EvidenceConfig
+) -> None:
     if not ids:
         return
-    await _check_known(session, ids)
-    await service.sync_gpus(session, ids, cfg=cfg)
+    await _check_known(session, writer, ids)
+    await service.sync_gpus(session, writer, ids, cfg=cfg)
 
 
 async def handle_production_saved(
@@ -66,38 +69,45 @@ async def handle_production_saved(
     event: ProductionSaved | ProductionSavedV2,
     meta: EventMeta,
     *,
+    writer: BulkWriter,
     cfg: service.EvidenceConfig = service.DEFAULT_CONFIG,
 ) -> None:
-    await _sync(session, sorted(set(production_ids(event))), cfg)
+    await _sync(session, writer, sorted(set(production_ids(event))), cfg)
 
 
 async def handle_production_saved_batch(
     session: AsyncSession,
     items: list[tuple[Any, EventMeta]],
     *,
+    writer: BulkWriter,
     cfg: service.EvidenceConfig = service.DEFAULT_CONFIG,
 ) -> None:
-    await _sync(session, sorted({pid for e, _ in items for pid in production_ids(e)}), cfg)
+    await _sync(session, writer, sorted({pid for e, _ in items for pid in production_ids(e)}), cfg)
 
 
-def build_consumers(cfg: service.EvidenceConfig = service.DEFAULT_CONFIG) -> list[ConsumerSpec]:
-    """The explicit table event → handler, bound to this process's configuration."""
-    handler: Handler = partial(handle_production_saved, cfg=cfg)
-    handlers: dict[type[DomainEvent], Handler] = {
-        ProductionSaved: handler,
-        ProductionSavedV2: handler,
-    }
+def handlers(
+    writer: BulkWriter, cfg: service.EvidenceConfig = service.DEFAULT_CONFIG
+) -> dict[type[DomainEvent], Handler]:
+    """The explicit table event → handler, bound to this database's writer and configuration
+    (both versions of ProductionSaved go to one handler)."""
+    handler: Handler = partial(handle_production_saved, writer=writer, cfg=cfg)
+    return {ProductionSaved: handler, ProductionSavedV2: handler}
+
+
+def batch_handler(writer: BulkWriter, cfg: service.EvidenceConfig = service.DEFAULT_CONFIG) -> Any:
+    """The chunk handler (one transaction, one bulk sync), bound like :func:`handlers`."""
+    return partial(handle_production_saved_batch, writer=writer, cfg=cfg)
+
+
+def build_consumers(
+    writer: BulkWriter, cfg: service.EvidenceConfig = service.DEFAULT_CONFIG
+) -> list[ConsumerSpec]:
+    """The consumer groups of this process."""
     return [
         ConsumerSpec(
             group_id=GROUP_GPU_SYNC,
-            handlers=handlers,
-            batch_handler=partial(handle_production_saved_batch, cfg=cfg),
+            handlers=handlers(writer, cfg),
+            batch_handler=batch_handler(writer, cfg),
             max_batch=50,  # records; a v2 record names up to 1,000 productions
         )
     ]
-
-
-HANDLERS: dict[type[DomainEvent], Handler] = {
-    ProductionSaved: handle_production_saved,
-    ProductionSavedV2: handle_production_saved,
-}

@@ -12,13 +12,26 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, false, func, insert, literal, null, or_, select, union_all
+from sqlalchemy import (
+    Table,
+    and_,
+    delete,
+    false,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from evidence import domain as d
+from evidence.adapters import BulkWriter
 from evidence.domain import Actor, DomainError
 from evidence.models import (
     EstatusDiario,
@@ -30,7 +43,7 @@ from evidence.models import (
     ReporteDiario,
     ReporteMensual,
 )
-from evidence.service import _insert_ignore, get_ot, utcnow
+from evidence.service import get_ot, utcnow
 
 OT_ACTIVA = 1
 
@@ -276,6 +289,7 @@ async def _catalogue(session: AsyncSession) -> dict[str, d.DailyStatus]:
 
 async def guardar_reportes_diarios(
     session: AsyncSession,
+    writer: BulkWriter,
     actor: Actor,
     *,
     mes: int,
@@ -327,8 +341,9 @@ async def guardar_reportes_diarios(
     needs_report = [oid for oid in ids if any(s is not None for s in requested[oid].values())]
     if needs_report:
         now = utcnow()
-        await session.execute(
-            _insert_ignore(session, ReporteMensual.__table__),
+        await writer.insert_ignore(
+            session,
+            cast(Table, ReporteMensual.__table__),
             [
                 {
                     "id_ot": oid,

@@ -8,8 +8,8 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from evidence import adapters, service
 from evidence import domain as d
-from evidence import service
 from evidence.models import Ot
 
 DEMO_OT = "OTE-2025-001"
@@ -63,6 +63,7 @@ async def seed(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         days = min(today.day, 10)
         await service.guardar_produccion_masiva(
             session,
+            adapters.writer_for(session.get_bind().dialect.name),
             DEMO_USER,
             id_ot=ot.id,
             mes=today.month,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from evidence import api, consumers, models, service
+from evidence import adapters, api, consumers, models, service
 from evidence.settings import EvidenceSettings
 from nexo_messaging.memory import MemoryBroker
 from service_defaults.service_app import create_domain_app
@@ -30,18 +30,21 @@ def create_app(
     ~150 ms, and the allocations of a month's save and its GPU sync trigger several; frozen,
     a full collection scans only what was created since (~15 ms)."""
     settings = settings if settings is not None else load_settings(EvidenceSettings)
-    return create_domain_app(
+    writer = adapters.writer_for_url(settings.database_url)  # the one dialect decision
+    app = create_domain_app(
         settings,
         service=SERVICE,
         title="Nexo evidence",
         description="GPU photographic evidence for construction production.",
         router=api.router,
         models=models,
-        consumers=consumers.build_consumers(service.config_from_settings(settings)),
+        consumers=consumers.build_consumers(writer, service.config_from_settings(settings)),
         migrations_dir=MIGRATIONS_DIR,
         memory_broker=memory_broker,
         freeze_gc=freeze_gc,
     )
+    app.state.evidence_writer = writer
+    return app
 
 
 def app_from_env() -> FastAPI:

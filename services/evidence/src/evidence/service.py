@@ -20,19 +20,13 @@ from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import (
-    Integer,
     Table,
     and_,
-    any_,
-    bindparam,
     delete,
-    insert,
     or_,
     select,
-    text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.events.base import DomainEvent
@@ -43,6 +37,7 @@ from contracts.events.evidence import (
     SavedProduction,
 )
 from evidence import domain as d
+from evidence.adapters import BulkWriter
 from evidence.domain import Actor, DomainError, GpuStatus
 from evidence.models import (
     CLOSED_DAILY_STATUS,
@@ -68,6 +63,8 @@ from nexo_messaging.outbox import enqueue_many as _enqueue_many
 PRODUCCION_T = cast(Table, Produccion.__table__)
 GPU_T = cast(Table, RegistroGpu.__table__)
 HISTORIAL_T = cast(Table, RegistroGpuHistorial.__table__)
+REPORTE_T = cast(Table, ReporteMensual.__table__)
+DIARIO_T = cast(Table, ReporteDiario.__table__)
 
 SYSTEM = Actor(d.SYSTEM_USER, frozenset({d.ROLE_ADMIN}))
 
@@ -132,50 +129,11 @@ def _rowcount(result: Any) -> int:
     return int(getattr(result, "rowcount", -1))
 
 
-def _is_pg(session: AsyncSession) -> bool:
-    return bool(session.get_bind().dialect.name == "postgresql")
-
-
-def id_chunks(session: AsyncSession, ids: Sequence[int], size: int = 1000) -> list[list[int]]:
-    """The whole list on PostgreSQL (matched as one array parameter by :func:`id_match`),
-    else chunks small enough for a bound ``IN`` list."""
-    if not ids:
-        return []
-    if _is_pg(session):
-        return [list(ids)]
-    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
-
-
-def id_match(session: AsyncSession, column: Any, ids: list[int]) -> Any:
-    """``column = ANY(:ids)`` on PostgreSQL (one array parameter, nothing to render per id),
-    ``column IN (...)`` elsewhere."""
-    if _is_pg(session):
-        return column == any_(bindparam(None, ids, type_=postgresql.ARRAY(Integer)))
-    return column.in_(ids)
-
-
-def _insert_ignore(session: AsyncSession, table: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    if dialect == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing()
-    raise NotImplementedError(dialect)  # pragma: no cover
-
-
-async def bump_grid(session: AsyncSession, report_ids: Iterable[int]) -> None:
+async def bump_grid(session: AsyncSession, writer: BulkWriter, report_ids: Iterable[int]) -> None:
     """Increment the grid version of these monthly reports (same transaction as the write)."""
     ids = sorted(set(report_ids))
-    if not ids:
-        return
-    table = GridVersion.__table__
-    dialect = session.get_bind().dialect.name
-    mod: Any = postgresql if dialect == "postgresql" else sqlite
-    stmt = mod.insert(table).values([{"id_reporte_mensual": i, "version": 1} for i in ids])
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["id_reporte_mensual"], set_={"version": table.c.version + 1}
-    )
-    await session.execute(stmt)
+    if ids:
+        await writer.bump_grid(session, ids)
 
 
 # --------------------------------------------------------------------------------------------
@@ -287,7 +245,7 @@ async def importar_anexo(
 
 
 async def cambiar_importacion_activa(
-    session: AsyncSession, actor: Actor, id_importacion: int, es_activo: bool
+    session: AsyncSession, writer: BulkWriter, actor: Actor, id_importacion: int, es_activo: bool
 ) -> ImportacionAnexo:
     """Activating/deactivating an import changes GPU eligibility (§C.4.2 a_retirar): every
     production of its lines is re-announced so the GPU sync converges."""
@@ -312,8 +270,8 @@ async def cambiar_importacion_activa(
     reports = (
         await session.scalars(select(ReporteMensual.id).where(ReporteMensual.id_ot.in_(family)))
     ).all()
-    await bump_grid(session, reports)
-    await _announce(session, ids, actor, change="updated", before={})
+    await bump_grid(session, writer, reports)
+    await _announce(session, writer, ids, actor, change="updated", before={})
     return imp
 
 
@@ -323,18 +281,22 @@ async def cambiar_importacion_activa(
 
 
 async def get_or_create_report(
-    session: AsyncSession, id_ot: int, mes: int, anio: int, *, lock: bool = True
+    session: AsyncSession, writer: BulkWriter, id_ot: int, mes: int, anio: int, *, lock: bool = True
 ) -> ReporteMensual:
     now = utcnow()
-    await session.execute(
-        _insert_ignore(session, ReporteMensual.__table__).values(
-            id_ot=id_ot,
-            mes=mes,
-            anio=anio,
-            cerrado=False,
-            fecha_creacion=now,
-            fecha_actualizacion=now,
-        )
+    await writer.insert_ignore(
+        session,
+        REPORTE_T,
+        [
+            {
+                "id_ot": id_ot,
+                "mes": mes,
+                "anio": anio,
+                "cerrado": False,
+                "fecha_creacion": now,
+                "fecha_actualizacion": now,
+            }
+        ],
     )
     stmt = select(ReporteMensual).where(
         ReporteMensual.id_ot == id_ot, ReporteMensual.mes == mes, ReporteMensual.anio == anio
@@ -358,11 +320,11 @@ async def find_report(
 
 
 async def cerrar_mes(
-    session: AsyncSession, *, id_ot: int, mes: int, anio: int, cerrado: bool
+    session: AsyncSession, writer: BulkWriter, *, id_ot: int, mes: int, anio: int, cerrado: bool
 ) -> ReporteMensual:
     d.validate_month(mes, anio)
     await get_ot(session, id_ot)
-    report = await get_or_create_report(session, id_ot, mes, anio)
+    report = await get_or_create_report(session, writer, id_ot, mes, anio)
     report.cerrado = cerrado
     report.fecha_actualizacion = utcnow()
     await session.flush()
@@ -370,14 +332,20 @@ async def cerrar_mes(
 
 
 async def cerrar_dia(
-    session: AsyncSession, *, id_ot: int, fecha: dt.date, cerrado: bool, comentario: str = ""
+    session: AsyncSession,
+    writer: BulkWriter,
+    *,
+    id_ot: int,
+    fecha: dt.date,
+    cerrado: bool,
+    comentario: str = "",
 ) -> ReporteDiario:
     await get_ot(session, id_ot)
-    report = await get_or_create_report(session, id_ot, fecha.month, fecha.year)
-    await session.execute(
-        _insert_ignore(session, ReporteDiario.__table__).values(
-            id_reporte_mensual=report.id, fecha=fecha, cerrado=False, comentario=""
-        )
+    report = await get_or_create_report(session, writer, id_ot, fecha.month, fecha.year)
+    await writer.insert_ignore(
+        session,
+        DIARIO_T,
+        [{"id_reporte_mensual": report.id, "fecha": fecha, "cerrado": False, "comentario": ""}],
     )
     day = (
         await session.scalars(
@@ -423,7 +391,7 @@ class SaveResult:
 
 
 async def _partidas_of_family(
-    session: AsyncSession, family: Sequence[int], ids: Iterable[int]
+    session: AsyncSession, writer: BulkWriter, family: Sequence[int], ids: Iterable[int]
 ) -> set[int]:
     """Which of these budget lines belong to an import of the OT family (Core read)."""
     wanted = sorted(set(ids))
@@ -433,13 +401,14 @@ async def _partidas_of_family(
     rows = await conn.execute(
         select(PartidaAnexo.id)
         .join(ImportacionAnexo, ImportacionAnexo.id == PartidaAnexo.id_importacion_anexo)
-        .where(id_match(session, PartidaAnexo.id, wanted), ImportacionAnexo.id_ot.in_(family))
+        .where(writer.id_match(PartidaAnexo.id, wanted), ImportacionAnexo.id_ot.in_(family))
     )
     return {int(r[0]) for r in rows}
 
 
 async def guardar_produccion_masiva(
     session: AsyncSession,
+    writer: BulkWriter,
     actor: Actor,
     *,
     id_ot: int,
@@ -470,6 +439,7 @@ async def guardar_produccion_masiva(
             requested[key] = vol
     return await _save(
         session,
+        writer,
         actor,
         id_ot=id_ot,
         mes=mes,
@@ -481,6 +451,7 @@ async def guardar_produccion_masiva(
 
 async def guardar_produccion(
     session: AsyncSession,
+    writer: BulkWriter,
     actor: Actor,
     *,
     id_partida_anexo: int,
@@ -504,6 +475,7 @@ async def guardar_produccion(
     key = (id_partida_anexo, fecha, tipo_tiempo, id_sitio or NO_SITE)
     return await _save(
         session,
+        writer,
         actor,
         id_ot=id_ot,
         mes=fecha.month,
@@ -515,6 +487,7 @@ async def guardar_produccion(
 
 async def editar_produccion(
     session: AsyncSession,
+    writer: BulkWriter,
     actor: Actor,
     id_produccion: int,
     volumen: Decimal,
@@ -531,6 +504,7 @@ async def editar_produccion(
     key = (prod.id_partida_anexo, prod.fecha_produccion, prod.tipo_tiempo, prod.id_sitio_produccion)
     return await _save(
         session,
+        writer,
         actor,
         id_ot=report.id_ot,
         mes=report.mes,
@@ -543,6 +517,7 @@ async def editar_produccion(
 
 async def _save(
     session: AsyncSession,
+    writer: BulkWriter,
     actor: Actor,
     *,
     id_ot: int,
@@ -555,7 +530,7 @@ async def _save(
     d.validate_month(mes, anio)
     ot = await get_ot(session, id_ot)
     family = await family_ids(session, ot)
-    partidas = await _partidas_of_family(session, family, (k[0] for k in requested))
+    partidas = await _partidas_of_family(session, writer, family, (k[0] for k in requested))
     unknown = sorted({k[0] for k in requested} - set(partidas))
     if unknown:
         raise DomainError(
@@ -569,7 +544,7 @@ async def _save(
             raise DomainError("DIA_INVALIDO", "fecha fuera del mes", field="fecha")
 
     # Serialise every save of this month: lock the report row.
-    report = await get_or_create_report(session, id_ot, mes, anio)
+    report = await get_or_create_report(session, writer, id_ot, mes, anio)
     result = SaveResult(id_reporte_mensual=report.id)
     if not requested:
         return result
@@ -587,15 +562,13 @@ async def _save(
                 PRODUCCION_T.c.version,
             ).where(
                 PRODUCCION_T.c.id_reporte_mensual == report.id,
-                id_match(
-                    session, PRODUCCION_T.c.id_partida_anexo, sorted({k[0] for k in requested})
-                ),
+                writer.id_match(PRODUCCION_T.c.id_partida_anexo, sorted({k[0] for k in requested})),
             )
         )
     ).all()
     by_key: dict[d.ProdKey, Any] = {(r[1], r[2], r[3], r[4]): r for r in existing_rows}
     relevant = sorted(r.id for k, r in by_key.items() if k in requested)
-    gpus = await _lock_gpu_rows(session, relevant)
+    gpus = await _lock_gpu_rows(session, writer, relevant)
     existing = {
         k: d.ExistingProduction(
             r.id,
@@ -624,12 +597,12 @@ async def _save(
     now = utcnow()
     before: dict[int, Decimal | None] = {}
     created_ids = await _insert_productions(
-        session, report.id, [c for c in plan.changes if c.id is None], actor, now
+        session, writer, report.id, [c for c in plan.changes if c.id is None], actor, now
     )
     for pid in created_ids:
         before[pid] = None
     updates = [(c, by_key[c.key].version) for c in plan.changes if c.id is not None]
-    await _update_productions(session, updates, actor, now)
+    await _update_productions(session, writer, updates, actor, now)
     for c, _version in updates:
         assert c.id is not None
         before[c.id] = c.volumen_anterior
@@ -640,127 +613,40 @@ async def _save(
     changed_ids = sorted(set(before) | set(flag_changes))
     result.producciones = sorted(before)
     result.mensajes = await _announce(
-        session, changed_ids, actor, change=None, before=before, created=set(created_ids)
+        session, writer, changed_ids, actor, change=None, before=before, created=set(created_ids)
     )
     result.eventos = len(changed_ids)
     if plan.changes:
-        await bump_grid(session, [report.id])
+        await bump_grid(session, writer, [report.id])
     return result
 
 
 async def _insert_productions(
     session: AsyncSession,
+    writer: BulkWriter,
     id_reporte: int,
     changes: Sequence[d.PlannedChange],
     actor: Actor,
     now: dt.datetime,
 ) -> list[int]:
-    """Insert the new production rows of a save; return their ids.
-
-    PostgreSQL: one ``INSERT … SELECT FROM unnest(arrays)`` statement for any number of rows
-    (a handful of array parameters instead of 12 bound values per row)."""
+    """Insert the new production rows of a save; return their ids."""
     if not changes:
         return []
-    if _is_pg(session):
-        table = session.get_bind().dialect.identifier_preparer.format_table(PRODUCCION_T)
-        rows = await session.execute(
-            text(
-                f"INSERT INTO {table} (id_partida_anexo, id_reporte_mensual, fecha_produccion, "
-                "tipo_tiempo, id_sitio_produccion, volumen_produccion, es_excedente, comentario, "
-                "version, usuario_actualizacion, fecha_creacion, fecha_actualizacion) "
-                "SELECT p, CAST(:reporte AS integer), f, t, s, v, false, '', 1, "
-                "CAST(:usuario AS varchar), CAST(:now AS timestamptz), CAST(:now AS timestamptz) "
-                "FROM unnest(CAST(:partidas AS integer[]), CAST(:fechas AS date[]), "
-                "CAST(:tipos AS varchar[]), CAST(:sitios AS integer[]), "
-                "CAST(:volumenes AS numeric[])) AS u(p, f, t, s, v) "
-                "RETURNING id"
-            ),
-            {
-                "reporte": id_reporte,
-                "usuario": actor.sub,
-                "now": now,
-                "partidas": [c.key[0] for c in changes],
-                "fechas": [c.key[1] for c in changes],
-                "tipos": [c.key[2] for c in changes],
-                "sitios": [c.key[3] for c in changes],
-                "volumenes": [c.volumen for c in changes],
-            },
-        )
-        return [int(r[0]) for r in rows]
-    new_rows = [
-        {
-            "id_partida_anexo": c.key[0],
-            "id_reporte_mensual": id_reporte,
-            "fecha_produccion": c.key[1],
-            "tipo_tiempo": c.key[2],
-            "id_sitio_produccion": c.key[3],
-            "volumen_produccion": c.volumen,
-            "es_excedente": False,
-            "comentario": "",
-            "version": 1,
-            "usuario_actualizacion": actor.sub,
-            "fecha_creacion": now,
-            "fecha_actualizacion": now,
-        }
-        for c in changes
-    ]
-    conn = await session.connection()
-    created: list[int] = []
-    for start in range(0, len(new_rows), 1000):
-        res = await conn.execute(
-            insert(PRODUCCION_T).returning(PRODUCCION_T.c.id), new_rows[start : start + 1000]
-        )
-        created.extend(int(i) for i in res.scalars())
-    return created
+    return await writer.insert_productions(session, id_reporte, changes, actor.sub, now)
 
 
 async def _update_productions(
     session: AsyncSession,
+    writer: BulkWriter,
     updates: Sequence[tuple[d.PlannedChange, int]],
     actor: Actor,
     now: dt.datetime,
 ) -> None:
     """Set the new volumes of changed rows, each guarded by the version read for the plan
-    (``autorizar_excedente`` bumps it without the report lock). One statement on PostgreSQL
-    (``UPDATE … FROM unnest(arrays)``), one executemany elsewhere; all rows or VERSION_OBSOLETA."""
+    (``autorizar_excedente`` bumps it without the report lock); all rows or VERSION_OBSOLETA."""
     if not updates:
         return
-    if _is_pg(session):
-        table = session.get_bind().dialect.identifier_preparer.format_table(PRODUCCION_T)
-        res = await session.execute(
-            text(
-                f"UPDATE {table} AS p SET volumen_produccion = u.v, version = p.version + 1, "
-                "usuario_actualizacion = CAST(:usuario AS varchar), "
-                "fecha_actualizacion = CAST(:now AS timestamptz) "
-                "FROM unnest(CAST(:ids AS integer[]), CAST(:versions AS integer[]), "
-                "CAST(:volumenes AS numeric[])) AS u(id, ver, v) "
-                "WHERE p.id = u.id AND p.version = u.ver"
-            ),
-            {
-                "usuario": actor.sub,
-                "now": now,
-                "ids": [c.id for c, _ in updates],
-                "versions": [v for _, v in updates],
-                "volumenes": [c.volumen for c, _ in updates],
-            },
-        )
-    else:
-        conn = await session.connection()
-        res = await conn.execute(
-            update(PRODUCCION_T)
-            .where(
-                PRODUCCION_T.c.id == bindparam("b_id"),
-                PRODUCCION_T.c.version == bindparam("b_version"),
-            )
-            .values(
-                volumen_produccion=bindparam("b_volumen"),
-                version=PRODUCCION_T.c.version + 1,
-                usuario_actualizacion=actor.sub,
-                fecha_actualizacion=now,
-            ),
-            [{"b_id": c.id, "b_version": v, "b_volumen": c.volumen} for c, v in updates],
-        )
-    if _rowcount(res) != len(updates):
+    if await writer.update_productions(session, updates, actor.sub, now) != len(updates):
         raise DomainError(
             "VERSION_OBSOLETA", "la producción cambió mientras se guardaba", field="version"
         )
@@ -783,15 +669,17 @@ _GPU_LOCK_COLUMNS = (
 )
 
 
-async def _lock_gpu_rows(session: AsyncSession, production_ids: Sequence[int]) -> dict[int, Any]:
+async def _lock_gpu_rows(
+    session: AsyncSession, writer: BulkWriter, production_ids: Sequence[int]
+) -> dict[int, Any]:
     """Like :func:`_lock_gpus_by_production` but plain rows (Core: no ORM objects to build for
     a month of GPUs) with the columns the save and the GPU sync read."""
     conn = await session.connection()
     out: dict[int, Any] = {}
-    for chunk in id_chunks(session, production_ids):
+    for chunk in writer.id_chunks(production_ids):
         rows = await conn.execute(
             select(*_GPU_LOCK_COLUMNS)
-            .where(id_match(session, GPU_T.c.id_produccion, chunk))
+            .where(writer.id_match(GPU_T.c.id_produccion, chunk))
             .order_by(GPU_T.c.id)
             .with_for_update()
         )
@@ -800,15 +688,15 @@ async def _lock_gpu_rows(session: AsyncSession, production_ids: Sequence[int]) -
 
 
 async def _lock_gpus_by_production(
-    session: AsyncSession, production_ids: Sequence[int]
+    session: AsyncSession, writer: BulkWriter, production_ids: Sequence[int]
 ) -> dict[int, RegistroGpu]:
     """GPU rows of these productions, locked in ascending GPU id order."""
     out: dict[int, RegistroGpu] = {}
-    for chunk in id_chunks(session, production_ids):
+    for chunk in writer.id_chunks(production_ids):
         rows = (
             await session.scalars(
                 select(RegistroGpu)
-                .where(id_match(session, RegistroGpu.id_produccion, chunk))
+                .where(writer.id_match(RegistroGpu.id_produccion, chunk))
                 .order_by(RegistroGpu.id)
                 .with_for_update()
             )
@@ -863,6 +751,7 @@ async def recompute_excedentes(
 
 async def _announce(
     session: AsyncSession,
+    writer: BulkWriter,
     production_ids: Sequence[int],
     actor: Actor,
     *,
@@ -878,7 +767,7 @@ async def _announce(
     now = utcnow()
     conn = await session.connection()
     by_report: dict[int, tuple[tuple[int, int, int], list[SavedProduction]]] = {}
-    for chunk in id_chunks(session, sorted(set(production_ids))):
+    for chunk in writer.id_chunks(sorted(set(production_ids))):
         rows = await conn.execute(
             select(
                 Produccion.id,
@@ -898,7 +787,7 @@ async def _announce(
             .join(PartidaAnexo, PartidaAnexo.id == Produccion.id_partida_anexo)
             .join(ImportacionAnexo, ImportacionAnexo.id == PartidaAnexo.id_importacion_anexo)
             .join(ReporteMensual, ReporteMensual.id == Produccion.id_reporte_mensual)
-            .where(id_match(session, Produccion.id, chunk))
+            .where(writer.id_match(Produccion.id, chunk))
             .order_by(Produccion.id)
         )
         annexes: dict[str | None, str] = {}
@@ -991,6 +880,7 @@ class SyncResult:
 
 async def sync_gpus(
     session: AsyncSession,
+    writer: BulkWriter,
     production_ids: Iterable[int],
     *,
     cfg: EvidenceConfig = DEFAULT_CONFIG,
@@ -1010,7 +900,7 @@ async def sync_gpus(
     now = utcnow()
     conn = await session.connection()
     prod_rows: dict[int, Any] = {}
-    for chunk in id_chunks(session, ids):
+    for chunk in writer.id_chunks(ids):
         for prow in (
             await conn.execute(
                 select(
@@ -1025,11 +915,11 @@ async def sync_gpus(
                 .join(PartidaAnexo, PartidaAnexo.id == Produccion.id_partida_anexo)
                 .join(ImportacionAnexo, ImportacionAnexo.id == PartidaAnexo.id_importacion_anexo)
                 .join(ReporteMensual, ReporteMensual.id == Produccion.id_reporte_mensual)
-                .where(id_match(session, Produccion.id, chunk))
+                .where(writer.id_match(Produccion.id, chunk))
             )
         ).all():
             prod_rows[prow.id] = prow
-    gpus = await _lock_gpu_rows(session, ids)
+    gpus = await _lock_gpu_rows(session, writer, ids)
     events: list[DomainEvent] = []
     to_create: list[int] = []
     to_delete: list[tuple[Any, Any]] = []
@@ -1077,11 +967,11 @@ async def sync_gpus(
     if to_delete:
         gids = sorted(g.id for g, _ in to_delete)
         deleted: set[int] = set()
-        for chunk in id_chunks(session, gids):
+        for chunk in writer.id_chunks(gids):
             res = await conn.execute(
                 delete(GPU_T)
                 .where(
-                    id_match(session, GPU_T.c.id, chunk),
+                    writer.id_match(GPU_T.c.id, chunk),
                     GPU_T.c.estatus.in_([str(s) for s in d.DELETABLE_STATUSES]),
                     GPU_T.c.id_estimacion_detalle.is_(None),
                 )
@@ -1124,7 +1014,7 @@ async def sync_gpus(
             if row is not None:
                 touched.add(row.id_reporte_mensual)
     if to_create:
-        created = await _insert_gpus(session, to_create, now)
+        created = await _insert_gpus(session, writer, to_create, now)
         for gid, pid in created:
             row = prod_rows[pid]
             history.append(
@@ -1161,83 +1051,25 @@ async def sync_gpus(
             )
             result.creados.append(gid)
             touched.add(row.id_reporte_mensual)
-    await _insert_history(session, history)
+    await _insert_history(session, writer, history)
     await enqueue_many(session, events)
-    await bump_grid(session, touched)
+    await bump_grid(session, writer, touched)
     return result
 
 
 async def _insert_gpus(
-    session: AsyncSession, production_ids: Sequence[int], now: dt.datetime
+    session: AsyncSession, writer: BulkWriter, production_ids: Sequence[int], now: dt.datetime
 ) -> list[tuple[int, int]]:
     """New PENDIENTE GPUs (GP-D01: Pendiente is 19) for these productions; (id, id_produccion)."""
-    status = str(GpuStatus.PENDIENTE)
-    if _is_pg(session):
-        table = session.get_bind().dialect.identifier_preparer.format_table(GPU_T)
-        res = await session.execute(
-            text(
-                f"INSERT INTO {table} (id_produccion, estatus, version, fecha_creacion, "
-                "fecha_actualizacion) "
-                "SELECT p, CAST(:estatus AS varchar), 1, CAST(:now AS timestamptz), "
-                "CAST(:now AS timestamptz) FROM unnest(CAST(:ids AS integer[])) AS u(p) "
-                "RETURNING id, id_produccion"
-            ),
-            {"estatus": status, "now": now, "ids": list(production_ids)},
-        )
-        return [(int(r[0]), int(r[1])) for r in res]
-    conn = await session.connection()
-    rows = [
-        {
-            "id_produccion": pid,
-            "estatus": status,
-            "version": 1,
-            "fecha_creacion": now,
-            "fecha_actualizacion": now,
-        }
-        for pid in production_ids
-    ]
-    created: list[tuple[int, int]] = []
-    for start in range(0, len(rows), 1000):
-        res = await conn.execute(
-            insert(GPU_T).returning(GPU_T.c.id, GPU_T.c.id_produccion), rows[start : start + 1000]
-        )
-        created.extend((int(r[0]), int(r[1])) for r in res)
-    return created
+    return await writer.insert_gpus(session, production_ids, str(GpuStatus.PENDIENTE), now)
 
 
-_HISTORY_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("id_gpu", "integer"),
-    ("id_produccion", "integer"),
-    ("accion", "varchar"),
-    ("regla", "varchar"),
-    ("de_estatus", "varchar"),
-    ("a_estatus", "varchar"),
-    ("usuario", "varchar"),
-    ("fecha", "timestamptz"),
-    ("nota", "text"),
-    ("motivo", "varchar"),
-    ("archivo", "varchar"),
-    ("version", "integer"),
-)
-
-
-async def _insert_history(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Append GPU history rows (every key of ``_HISTORY_COLUMNS`` in each row); one
-    ``INSERT … SELECT FROM unnest(arrays)`` on PostgreSQL."""
-    if not rows:
-        return
-    if _is_pg(session):
-        table = session.get_bind().dialect.identifier_preparer.format_table(HISTORIAL_T)
-        names = ", ".join(name for name, _ in _HISTORY_COLUMNS)
-        arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _HISTORY_COLUMNS)
-        await session.execute(
-            text(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})"),
-            {name: [r[name] for r in rows] for name, _ in _HISTORY_COLUMNS},
-        )
-        return
-    conn = await session.connection()
-    for start in range(0, len(rows), 1000):
-        await conn.execute(insert(HISTORIAL_T), list(rows[start : start + 1000]))
+async def _insert_history(
+    session: AsyncSession, writer: BulkWriter, rows: Sequence[dict[str, Any]]
+) -> None:
+    """Append GPU history rows (every key of ``adapters.HISTORY_COLUMNS`` in each row)."""
+    if rows:
+        await writer.insert_history(session, rows)
 
 
 def _retire_reason(row: Any, cfg: EvidenceConfig) -> str:
@@ -1400,6 +1232,7 @@ async def get_gpu(session: AsyncSession, id_gpu: int, *, lock: bool = False) -> 
 
 async def _apply_transition(
     session: AsyncSession,
+    writer: BulkWriter,
     ctx: GpuContext,
     req: d.TransitionRequest,
     actor: Actor,
@@ -1471,7 +1304,7 @@ async def _apply_transition(
             version=gpu.version,
         )
     )
-    await bump_grid(session, [ctx.id_reporte_mensual])
+    await bump_grid(session, writer, [ctx.id_reporte_mensual])
     return _gpu_event(
         gpu,
         None,
@@ -1491,6 +1324,7 @@ async def _apply_transition(
 
 async def transicionar_gpu(
     session: AsyncSession,
+    writer: BulkWriter,
     actor: Actor,
     id_gpu: int,
     req: d.TransitionRequest,
@@ -1499,7 +1333,9 @@ async def transicionar_gpu(
     cfg: EvidenceConfig = DEFAULT_CONFIG,
 ) -> GpuContext:
     ctx = await get_gpu(session, id_gpu, lock=True)
-    event = await _apply_transition(session, ctx, req, actor, cfg, expected_version, utcnow())
+    event = await _apply_transition(
+        session, writer, ctx, req, actor, cfg, expected_version, utcnow()
+    )
     await session.flush()
     await enqueue(session, outbox, event)
     return ctx
@@ -1513,6 +1349,7 @@ class BulkItem:
 
 async def transicionar_gpus(
     session: AsyncSession,
+    writer: BulkWriter,
     actor: Actor,
     items: Sequence[BulkItem],
     req: d.TransitionRequest,
@@ -1537,7 +1374,7 @@ async def transicionar_gpus(
         try:
             events.append(
                 await _apply_transition(
-                    session, found[item.id_gpu], req, actor, cfg, item.version, now
+                    session, writer, found[item.id_gpu], req, actor, cfg, item.version, now
                 )
             )
         except DomainError as exc:
@@ -1557,6 +1394,7 @@ async def transicionar_gpus(
 
 async def guardar_estatus_legacy(
     session: AsyncSession,
+    writer: BulkWriter,
     actor: Actor,
     *,
     id_produccion: int,
@@ -1584,6 +1422,7 @@ async def guardar_estatus_legacy(
     ctx = found[id_produccion]
     event = await _apply_transition(
         session,
+        writer,
         ctx,
         d.TransitionRequest(to=target, archivo=archivo, nota=nota),
         actor,
@@ -1738,11 +1577,11 @@ class EstimacionResult:
 
 
 async def _billing_candidates(
-    session: AsyncSession, production_ids: Sequence[int]
+    session: AsyncSession, writer: BulkWriter, production_ids: Sequence[int]
 ) -> dict[int, tuple[Produccion, PartidaAnexo, ImportacionAnexo, int, RegistroGpu | None, bool]]:
     ids = sorted(set(production_ids))
     out: dict[int, Any] = {}
-    gpus = await _lock_gpus_by_production(session, ids)
+    gpus = await _lock_gpus_by_production(session, writer, ids)
     for start in range(0, len(ids), 1000):
         chunk = ids[start : start + 1000]
         rows = (
@@ -1784,6 +1623,7 @@ def _candidate(entry: Any) -> d.BillingCandidate:
 
 async def crear_estimacion(
     session: AsyncSession,
+    writer: BulkWriter,
     actor: Actor,
     *,
     id_ot: int,
@@ -1830,7 +1670,7 @@ async def crear_estimacion(
                 .order_by(Produccion.id)
             )
         ).all()
-        cands = await _billing_candidates(session, period_ids)
+        cands = await _billing_candidates(session, writer, period_ids)
         chosen: list[DetalleInput] = []
         for pid in period_ids:
             reason = d.billing_skip_reason(_candidate(cands[pid]), annexes=cfg.gpu_annexes)
@@ -1838,15 +1678,16 @@ async def crear_estimacion(
                 chosen.append(DetalleInput(pid))
             elif reason != "PRODUCCION_YA_ESTIMADA":
                 omitidas.append({"id_produccion": pid, "motivo": reason})
-        lines = await _add_lines(session, actor, header, family, chosen, cands, cfg)
+        lines = await _add_lines(session, writer, actor, header, family, chosen, cands, cfg)
     else:
-        lines = await _add_lines(session, actor, header, family, detalles, None, cfg)
+        lines = await _add_lines(session, writer, actor, header, family, detalles, None, cfg)
     await _refresh_totals(session, header)
     return EstimacionResult(header, lines, omitidas)
 
 
 async def agregar_detalle(
     session: AsyncSession,
+    writer: BulkWriter,
     actor: Actor,
     id_estimacion: int,
     detalle: DetalleInput,
@@ -1858,13 +1699,14 @@ async def agregar_detalle(
         raise DomainError("ESTIMACION_NO_ENCONTRADA", field="id_estimacion")
     ot = await get_ot(session, header.id_ot)
     family = await family_ids(session, ot)
-    lines = await _add_lines(session, actor, header, family, [detalle], None, cfg, field="")
+    lines = await _add_lines(session, writer, actor, header, family, [detalle], None, cfg, field="")
     await _refresh_totals(session, header)
     return EstimacionResult(header, lines, [])
 
 
 async def _add_lines(
     session: AsyncSession,
+    writer: BulkWriter,
     actor: Actor,
     header: EstimacionHeader,
     family: Sequence[int],
@@ -1880,7 +1722,7 @@ async def _add_lines(
     if len(set(ids)) != len(ids):
         raise DomainError("PRODUCCION_YA_ESTIMADA", "producción repetida", field=field)
     if cands is None:
-        cands = await _billing_candidates(session, ids)
+        cands = await _billing_candidates(session, writer, ids)
     now = utcnow()
     out: list[EstimacionDetalle] = []
     events: list[DomainEvent] = []

@@ -34,6 +34,7 @@ from orders import domain as d
 from orders.adapters import postgres
 from orders.adapters.eligibility import (
     elegible_fefo_where,
+    elegible_linea_manual_where,
     existencia_elegible_sql,
     existencia_elegible_where,
 )
@@ -202,6 +203,21 @@ async def test_sql_forms_select_exactly_what_the_predicate_accepts(engine_any: A
             ).scalars()
         )
         assert fefo == expected  # every eligible row sits in warehouse 1 with free stock
+
+        async def manual() -> set[int]:
+            q = snap_query().where(*elegible_linea_manual_where(1, TODAY))
+            return set((await s.execute(q.with_only_columns(LoteUbicacion.id))).scalars())
+
+        assert await manual() == expected
+        # `domain.vigente`: expired (or undated) lots drop out of the manual-line candidates
+        caducado, sin_fecha = sorted(expected)[:2]
+        await s.execute(
+            update(Lote).where(Lote.id == caducado).values(fecha_caducidad=TODAY - timedelta(1))
+        )
+        await s.execute(update(Lote).where(Lote.id == sin_fecha).values(fecha_caducidad=None))
+        assert await manual() == expected - {caducado, sin_fecha}
+        assert not d.vigente(TODAY - timedelta(1), TODAY)
+        assert not d.vigente(None, TODAY)
         if _dialect(engine_any) == "postgresql":
             cond = existencia_elegible_sql(lote="l", ubicacion="u", almacen_activo="a.activo")
             rows = await s.execute(

@@ -10,15 +10,22 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders import domain as d
-from orders.application.clock import (
-    now,
+from orders.adapters.eligibility import elegible_linea_manual_where
+from orders.adapters.snapshots import snap_query, to_snap
+from orders.application.clock import now
+from orders.application.common import (
+    OrdersConfig,
+    get_propuesta,
+    get_solicitud,
+    items_de,
+    propuesta_activa,
 )
-from orders.application.common import items_de, propuesta_activa
 from orders.models import (
     Institucion,
     Lote,
     LoteAsignado,
     LoteUbicacion,
+    MovimientoInventario,
     Producto,
     Propuesta,
     PropuestaItem,
@@ -306,5 +313,159 @@ async def lote_out(session: AsyncSession, lote: Lote) -> dict[str, Any]:
                 "disponible": lu.cantidad - lu.cantidad_reservada,
             }
             for lu, ub in rows
+        ],
+    }
+
+
+async def listar_solicitudes(
+    session: AsyncSession,
+    estado: d.EstadoSolicitud | None,
+    folio: str | None,
+    limit: int,
+    offset: int,
+) -> dict[str, Any]:
+    """Requests, newest first; `folio` matches the internal folio or the external one
+    (normalised)."""
+    q = select(Solicitud).order_by(Solicitud.fecha_solicitud.desc(), Solicitud.folio)
+    if estado is not None:
+        q = q.where(Solicitud.estado == estado.value)
+    if folio:
+        clave = d.clave_folio_pedido(folio)
+        q = q.where((Solicitud.folio == folio) | (Solicitud.folio_pedido_clave == clave))
+    rows = list((await session.execute(q.limit(limit).offset(offset))).scalars())
+    return {
+        "items": [
+            {
+                "id": str(s.id),
+                "folio": s.folio,
+                "folio_pedido": s.folio_pedido,
+                "estado": s.estado,
+                "fecha_entrega_programada": iso(s.fecha_entrega_programada),
+                "fecha_solicitud": iso(s.fecha_solicitud),
+            }
+            for s in rows
+        ],
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+async def verificar_folio(
+    session: AsyncSession, folio: str, id_solicitud: uuid.UUID | None
+) -> dict[str, bool]:
+    """Whether an external order folio already exists (case-insensitive), active or cancelled."""
+    q = select(Solicitud.estado).where(Solicitud.folio_pedido_clave == d.clave_folio_pedido(folio))
+    if id_solicitud is not None:
+        q = q.where(Solicitud.id != id_solicitud)
+    estados = list((await session.execute(q)).scalars())
+    return {
+        "existe_activo": any(e != "CANCELADA" for e in estados),
+        "existe_cancelado": any(e == "CANCELADA" for e in estados),
+    }
+
+
+async def listar_propuestas(
+    session: AsyncSession, estado: d.EstadoPropuesta | None, limit: int, offset: int
+) -> dict[str, Any]:
+    """Proposals, newest first, with their request's folio."""
+    q = select(Propuesta, Solicitud.folio).join(Solicitud, Solicitud.id == Propuesta.solicitud_id)
+    if estado is not None:
+        q = q.where(Propuesta.estado == estado.value)
+    rows = (
+        await session.execute(
+            q.order_by(Propuesta.fecha_generacion.desc()).limit(limit).offset(offset)
+        )
+    ).all()
+    return {
+        "items": [
+            {
+                "id": str(p.id),
+                "id_solicitud": str(p.solicitud_id),
+                "folio": folio,
+                "estado": p.estado,
+                "total_solicitado": p.total_solicitado,
+                "total_propuesto": p.total_propuesto,
+            }
+            for p, folio in rows
+        ],
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+async def movimientos(
+    session: AsyncSession, id_lote: int | None, tipo: str | None, limit: int
+) -> dict[str, Any]:
+    """Kardex rows in id order, optionally of one lot and / or one movement type."""
+    q = select(MovimientoInventario, Lote.numero_lote).join(
+        Lote, Lote.id == MovimientoInventario.lote_id
+    )
+    if id_lote is not None:
+        q = q.where(MovimientoInventario.lote_id == id_lote)
+    if tipo is not None:
+        q = q.where(MovimientoInventario.tipo_movimiento == tipo)
+    rows = (await session.execute(q.order_by(MovimientoInventario.id).limit(limit))).all()
+    return {
+        "items": [
+            {
+                "id": m.id,
+                "id_lote": m.lote_id,
+                "numero_lote": numero,
+                "id_lote_ubicacion": m.lote_ubicacion_id,
+                "tipo_movimiento": m.tipo_movimiento,
+                "cantidad": m.cantidad,
+                "cantidad_anterior": m.cantidad_anterior,
+                "cantidad_nueva": m.cantidad_nueva,
+                "motivo": m.motivo,
+                "documento_referencia": m.documento_referencia,
+                "pedido": m.pedido,
+                "folio": m.folio,
+                "id_institucion_destino": m.institucion_destino_id,
+                "usuario": m.usuario,
+                "fecha_movimiento": iso(m.fecha_movimiento),
+            }
+            for m, numero in rows
+        ]
+    }
+
+
+async def candidatos(
+    session: AsyncSession, id_propuesta: uuid.UUID, id_item: uuid.UUID, cfg: OrdersConfig
+) -> dict[str, Any]:
+    """Stock rows a line of this item may use (destination warehouse, same product, lot
+    DISPONIBLE, not expired, eligible location), FEFO-ordered, with the free quantity and
+    whether a Supervisor override is needed (caducidad ≤ today + min shelf life)."""
+    prop = await get_propuesta(session, id_propuesta)
+    ip = await session.get(PropuestaItem, id_item)
+    if ip is None or ip.propuesta_id != prop.id:
+        raise d.NotFound("ITEM_NO_ENCONTRADO", f"No existe el item {id_item}.")
+    sol = await get_solicitud(session, prop.solicitud_id)
+    today = d.business_date(now())
+    rows = (
+        await session.execute(
+            snap_query().where(
+                Lote.producto_id == ip.producto_id,
+                *elegible_linea_manual_where(sol.almacen_destino_id, today),
+            )
+        )
+    ).all()
+    snaps = [to_snap(r) for r in rows]
+    snaps.sort(key=lambda x: d.orden_fefo(x, natural=cfg.natural_sort))
+    return {
+        "umbral_caducidad": d.umbral_caducidad(today, cfg.min_shelf_life_days).isoformat(),
+        "candidatos": [
+            {
+                "id_lote_ubicacion": x.lote_ubicacion_id,
+                "id_lote": x.lote_id,
+                "numero_lote": x.numero_lote,
+                "ubicacion": x.ubicacion_codigo,
+                "fecha_caducidad": iso(x.fecha_caducidad),
+                "cantidad": x.cantidad,
+                "disponible": x.neto,
+                "requiere_override": not d.cumple_caducidad(
+                    x.fecha_caducidad, today, cfg.min_shelf_life_days
+                ),
+            }
+            for x in snaps
         ],
     }

@@ -39,6 +39,17 @@ def elegible_fefo_where(almacen_id: int, umbral: date) -> list[Any]:
     ]
 
 
+def vigente_where(today: date) -> ColumnElement[bool]:
+    """`domain.vigente`: caducidad on or after `today` (NULL never passes a comparison)."""
+    return Lote.fecha_caducidad >= today
+
+
+def elegible_linea_manual_where(almacen_id: int, today: date) -> list[ColumnElement[bool]]:
+    """What `domain.verificar_linea_manual` accepts, the shelf-life threshold aside (that one
+    needs a Supervisor override): eligible stock of the destination warehouse, not expired."""
+    return [Ubicacion.almacen_id == almacen_id, *existencia_elegible_where(), vigente_where(today)]
+
+
 def _literal(value: str) -> str:
     if "'" in value:
         raise ValueError(f"unexpected quote in a vocabulary value: {value!r}")

@@ -7,12 +7,9 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import select
 
 from orders import domain as d
 from orders import queries
-from orders.adapters import snapshots
-from orders.adapters.eligibility import existencia_elegible_where
 from orders.api.common import (
     Almacen_,
     DomainRoute,
@@ -29,14 +26,7 @@ from orders.api.schemas import (
     MotivoOpcionalIn,
     RevisionIn,
 )
-from orders.application import clock, common, dispatch, proposals
-from orders.models import (
-    Lote,
-    Propuesta,
-    PropuestaItem,
-    Solicitud,
-    Ubicacion,
-)
+from orders.application import common, dispatch, proposals
 from service_defaults.bounds import Int32
 
 router = APIRouter(route_class=DomainRoute)
@@ -50,29 +40,7 @@ async def listar_propuestas(
     limit: Annotated[Int32, Query(ge=1, le=500)] = 50,
     offset: Annotated[Int32, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    q = select(Propuesta, Solicitud.folio).join(Solicitud, Solicitud.id == Propuesta.solicitud_id)
-    if estado is not None:
-        q = q.where(Propuesta.estado == estado.value)
-    rows = (
-        await session.execute(
-            q.order_by(Propuesta.fecha_generacion.desc()).limit(limit).offset(offset)
-        )
-    ).all()
-    return {
-        "items": [
-            {
-                "id": str(p.id),
-                "id_solicitud": str(p.solicitud_id),
-                "folio": folio,
-                "estado": p.estado,
-                "total_solicitado": p.total_solicitado,
-                "total_propuesto": p.total_propuesto,
-            }
-            for p, folio in rows
-        ],
-        "limit": limit,
-        "offset": offset,
-    }
+    return await queries.listar_propuestas(session, estado, limit, offset)
 
 
 @router.get("/propuestas/{id_propuesta}", tags=["propuestas"])
@@ -118,43 +86,7 @@ async def candidatos(
     """Stock rows a line of this item may use (destination warehouse, same product, lot
     DISPONIBLE, not expired, eligible location), FEFO-ordered, with the free quantity and
     whether a Supervisor override is needed (caducidad ≤ today + min shelf life)."""
-    cfg = config(request)
-    prop = await common.get_propuesta(session, id_propuesta)
-    ip = await session.get(PropuestaItem, id_item)
-    if ip is None or ip.propuesta_id != prop.id:
-        raise d.NotFound("ITEM_NO_ENCONTRADO", f"No existe el item {id_item}.")
-    sol = await common.get_solicitud(session, prop.solicitud_id)
-    today = d.business_date(clock.now())
-    rows = (
-        await session.execute(
-            snapshots.snap_query().where(
-                Lote.producto_id == ip.producto_id,
-                Ubicacion.almacen_id == sol.almacen_destino_id,
-                *existencia_elegible_where(),
-                Lote.fecha_caducidad >= today,  # domain.vigente
-            )
-        )
-    ).all()
-    snaps = [snapshots.to_snap(r) for r in rows]
-    snaps.sort(key=lambda x: d.orden_fefo(x, natural=cfg.natural_sort))
-    return {
-        "umbral_caducidad": d.umbral_caducidad(today, cfg.min_shelf_life_days).isoformat(),
-        "candidatos": [
-            {
-                "id_lote_ubicacion": x.lote_ubicacion_id,
-                "id_lote": x.lote_id,
-                "numero_lote": x.numero_lote,
-                "ubicacion": x.ubicacion_codigo,
-                "fecha_caducidad": queries.iso(x.fecha_caducidad),
-                "cantidad": x.cantidad,
-                "disponible": x.neto,
-                "requiere_override": not d.cumple_caducidad(
-                    x.fecha_caducidad, today, cfg.min_shelf_life_days
-                ),
-            }
-            for x in snaps
-        ],
-    }
+    return await queries.candidatos(session, id_propuesta, id_item, config(request))
 
 
 @router.post("/propuestas/{id_propuesta}/revisar", tags=["propuestas"])

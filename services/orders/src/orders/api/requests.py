@@ -6,7 +6,6 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import select
 
 from orders import domain as d
 from orders import queries
@@ -29,9 +28,6 @@ from orders.api.schemas import (
     ValidacionIn,
 )
 from orders.application import common, requests
-from orders.models import (
-    Solicitud,
-)
 from service_defaults.bounds import Int32, SafeText
 
 router = APIRouter(route_class=DomainRoute)
@@ -69,28 +65,7 @@ async def listar_solicitudes(
     limit: Annotated[Int32, Query(ge=1, le=500)] = 50,
     offset: Annotated[Int32, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    q = select(Solicitud).order_by(Solicitud.fecha_solicitud.desc(), Solicitud.folio)
-    if estado is not None:
-        q = q.where(Solicitud.estado == estado.value)
-    if folio:
-        clave = d.clave_folio_pedido(folio)
-        q = q.where((Solicitud.folio == folio) | (Solicitud.folio_pedido_clave == clave))
-    rows = list((await session.execute(q.limit(limit).offset(offset))).scalars())
-    return {
-        "items": [
-            {
-                "id": str(s.id),
-                "folio": s.folio,
-                "folio_pedido": s.folio_pedido,
-                "estado": s.estado,
-                "fecha_entrega_programada": queries.iso(s.fecha_entrega_programada),
-                "fecha_solicitud": queries.iso(s.fecha_solicitud),
-            }
-            for s in rows
-        ],
-        "limit": limit,
-        "offset": offset,
-    }
+    return await queries.listar_solicitudes(session, estado, folio, limit, offset)
 
 
 @router.get("/solicitudes/verificar-folio", tags=["solicitudes"])
@@ -101,14 +76,7 @@ async def verificar_folio(
     id_solicitud: Annotated[uuid.UUID | None, Query()] = None,
 ) -> dict[str, bool]:
     """Whether an external order folio already exists (case-insensitive), active or cancelled."""
-    q = select(Solicitud.estado).where(Solicitud.folio_pedido_clave == d.clave_folio_pedido(folio))
-    if id_solicitud is not None:
-        q = q.where(Solicitud.id != id_solicitud)
-    estados = list((await session.execute(q)).scalars())
-    return {
-        "existe_activo": any(e != "CANCELADA" for e in estados),
-        "existe_cancelado": any(e == "CANCELADA" for e in estados),
-    }
+    return await queries.verificar_folio(session, folio, id_solicitud)
 
 
 @router.get("/solicitudes/{id_solicitud}", tags=["solicitudes"])

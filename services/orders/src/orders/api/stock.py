@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import select
 
 from orders import domain as d
 from orders import queries
@@ -24,7 +23,6 @@ from orders.api.schemas import (
 from orders.application import catalogue, expiry
 from orders.models import (
     Lote,
-    MovimientoInventario,
 )
 from service_defaults.bounds import Id32, Int32, SafeText
 
@@ -59,36 +57,7 @@ async def movimientos(
     tipo: Annotated[SafeText | None, Query(max_length=30)] = None,
     limit: Annotated[Int32, Query(ge=1, le=1000)] = 200,
 ) -> dict[str, Any]:
-    q = select(MovimientoInventario, Lote.numero_lote).join(
-        Lote, Lote.id == MovimientoInventario.lote_id
-    )
-    if id_lote is not None:
-        q = q.where(MovimientoInventario.lote_id == id_lote)
-    if tipo is not None:
-        q = q.where(MovimientoInventario.tipo_movimiento == tipo)
-    rows = (await session.execute(q.order_by(MovimientoInventario.id).limit(limit))).all()
-    return {
-        "items": [
-            {
-                "id": m.id,
-                "id_lote": m.lote_id,
-                "numero_lote": numero,
-                "id_lote_ubicacion": m.lote_ubicacion_id,
-                "tipo_movimiento": m.tipo_movimiento,
-                "cantidad": m.cantidad,
-                "cantidad_anterior": m.cantidad_anterior,
-                "cantidad_nueva": m.cantidad_nueva,
-                "motivo": m.motivo,
-                "documento_referencia": m.documento_referencia,
-                "pedido": m.pedido,
-                "folio": m.folio,
-                "id_institucion_destino": m.institucion_destino_id,
-                "usuario": m.usuario,
-                "fecha_movimiento": queries.iso(m.fecha_movimiento),
-            }
-            for m, numero in rows
-        ]
-    }
+    return await queries.movimientos(session, id_lote, tipo, limit)
 
 
 @router.post("/jobs/caducidad", tags=["inventario"])

@@ -14,11 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from contracts.registry import REGISTRY
 from nexo_messaging.consumer import EventMeta
+from sales.adapters import PortableSaleWriter
 from sales.application.common import Actor
 from sales.models import Base, ConfiguracionPrecios, Material, Producto, TabuladorCosto, outbox
 from service_defaults.db import create_engine
 
 TABULADOR = {3: "450.0000", 4: "12.0000", 5: "720.0000", 6: "980.5000", 10: "125.0000"}
+WRITER = PortableSaleWriter()
+"""The app's sale writer on SQLite (the session-path tests pass it to the use cases)."""
 VENDEDOR = Actor("vendedor1", is_admin=False)
 ADMIN = Actor("admin1", is_admin=True)
 

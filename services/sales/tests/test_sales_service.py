@@ -51,7 +51,7 @@ from sales.queries import (
     to_csv,
 )
 
-from .conftest import ADMIN, VENDEDOR, outbox_events
+from .conftest import ADMIN, VENDEDOR, WRITER, outbox_events
 
 SM = async_sessionmaker[AsyncSession]
 
@@ -73,7 +73,7 @@ def line(ids: dict[str, int], **kw: Any) -> LineaIn:
 
 async def confirm(sm: SM, ids: dict[str, int], *lines: LineaIn, **kw: Any) -> Any:
     async with sm() as s, s.begin():
-        return await confirm_sale(s, VentaIn(carrito=list(lines), **kw), VENDEDOR)
+        return await confirm_sale(s, VentaIn(carrito=list(lines), **kw), VENDEDOR, writer=WRITER)
 
 
 async def consume_all(sm: SM) -> None:
@@ -415,16 +415,16 @@ async def test_quote_flow_frozen_price(sm: SM, ids: dict[str, int]) -> None:
         await set_tarifa(s, ADMIN, Decimal("30.00"))
     with pytest.raises(Conflict):
         async with sm() as s, s.begin():
-            await convert_cotizacion(s, c.id_cotizacion, VENDEDOR)
+            await convert_cotizacion(s, c.id_cotizacion, VENDEDOR, writer=WRITER)
     for target in (EstadoCotizacion.ENVIADA, EstadoCotizacion.ACEPTADA):
         async with sm() as s, s.begin():
             await transition_cotizacion(s, c.id_cotizacion, target, VENDEDOR)
     async with sm() as s, s.begin():
-        r = await convert_cotizacion(s, c.id_cotizacion, VENDEDOR)
+        r = await convert_cotizacion(s, c.id_cotizacion, VENDEDOR, writer=WRITER)
     assert r.total == Decimal("375.60")  # frozen (AC-D15)
     with pytest.raises(Conflict) as exc:
         async with sm() as s, s.begin():
-            await convert_cotizacion(s, c.id_cotizacion, VENDEDOR)
+            await convert_cotizacion(s, c.id_cotizacion, VENDEDOR, writer=WRITER)
     assert exc.value.code == "COTIZACION_YA_CONVERTIDA"
     await consume_all(sm)
     assert await stock(sm, ids["m"]) == 8  # same stock rule as POS (AC-D26)

@@ -21,7 +21,7 @@ from sales.domain import Conflict, NotFound
 from sales.models import Abono, Auditoria, DetalleVenta, Venta, outbox
 from service_defaults.db import create_engine
 
-from .conftest import VENDEDOR, outbox_events
+from .conftest import VENDEDOR, WRITER, outbox_events
 from .test_sales_service import consume_all, line, stock
 
 SM = async_sessionmaker[AsyncSession]
@@ -76,7 +76,7 @@ async def test_same_rows_as_the_session_path(
     engine: AsyncEngine, sm: SM, ids: dict[str, int]
 ) -> None:
     async with sm() as s, s.begin():
-        by_session = await confirm_sale(s, _venta(ids), VENDEDOR)
+        by_session = await confirm_sale(s, _venta(ids), VENDEDOR, writer=WRITER)
     by_hotpath = await _writer(engine).confirm_sale(engine, _venta(ids), VENDEDOR)
 
     assert by_hotpath.total == by_session.total

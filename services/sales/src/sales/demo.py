@@ -7,6 +7,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from sales.adapters import sale_writer_for
 from sales.application.catalogue import create_material
 from sales.application.clients import ClienteIn, create_cliente
 from sales.application.common import Actor
@@ -56,6 +57,7 @@ async def seed(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         material = await s.scalar(select(Material.id_material).order_by(Material.id_material))
         assert letrero is not None
         assert material is not None
+        writer = sale_writer_for(str((await s.connection()).engine.url))
         await confirm_sale(
             s,
             VentaIn(
@@ -74,4 +76,5 @@ async def seed(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
                 monto_abonado=Decimal("200.00"),
             ),
             DEMO,
+            writer=writer,
         )

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from nexo_messaging.memory import MemoryBroker
 from sales import api, consumers, models
+from sales.adapters import sale_writer_for
 from sales.settings import SalesSettings
 from service_defaults.service_app import create_domain_app
 from service_defaults.settings import load_settings
@@ -25,8 +26,9 @@ def create_app(
     """Build the app (no I/O here). `memory_broker` lets the embedded gateway share one
     in-memory broker between services; `freeze_gc` (process entry points) freezes the objects
     of start-up out of the collector's reach (see `service_defaults.app.build_service_app`)."""
-    return create_domain_app(
-        settings if settings is not None else load_settings(SalesSettings),
+    settings = settings if settings is not None else load_settings(SalesSettings)
+    app = create_domain_app(
+        settings,
         service=SERVICE,
         title="Nexo sales",
         description="Acrylitec quotes, POS sales and material stock.",
@@ -37,6 +39,9 @@ def create_app(
         memory_broker=memory_broker,
         freeze_gc=freeze_gc,
     )
+    # the database-specific sale writer, chosen once (routes pass it to the use cases)
+    app.state.sale_writer = sale_writer_for(settings.database_url)
+    return app
 
 
 def app_from_env() -> FastAPI:

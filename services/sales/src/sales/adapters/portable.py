@@ -34,20 +34,22 @@ import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from fastapi import Response
-from sqlalchemy import Table, event
+from sqlalchemy import Table, event, insert
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from nexo_messaging.outbox import outbox_row
 from sales import domain as d
 from sales.application.common import Actor, utcnow
 from sales.application.pos import (
+    LinePrice,
     PricedLineResult,
     VentaIn,
     VentaRef,
@@ -432,3 +434,122 @@ def writer_for(engine: AsyncEngine) -> SqliteSaleWriter | None:
 
         event.listen(engine.sync_engine, "engine_disposed", _disposed)
     return writer
+
+
+# Core statements of the session path, built once: parameters are passed at execution, so the
+# compiled form is reused from SQLAlchemy's cache (inline `.values(...)` would compile on every
+# call). Executemany with RETURNING = one multi-row INSERT (insertmanyvalues).
+_CORE_VENTA = insert(_T["ventas"]).returning(_T["ventas"].c.id_venta)
+_CORE_DETALLE = insert(_T["detalle_venta"]).returning(_T["detalle_venta"].c.id_detalle)
+_CORE_ABONO = insert(_T["abonos"])
+_CORE_AUDITORIA = insert(_T["auditoria"])
+
+
+class PortableSaleWriter:
+    """The `SaleWriter` of SQLite (and any other database): the POS confirmation on the
+    engine's file in one hop to its writer thread (:class:`SqliteSaleWriter`) when the engine
+    is a SQLite file, and a session's sale rows as cached Core inserts."""
+
+    async def confirm_direct(
+        self,
+        engine: AsyncEngine,
+        data: VentaIn,
+        actor: Actor,
+        render: Render | None,
+        wake: Callable[[], None] | None,
+    ) -> VentaResult | None:
+        if data.cliente_nuevo is not None:
+            return None
+        writer = writer_for(engine)
+        if writer is None:
+            return None
+        result = await writer.confirm_sale(engine, data, actor, render)
+        if wake is not None:
+            writer.wake_relay_soon(wake)
+        return result
+
+    async def insert_sale(
+        self,
+        s: AsyncSession,
+        *,
+        id_cotizacion: int | None,
+        id_cliente: int | None,
+        total: Decimal,
+        total_pagado: Decimal,
+        data: VentaIn,
+        prices: Sequence[LinePrice],
+        hoy: date,
+        now: datetime,
+        usuario: str,
+        audit_payload: dict[str, Any],
+    ) -> tuple[int, list[int]]:
+
+        venta_row = {
+            "id_cotizacion": id_cotizacion,
+            "id_cliente": id_cliente,
+            "estatus": d.EstatusVenta.PENDIENTE.value,
+            "total": total,
+            "total_pagado": total_pagado,
+            "permitir_backorder": data.permitir_backorder,
+            "fecha_venta": hoy,
+            "fecha_entrega": data.fecha_entrega,
+            "creado_por": usuario,
+            "creado_en": now,
+            "version": 1,
+        }
+        id_venta = int((await s.execute(_CORE_VENTA, venta_row)).scalar_one())
+        # Executemany with RETURNING = one multi-row INSERT (insertmanyvalues) from a cached
+        # compiled statement; ids are drawn in VALUES order, so sorted ids match the lines.
+        line_ids = sorted(
+            (
+                await s.execute(
+                    _CORE_DETALLE,
+                    [
+                        {
+                            "id_venta": id_venta,
+                            "id_producto": linea.producto_id,
+                            "id_material": linea.material_id,
+                            "cantidad": linea.cantidad,
+                            "largo_pza": linea.largo,
+                            "ancho_pza": linea.ancho,
+                            "espesor_mm": linea.espesor_mm,
+                            "porcentaje_utilidad": price.porcentaje_utilidad,
+                            "minutos_laser": linea.minutos_laser,
+                            "precio_unitario": price.precio_unitario,
+                            "subtotal": price.subtotal,
+                            "parametros_precio": price.snapshot(),
+                        }
+                        for linea, price in zip(data.carrito, prices, strict=True)
+                    ],
+                )
+            ).scalars()
+        )
+        if data.monto_abonado > 0:
+            await s.execute(
+                _CORE_ABONO,
+                {
+                    "id_venta": id_venta,
+                    "monto": data.monto_abonado,
+                    "metodo": data.metodo_pago,
+                    "referencia": data.referencia_pago,
+                    "estado": "aplicado",
+                    "fecha": now,
+                    "fecha_negocio": hoy,
+                    "usuario": usuario,
+                },
+            )
+        await s.execute(
+            _CORE_AUDITORIA,
+            {
+                "entidad": "venta",
+                "entidad_id": id_venta,
+                "accion": "confirmar",
+                "desde": None,
+                "hacia": d.EstatusVenta.PENDIENTE.value,
+                "motivo": None,
+                "usuario": usuario,
+                "fecha": now,
+                "payload": audit_payload,
+            },
+        )
+        return id_venta, line_ids

@@ -23,13 +23,15 @@ as before (gaps allowed, DOMAIN §A.4.3).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from fastapi import Response
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from nexo_messaging.outbox import outbox_row
 from nexo_messaging.relay import notify_channel
@@ -37,6 +39,7 @@ from sales import domain as d
 from sales.application.common import Actor, utcnow
 from sales.application.pos import (
     CheckedCart,
+    LinePrice,
     VentaIn,
     VentaRef,
     VentaResult,
@@ -136,6 +139,52 @@ WITH v AS (
 )
 SELECT pg_notify($33::text, '')
 """
+
+# PostgreSQL: sale, lines, abono and audit row in ONE statement (data-modifying CTEs; the FK
+# checks run at the end of the statement). Lines come in as arrays, inserted in ordinality
+# order so that sorted ids match the cart order.
+INSERT_SALE = text(
+    """
+WITH v AS (
+  INSERT INTO ventas (id_cotizacion, id_cliente, estatus, total, total_pagado,
+                      permitir_backorder, fecha_venta, fecha_entrega, creado_por, creado_en,
+                      version)
+  VALUES (CAST(:id_cotizacion AS integer), CAST(:id_cliente AS integer), 'pendiente',
+          CAST(:total AS numeric), CAST(:total_pagado AS numeric), CAST(:backorder AS boolean),
+          CAST(:hoy AS date), CAST(:fecha_entrega AS date), CAST(:usuario AS varchar),
+          CAST(:now AS timestamptz), 1)
+  RETURNING id_venta
+), d AS (
+  INSERT INTO detalle_venta (id_venta, id_producto, id_material, cantidad, largo_pza, ancho_pza,
+                             espesor_mm, porcentaje_utilidad, minutos_laser, precio_unitario,
+                             subtotal, parametros_precio)
+  SELECT v.id_venta, x.pr, x.ma, x.ca, x.la, x.an, x.es, x.ut, x.mi, x.pu, x.st, x.pp::json
+  FROM v, unnest(CAST(:l_producto AS integer[]), CAST(:l_material AS integer[]),
+                 CAST(:l_cantidad AS integer[]), CAST(:l_largo AS numeric[]),
+                 CAST(:l_ancho AS numeric[]), CAST(:l_espesor AS integer[]),
+                 CAST(:l_utilidad AS integer[]), CAST(:l_minutos AS integer[]),
+                 CAST(:l_precio AS numeric[]), CAST(:l_subtotal AS numeric[]),
+                 CAST(:l_params AS text[]))
+       WITH ORDINALITY AS x(pr, ma, ca, la, an, es, ut, mi, pu, st, pp, ord)
+  ORDER BY x.ord
+  RETURNING id_detalle
+), ab AS (
+  INSERT INTO abonos (id_venta, monto, metodo, referencia, estado, fecha, fecha_negocio, usuario)
+  SELECT v.id_venta, CAST(:monto AS numeric), CAST(:metodo AS varchar),
+         CAST(:referencia AS varchar), 'aplicado', CAST(:now AS timestamptz),
+         CAST(:hoy AS date), CAST(:usuario AS varchar)
+  FROM v WHERE CAST(:monto AS numeric) > 0
+), au AS (
+  INSERT INTO auditoria (entidad, entidad_id, accion, desde, hacia, motivo, usuario, fecha,
+                         payload)
+  SELECT 'venta', v.id_venta, 'confirmar', NULL, 'pendiente', NULL, CAST(:usuario AS varchar),
+         CAST(:now AS timestamptz), CAST(:audit AS json)
+  FROM v
+)
+SELECT v.id_venta, ARRAY(SELECT id_detalle FROM d ORDER BY id_detalle) AS ids FROM v
+"""
+)
+
 
 CHANNEL = notify_channel("sales")
 
@@ -302,6 +351,74 @@ async def _write(
     if pending is not None and key:
         pending.recorded = True
     return result
+
+
+class PostgresSaleWriter:
+    """The PostgreSQL `SaleWriter`: the POS confirmation in two statements on the driver
+    connection (:func:`confirm_sale`), and a session's sale rows in one statement
+    (`INSERT_SALE`, for a POS sale that creates its client and for quote conversion)."""
+
+    async def confirm_direct(
+        self,
+        engine: AsyncEngine,
+        data: VentaIn,
+        actor: Actor,
+        render: Render | None,
+        wake: Callable[[], None] | None,
+    ) -> VentaResult | None:
+        if data.cliente_nuevo is not None:
+            return None
+        # one statement with the key row; its NOTIFY wakes the relay (`wake` not needed)
+        return await confirm_sale(engine, data, actor, render)
+
+    async def insert_sale(
+        self,
+        s: AsyncSession,
+        *,
+        id_cotizacion: int | None,
+        id_cliente: int | None,
+        total: Decimal,
+        total_pagado: Decimal,
+        data: VentaIn,
+        prices: Sequence[LinePrice],
+        hoy: date,
+        now: datetime,
+        usuario: str,
+        audit_payload: dict[str, Any],
+    ) -> tuple[int, list[int]]:
+        lines = data.carrito
+        row = (
+            await s.execute(
+                INSERT_SALE,
+                {
+                    "id_cotizacion": id_cotizacion,
+                    "id_cliente": id_cliente,
+                    "total": total,
+                    "total_pagado": total_pagado,
+                    "backorder": data.permitir_backorder,
+                    "hoy": hoy,
+                    "fecha_entrega": data.fecha_entrega,
+                    "usuario": usuario,
+                    "now": now,
+                    "l_producto": [x.producto_id for x in lines],
+                    "l_material": [x.material_id for x in lines],
+                    "l_cantidad": [x.cantidad for x in lines],
+                    "l_largo": [x.largo for x in lines],
+                    "l_ancho": [x.ancho for x in lines],
+                    "l_espesor": [x.espesor_mm for x in lines],
+                    "l_utilidad": [p.porcentaje_utilidad for p in prices],
+                    "l_minutos": [x.minutos_laser for x in lines],
+                    "l_precio": [p.precio_unitario for p in prices],
+                    "l_subtotal": [p.subtotal for p in prices],
+                    "l_params": [json.dumps(p.snapshot(), separators=(",", ":")) for p in prices],
+                    "monto": data.monto_abonado,
+                    "metodo": data.metodo_pago,
+                    "referencia": data.referencia_pago,
+                    "audit": json.dumps(audit_payload, separators=(",", ":")),
+                },
+            )
+        ).one()
+        return int(row[0]), sorted(int(i) for i in row[1])
 
 
 async def _stored_answer(conn: Any, pending: idempotency.Pending, head: Any) -> None:

@@ -88,6 +88,7 @@ async def convert_quote(
         session,
         id_cotizacion,
         actor(user),
+        writer=request.app.state.sale_writer,
         permitir_backorder=b.permitir_backorder,
         monto_abonado=b.monto_abonado,
         metodo_pago=b.metodo_pago,

@@ -13,7 +13,6 @@ from fastapi import APIRouter, Query, Request, Response
 
 from sales import domain as d
 from sales import queries
-from sales.adapters import portable, postgres
 from sales.api.deps import Admin, Operador, Session, actor, commit
 from sales.api.render import (
     abono_out,
@@ -57,18 +56,17 @@ async def confirm_sale(body: VentaBody, request: Request, user: Operador) -> Res
         permitir_backorder=body.permitir_backorder,
         total=body.total,
     )
-    engine = request.app.state.engine
-    if engine.dialect.name == "postgresql" and data.cliente_nuevo is None:
-        # one statement with the key row; its NOTIFY wakes the relay
-        result = await postgres.confirm_sale(engine, data, actor(user), venta_creada_response)
-    elif data.cliente_nuevo is None and (writer := portable.writer_for(engine)) is not None:
-        result = await writer.confirm_sale(engine, data, actor(user), venta_creada_response)
-        if (runtime := get_runtime(request)) is not None:
-            writer.wake_relay_soon(runtime.wake_relay)
-    else:
+    state = request.app.state
+    writer: pos.SaleWriter = state.sale_writer
+    runtime = get_runtime(request)
+    wake = runtime.wake_relay if runtime is not None else None
+    result = await writer.confirm_direct(
+        state.engine, data, actor(user), venta_creada_response, wake
+    )
+    if result is None:  # the session path (a new client, an in-memory database)
         await idempotency.replay_if_stored()
-        async with idempotency.open_session(request.app.state.sessionmaker) as session:
-            result = await pos.confirm_sale(session, data, actor(user))
+        async with idempotency.open_session(state.sessionmaker) as session:
+            result = await pos.confirm_sale(session, data, actor(user), writer=writer)
             await commit(request, session)
     return venta_creada_response(result)
 

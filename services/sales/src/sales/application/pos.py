@@ -4,14 +4,14 @@ SaleConfirmed builder and the session path (`confirm_sale`).
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import insert, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from contracts.events.sales import (
     SaleConfirmed,
@@ -30,13 +30,11 @@ from sales.application.pricing import (
 )
 from sales.domain import (
     DomainError,
-    EstatusVenta,
     Invalid,
     MaterialStock,
     NotFound,
 )
 from sales.models import (
-    Base,
     Material,
     Venta,
     outbox,
@@ -73,76 +71,63 @@ class VentaRef:
     id_venta: int
 
 
-_VENTAS = Base.metadata.tables["ventas"]
+class LinePrice(Protocol):
+    """What a written sale line needs of its price: a POS line's `PriceBreakdown`, or the price
+    a quote froze (`sales.application.quotes.FrozenPrice`)."""
+
+    @property
+    def precio_unitario(self) -> Decimal: ...
+
+    @property
+    def subtotal(self) -> Decimal: ...
+
+    @property
+    def porcentaje_utilidad(self) -> int: ...
+
+    def snapshot(self) -> dict[str, Any]: ...
 
 
-_DETALLES = Base.metadata.tables["detalle_venta"]
+class SaleRowWriter(Protocol):
+    """Writes a confirmed sale's rows — sale, lines (in cart order), abono when > 0, audit row —
+    in the caller's session, and returns the sale id and the line ids in cart order. The
+    implementations (`sales.adapters`) are chosen once per app from the database."""
+
+    async def insert_sale(
+        self,
+        s: AsyncSession,
+        *,
+        id_cotizacion: int | None,
+        id_cliente: int | None,
+        total: Decimal,
+        total_pagado: Decimal,
+        data: VentaIn,
+        prices: Sequence[LinePrice],
+        hoy: date,
+        now: datetime,
+        usuario: str,
+        audit_payload: dict[str, Any],
+    ) -> tuple[int, list[int]]: ...
 
 
-_ABONOS = Base.metadata.tables["abonos"]
+Render = Callable[["VentaResult"], Any]
+"""Renders the HTTP answer of a sale (stored with an idempotency key by the direct paths)."""
 
 
-_AUDITORIA = Base.metadata.tables["auditoria"]
+class SaleWriter(SaleRowWriter, Protocol):
+    """The app's sale writer: the session-level row writer above, plus the whole POS
+    confirmation on its own connection where the database allows it (the hot path)."""
 
-
-# Statement objects built once: parameters are passed at execution, so the compiled form is
-# reused from SQLAlchemy's cache (inline `.values(...)` would compile on every call).
-_INSERT_VENTA = insert(_VENTAS).returning(_VENTAS.c.id_venta)
-
-
-_INSERT_DETALLE = insert(_DETALLES).returning(_DETALLES.c.id_detalle)
-
-
-_INSERT_ABONO = insert(_ABONOS)
-
-
-_INSERT_AUDITORIA = insert(_AUDITORIA)
-
-
-# PostgreSQL: sale, lines, abono and audit row in ONE statement (data-modifying CTEs; the FK
-# checks run at the end of the statement). Lines come in as arrays, inserted in ordinality
-# order so that sorted ids match the cart order.
-_PG_INSERT_SALE = text(
-    """
-WITH v AS (
-  INSERT INTO ventas (id_cotizacion, id_cliente, estatus, total, total_pagado,
-                      permitir_backorder, fecha_venta, fecha_entrega, creado_por, creado_en,
-                      version)
-  VALUES (CAST(:id_cotizacion AS integer), CAST(:id_cliente AS integer), 'pendiente',
-          CAST(:total AS numeric), CAST(:total_pagado AS numeric), CAST(:backorder AS boolean),
-          CAST(:hoy AS date), CAST(:fecha_entrega AS date), CAST(:usuario AS varchar),
-          CAST(:now AS timestamptz), 1)
-  RETURNING id_venta
-), d AS (
-  INSERT INTO detalle_venta (id_venta, id_producto, id_material, cantidad, largo_pza, ancho_pza,
-                             espesor_mm, porcentaje_utilidad, minutos_laser, precio_unitario,
-                             subtotal, parametros_precio)
-  SELECT v.id_venta, x.pr, x.ma, x.ca, x.la, x.an, x.es, x.ut, x.mi, x.pu, x.st, x.pp::json
-  FROM v, unnest(CAST(:l_producto AS integer[]), CAST(:l_material AS integer[]),
-                 CAST(:l_cantidad AS integer[]), CAST(:l_largo AS numeric[]),
-                 CAST(:l_ancho AS numeric[]), CAST(:l_espesor AS integer[]),
-                 CAST(:l_utilidad AS integer[]), CAST(:l_minutos AS integer[]),
-                 CAST(:l_precio AS numeric[]), CAST(:l_subtotal AS numeric[]),
-                 CAST(:l_params AS text[]))
-       WITH ORDINALITY AS x(pr, ma, ca, la, an, es, ut, mi, pu, st, pp, ord)
-  ORDER BY x.ord
-  RETURNING id_detalle
-), ab AS (
-  INSERT INTO abonos (id_venta, monto, metodo, referencia, estado, fecha, fecha_negocio, usuario)
-  SELECT v.id_venta, CAST(:monto AS numeric), CAST(:metodo AS varchar),
-         CAST(:referencia AS varchar), 'aplicado', CAST(:now AS timestamptz),
-         CAST(:hoy AS date), CAST(:usuario AS varchar)
-  FROM v WHERE CAST(:monto AS numeric) > 0
-), au AS (
-  INSERT INTO auditoria (entidad, entidad_id, accion, desde, hacia, motivo, usuario, fecha,
-                         payload)
-  SELECT 'venta', v.id_venta, 'confirmar', NULL, 'pendiente', NULL, CAST(:usuario AS varchar),
-         CAST(:now AS timestamptz), CAST(:audit AS json)
-  FROM v
-)
-SELECT v.id_venta, ARRAY(SELECT id_detalle FROM d ORDER BY id_detalle) AS ids FROM v
-"""
-)
+    async def confirm_direct(
+        self,
+        engine: AsyncEngine,
+        data: VentaIn,
+        actor: Actor,
+        render: Render | None,
+        wake: Callable[[], None] | None,
+    ) -> VentaResult | None:
+        """The confirmed sale, or None when this cart needs the session path (a new client,
+        an in-memory database); `wake` wakes the outbox relay after the commit."""
+        ...
 
 
 def check_cart_shape(data: VentaIn) -> None:
@@ -273,62 +258,13 @@ def check_cart(
     return CheckedCart(prices, total, requested, alertas)
 
 
-async def _insert_sale_pg(
-    s: AsyncSession,
-    *,
-    id_cotizacion: int | None,
-    id_cliente: int | None,
-    total: Decimal,
-    total_pagado: Decimal,
-    data: VentaIn,
-    prices: list[d.PriceBreakdown],
-    hoy: date,
-    now: datetime,
-    usuario: str,
-    audit_payload: dict[str, Any],
-) -> tuple[int, list[int]]:
-    lines = data.carrito
-    row = (
-        await s.execute(
-            _PG_INSERT_SALE,
-            {
-                "id_cotizacion": id_cotizacion,
-                "id_cliente": id_cliente,
-                "total": total,
-                "total_pagado": total_pagado,
-                "backorder": data.permitir_backorder,
-                "hoy": hoy,
-                "fecha_entrega": data.fecha_entrega,
-                "usuario": usuario,
-                "now": now,
-                "l_producto": [x.producto_id for x in lines],
-                "l_material": [x.material_id for x in lines],
-                "l_cantidad": [x.cantidad for x in lines],
-                "l_largo": [x.largo for x in lines],
-                "l_ancho": [x.ancho for x in lines],
-                "l_espesor": [x.espesor_mm for x in lines],
-                "l_utilidad": [p.porcentaje_utilidad for p in prices],
-                "l_minutos": [x.minutos_laser for x in lines],
-                "l_precio": [p.precio_unitario for p in prices],
-                "l_subtotal": [p.subtotal for p in prices],
-                "l_params": [json.dumps(p.snapshot(), separators=(",", ":")) for p in prices],
-                "monto": data.monto_abonado,
-                "metodo": data.metodo_pago,
-                "referencia": data.referencia_pago,
-                "audit": json.dumps(audit_payload, separators=(",", ":")),
-            },
-        )
-    ).one()
-    return int(row[0]), sorted(int(i) for i in row[1])
-
-
 def sale_confirmed(
     id_venta: int,
     folio: str,
     id_cliente: int | None,
     line_ids: list[int],
     data: VentaIn,
-    prices: list[d.PriceBreakdown],
+    prices: Sequence[LinePrice],
     total: Decimal,
     now: datetime,
     actor: Actor,
@@ -361,13 +297,13 @@ def sale_confirmed(
 
 
 async def confirm_sale(
-    s: AsyncSession, data: VentaIn, actor: Actor, *, id_cotizacion: int | None = None
+    s: AsyncSession, data: VentaIn, actor: Actor, *, writer: SaleRowWriter
 ) -> VentaResult:
     """§A.4.6: validate, recompute every line, check stock, then write sale + lines + abono +
     audit + SaleConfirmed in the caller's transaction. Stock is NOT touched here.
 
-    Hot path: products from the 1 s catalogue cache, materials in one Core read, and Core
-    inserts (sale RETURNING id, all lines in one multi-row INSERT RETURNING ids)."""
+    Products from the 1 s catalogue cache, materials in one Core read; the rows are written by
+    the app's `writer` (one statement on PostgreSQL, cached Core inserts elsewhere)."""
     check_cart_shape(data)
     # 3. client
     id_cliente: int | None = None
@@ -402,91 +338,20 @@ async def confirm_sale(
     hoy = d.business_date(now)
     total_pagado = data.monto_abonado if data.monto_abonado > 0 else Decimal("0.00")
     audit_payload = {"total": str(total), "permitir_backorder": data.permitir_backorder}
-    if (await s.connection()).dialect.name == "postgresql":
-        id_venta, line_ids = await _insert_sale_pg(
-            s,
-            id_cotizacion=id_cotizacion,
-            id_cliente=id_cliente,
-            total=total,
-            total_pagado=total_pagado,
-            data=data,
-            prices=prices,
-            hoy=hoy,
-            now=now,
-            usuario=actor.sub,
-            audit_payload=audit_payload,
-        )
-        folio = d.folio_venta(id_venta)
-    else:
-        venta_row = {
-            "id_cotizacion": id_cotizacion,
-            "id_cliente": id_cliente,
-            "estatus": EstatusVenta.PENDIENTE.value,
-            "total": total,
-            "total_pagado": total_pagado,
-            "permitir_backorder": data.permitir_backorder,
-            "fecha_venta": hoy,
-            "fecha_entrega": data.fecha_entrega,
-            "creado_por": actor.sub,
-            "creado_en": now,
-            "version": 1,
-        }
-        id_venta = int((await s.execute(_INSERT_VENTA, venta_row)).scalar_one())
-        # Executemany with RETURNING = one multi-row INSERT (insertmanyvalues) from a cached
-        # compiled statement; ids are drawn in VALUES order, so sorted ids match the lines.
-        line_ids = sorted(
-            (
-                await s.execute(
-                    _INSERT_DETALLE,
-                    [
-                        {
-                            "id_venta": id_venta,
-                            "id_producto": linea.producto_id,
-                            "id_material": linea.material_id,
-                            "cantidad": linea.cantidad,
-                            "largo_pza": linea.largo,
-                            "ancho_pza": linea.ancho,
-                            "espesor_mm": linea.espesor_mm,
-                            "porcentaje_utilidad": price.porcentaje_utilidad,
-                            "minutos_laser": linea.minutos_laser,
-                            "precio_unitario": price.precio_unitario,
-                            "subtotal": price.subtotal,
-                            "parametros_precio": price.snapshot(),
-                        }
-                        for linea, price in zip(data.carrito, prices, strict=True)
-                    ],
-                )
-            ).scalars()
-        )
-        if data.monto_abonado > 0:
-            await s.execute(
-                _INSERT_ABONO,
-                {
-                    "id_venta": id_venta,
-                    "monto": data.monto_abonado,
-                    "metodo": data.metodo_pago,
-                    "referencia": data.referencia_pago,
-                    "estado": "aplicado",
-                    "fecha": now,
-                    "fecha_negocio": hoy,
-                    "usuario": actor.sub,
-                },
-            )
-        folio = d.folio_venta(id_venta)
-        await s.execute(
-            _INSERT_AUDITORIA,
-            {
-                "entidad": "venta",
-                "entidad_id": id_venta,
-                "accion": "confirmar",
-                "desde": None,
-                "hacia": EstatusVenta.PENDIENTE.value,
-                "motivo": None,
-                "usuario": actor.sub,
-                "fecha": now,
-                "payload": audit_payload,
-            },
-        )
+    id_venta, line_ids = await writer.insert_sale(
+        s,
+        id_cotizacion=None,
+        id_cliente=id_cliente,
+        total=total,
+        total_pagado=total_pagado,
+        data=data,
+        prices=prices,
+        hoy=hoy,
+        now=now,
+        usuario=actor.sub,
+        audit_payload=audit_payload,
+    )
+    folio = d.folio_venta(id_venta)
     event_id = await enqueue(
         s,
         outbox,

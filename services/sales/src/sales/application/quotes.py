@@ -5,32 +5,32 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.events.sales import (
-    SaleConfirmed,
-    SaleLine,
-)
 from nexo_messaging.outbox import enqueue
 from sales import domain as d
 from sales.application.clients import get_cliente
 from sales.application.common import Actor, audit, today, utcnow
-from sales.application.pos import VentaResult
+from sales.application.pos import (
+    SaleRowWriter,
+    VentaIn,
+    VentaRef,
+    VentaResult,
+    sale_confirmed,
+)
 from sales.application.pricing import LineaIn, material_stock, price_line, require_material
 from sales.domain import (
     Conflict,
     EstadoCotizacion,
-    EstatusVenta,
     Invalid,
     NotFound,
 )
 from sales.models import (
-    Abono,
     Cotizacion,
-    DetalleVenta,
     Venta,
     outbox,
 )
@@ -103,17 +103,33 @@ async def transition_cotizacion(
     return c
 
 
+@dataclass(frozen=True)
+class FrozenPrice:
+    """The price a quote froze at creation (AC-D15), as a sale line's price
+    (`sales.application.pos.LinePrice`)."""
+
+    precio_unitario: Decimal
+    subtotal: Decimal
+    porcentaje_utilidad: int
+    parametros_precio: dict[str, Any]
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.parametros_precio
+
+
 async def convert_cotizacion(
     s: AsyncSession,
     id_cotizacion: int,
     actor: Actor,
     *,
+    writer: SaleRowWriter,
     permitir_backorder: bool = False,
     monto_abonado: Decimal = Decimal("0"),
     metodo_pago: str = "efectivo",
     fecha_entrega: date | None = None,
 ) -> VentaResult:
-    """Accepted quote → sale at the FROZEN price (AC-D15), same stock rule as POS (AC-D26)."""
+    """Accepted quote → sale at the FROZEN price (AC-D15), same stock rule as POS (AC-D26).
+    The rows and the SaleConfirmed are those of a POS sale: same writer, same event builder."""
     c = await s.scalar(
         select(Cotizacion).where(Cotizacion.id_cotizacion == id_cotizacion).with_for_update()
     )
@@ -129,98 +145,60 @@ async def convert_cotizacion(
     d.check_stock(materials, requested, permitir_backorder=permitir_backorder)
     if monto_abonado > 0:
         d.check_abono(c.monto_total, Decimal(0), monto_abonado, "monto_abonado")
-    now = utcnow()
-    hoy = d.business_date(now)
-    venta = Venta(
-        id_cotizacion=id_cotizacion,
-        id_cliente=c.id_cliente,
-        estatus=EstatusVenta.PENDIENTE.value,
-        total=c.monto_total,
-        total_pagado=monto_abonado,
-        permitir_backorder=permitir_backorder,
-        fecha_venta=hoy,
+    data = VentaIn(
+        carrito=[
+            LineaIn(
+                producto_id=c.id_producto,
+                material_id=c.id_material,
+                largo=c.largo_pza,
+                ancho=c.ancho_pza,
+                espesor_mm=c.espesor_mm,
+                minutos_laser=c.minutos_laser,
+                cantidad=c.cantidad,
+                porcentaje_utilidad=c.porcentaje_utilidad,
+            )
+        ],
+        cliente_id=c.id_cliente,
+        monto_abonado=monto_abonado,
+        metodo_pago=metodo_pago,
         fecha_entrega=fecha_entrega,
-        creado_por=actor.sub,
-        creado_en=now,
-        version=1,
+        permitir_backorder=permitir_backorder,
     )
-    s.add(venta)
+    prices = [
+        FrozenPrice(c.precio_unitario, c.monto_total, c.porcentaje_utilidad, c.parametros_precio)
+    ]
+    total = c.monto_total
+    total_pagado = monto_abonado if monto_abonado > 0 else Decimal("0.00")
+    now = utcnow()
     try:
-        await s.flush()
+        id_venta, line_ids = await writer.insert_sale(
+            s,
+            id_cotizacion=id_cotizacion,
+            id_cliente=c.id_cliente,
+            total=total,
+            total_pagado=total_pagado,
+            data=data,
+            prices=prices,
+            hoy=d.business_date(now),
+            now=now,
+            usuario=actor.sub,
+            audit_payload={"id_cotizacion": id_cotizacion},
+        )
     except IntegrityError:  # concurrent conversion lost the UNIQUE(id_cotizacion) race
         raise Conflict(
             "La cotización ya fue convertida en venta", code="COTIZACION_YA_CONVERTIDA"
         ) from None
-    det = DetalleVenta(
-        id_venta=venta.id_venta,
-        id_producto=c.id_producto,
-        id_material=c.id_material,
-        cantidad=c.cantidad,
-        largo_pza=c.largo_pza,
-        ancho_pza=c.ancho_pza,
-        espesor_mm=c.espesor_mm,
-        porcentaje_utilidad=c.porcentaje_utilidad,
-        minutos_laser=c.minutos_laser,
-        precio_unitario=c.precio_unitario,
-        subtotal=c.monto_total,
-        parametros_precio=c.parametros_precio,
-    )
-    s.add(det)
-    if monto_abonado > 0:
-        s.add(
-            Abono(
-                id_venta=venta.id_venta,
-                monto=monto_abonado,
-                metodo=metodo_pago,
-                estado="aplicado",
-                fecha=now,
-                fecha_negocio=hoy,
-                usuario=actor.sub,
-            )
-        )
-    await s.flush()
-    folio = d.folio_venta(venta.id_venta)
-    await audit(
-        s,
-        actor,
-        "venta",
-        venta.id_venta,
-        "confirmar",
-        None,
-        venta.estatus,
-        payload={"id_cotizacion": id_cotizacion},
-    )
+    folio = d.folio_venta(id_venta)
     event_id = await enqueue(
         s,
         outbox,
-        SaleConfirmed(
-            id_venta=venta.id_venta,
-            folio=folio,
-            id_cliente=venta.id_cliente,
-            lineas=[
-                SaleLine(
-                    id_detalle=det.id_detalle,
-                    id_material=det.id_material,
-                    cantidad=det.cantidad,
-                    id_producto=det.id_producto,
-                    espesor_mm=det.espesor_mm,
-                    ancho=det.ancho_pza,
-                    alto=det.largo_pza,
-                    precio_unitario=det.precio_unitario,
-                    subtotal=det.subtotal,
-                )
-            ],
-            total=venta.total,
-            permitir_backorder=permitir_backorder,
-            confirmed_at=now,
-            confirmed_by=actor.sub,
-        ),
+        sale_confirmed(id_venta, folio, c.id_cliente, line_ids, data, prices, total, now, actor),
     )
     return VentaResult(
-        venta=venta,
+        venta=VentaRef(id_venta),
         folio=folio,
-        total=venta.total,
-        saldo_restante=d.saldo_restante(venta.total, venta.total_pagado),
+        total=total,
+        saldo_restante=d.saldo_restante(total, total_pagado),
         alertas_stock=d.projected_alerts(materials, requested),
         event_id=event_id,
     )

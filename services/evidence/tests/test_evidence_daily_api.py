@@ -19,7 +19,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import event, func, insert, select
 
-from evidence import daily
+from evidence import queries
 from evidence.main import create_app
 from evidence.models import PartidaProyectada, ReporteDiario, ReporteMensual
 from evidence.settings import EvidenceSettings
@@ -503,7 +503,7 @@ async def test_reads_run_a_fixed_number_of_queries(c: Ctx) -> None:
     """No N+1: the same statement count for 1 and for 40 lines / OTs. Counted on the use
     case's own connection (the relay and consumers share the engine)."""
 
-    async def queries(path: str, params: dict[str, Any]) -> int:
+    async def statements_of(path: str, params: dict[str, Any]) -> int:
         statements: list[str] = []
 
         def count(*args: Any) -> None:
@@ -514,17 +514,17 @@ async def test_reads_run_a_fixed_number_of_queries(c: Ctx) -> None:
             assert conn is not None
             event.listen(conn, "before_cursor_execute", count)
             if path == PROD_GRID:
-                res = await daily.partidas_produccion(s, **params, tipo_tiempo="TE")
+                res = await queries.partidas_produccion(s, **params, tipo_tiempo="TE")
                 assert res.partidas
             else:
-                assert await daily.ots_por_sitio(s, **params)
+                assert await queries.ots_por_sitio(s, **params)
         return len(statements)
 
     ids = await _production_family(c)
     prod_params = {"id_ot": ids["p"], "mes": 3, "anio": 2025}
     await _put(c, ids["line_p"], "2025-03-02", "1")
-    few = await queries(PROD_GRID, prod_params)
-    site_few = await queries(SITE_GRID, {"id_sitio": 7, "mes": 3, "anio": 2025})
+    few = await statements_of(PROD_GRID, prod_params)
+    site_few = await statements_of(SITE_GRID, {"id_sitio": 7, "mes": 3, "anio": 2025})
     partidas = [
         {"id_partida": f"X-{i}", "anexo": "C-2", "volumen_proyectado": "10"} for i in range(40)
     ]
@@ -546,9 +546,9 @@ async def test_reads_run_a_fixed_number_of_queries(c: Ctx) -> None:
             f"S-{i}", id_frente=2, id_embarcacion=7, fecha_inicio_programado="2025-03-01"
         )
         await ok(await c.save(c.res, (oid, ["Operativo"] * 3)))
-    many = await queries(PROD_GRID, prod_params)
+    many = await statements_of(PROD_GRID, prod_params)
     assert many == few <= 4
-    assert await queries(SITE_GRID, {"id_sitio": 7, "mes": 3, "anio": 2025}) == site_few <= 2
+    assert await statements_of(SITE_GRID, {"id_sitio": 7, "mes": 3, "anio": 2025}) == site_few <= 2
     assert len(await c.site_grid()) == 43
 
 

@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from evidence import application as uc
 from evidence import domain as d
-from evidence import service
+from evidence import queries
 from evidence.models import ImportacionAnexo, Ot, PartidaAnexo, Produccion, ReporteMensual
 from service_defaults.db import create_engine, session_factory
 from service_defaults.migrations import upgrade
@@ -122,7 +123,7 @@ async def _check_agreement(url: str) -> None:
                 }
                 assert python, "the cases must include eligible productions"
                 assert len(python) < len(inputs), "and ineligible ones"
-                cfg = service.EvidenceConfig(gpu_annexes=annexes)
+                cfg = uc.EvidenceConfig(gpu_annexes=annexes)
                 sql = set(
                     (
                         await session.scalars(
@@ -132,13 +133,13 @@ async def _check_agreement(url: str) -> None:
                                 ImportacionAnexo,
                                 ImportacionAnexo.id == PartidaAnexo.id_importacion_anexo,
                             )
-                            .where(service.eligible_where(cfg))
+                            .where(queries.eligible_where(cfg))
                         )
                     ).all()
                 )
                 assert sql == python, _explain(inputs, sql ^ python)
                 # The reads that render it: the grid and the completeness report.
-                rows = await service.grid(session, id_ot=1, mes=MES, anio=ANIO, cfg=cfg)
+                rows = await queries.grid(session, id_ot=1, mes=MES, anio=ANIO, cfg=cfg)
                 in_grid = {
                     cell["id_produccion"]
                     for line in rows
@@ -146,7 +147,7 @@ async def _check_agreement(url: str) -> None:
                     for cell in line[f"dia_{day}"] or ()
                 }
                 assert in_grid == python, _explain(inputs, in_grid ^ python)
-                report = await service.completitud(session, id_ot=1, mes=MES, anio=ANIO, cfg=cfg)
+                report = await queries.completitud(session, id_ot=1, mes=MES, anio=ANIO, cfg=cfg)
                 missing = {f["id_produccion"] for f in report["faltantes"]}  # no GPU yet: all
                 assert missing == python, _explain(inputs, missing ^ python)
     finally:

@@ -24,7 +24,8 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import func, select
 
 from contracts.events.evidence import MAX_PRODUCTIONS_PER_EVENT, ProductionSavedV2
-from evidence import consumers, service
+from evidence import application as uc
+from evidence import consumers
 from evidence import domain as d
 from evidence.adapters import writer_for
 from evidence.domain import DomainError, GpuStatus, TransitionRequest
@@ -277,21 +278,20 @@ async def test_concurrency_on_postgres(pg_database: str) -> None:
     sup = d.Actor("sam", frozenset({d.ROLE_SUPERVISOR, d.ROLE_RESIDENTE}))
     try:
         async with maker() as s:
-            ot = await service.crear_ot(s, orden_trabajo="OTE-CONC")
-            _, lines = await service.importar_anexo(
+            ot = await uc.crear_ot(s, orden_trabajo="OTE-CONC")
+            _, lines = await uc.importar_anexo(
                 s,
                 sup,
                 id_ot=ot.id,
                 partidas=[
-                    service.PartidaInput(f"C-2.{i}", "x", "C-2", "JOR", Decimal(10**6))
-                    for i in range(5)
+                    uc.PartidaInput(f"C-2.{i}", "x", "C-2", "JOR", Decimal(10**6)) for i in range(5)
                 ],
             )
             await s.commit()
 
         async def bulk(value: str) -> None:
             async with maker() as s:
-                await service.guardar_produccion_masiva(
+                await uc.guardar_produccion_masiva(
                     s,
                     PG,
                     sup,
@@ -299,7 +299,7 @@ async def test_concurrency_on_postgres(pg_database: str) -> None:
                     mes=3,
                     anio=2025,
                     tipo_tiempo="TE",
-                    partidas=[service.PartidaValores(p.id, [Decimal(value)] * 31) for p in lines],
+                    partidas=[uc.PartidaValores(p.id, [Decimal(value)] * 31) for p in lines],
                 )
                 await s.commit()
 
@@ -307,7 +307,7 @@ async def test_concurrency_on_postgres(pg_database: str) -> None:
         async with maker() as s:
             rows = (await s.scalars(select(Produccion))).all()
             ids = sorted(p.id for p in rows)
-            await service.sync_gpus(s, PG, ids)
+            await uc.sync_gpus(s, PG, ids)
             await s.commit()
         assert len(rows) == 5 * 31
         assert len({p.volumen_produccion for p in rows}) == 1  # one save won each row
@@ -319,7 +319,7 @@ async def test_concurrency_on_postgres(pg_database: str) -> None:
         async def upload(n: int) -> str:
             async with maker() as s:
                 try:
-                    await service.transicionar_gpu(
+                    await uc.transicionar_gpu(
                         s,
                         PG,
                         d.Actor(f"u{n}", frozenset({d.ROLE_RESIDENTE})),
@@ -339,7 +339,7 @@ async def test_concurrency_on_postgres(pg_database: str) -> None:
         async def review() -> str:
             async with maker() as s:
                 try:
-                    await service.transicionar_gpu(
+                    await uc.transicionar_gpu(
                         s,
                         PG,
                         d.Actor("rita", frozenset({d.ROLE_REVISOR})),
@@ -358,7 +358,7 @@ async def test_concurrency_on_postgres(pg_database: str) -> None:
                 )
                 assert prod is not None
                 try:
-                    await service.editar_produccion(s, PG, sup, prod, Decimal(0))
+                    await uc.editar_produccion(s, PG, sup, prod, Decimal(0))
                     await s.commit()
                     return "ok"
                 except DomainError as exc:
@@ -388,21 +388,21 @@ async def test_bulk_save_update_and_gpu_sync_on_postgres(pg_database: str) -> No
     rev = d.Actor("rita", frozenset({d.ROLE_REVISOR}))
     try:
         async with maker() as s:
-            ot = await service.crear_ot(s, orden_trabajo="OTE-BULK")
-            _, lines = await service.importar_anexo(
+            ot = await uc.crear_ot(s, orden_trabajo="OTE-BULK")
+            _, lines = await uc.importar_anexo(
                 s,
                 res,
                 id_ot=ot.id,
                 partidas=[
-                    service.PartidaInput(f"{a}.{i}", "x", a, "JOR", Decimal(10**6))
+                    uc.PartidaInput(f"{a}.{i}", "x", a, "JOR", Decimal(10**6))
                     for i, a in enumerate(("C-2", "C-3", "C-1"))
                 ],
             )
             await s.commit()
 
-        async def month(values: dict[int, list[Decimal | None]]) -> service.SaveResult:
+        async def month(values: dict[int, list[Decimal | None]]) -> uc.SaveResult:
             async with maker() as s:
-                out = await service.guardar_produccion_masiva(
+                out = await uc.guardar_produccion_masiva(
                     s,
                     PG,
                     res,
@@ -410,7 +410,7 @@ async def test_bulk_save_update_and_gpu_sync_on_postgres(pg_database: str) -> No
                     mes=3,
                     anio=2025,
                     tipo_tiempo="TE",
-                    partidas=[service.PartidaValores(p, v) for p, v in values.items()],
+                    partidas=[uc.PartidaValores(p, v) for p, v in values.items()],
                 )
                 await s.commit()
                 return out
@@ -463,7 +463,7 @@ async def test_bulk_save_update_and_gpu_sync_on_postgres(pg_database: str) -> No
         day = {n: created[line0 * 100 + n][0] for n in (1, 2, 3)}
         async with maker() as s:
             for n in (1, 2):
-                await service.transicionar_gpu(
+                await uc.transicionar_gpu(
                     s, PG, res, day[n], TransitionRequest(GpuStatus.CARGADO, archivo=LINK)
                 )
             await s.commit()
@@ -480,9 +480,7 @@ async def test_bulk_save_update_and_gpu_sync_on_postgres(pg_database: str) -> No
                     )
                 ).all()
             )
-            await service.transicionar_gpu(
-                s, PG, rev, day[2], TransitionRequest(GpuStatus.EN_REVISION)
-            )
+            await uc.transicionar_gpu(s, PG, rev, day[2], TransitionRequest(GpuStatus.EN_REVISION))
             await s.commit()
         assert [versions[f] for f in sorted(versions)][:4] == [2, 2, 2, 1]
         await drain()

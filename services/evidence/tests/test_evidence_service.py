@@ -12,12 +12,15 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts.events.evidence import GpuStatusChanged, ProductionSaved, ProductionSavedV2
-from evidence import consumers, service
+from evidence import application as uc
+from evidence import consumers, queries
 from evidence import domain as d
 from evidence.adapters import writer_for
+from evidence.application import production as save_module
 from evidence.domain import Actor, DomainError, GpuStatus, TransitionRequest
 from evidence.models import (
     GpuConflicto,
+    PartidaAnexo,
     Produccion,
     RegistroGpu,
     RegistroGpuHistorial,
@@ -113,7 +116,7 @@ class Consumer:
 async def save(maker: Maker, partida: int, day: int, vol: str, tipo: str = "TE") -> int:
     res = await tx(
         maker,
-        lambda s: service.guardar_produccion(
+        lambda s: uc.guardar_produccion(
             s,
             W,
             RES,
@@ -144,7 +147,7 @@ async def transition(maker: Maker, gpu_id: int, actor: Actor, to: GpuStatus, **k
     version = kw.pop("version", None)
     await tx(
         maker,
-        lambda s: service.transicionar_gpu(
+        lambda s: uc.transicionar_gpu(
             s, W, actor, gpu_id, TransitionRequest(to=to, **kw), expected_version=version
         ),
     )
@@ -187,7 +190,7 @@ async def test_gp_e01_auto_creation(maker: Maker) -> None:
         ("created", "PENDIENTE", 19)
     ]
     async with maker() as s:
-        data = await service.grid(s, id_ot=10, mes=3, anio=2025)
+        data = await queries.grid(s, id_ot=10, mes=3, anio=2025)
     assert len(data) == 1
     assert data[0]["dia_2"] == [
         {
@@ -247,7 +250,7 @@ async def test_gp_e03_e04_workflow_and_history(maker: Maker) -> None:
     await transition(maker, gpu.id, REV, GpuStatus.EN_REVISION)
     await transition(maker, gpu.id, REV, GpuStatus.VALIDADO)
     async with maker() as s:
-        hist = await service.historial(s, gpu.id)
+        hist = await queries.historial(s, gpu.id)
     assert [h.a_estatus for h in hist] == [
         "PENDIENTE",
         "CARGADO",
@@ -293,7 +296,7 @@ async def test_gp_e06_volume_to_zero(maker: Maker) -> None:
     await consumer.drain()
     assert await gpu_of(maker, p790) is None
     async with maker() as s:
-        hist = await service.historial(s, g790.id)  # history kept
+        hist = await queries.historial(s, g790.id)  # history kept
     assert [h.accion for h in hist] == ["CREADO", "ELIMINADO"]
     assert hist[-1].motivo == "VOLUMEN_CERO"
 
@@ -340,7 +343,7 @@ async def test_redelivery_and_replay_converge(maker: Maker) -> None:
     consumer = Consumer(maker)
     await tx(
         maker,
-        lambda s: service.guardar_produccion_masiva(
+        lambda s: uc.guardar_produccion_masiva(
             s,
             W,
             RES,
@@ -349,9 +352,9 @@ async def test_redelivery_and_replay_converge(maker: Maker) -> None:
             anio=2025,
             tipo_tiempo="TE",
             partidas=[
-                service.PartidaValores(456, [Decimal(1)] * 31),
-                service.PartidaValores(457, [Decimal(2)] * 10),
-                service.PartidaValores(458, [Decimal(3)] * 5),
+                uc.PartidaValores(456, [Decimal(1)] * 31),
+                uc.PartidaValores(457, [Decimal(2)] * 10),
+                uc.PartidaValores(458, [Decimal(3)] * 5),
             ],
         ),
     )
@@ -375,7 +378,7 @@ async def test_redelivery_and_replay_converge(maker: Maker) -> None:
     # drop some to zero, replay: converges to the same state
     await tx(
         maker,
-        lambda s: service.guardar_produccion_masiva(
+        lambda s: uc.guardar_produccion_masiva(
             s,
             W,
             RES,
@@ -383,7 +386,7 @@ async def test_redelivery_and_replay_converge(maker: Maker) -> None:
             mes=3,
             anio=2025,
             tipo_tiempo="TE",
-            partidas=[service.PartidaValores(456, [Decimal(0)] * 5)],
+            partidas=[uc.PartidaValores(456, [Decimal(0)] * 5)],
         ),
     )
     await consumer.drain()
@@ -432,10 +435,10 @@ async def test_unknown_production_in_v2_event_is_permanent_error(maker: Maker) -
     assert await gpu_of(maker, pid) is None  # nothing half-applied
 
 
-async def month(maker: Maker, values: dict[int, list[Decimal | None]]) -> service.SaveResult:
+async def month(maker: Maker, values: dict[int, list[Decimal | None]]) -> uc.SaveResult:
     return await tx(
         maker,
-        lambda s: service.guardar_produccion_masiva(
+        lambda s: uc.guardar_produccion_masiva(
             s,
             W,
             RES,
@@ -443,7 +446,7 @@ async def month(maker: Maker, values: dict[int, list[Decimal | None]]) -> servic
             mes=3,
             anio=2025,
             tipo_tiempo="TE",
-            partidas=[service.PartidaValores(p, v) for p, v in values.items()],
+            partidas=[uc.PartidaValores(p, v) for p, v in values.items()],
         ),
     )
 
@@ -451,7 +454,7 @@ async def month(maker: Maker, values: dict[int, list[Decimal | None]]) -> servic
 async def test_bulk_save_is_split_into_numbered_parts(
     maker: Maker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(service, "MAX_PRODUCTIONS_PER_EVENT", 20)
+    monkeypatch.setattr(save_module, "MAX_PRODUCTIONS_PER_EVENT", 20)
     res = await month(
         maker, {456: [Decimal(1)] * 31, 457: [Decimal(2)] * 10, 458: [Decimal(3)] * 5}
     )
@@ -531,7 +534,7 @@ async def test_bulk_update_of_existing_rows_checks_versions(
     ]
     # a version bump between reading the rows and writing them (autorizar_excedente does not
     # take the report lock) refuses the whole save: nothing is written
-    real_lock = service._lock_gpu_rows
+    real_lock = save_module.lock_gpu_rows
 
     async def lock_then_bump(session: AsyncSession, writer: Any, ids: Any) -> Any:
         found = await real_lock(session, writer, ids)
@@ -545,7 +548,7 @@ async def test_bulk_update_of_existing_rows_checks_versions(
         )
         return found
 
-    monkeypatch.setattr(service, "_lock_gpu_rows", lock_then_bump)
+    monkeypatch.setattr(save_module, "lock_gpu_rows", lock_then_bump)
     with pytest.raises(DomainError) as exc:
         await month(maker, {456: [Decimal(5)] * 5, 457: [None, Decimal(9)]})
     assert exc.value.code == "VERSION_OBSOLETA"
@@ -612,7 +615,7 @@ async def test_gp_e07_billing_lock(maker: Maker) -> None:
     await transition(maker, gc.id, RES, GpuStatus.CARGADO, archivo=LINK)
     res = await tx(
         maker,
-        lambda s: service.crear_estimacion(
+        lambda s: uc.crear_estimacion(
             s,
             W,
             FAC,
@@ -620,7 +623,7 @@ async def test_gp_e07_billing_lock(maker: Maker) -> None:
             fecha_desde=dt.date(2025, 3, 1),
             fecha_hasta=dt.date(2025, 3, 31),
             fecha_estimacion=dt.date(2025, 4, 1),
-            detalles=[service.DetalleInput(p789)],
+            detalles=[uc.DetalleInput(p789)],
         ),
     )
     line = res.detalles[0]
@@ -636,9 +639,7 @@ async def test_gp_e07_billing_lock(maker: Maker) -> None:
     with pytest.raises(DomainError) as exc:
         await tx(
             maker,
-            lambda s: service.agregar_detalle(
-                s, W, FAC, res.header.id, service.DetalleInput(p_cargado)
-            ),
+            lambda s: uc.agregar_detalle(s, W, FAC, res.header.id, uc.DetalleInput(p_cargado)),
         )
     assert (exc.value.code, exc.value.status) == ("GPU_NO_VALIDADO", 422)
     # a billed production cannot be edited
@@ -655,7 +656,7 @@ async def test_auto_estimate_skips_and_excedente_authorisation(maker: Maker) -> 
     await consumer.drain()
     res = await tx(
         maker,
-        lambda s: service.crear_estimacion(
+        lambda s: uc.crear_estimacion(
             s,
             W,
             FAC,
@@ -676,25 +677,23 @@ async def test_gp_e08_excedente_chronological(maker: Maker) -> None:
     consumer = Consumer(maker)
     # OT 11 (reprogramación of 10) authorises 20 more of C-2.1.1 → 80 + 20 = 100
     async with maker() as s:
-        row = await s.get(service.PartidaAnexo, 456)
+        row = await s.get(PartidaAnexo, 456)
         assert row is not None
         row.volumen_proyectado = Decimal(80)
         await s.commit()
     await tx(
         maker,
-        lambda s: service.importar_anexo(
+        lambda s: uc.importar_anexo(
             s,
             SUP,
             id_ot=11,
-            partidas=[
-                service.PartidaInput("C-2.1.1.", "Técnico (reprog)", "C-2", "JOR", Decimal(20))
-            ],
+            partidas=[uc.PartidaInput("C-2.1.1.", "Técnico (reprog)", "C-2", "JOR", Decimal(20))],
         ),
     )
     # April production entered earlier
     await tx(
         maker,
-        lambda s: service.guardar_produccion(
+        lambda s: uc.guardar_produccion(
             s,
             W,
             RES,
@@ -707,7 +706,7 @@ async def test_gp_e08_excedente_chronological(maker: Maker) -> None:
     # family production before March = 90
     await tx(
         maker,
-        lambda s: service.guardar_produccion(
+        lambda s: uc.guardar_produccion(
             s,
             W,
             RES,
@@ -738,7 +737,7 @@ async def test_gp_e08_excedente_chronological(maker: Maker) -> None:
     await transition(maker, g2.id, REV, GpuStatus.VALIDADO)
 
     async def bill(s: AsyncSession) -> Any:
-        return await service.crear_estimacion(
+        return await uc.crear_estimacion(
             s,
             W,
             FAC,
@@ -746,13 +745,13 @@ async def test_gp_e08_excedente_chronological(maker: Maker) -> None:
             fecha_desde=dt.date(2025, 3, 1),
             fecha_hasta=dt.date(2025, 3, 31),
             fecha_estimacion=dt.date(2025, 4, 1),
-            detalles=[service.DetalleInput(p2)],
+            detalles=[uc.DetalleInput(p2)],
         )
 
     with pytest.raises(DomainError) as exc:
         await tx(maker, bill)
     assert exc.value.code == "EXCEDENTE_NO_AUTORIZADO"
-    await tx(maker, lambda s: service.autorizar_excedente(s, SUP, p2))
+    await tx(maker, lambda s: uc.autorizar_excedente(s, SUP, p2))
     res = await tx(maker, bill)
     assert res.detalles[0].es_excedente is True
 
@@ -765,52 +764,52 @@ async def test_gp_e09_two_time_types(maker: Maker) -> None:
     assert (await gpu_of(maker, te)) is not None
     assert (await gpu_of(maker, cma)) is not None
     async with maker() as s:
-        data = await service.grid(s, id_ot=10, mes=3, anio=2025)
+        data = await queries.grid(s, id_ot=10, mes=3, anio=2025)
     assert [c["tipo_tiempo"] for c in data[0]["dia_5"]] == ["TE", "CMA"]
 
 
 async def test_gp_e10_grid_guards(maker: Maker) -> None:
     async with maker() as s:
-        assert await service.grid(s, id_ot=10, mes=3, anio=None) == []
-        assert await service.grid(s, id_ot=10, mes=4, anio=2025) == []
+        assert await queries.grid(s, id_ot=10, mes=3, anio=None) == []
+        assert await queries.grid(s, id_ot=10, mes=4, anio=2025) == []
         with pytest.raises(DomainError) as exc:
-            await service.grid(s, id_ot=10, mes=13, anio=2025)
+            await queries.grid(s, id_ot=10, mes=13, anio=2025)
     assert (exc.value.code, exc.value.status) == ("MES_INVALIDO", 400)
 
 
 async def test_closed_month_and_day_block_edits(maker: Maker) -> None:
     await save(maker, 456, 2, "8")
     await tx(
-        maker, lambda s: service.cerrar_dia(s, W, id_ot=10, fecha=dt.date(2025, 3, 2), cerrado=True)
+        maker, lambda s: uc.cerrar_dia(s, W, id_ot=10, fecha=dt.date(2025, 3, 2), cerrado=True)
     )
     with pytest.raises(DomainError) as exc:
         await save(maker, 456, 2, "9")
     assert exc.value.code == "DIA_CERRADO"
     await save(maker, 456, 3, "1")  # another day is fine
-    await tx(maker, lambda s: service.cerrar_mes(s, W, id_ot=10, mes=3, anio=2025, cerrado=True))
+    await tx(maker, lambda s: uc.cerrar_mes(s, W, id_ot=10, mes=3, anio=2025, cerrado=True))
     with pytest.raises(DomainError) as exc:
         await save(maker, 456, 4, "1")
     assert exc.value.code == "MES_CERRADO"
 
 
 async def test_bulk_input_validation_writes_nothing(maker: Maker) -> None:
-    async def bad(partidas: list[service.PartidaValores], mes: int = 3) -> DomainError:
+    async def bad(partidas: list[uc.PartidaValores], mes: int = 3) -> DomainError:
         with pytest.raises(DomainError) as exc:
             await tx(
                 maker,
-                lambda s: service.guardar_produccion_masiva(
+                lambda s: uc.guardar_produccion_masiva(
                     s, W, RES, id_ot=10, mes=mes, anio=2025, tipo_tiempo="TE", partidas=partidas
                 ),
             )
         return exc.value
 
-    err = await bad([service.PartidaValores(456, [Decimal(1), Decimal(-1)])])
+    err = await bad([uc.PartidaValores(456, [Decimal(1), Decimal(-1)])])
     assert (err.code, err.field) == ("VOLUMEN_INVALIDO", "partidas[0].valores[1]")
-    err = await bad([service.PartidaValores(456, [Decimal(1)] * 31)], mes=2)
+    err = await bad([uc.PartidaValores(456, [Decimal(1)] * 31)], mes=2)
     assert (err.code, err.field) == ("DIA_INVALIDO", "partidas[0].valores")
-    err = await bad([service.PartidaValores(9999, [Decimal(1)])])
+    err = await bad([uc.PartidaValores(9999, [Decimal(1)])])
     assert (err.code, err.field) == ("PARTIDA_INVALIDA", "partidas")
-    err = await bad([service.PartidaValores(456, [Decimal(1)])], mes=13)
+    err = await bad([uc.PartidaValores(456, [Decimal(1)])], mes=13)
     assert err.code == "MES_INVALIDO"
     async with maker() as s:
         assert await s.scalar(select(func.count()).select_from(Produccion)) == 0
@@ -830,13 +829,11 @@ async def test_bulk_transitions_all_or_nothing(maker: Maker) -> None:
         await transition(maker, gid, RES, GpuStatus.CARGADO, archivo=LINK)
     for gid in gids[:2]:
         await transition(maker, gid, REV, GpuStatus.EN_REVISION)
-    items = [service.BulkItem(g) for g in gids]
+    items = [uc.BulkItem(g) for g in gids]
     with pytest.raises(DomainError) as exc:
         await tx(
             maker,
-            lambda s: service.transicionar_gpus(
-                s, W, REV, items, TransitionRequest(GpuStatus.VALIDADO)
-            ),
+            lambda s: uc.transicionar_gpus(s, W, REV, items, TransitionRequest(GpuStatus.VALIDADO)),
         )
     assert exc.value.extensions["errores"][0]["id_gpu"] == gids[2]
     assert [(await gpu_of(maker, p)).estatus for p in ids] == [  # type: ignore[union-attr]
@@ -846,9 +843,7 @@ async def test_bulk_transitions_all_or_nothing(maker: Maker) -> None:
     ]
     await tx(
         maker,
-        lambda s: service.transicionar_gpus(
-            s, W, REV, items[:2], TransitionRequest(GpuStatus.VALIDADO)
-        ),
+        lambda s: uc.transicionar_gpus(s, W, REV, items[:2], TransitionRequest(GpuStatus.VALIDADO)),
     )
     assert [(await gpu_of(maker, p)).estatus for p in ids[:2]] == ["VALIDADO", "VALIDADO"]  # type: ignore[union-attr]
 
@@ -860,7 +855,7 @@ async def test_legacy_save_status(maker: Maker) -> None:
     await consumer.drain()
     await tx(
         maker,
-        lambda s: service.guardar_estatus_legacy(
+        lambda s: uc.guardar_estatus_legacy(
             s, W, RES, id_produccion=pid, estatus_id=20, archivo=LINK
         ),
     )
@@ -873,7 +868,7 @@ async def test_legacy_save_status(maker: Maker) -> None:
         ({"id_produccion": p458, "estatus_id": 20, "archivo": LINK}, "PRODUCCION_NO_ELEGIBLE"),
     ):
         with pytest.raises(DomainError) as exc:
-            await tx(maker, lambda s, kw=kwargs: service.guardar_estatus_legacy(s, W, RES, **kw))
+            await tx(maker, lambda s, kw=kwargs: uc.guardar_estatus_legacy(s, W, RES, **kw))
         assert exc.value.code == code
     # archivo omitted on CARGADO → PENDIENTE is G3 (clears), never a silent NULL overwrite
     g = await gpu_of(maker, pid)
@@ -886,7 +881,7 @@ async def test_import_deactivation_retires_gpus(maker: Maker) -> None:
     pid = await save(maker, 456, 2, "8")
     await consumer.drain()
     assert await gpu_of(maker, pid) is not None
-    await tx(maker, lambda s: service.cambiar_importacion_activa(s, W, SUP, 1, False))
+    await tx(maker, lambda s: uc.cambiar_importacion_activa(s, W, SUP, 1, False))
     await consumer.drain()
     assert await gpu_of(maker, pid) is None
 
@@ -898,7 +893,7 @@ async def test_completeness(maker: Maker) -> None:
     await save(maker, 458, 3, "4")  # not GPU annex: not counted
     await consumer.drain()
     async with maker() as s:
-        rep = await service.completitud(s, id_ot=10, mes=3, anio=2025)
+        rep = await queries.completitud(s, id_ot=10, mes=3, anio=2025)
     assert rep["total"] == 2
     assert rep["por_estatus"]["VALIDADO"]["porcentaje"] == Decimal("50.00")
     assert [f["codigo"] for f in rep["faltantes"]] == ["C-3.4.2"]
@@ -923,7 +918,7 @@ async def test_history_is_append_only_and_outlives_gpu(maker: Maker) -> None:
     await consumer.drain()
     assert await gpu_of(maker, pid) is None
     async with maker() as s:
-        hist = await service.historial(s, gpu.id)
+        hist = await queries.historial(s, gpu.id)
     assert [(h.accion, h.de_estatus, h.a_estatus, h.archivo) for h in hist] == [
         ("CREADO", None, "PENDIENTE", None),
         ("TRANSICION", "PENDIENTE", "CARGADO", LINK),

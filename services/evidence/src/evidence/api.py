@@ -25,9 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from evidence import daily, service
 from evidence import domain as d
+from evidence import queries
 from evidence.adapters import BulkWriter
+from evidence.application import billing, common, daily, gpus, ots, production, reports
 from evidence.domain import Actor, DomainError, GpuStatus
 from evidence.models import (
     NO_SITE,
@@ -121,8 +122,8 @@ def actor_of(user: CurrentUser) -> Actor:
     return Actor(user.sub, frozenset(user.roles))
 
 
-def config_of(request: Request) -> service.EvidenceConfig:
-    return service.config_from_settings(request.app.state.settings)
+def config_of(request: Request) -> common.EvidenceConfig:
+    return common.config_from_settings(request.app.state.settings)
 
 
 async def commit(request: Request, session: AsyncSession) -> None:
@@ -140,7 +141,7 @@ def money(value: Decimal) -> str:
 
 
 def iso(value: dt.datetime | None) -> str | None:
-    v = service.aware(value)
+    v = common.aware(value)
     return v.isoformat() if v else None
 
 
@@ -194,7 +195,7 @@ async def crear_ot(
     session: Session,
     user: CurrentUser = Depends(require_roles(ROLE_SUPERVISOR)),
 ) -> dict[str, Any]:
-    ot = await service.crear_ot(session, **body.model_dump())
+    ot = await ots.crear_ot(session, **body.model_dump())
     await commit(request, session)
     return ot_out(ot)
 
@@ -203,7 +204,7 @@ async def crear_ot(
 async def get_ot(
     id_ot: Id32, session: Session, user: CurrentUser = Depends(require_roles(*READERS))
 ) -> dict[str, Any]:
-    return ot_out(await service.get_ot(session, id_ot))
+    return ot_out(await common.get_ot(session, id_ot))
 
 
 class PartidaIn(_In):
@@ -246,14 +247,14 @@ async def importar_anexo(
     session: Session,
     user: CurrentUser = Depends(require_roles(ROLE_SUPERVISOR)),
 ) -> dict[str, Any]:
-    imp, rows = await service.importar_anexo(
+    imp, rows = await ots.importar_anexo(
         session,
         actor_of(user),
         id_ot=id_ot,
         es_activo=body.es_activo,
         archivo=body.archivo,
         partidas=[
-            service.PartidaInput(
+            ots.PartidaInput(
                 p.id_partida,
                 p.descripcion,
                 p.anexo,
@@ -287,7 +288,7 @@ async def patch_importacion(
     writer: Writer,
     user: CurrentUser = Depends(require_roles(ROLE_SUPERVISOR)),
 ) -> dict[str, Any]:
-    imp = await service.cambiar_importacion_activa(
+    imp = await ots.cambiar_importacion_activa(
         session, writer, actor_of(user), id_importacion, body.es_activo
     )
     await commit(request, session)
@@ -327,7 +328,7 @@ async def guardar_produccion_masiva(
     writer: Writer,
     user: CurrentUser = Depends(require_roles(*CAPTURE)),
 ) -> dict[str, Any]:
-    res = await service.guardar_produccion_masiva(
+    res = await production.guardar_produccion_masiva(
         session,
         writer,
         actor_of(user),
@@ -336,7 +337,7 @@ async def guardar_produccion_masiva(
         anio=body.anio,
         tipo_tiempo=body.tipo_tiempo,
         id_sitio=body.id_sitio,
-        partidas=[service.PartidaValores(p.id_partida_imp, p.valores) for p in body.partidas],
+        partidas=[production.PartidaValores(p.id_partida_imp, p.valores) for p in body.partidas],
     )
     await commit(request, session)
     return {
@@ -399,7 +400,7 @@ async def put_produccion(
     writer: Writer,
     user: CurrentUser = Depends(require_roles(*CAPTURE)),
 ) -> dict[str, Any]:
-    res = await service.guardar_produccion(
+    res = await production.guardar_produccion(
         session,
         writer,
         actor_of(user),
@@ -448,7 +449,7 @@ async def patch_produccion(
     if_match: SafeText | None = Header(default=None),
 ) -> dict[str, Any]:
     await _check_if_match_production(session, id_produccion, if_match)
-    await service.editar_produccion(
+    await production.editar_produccion(
         session, writer, actor_of(user), id_produccion, body.volumen, version=body.version
     )
     await commit(request, session)
@@ -479,7 +480,7 @@ async def autorizar_excedente(
     session: Session,
     user: CurrentUser = Depends(require_roles(ROLE_SUPERVISOR)),
 ) -> dict[str, Any]:
-    await service.autorizar_excedente(session, actor_of(user), id_produccion)
+    await production.autorizar_excedente(session, actor_of(user), id_produccion)
     await commit(request, session)
     return await _produccion_response(session, id_produccion, response)
 
@@ -499,7 +500,7 @@ async def cerrar_mes(
     writer: Writer,
     user: CurrentUser = Depends(require_roles(ROLE_SUPERVISOR)),
 ) -> dict[str, Any]:
-    rep = await service.cerrar_mes(
+    rep = await reports.cerrar_mes(
         session, writer, id_ot=body.id_ot, mes=body.mes, anio=body.anio, cerrado=body.cerrado
     )
     await commit(request, session)
@@ -527,7 +528,7 @@ async def cerrar_dia(
     writer: Writer,
     user: CurrentUser = Depends(require_roles(ROLE_SUPERVISOR)),
 ) -> dict[str, Any]:
-    day = await service.cerrar_dia(
+    day = await reports.cerrar_dia(
         session,
         writer,
         id_ot=body.id_ot,
@@ -569,7 +570,7 @@ async def _grid(
     body; on a miss the grid is built in one more query. ETag = report + version."""
     if id_ot is None or mes is None or anio is None:
         return JSONResponse({"data": []})
-    version = await service.grid_version(session, id_ot=id_ot, mes=mes, anio=anio)
+    version = await queries.grid_version(session, id_ot=id_ot, mes=mes, anio=anio)
     if version is None:
         return JSONResponse({"data": []})
     cfg = config_of(request)
@@ -581,7 +582,7 @@ async def _grid(
     key = (id_ot, mes, anio, *version, tuple(sorted(cfg.gpu_annexes)))
     body = cache.get(key)
     if body is None:
-        data = await service.grid(session, id_ot=id_ot, mes=mes, anio=anio, cfg=cfg)
+        data = await queries.grid(session, id_ot=id_ot, mes=mes, anio=anio, cfg=cfg)
         body = json.dumps({"data": data}, ensure_ascii=False, separators=(",", ":")).encode()
         cache[key] = body
         while len(cache) > GRID_CACHE_SIZE:
@@ -624,7 +625,7 @@ async def grid(
     return await _grid(request, session, id_ot, mes, anio, if_none_match)
 
 
-def gpu_out(ctx: service.GpuContext) -> dict[str, Any]:
+def gpu_out(ctx: gpus.GpuContext) -> dict[str, Any]:
     g = ctx.gpu
     status = GpuStatus(g.estatus)
     return {
@@ -669,7 +670,7 @@ async def listar_gpus(
     offset: Int32 = Query(default=0, ge=0, le=INT32_MAX),
 ) -> dict[str, Any]:
     status = GpuStatus.parse(estatus, field="estatus") if estatus else None
-    rows = await service.listar_gpus(
+    rows = await queries.listar_gpus(
         session, id_ot=id_ot, mes=mes, anio=anio, estatus=status, limit=limit, offset=offset
     )
     return {"data": [gpu_out(r) for r in rows]}
@@ -681,7 +682,7 @@ async def listar_conflictos(
     user: CurrentUser = Depends(require_roles(*READERS)),
     id_ot: Id32 | None = None,
 ) -> dict[str, Any]:
-    rows: list[GpuConflicto] = await service.conflictos(session, id_ot=id_ot)
+    rows: list[GpuConflicto] = await queries.conflictos(session, id_ot=id_ot)
     return {
         "data": [
             {
@@ -707,7 +708,7 @@ async def get_gpu(
     session: Session,
     user: CurrentUser = Depends(require_roles(*READERS)),
 ) -> dict[str, Any]:
-    ctx = await service.get_gpu(session, id_gpu)
+    ctx = await gpus.get_gpu(session, id_gpu)
     response.headers["ETag"] = d.etag(ctx.gpu.version)
     return gpu_out(ctx)
 
@@ -733,11 +734,11 @@ async def transicionar(
     if_match: SafeText | None = Header(default=None),
 ) -> dict[str, Any]:
     if if_match is not None:
-        current = await service.get_gpu(session, id_gpu)
+        current = await gpus.get_gpu(session, id_gpu)
         expected = d.parse_etag(if_match)
         if expected is not None and expected != current.gpu.version:
             raise DomainError("PRECONDICION_FALLIDA", version_actual=current.gpu.version)
-    ctx = await service.transicionar_gpu(
+    ctx = await gpus.transicionar_gpu(
         session,
         writer,
         actor_of(user),
@@ -780,11 +781,11 @@ async def transicionar_masivo(
     writer: Writer,
     user: CurrentUser = Depends(require_roles(ROLE_REVISOR)),
 ) -> dict[str, Any]:
-    rows = await service.transicionar_gpus(
+    rows = await gpus.transicionar_gpus(
         session,
         writer,
         actor_of(user),
-        [service.BulkItem(g.id_gpu, g.version) for g in body.gpus],
+        [gpus.BulkItem(g.id_gpu, g.version) for g in body.gpus],
         d.TransitionRequest(to=GpuStatus(body.a), nota=body.nota, motivo=body.motivo),
         cfg=config_of(request),
     )
@@ -814,7 +815,7 @@ def historial_out(h: RegistroGpuHistorial) -> dict[str, Any]:
 async def historial(
     id_gpu: Id32, session: Session, user: CurrentUser = Depends(require_roles(*READERS))
 ) -> dict[str, Any]:
-    return {"data": [historial_out(h) for h in await service.historial(session, id_gpu)]}
+    return {"data": [historial_out(h) for h in await queries.historial(session, id_gpu)]}
 
 
 class EstatusLegacyIn(BaseModel):
@@ -842,7 +843,7 @@ async def guardar_estatus_gpu(
         raise DomainError(
             "PRODUCCION_NO_ENCONTRADA", "ID de producción no proporcionado", field="id_produccion"
         )
-    await service.guardar_estatus_legacy(
+    await gpus.guardar_estatus_legacy(
         session,
         writer,
         actor_of(user),
@@ -879,7 +880,7 @@ async def obtener_partidas_produccion(
     anio: Int32 = Query(ge=2000, le=2100),
     tipo_tiempo: TipoTiempoIn = "TE",
 ) -> dict[str, Any]:
-    res = await daily.partidas_produccion(
+    res = await queries.partidas_produccion(
         session, id_ot=id_ot, mes=mes, anio=anio, tipo_tiempo=tipo_tiempo
     )
     return {"partidas": res.partidas, "dias_bloqueados": res.dias_bloqueados}
@@ -899,7 +900,7 @@ async def ots_por_sitio_grid(
     mes: Int32 = Query(ge=1, le=12),
     anio: Int32 = Query(ge=2000, le=2100),
 ) -> dict[str, Any]:
-    rows = await daily.ots_por_sitio(session, id_sitio=id_sitio, mes=mes, anio=anio)
+    rows = await queries.ots_por_sitio(session, id_sitio=id_sitio, mes=mes, anio=anio)
     return {"reportes_diarios": rows}
 
 
@@ -1015,19 +1016,19 @@ async def crear_estimacion(
     writer: Writer,
     user: CurrentUser = Depends(require_roles(ROLE_FACTURACION)),
 ) -> dict[str, Any]:
-    res = await service.crear_estimacion(
+    res = await billing.crear_estimacion(
         session,
         writer,
         actor_of(user),
         id_ot=body.id_ot,
         fecha_desde=body.fecha_desde,
         fecha_hasta=body.fecha_hasta,
-        fecha_estimacion=body.fecha_estimacion or d.business_date(service.utcnow()),
+        fecha_estimacion=body.fecha_estimacion or d.business_date(common.utcnow()),
         comentario=body.comentario,
         detalles=None
         if body.detalles is None
         else [
-            service.DetalleInput(x.id_produccion, x.volumen_estimado, x.comentario_ajuste)
+            billing.DetalleInput(x.id_produccion, x.volumen_estimado, x.comentario_ajuste)
             for x in body.detalles
         ],
         cfg=config_of(request),
@@ -1040,7 +1041,7 @@ async def crear_estimacion(
 async def get_estimacion(
     id_estimacion: Id32, session: Session, user: CurrentUser = Depends(require_roles(*READERS))
 ) -> dict[str, Any]:
-    res = await service.get_estimacion(session, id_estimacion)
+    res = await billing.get_estimacion(session, id_estimacion)
     return estimacion_out(res.header, res.detalles, [])
 
 
@@ -1057,16 +1058,16 @@ async def agregar_detalle(
     writer: Writer,
     user: CurrentUser = Depends(require_roles(ROLE_FACTURACION)),
 ) -> dict[str, Any]:
-    await service.agregar_detalle(
+    await billing.agregar_detalle(
         session,
         writer,
         actor_of(user),
         id_estimacion,
-        service.DetalleInput(body.id_produccion, body.volumen_estimado, body.comentario_ajuste),
+        billing.DetalleInput(body.id_produccion, body.volumen_estimado, body.comentario_ajuste),
         cfg=config_of(request),
     )
     await commit(request, session)
-    res = await service.get_estimacion(session, id_estimacion)
+    res = await billing.get_estimacion(session, id_estimacion)
     return estimacion_out(res.header, res.detalles, [])
 
 
@@ -1090,7 +1091,7 @@ async def completitud(
     anexo: SafeText | None = None,
     formato: Literal["json", "csv"] = "json",
 ) -> Response | dict[str, Any]:
-    rep = await service.completitud(
+    rep = await queries.completitud(
         session, id_ot=id_ot, mes=mes, anio=anio, anexo=anexo, cfg=config_of(request)
     )
     if formato == "csv":

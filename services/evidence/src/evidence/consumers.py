@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.events.base import DomainEvent
 from contracts.events.evidence import ProductionSaved, ProductionSavedV2
-from evidence import service
 from evidence.adapters import BulkWriter
+from evidence.application import common, gpu_sync
 from evidence.models import Produccion
 from nexo_messaging.consumer import EventMeta, Handler
 from nexo_messaging.errors import PermanentError
@@ -56,12 +56,12 @@ async def _check_known(session: AsyncSession, writer: BulkWriter, ids: list[int]
 
 
 async def _sync(
-    session: AsyncSession, writer: BulkWriter, ids: list[int], cfg: service.EvidenceConfig
+    session: AsyncSession, writer: BulkWriter, ids: list[int], cfg: common.EvidenceConfig
 ) -> None:
     if not ids:
         return
     await _check_known(session, writer, ids)
-    await service.sync_gpus(session, writer, ids, cfg=cfg)
+    await gpu_sync.sync_gpus(session, writer, ids, cfg=cfg)
 
 
 async def handle_production_saved(
@@ -70,7 +70,7 @@ async def handle_production_saved(
     meta: EventMeta,
     *,
     writer: BulkWriter,
-    cfg: service.EvidenceConfig = service.DEFAULT_CONFIG,
+    cfg: common.EvidenceConfig = common.DEFAULT_CONFIG,
 ) -> None:
     await _sync(session, writer, sorted(set(production_ids(event))), cfg)
 
@@ -80,13 +80,13 @@ async def handle_production_saved_batch(
     items: list[tuple[Any, EventMeta]],
     *,
     writer: BulkWriter,
-    cfg: service.EvidenceConfig = service.DEFAULT_CONFIG,
+    cfg: common.EvidenceConfig = common.DEFAULT_CONFIG,
 ) -> None:
     await _sync(session, writer, sorted({pid for e, _ in items for pid in production_ids(e)}), cfg)
 
 
 def handlers(
-    writer: BulkWriter, cfg: service.EvidenceConfig = service.DEFAULT_CONFIG
+    writer: BulkWriter, cfg: common.EvidenceConfig = common.DEFAULT_CONFIG
 ) -> dict[type[DomainEvent], Handler]:
     """The explicit table event → handler, bound to this database's writer and configuration
     (both versions of ProductionSaved go to one handler)."""
@@ -94,13 +94,13 @@ def handlers(
     return {ProductionSaved: handler, ProductionSavedV2: handler}
 
 
-def batch_handler(writer: BulkWriter, cfg: service.EvidenceConfig = service.DEFAULT_CONFIG) -> Any:
+def batch_handler(writer: BulkWriter, cfg: common.EvidenceConfig = common.DEFAULT_CONFIG) -> Any:
     """The chunk handler (one transaction, one bulk sync), bound like :func:`handlers`."""
     return partial(handle_production_saved_batch, writer=writer, cfg=cfg)
 
 
 def build_consumers(
-    writer: BulkWriter, cfg: service.EvidenceConfig = service.DEFAULT_CONFIG
+    writer: BulkWriter, cfg: common.EvidenceConfig = common.DEFAULT_CONFIG
 ) -> list[ConsumerSpec]:
     """The consumer groups of this process."""
     return [

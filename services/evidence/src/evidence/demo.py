@@ -8,8 +8,9 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from evidence import adapters, service
+from evidence import adapters
 from evidence import domain as d
+from evidence.application import common, ots, production
 from evidence.models import Ot
 
 DEMO_OT = "OTE-2025-001"
@@ -20,17 +21,17 @@ async def seed(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     async with sessionmaker() as session:
         if await session.scalar(select(Ot.id).where(Ot.orden_trabajo == DEMO_OT)) is not None:
             return
-        ot = await service.crear_ot(
+        ot = await ots.crear_ot(
             session,
             orden_trabajo=DEMO_OT,
             descripcion_trabajo="Mantenimiento plataforma (demo)",
         )
-        _, partidas = await service.importar_anexo(
+        _, partidas = await ots.importar_anexo(
             session,
             DEMO_USER,
             id_ot=ot.id,
             partidas=[
-                service.PartidaInput(
+                ots.PartidaInput(
                     "C-2.1.1",
                     "Técnico especializado",
                     "C-2",
@@ -39,7 +40,7 @@ async def seed(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
                     Decimal("1850.0000"),
                     Decimal("92.5000"),
                 ),
-                service.PartidaInput(
+                ots.PartidaInput(
                     "C-3.4.2",
                     "Grúa 50 t",
                     "C-3",
@@ -48,7 +49,7 @@ async def seed(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
                     Decimal("2400.0000"),
                     Decimal("120.0000"),
                 ),
-                service.PartidaInput(
+                ots.PartidaInput(
                     "C-1.1.1",
                     "Materiales",
                     "C-1",
@@ -59,9 +60,9 @@ async def seed(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
                 ),
             ],
         )
-        today = d.business_date(service.utcnow())
+        today = d.business_date(common.utcnow())
         days = min(today.day, 10)
-        await service.guardar_produccion_masiva(
+        await production.guardar_produccion_masiva(
             session,
             adapters.writer_for(session.get_bind().dialect.name),
             DEMO_USER,
@@ -70,9 +71,9 @@ async def seed(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
             anio=today.year,
             tipo_tiempo="TE",
             partidas=[
-                service.PartidaValores(partidas[0].id, [Decimal(8)] * days),
-                service.PartidaValores(partidas[1].id, [Decimal("6.5")] * days),
-                service.PartidaValores(partidas[2].id, [Decimal(1)] * days),
+                production.PartidaValores(partidas[0].id, [Decimal(8)] * days),
+                production.PartidaValores(partidas[1].id, [Decimal("6.5")] * days),
+                production.PartidaValores(partidas[2].id, [Decimal(1)] * days),
             ],
         )
         await session.commit()

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from evidence import adapters, api, consumers, models, service
+from evidence import adapters, api, consumers, models
+from evidence.application import common
 from evidence.settings import EvidenceSettings
 from nexo_messaging.memory import MemoryBroker
 from service_defaults.service_app import create_domain_app
@@ -38,7 +39,7 @@ def create_app(
         description="GPU photographic evidence for construction production.",
         router=api.router,
         models=models,
-        consumers=consumers.build_consumers(writer, service.config_from_settings(settings)),
+        consumers=consumers.build_consumers(writer, common.config_from_settings(settings)),
         migrations_dir=MIGRATIONS_DIR,
         memory_broker=memory_broker,
         freeze_gc=freeze_gc,

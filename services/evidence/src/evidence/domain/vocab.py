@@ -108,7 +108,7 @@ TIPO_TIEMPO_ORDER: dict[str, int] = {TipoTiempo.TE.value: 0, TipoTiempo.CMA.valu
 
 
 class EstatusCobro(enum.StrEnum):
-    """Billing status of an estimate (explicit per-domain default by code, GP-D13)."""
+    """Billing status of an estimate header (its default is a code of its own)."""
 
     BORRADOR = "BORRADOR"
 

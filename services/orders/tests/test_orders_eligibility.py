@@ -154,6 +154,15 @@ async def _seed_combos(s: AsyncSession) -> dict[int, Combo]:
 
 
 def _python_eligible(combos: dict[int, Combo]) -> set[int]:
+    for c in combos.values():  # the flat predicate = its two named parts
+        snap = d.LoteUbicacionSnap(
+            1, 1, "L", 1, 1, None, c.lote_estado, "U", 1, 0,
+            c.ubicacion_estado, c.ubicacion_activa, c.almacen_activo,
+        )  # fmt: skip
+        assert d.existencia_elegible(snap) == (
+            snap.lote_disponible
+            and d.ubicacion_elegible(c.ubicacion_estado, c.ubicacion_activa, c.almacen_activo)
+        )
     return {
         n
         for n, c in combos.items()

@@ -34,6 +34,7 @@ ELIGIBLE_LOCATION_STATES: tuple[EstadoUbicacion, ...] = (
 )
 """Location states whose stock may be allocated or dispatched (§B.4.1)."""
 UBICACION_ESTADOS_ELEGIBLES = frozenset(e.value for e in ELIGIBLE_LOCATION_STATES)
+_LOTE_ELEGIBLE = int(ELIGIBLE_LOT_STATE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +82,15 @@ def ubicacion_elegible(estado: str, activa: bool, almacen_activo: bool) -> bool:
 
 def existencia_elegible(snap: LoteUbicacionSnap) -> bool:
     """Stock of this (lot, location) may be allocated or dispatched, expiry aside: lot estado
-    `ELIGIBLE_LOT_STATE` (DISPONIBLE) in an eligible location (`ubicacion_elegible`)."""
-    return snap.lote_estado == ELIGIBLE_LOT_STATE and ubicacion_elegible(
-        snap.ubicacion_estado, snap.ubicacion_activa, snap.almacen_activo
+    `ELIGIBLE_LOT_STATE` (DISPONIBLE) in an eligible location (`ubicacion_elegible`).
+
+    Written flat, not as a call of `ubicacion_elegible`: FEFO evaluates it once per stock row
+    (`test_orders_eligibility` checks both spellings agree on every combination)."""
+    return (
+        snap.lote_estado == _LOTE_ELEGIBLE
+        and snap.ubicacion_estado in UBICACION_ESTADOS_ELEGIBLES
+        and snap.ubicacion_activa
+        and snap.almacen_activo
     )
 
 

@@ -91,8 +91,8 @@ def test_listed_values_parser_reads_both_dialects() -> None:
 
 
 def test_api_types_are_the_enums() -> None:
-    from evidence import api
+    from evidence.api import schemas
 
-    assert get_args(api.TipoTiempoIn) == values(TipoTiempo)
-    assert get_args(api.BulkReviewTarget) == ("VALIDADO", "RECHAZADO", "EN_REVISION")
-    assert set(get_args(api.BulkReviewTarget)) == set(values(BULK_REVIEW_TARGETS))
+    assert get_args(schemas.TipoTiempoIn) == values(TipoTiempo)
+    assert get_args(schemas.BulkReviewTarget) == ("VALIDADO", "RECHAZADO", "EN_REVISION")
+    assert set(get_args(schemas.BulkReviewTarget)) == set(values(BULK_REVIEW_TARGETS))

@@ -1,8 +1,8 @@
 """Vocabularies of the evidence domain: the ONE definition of every state / type value set.
 
 The database CHECK constraints and seeded catalogues (`evidence.models`) and the API's input
-types (`evidence.api`) derive from these enums (:func:`values`); `test_evidence_vocab.py` checks
-the MIGRATED database and the API types against them.
+types (`evidence.api.schemas`) derive from these enums (:func:`values`);
+`test_evidence_vocab.py` checks the MIGRATED database and the API types against them.
 """
 
 from __future__ import annotations

@@ -1,0 +1,32 @@
+"""HTTP routes of the evidence service (thin: validate input, call one use case, commit).
+
+One router per resource group (`ots`, `production`, `gpus`, `daily`, `billing`), request bodies in
+`schemas`, shared dependencies in `common`; :data:`router` includes them all, in this order (the
+order of the OpenAPI paths), for `evidence.main.create_app`.
+
+Domain errors (:class:`evidence.domain.DomainError`) become RFC 9457 problem+json through
+:class:`evidence.api.common.DomainRoute`: ``type = https://nexo.dev/problems/<CODE>``, the
+offending field in ``field`` and ``errors: [{field, reason}]``. Volumes are decimal strings with
+6 decimals, money with 2. Optimistic concurrency on GPUs and productions: ``ETag: "<version>"``
+on reads, ``If-Match`` (412 when stale) or a body ``version`` (409 ``VERSION_OBSOLETA`` when
+stale).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from evidence.api import billing, daily, gpus, ots, production
+from evidence.api.common import ROLES as ROLES
+
+ROUTERS: tuple[APIRouter, ...] = (
+    ots.router,
+    production.router,
+    gpus.router,
+    daily.router,
+    billing.router,
+)
+
+router = APIRouter()
+for _part in ROUTERS:
+    router.include_router(_part)

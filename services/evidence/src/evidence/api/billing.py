@@ -1,0 +1,181 @@
+"""Routes: estimates (billing link) and the completeness report."""
+
+from __future__ import annotations
+
+import csv
+import io
+from decimal import Decimal
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from evidence import domain as d
+from evidence import queries
+from evidence.api.common import (
+    READERS,
+    ROLE_FACTURACION,
+    DomainRoute,
+    Session,
+    Writer,
+    actor_of,
+    commit,
+    config_of,
+    jsonable,
+    money,
+)
+from evidence.api.schemas import DetalleIn, EstimacionIn
+from evidence.application import billing, common
+from evidence.models import (
+    EstimacionDetalle,
+    EstimacionHeader,
+)
+from service_defaults.auth import CurrentUser, require_roles
+from service_defaults.bounds import Id32, Int32, SafeText
+
+router = APIRouter(route_class=DomainRoute, tags=["evidence"])
+
+
+def estimacion_out(
+    header: EstimacionHeader, lines: list[EstimacionDetalle], omitidas: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "id": header.id,
+        "id_ot": header.id_ot,
+        "fecha_estimacion": header.fecha_estimacion,
+        "fecha_desde": header.fecha_desde,
+        "fecha_hasta": header.fecha_hasta,
+        "estatus_cobro": header.estatus_cobro,
+        "total_volumen_producido": money(header.total_volumen_producido),
+        "total_volumen_estimado": money(header.total_volumen_estimado),
+        "total_importe_mn": money(header.total_importe_mn),
+        "total_importe_usd": money(header.total_importe_usd),
+        "detalles": [
+            {
+                "id": x.id,
+                "id_produccion": x.id_produccion,
+                "volumen_actual": money(x.volumen_actual),
+                "volumen_estimado": money(x.volumen_estimado),
+                "precio_unitario_mn": str(
+                    Decimal(x.precio_unitario_mn).quantize(Decimal("0.0001"))
+                ),
+                "precio_unitario_usd": str(
+                    Decimal(x.precio_unitario_usd).quantize(Decimal("0.0001"))
+                ),
+                "importe_mn": money(x.importe_mn),
+                "importe_usd": money(x.importe_usd),
+                "es_excedente": x.es_excedente,
+            }
+            for x in lines
+        ],
+        "omitidas": omitidas,
+    }
+
+
+@router.post("/estimaciones", status_code=201, summary="Build an estimate (billing link)")
+async def crear_estimacion(
+    body: EstimacionIn,
+    request: Request,
+    session: Session,
+    writer: Writer,
+    user: CurrentUser = Depends(require_roles(ROLE_FACTURACION)),
+) -> dict[str, Any]:
+    res = await billing.crear_estimacion(
+        session,
+        writer,
+        actor_of(user),
+        id_ot=body.id_ot,
+        fecha_desde=body.fecha_desde,
+        fecha_hasta=body.fecha_hasta,
+        fecha_estimacion=body.fecha_estimacion or d.business_date(common.utcnow()),
+        comentario=body.comentario,
+        detalles=None
+        if body.detalles is None
+        else [
+            billing.DetalleInput(x.id_produccion, x.volumen_estimado, x.comentario_ajuste)
+            for x in body.detalles
+        ],
+        cfg=config_of(request),
+    )
+    await commit(request, session)
+    return estimacion_out(res.header, res.detalles, res.omitidas)
+
+
+@router.get("/estimaciones/{id_estimacion}", summary="Get an estimate")
+async def get_estimacion(
+    id_estimacion: Id32, session: Session, user: CurrentUser = Depends(require_roles(*READERS))
+) -> dict[str, Any]:
+    res = await billing.get_estimacion(session, id_estimacion)
+    return estimacion_out(res.header, res.detalles, [])
+
+
+@router.post(
+    "/estimaciones/{id_estimacion}/detalles",
+    status_code=201,
+    summary="Add one production to an estimate (links and locks its GPU)",
+)
+async def agregar_detalle(
+    id_estimacion: Id32,
+    body: DetalleIn,
+    request: Request,
+    session: Session,
+    writer: Writer,
+    user: CurrentUser = Depends(require_roles(ROLE_FACTURACION)),
+) -> dict[str, Any]:
+    await billing.agregar_detalle(
+        session,
+        writer,
+        actor_of(user),
+        id_estimacion,
+        billing.DetalleInput(body.id_produccion, body.volumen_estimado, body.comentario_ajuste),
+        cfg=config_of(request),
+    )
+    await commit(request, session)
+    res = await billing.get_estimacion(session, id_estimacion)
+    return estimacion_out(res.header, res.detalles, [])
+
+
+@router.get(
+    "/reportes/completitud",
+    summary="% of GPUs per status by OT / month / annex + missing evidence (JSON or CSV)",
+    response_model=None,
+)
+async def completitud(
+    request: Request,
+    session: Session,
+    id_ot: Id32,
+    mes: Int32,
+    anio: Int32,
+    user: CurrentUser = Depends(require_roles(*READERS)),
+    anexo: SafeText | None = None,
+    formato: Literal["json", "csv"] = "json",
+) -> Response | dict[str, Any]:
+    rep = await queries.completitud(
+        session, id_ot=id_ot, mes=mes, anio=anio, anexo=anexo, cfg=config_of(request)
+    )
+    if formato == "csv":
+        buf = io.StringIO()
+        fields = [
+            "id_produccion",
+            "fecha",
+            "tipo_tiempo",
+            "volumen",
+            "id_partida_anexo",
+            "codigo",
+            "descripcion",
+            "anexo",
+            "id_gpu",
+            "estatus",
+            "nota_bloqueo",
+        ]
+        writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        for row in rep["faltantes"]:
+            writer.writerow(row)
+        name = f"faltantes_{rep['orden_trabajo']}_{anio}-{mes:02d}.csv"
+        return Response(
+            buf.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    out: dict[str, Any] = jsonable(rep)
+    return out

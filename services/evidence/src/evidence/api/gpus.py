@@ -1,0 +1,324 @@
+"""Routes: the GPU grid (seed shape, cached by grid version), the GPU resource, its transitions,
+history and the legacy status save.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from evidence import domain as d
+from evidence import queries
+from evidence.api.common import (
+    READERS,
+    ROLE_REVISOR,
+    WORKFLOW,
+    DomainRoute,
+    Session,
+    Writer,
+    actor_of,
+    commit,
+    config_of,
+    iso,
+    vol,
+)
+from evidence.api.schemas import EstatusLegacyIn, TransicionIn, TransicionMasivaIn
+from evidence.application import gpus
+from evidence.domain import DomainError, GpuStatus
+from evidence.models import (
+    GpuConflicto,
+    RegistroGpuHistorial,
+)
+from service_defaults.auth import CurrentUser, require_roles
+from service_defaults.bounds import INT32_MAX, Id32, Int32, SafeText
+
+router = APIRouter(route_class=DomainRoute, tags=["evidence"])
+
+
+GRID_CACHE_SIZE = 64
+
+
+def _grid_cache(request: Request) -> OrderedDict[tuple[Any, ...], bytes]:
+    cache: OrderedDict[tuple[Any, ...], bytes] | None = getattr(
+        request.app.state, "evidence_grid_cache", None
+    )
+    if cache is None:
+        cache = OrderedDict()
+        request.app.state.evidence_grid_cache = cache
+    return cache
+
+
+async def _grid(
+    request: Request,
+    session: AsyncSession,
+    id_ot: int | None,
+    mes: int | None,
+    anio: int | None,
+    if_none_match: str | None,
+) -> Response:
+    """Read model: the month's grid version (1 query) keys an in-process cache of the encoded
+    body; on a miss the grid is built in one more query. ETag = report + version."""
+    if id_ot is None or mes is None or anio is None:
+        return JSONResponse({"data": []})
+    version = await queries.grid_version(session, id_ot=id_ot, mes=mes, anio=anio)
+    if version is None:
+        return JSONResponse({"data": []})
+    cfg = config_of(request)
+    tag = f'"g{version[0]}-{version[1]}"'
+    headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
+    if if_none_match is not None and tag in [t.strip() for t in if_none_match.split(",")]:
+        return Response(status_code=304, headers=headers)
+    cache = _grid_cache(request)
+    key = (id_ot, mes, anio, *version, tuple(sorted(cfg.gpu_annexes)))
+    body = cache.get(key)
+    if body is None:
+        data = await queries.grid(session, id_ot=id_ot, mes=mes, anio=anio, cfg=cfg)
+        body = json.dumps({"data": data}, ensure_ascii=False, separators=(",", ":")).encode()
+        cache[key] = body
+        while len(cache) > GRID_CACHE_SIZE:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+GRID_DOC = (
+    "Seed `obtener_grid_gpus` shape. `dia_N` is null or a list of cells sorted by "
+    "(tipo_tiempo TE first, site); `volumen` is a decimal string with 6 decimals; "
+    "`estatus_id` is the workflow id 19-23. Missing parameter or no monthly report → "
+    '`{"data": []}`; mes outside 1..12 → 400 MES_INVALIDO.'
+)
+
+
+@router.get(
+    "/gpus/grid",
+    summary="GPU grid of an OT and month",
+    description=GRID_DOC,
+    response_model=None,
+)
+@router.get(
+    "/obtener_grid_gpus",
+    summary="GPU grid (seed-compatible path)",
+    description=GRID_DOC,
+    response_model=None,
+    operation_id="obtener_grid_gpus",
+)
+async def grid(
+    request: Request,
+    session: Session,
+    user: CurrentUser = Depends(require_roles(*READERS)),
+    id_ot: Id32 | None = None,
+    mes: Int32 | None = None,
+    anio: Int32 | None = None,
+    if_none_match: SafeText | None = Header(default=None),
+) -> Response:
+    return await _grid(request, session, id_ot, mes, anio, if_none_match)
+
+
+def gpu_out(ctx: gpus.GpuContext) -> dict[str, Any]:
+    g = ctx.gpu
+    status = GpuStatus(g.estatus)
+    return {
+        "id": g.id,
+        "id_produccion": g.id_produccion,
+        "id_ot": ctx.id_ot,
+        "id_reporte_mensual": ctx.id_reporte_mensual,
+        "anexo": ctx.anexo,
+        "fecha": ctx.fecha,
+        "tipo_tiempo": ctx.tipo_tiempo,
+        "volumen": vol(ctx.volumen),
+        "estatus": str(status),
+        "estatus_id": status.legacy_id,
+        "estatus_texto": status.descripcion,
+        "archivo": g.archivo,
+        "nota_bloqueo": g.nota_bloqueo,
+        "motivo_rechazo": g.motivo_rechazo,
+        "checklist": g.checklist,
+        "facturado": g.id_estimacion_detalle is not None,
+        "id_estimacion_detalle": g.id_estimacion_detalle,
+        "fecha_carga": iso(g.fecha_carga),
+        "usuario_carga": g.usuario_carga,
+        "fecha_revision": iso(g.fecha_revision),
+        "usuario_revision": g.usuario_revision,
+        "mes_cerrado": ctx.mes_cerrado,
+        "version": g.version,
+        "transiciones_permitidas": sorted(
+            str(t) for (f, t) in d.TRANSITIONS if f == status and g.id_estimacion_detalle is None
+        ),
+    }
+
+
+@router.get("/gpus", summary="List GPUs of an OT (optionally month / status)")
+async def listar_gpus(
+    session: Session,
+    id_ot: Id32,
+    user: CurrentUser = Depends(require_roles(*READERS)),
+    mes: Int32 | None = Query(default=None, ge=1, le=12),
+    anio: Int32 | None = Query(default=None, ge=2000, le=2100),
+    estatus: SafeText | None = None,
+    limit: Int32 = Query(default=500, ge=1, le=5000),
+    offset: Int32 = Query(default=0, ge=0, le=INT32_MAX),
+) -> dict[str, Any]:
+    status = GpuStatus.parse(estatus, field="estatus") if estatus else None
+    rows = await queries.listar_gpus(
+        session, id_ot=id_ot, mes=mes, anio=anio, estatus=status, limit=limit, offset=offset
+    )
+    return {"data": [gpu_out(r) for r in rows]}
+
+
+@router.get("/gpus/conflictos", summary="Production changes that could not retire a GPU (G10)")
+async def listar_conflictos(
+    session: Session,
+    user: CurrentUser = Depends(require_roles(*READERS)),
+    id_ot: Id32 | None = None,
+) -> dict[str, Any]:
+    rows: list[GpuConflicto] = await queries.conflictos(session, id_ot=id_ot)
+    return {
+        "data": [
+            {
+                "id": c.id,
+                "id_gpu": c.id_gpu,
+                "id_produccion": c.id_produccion,
+                "estatus_gpu": c.estatus_gpu,
+                "facturado": c.facturado,
+                "motivo": c.motivo,
+                "detalle": c.detalle,
+                "resuelto": c.resuelto,
+                "fecha": iso(c.fecha),
+            }
+            for c in rows
+        ]
+    }
+
+
+@router.get("/gpus/{id_gpu}", summary="Get a GPU (ETag = version)")
+async def get_gpu(
+    id_gpu: Id32,
+    response: Response,
+    session: Session,
+    user: CurrentUser = Depends(require_roles(*READERS)),
+) -> dict[str, Any]:
+    ctx = await gpus.get_gpu(session, id_gpu)
+    response.headers["ETag"] = d.etag(ctx.gpu.version)
+    return gpu_out(ctx)
+
+
+@router.post("/gpus/{id_gpu}/transiciones", summary="Apply a GPU status transition")
+async def transicionar(
+    id_gpu: Id32,
+    body: TransicionIn,
+    request: Request,
+    response: Response,
+    session: Session,
+    writer: Writer,
+    user: CurrentUser = Depends(require_roles(*WORKFLOW)),
+    if_match: SafeText | None = Header(default=None),
+) -> dict[str, Any]:
+    if if_match is not None:
+        current = await gpus.get_gpu(session, id_gpu)
+        expected = d.parse_etag(if_match)
+        if expected is not None and expected != current.gpu.version:
+            raise DomainError("PRECONDICION_FALLIDA", version_actual=current.gpu.version)
+    ctx = await gpus.transicionar_gpu(
+        session,
+        writer,
+        actor_of(user),
+        id_gpu,
+        d.TransitionRequest(
+            to=GpuStatus.parse(body.a),
+            archivo=body.archivo,
+            nota=body.nota,
+            motivo=body.motivo,
+            checklist=body.checklist,
+        ),
+        expected_version=body.version,
+        cfg=config_of(request),
+    )
+    await commit(request, session)
+    response.headers["ETag"] = d.etag(ctx.gpu.version)
+    return gpu_out(ctx)
+
+
+@router.post(
+    "/gpus/transiciones-masivas",
+    summary="Bulk take-for-review / validate / reject (all or nothing)",
+)
+async def transicionar_masivo(
+    body: TransicionMasivaIn,
+    request: Request,
+    session: Session,
+    writer: Writer,
+    user: CurrentUser = Depends(require_roles(ROLE_REVISOR)),
+) -> dict[str, Any]:
+    rows = await gpus.transicionar_gpus(
+        session,
+        writer,
+        actor_of(user),
+        [gpus.BulkItem(g.id_gpu, g.version) for g in body.gpus],
+        d.TransitionRequest(to=GpuStatus(body.a), nota=body.nota, motivo=body.motivo),
+        cfg=config_of(request),
+    )
+    await commit(request, session)
+    return {"data": [gpu_out(r) for r in rows]}
+
+
+def historial_out(h: RegistroGpuHistorial) -> dict[str, Any]:
+    return {
+        "id": h.id,
+        "id_gpu": h.id_gpu,
+        "id_produccion": h.id_produccion,
+        "accion": h.accion,
+        "regla": h.regla,
+        "de_estatus": h.de_estatus,
+        "a_estatus": h.a_estatus,
+        "usuario": h.usuario,
+        "fecha": iso(h.fecha),
+        "nota": h.nota,
+        "motivo": h.motivo,
+        "archivo": h.archivo,
+        "version": h.version,
+    }
+
+
+@router.get("/gpus/{id_gpu}/historial", summary="Append-only history of a GPU")
+async def historial(
+    id_gpu: Id32, session: Session, user: CurrentUser = Depends(require_roles(*READERS))
+) -> dict[str, Any]:
+    return {"data": [historial_out(h) for h in await queries.historial(session, id_gpu)]}
+
+
+@router.post(
+    "/guardar_estatus_gpu",
+    summary="Seed-compatible status save",
+    description="Body `{id_produccion, estatus_id, archivo}`; response `{exito, mensaje}`. "
+    "Each call is one transition of the state machine; errors are problem+json with the "
+    "right status and also carry `exito: false` and `mensaje`.",
+)
+async def guardar_estatus_gpu(
+    body: EstatusLegacyIn,
+    request: Request,
+    session: Session,
+    writer: Writer,
+    user: CurrentUser = Depends(require_roles(*WORKFLOW)),
+) -> dict[str, Any]:
+    if body.id_produccion is None:
+        raise DomainError(
+            "PRODUCCION_NO_ENCONTRADA", "ID de producción no proporcionado", field="id_produccion"
+        )
+    await gpus.guardar_estatus_legacy(
+        session,
+        writer,
+        actor_of(user),
+        id_produccion=body.id_produccion,
+        estatus_id=body.estatus_id,
+        archivo=body.archivo,
+        nota=body.nota,
+        cfg=config_of(request),
+    )
+    await commit(request, session)
+    return {"exito": True, "mensaje": "Registro GPU actualizado correctamente"}

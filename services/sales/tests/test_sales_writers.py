@@ -3,6 +3,7 @@ and the PostgreSQL statement and the portable Core inserts write the same rows."
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -12,7 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from sales.adapters import PortableSaleWriter, PostgresSaleWriter, sale_writer_for
-from sales.application.pos import SaleRowWriter, VentaIn
+from sales.api.render import venta_creada_response
+from sales.api.schemas import VentaCreada
+from sales.application.pos import SaleRowWriter, VentaIn, VentaRef, VentaResult
 from sales.application.pricing import LineaIn
 from sales.application.quotes import FrozenPrice
 from sales.main import create_app
@@ -110,3 +113,21 @@ async def test_postgres_and_portable_writers_write_identical_rows(pg_database: s
         assert len(abonos_rows) == 1
     finally:
         await engine.dispose()
+
+
+def test_the_rendered_sale_answer_is_the_response_model() -> None:
+    """POS and quote conversion answer with the hand-rendered body; it must be exactly what
+    the documented `VentaCreada` model dumps."""
+    result = VentaResult(
+        venta=VentaRef(7),
+        folio="VTA-0007",
+        total=Decimal("375.60"),
+        saldo_restante=Decimal("175.60"),
+        alertas_stock=[{"nombre": "Acrílico ñ", "actual": 2, "minimo": 3}],
+        event_id="e1",
+    )
+    response = venta_creada_response(result)
+    assert response.status_code == 201
+    body = json.loads(response.body)
+    assert VentaCreada.model_validate(body).model_dump(mode="json") == body
+    assert body["estado_pago"] == "parcial"

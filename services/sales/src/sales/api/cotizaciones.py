@@ -7,11 +7,11 @@ from typing import (
     Any,
 )
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from sales import queries
 from sales.api.deps import Operador, Session, actor, commit
-from sales.api.render import cotizacion_out, venta_creada
+from sales.api.render import cotizacion_out, venta_creada_response
 from sales.api.routing import DomainRoute
 from sales.api.schemas import ConvertirBody, CotizacionBody, CotizacionEstadoBody, VentaCreada
 from sales.application import quotes
@@ -81,7 +81,7 @@ async def convert_quote(
     session: Session,
     user: Operador,
     body: ConvertirBody | None = None,
-) -> VentaCreada:
+) -> Response:
     """Accepted quote → sale (1:1, UNIQUE), at the frozen price; emits SaleConfirmed."""
     b = body or ConvertirBody()
     r = await quotes.convert_cotizacion(
@@ -95,4 +95,4 @@ async def convert_quote(
         fecha_entrega=b.fecha_entrega,
     )
     await commit(request, session)
-    return venta_creada(r)
+    return venta_creada_response(r)

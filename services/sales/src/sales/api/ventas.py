@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import (
     Annotated,
@@ -19,7 +18,7 @@ from sales.api.render import (
     cliente_out,
     iso,
     linea_out,
-    venta_creada_dict,
+    venta_creada_response,
     venta_summary,
 )
 from sales.api.routing import DomainRoute, hot_route
@@ -69,15 +68,6 @@ async def confirm_sale(body: VentaBody, request: Request, user: Operador) -> Res
             result = await pos.confirm_sale(session, data, actor(user), writer=writer)
             await commit(request, session)
     return venta_creada_response(result)
-
-
-def venta_creada_response(result: pos.VentaResult) -> Response:
-    """Rendered directly (the hot path): same body as `VentaCreada`, no response-model pass."""
-    return Response(
-        json.dumps(venta_creada_dict(result), separators=(",", ":"), ensure_ascii=False),
-        status_code=201,
-        media_type="application/json",
-    )
 
 
 @router.get("/ventas", tags=["ventas"])

@@ -51,8 +51,12 @@ from sqlalchemy import insert, select, text
 from contracts.events.orders import RequestValidated
 from deploy.local.provision import database_and_kafka
 from nexo_messaging.consumer import EventMeta
-from orders import consumers, service
+from orders import consumers
 from orders import domain as d
+from orders.application.catalogue import crear_almacen, crear_institucion
+from orders.application.clock import now
+from orders.application.common import Actor, OrdersConfig, lineas_activas, propuesta_activa
+from orders.application.requests import NuevaSolicitud, crear_solicitud, validar_solicitud
 from orders.main import MIGRATIONS_DIR, create_app
 from orders.models import Lote, LoteUbicacion, Producto, Propuesta, Ubicacion, outbox
 from orders.settings import OrdersSettings
@@ -121,17 +125,17 @@ SEEDED_TABLES = (
     "lote_ubicaciones",
 )
 
-SOL = service.Actor("bench-sol", frozenset({d.ROLE_SOLICITANTE}))
-VAL = service.Actor("bench-val", frozenset({d.ROLE_VALIDADOR}))
+SOL = Actor("bench-sol", frozenset({d.ROLE_SOLICITANTE}))
+VAL = Actor("bench-val", frozenset({d.ROLE_VALIDADOR}))
 
 
 async def seed(maker: Any, n_lots: int, n_products: int) -> tuple[int, int, list[int]]:
     rnd = random.Random(6)
-    today = d.business_date(service.now())
+    today = d.business_date(now())
     tag = uuid.uuid4().hex[:6]
     async with maker() as s, s.begin():
-        inst = await service.crear_institucion(s, f"B{tag}", "Hospital Bench")
-        alm = await service.crear_almacen(s, inst.id, "Central", f"C-{tag}", es_central=True)
+        inst = await crear_institucion(s, f"B{tag}", "Hospital Bench")
+        alm = await crear_almacen(s, inst.id, "Central", f"C-{tag}", es_central=True)
         await s.execute(
             insert(Producto),
             [{"clave_cnis": f"{tag}.{i:04d}", "descripcion": f"P{i}"} for i in range(n_products)],
@@ -209,18 +213,18 @@ async def validated_request(
     maker: Any, inst: int, alm: int, items: list[tuple[int, int]]
 ) -> uuid.UUID:
     async with maker() as s, s.begin():
-        c = await service.crear_solicitud(
+        c = await crear_solicitud(
             s,
-            service.NuevaSolicitud(
+            NuevaSolicitud(
                 inst,
                 alm,
-                d.business_date(service.now()) + timedelta(days=2),
+                d.business_date(now()) + timedelta(days=2),
                 [d.ItemCaptura(p, q) for p, q in items],
             ),
             SOL,
-            service.OrdersConfig(),
+            OrdersConfig(),
         )
-        await service.validar_solicitud(s, c.solicitud.id, {}, VAL)
+        await validar_solicitud(s, c.solicitud.id, {}, VAL)
         return c.solicitud.id
 
 
@@ -295,9 +299,9 @@ async def bench_generation(db: str, args: argparse.Namespace) -> dict[str, Any]:
                 times.append(dt)
                 stages.append(timer.ms)
             async with maker() as s:
-                prop = await service.propuesta_activa(s, sol)
+                prop = await propuesta_activa(s, sol)
                 assert prop is not None
-                lines = len(await service._lineas_activas(s, prop.id))
+                lines = len(await lineas_activas(s, prop.id))
         return {
             "seed_s": seed_s,
             "gen_ms": times,
@@ -365,16 +369,16 @@ async def bench_latency(
             for i in range(args.latency + 5):
                 items = [(p, rnd.randint(10, 50)) for p in rnd.sample(world["prods"], 3)]
                 async with maker() as s, s.begin():
-                    c = await service.crear_solicitud(
+                    c = await crear_solicitud(
                         s,
-                        service.NuevaSolicitud(
+                        NuevaSolicitud(
                             world["inst"],
                             world["alm"],
-                            d.business_date(service.now()) + timedelta(days=2),
+                            d.business_date(now()) + timedelta(days=2),
                             [d.ItemCaptura(p, q) for p, q in items],
                         ),
                         SOL,
-                        service.OrdersConfig(),
+                        OrdersConfig(),
                     )
                     sol_id = c.solicitud.id
                 t = time.perf_counter()

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from evidence import domain as d
-from evidence.application.common import DEFAULT_CONFIG, EvidenceConfig, get_ot, month_bounds
+from evidence.application.common import DEFAULT_CONFIG, EvidenceConfig, get_ot
 from evidence.application.gpus import GpuContext, gpu_ctx_query
 from evidence.domain import DomainError, GpuStatus
 from evidence.models import (
@@ -264,7 +264,7 @@ class PartidasProduccion:
 async def partidas_produccion(
     session: AsyncSession, *, id_ot: int, mes: int, anio: int, tipo_tiempo: str
 ) -> PartidasProduccion:
-    first, last = month_bounds(mes, anio)
+    first, last = d.month_bounds(mes, anio)
     ot = await get_ot(session, id_ot)
     family = _family_ids(ot.ot_principal or ot.id)
 
@@ -375,7 +375,7 @@ async def ots_por_sitio(
 ) -> list[dict[str, Any]]:
     """Principal OTs of a site valid in the month (§C.2.2 "OT validity"), each with its monthly
     evidence link and the description of every day's operational status (null: no status)."""
-    first, last = month_bounds(mes, anio)
+    first, last = d.month_bounds(mes, anio)
     reprog = aliased(Ot)
     reprog_end = (
         select(func.max(func.coalesce(reprog.fecha_termino_real, reprog.fecha_termino_programado)))

@@ -122,7 +122,3 @@ def group_by(items: Iterable[Any], key: Any) -> dict[Any, list[Any]]:
     for item in items:
         out[key(item)].append(item)
     return out
-
-
-def month_bounds(mes: int, anio: int) -> tuple[dt.date, dt.date]:
-    return dt.date(anio, mes, 1), dt.date(anio, mes, d.days_in_month(mes, anio))

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from evidence import domain as d
 from evidence.adapters import BulkWriter
-from evidence.application.common import month_bounds, utcnow
+from evidence.application.common import utcnow
 from evidence.domain import Actor, DomainError
 from evidence.models import (
     EstatusDiario,
@@ -59,7 +59,7 @@ async def guardar_reportes_diarios(
     """Mass save of daily operational statuses: ``valores[i]`` is day ``i+1`` (a description of
     the daily catalogue; empty/null clears the day and deletes its row, GP-D14). Days past the
     list are left as they are. A closed month rejects any change (409 ``MES_CERRADO``)."""
-    first, last = month_bounds(mes, anio)
+    first, last = d.month_bounds(mes, anio)
     days = last.day
     catalogue = await _catalogue(session)
     statuses = list(catalogue.values())

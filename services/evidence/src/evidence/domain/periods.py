@@ -32,3 +32,8 @@ def validate_month(mes: int, anio: int) -> None:
 def days_in_month(mes: int, anio: int) -> int:
     validate_month(mes, anio)
     return calendar.monthrange(anio, mes)[1]
+
+
+def month_bounds(mes: int, anio: int) -> tuple[dt.date, dt.date]:
+    """First and last day of the month."""
+    return dt.date(anio, mes, 1), dt.date(anio, mes, days_in_month(mes, anio))

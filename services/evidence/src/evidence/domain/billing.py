@@ -20,9 +20,6 @@ from evidence.domain.gpu import ExistingGpu
 from evidence.domain.production import Q2
 from evidence.domain.vocab import GpuStatus
 
-# Billing (§C.4.6, DECIDE-C4, DECIDE-C8)
-# --------------------------------------------------------------------------------------------
-
 
 def money(value: Decimal) -> Decimal:
     return value.quantize(Q2, ROUND_HALF_UP)
@@ -167,6 +164,3 @@ def completeness(items: Iterable[tuple[str, GpuStatus | None]]) -> dict[str, Any
 def sort_ids(ids: Sequence[int]) -> list[int]:
     """Ascending, de-duplicated: the lock order (DOMAIN §0.3.5)."""
     return sorted(set(ids))
-
-
-# --------------------------------------------------------------------------------------------

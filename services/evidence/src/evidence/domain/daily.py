@@ -15,9 +15,6 @@ from evidence.domain.periods import days_in_month, validate_month
 from evidence.domain.production import estatus_volumen, normalize_code
 from evidence.domain.vocab import TipoTiempo
 
-# Daily reports and the production grid (§C.2.2, §C.2.5, §C.5 related production endpoints)
-# --------------------------------------------------------------------------------------------
-
 SITE_COLUMN_BY_FRENTE: Mapping[int, str] = {
     1: "id_patio",
     3: "id_patio",

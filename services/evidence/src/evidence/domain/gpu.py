@@ -12,10 +12,6 @@ from evidence.domain.errors import DomainError
 from evidence.domain.roles import ROLE_RESIDENTE, ROLE_REVISOR, ROLE_SUPERVISOR, has_any_role
 from evidence.domain.vocab import DELETABLE_STATUSES, LOCKING_STATUSES, GpuStatus
 
-# --------------------------------------------------------------------------------------------
-# State machine (§C.3.2)
-# --------------------------------------------------------------------------------------------
-
 
 class Action(enum.StrEnum):
     CARGAR = "CARGAR"  # G2 upload link (also re-upload after rejection)
@@ -351,6 +347,3 @@ def plan_gpu_sync(eligible: bool, gpu: ExistingGpu | None) -> SyncAction:
 def gpu_blocks_edit(gpu: ExistingGpu | None) -> bool:
     """[DECIDE-C2] / G10: a production with a GPU in review, validated or billed cannot change."""
     return gpu is not None and (gpu.facturado or gpu.status in LOCKING_STATUSES)
-
-
-# --------------------------------------------------------------------------------------------

@@ -11,9 +11,6 @@ from typing import Any, NamedTuple
 from evidence.domain.production import Q6
 from evidence.domain.vocab import LEGACY_IDS, TIPO_TIEMPO_ORDER, GpuStatus
 
-# Grid read model (§C.4.3)
-# --------------------------------------------------------------------------------------------
-
 
 def format_volume(value: Decimal) -> str:
     return format(value.quantize(Q6), "f")
@@ -113,6 +110,3 @@ def build_grid(rows: Iterable[GridRow]) -> list[dict[str, Any]]:
             )
         lines[pid][f"dia_{day}"] = [grid_cell(r) for r in items]
     return [lines[pid] for pid in sorted(lines, key=lambda p: order[p])]
-
-
-# --------------------------------------------------------------------------------------------

@@ -8,10 +8,6 @@ from zoneinfo import ZoneInfo
 
 from evidence.domain.errors import DomainError
 
-# --------------------------------------------------------------------------------------------
-# Time, periods
-# --------------------------------------------------------------------------------------------
-
 BUSINESS_TZ = ZoneInfo("America/Mexico_City")
 
 

@@ -12,9 +12,6 @@ from evidence.domain.errors import DomainError
 from evidence.domain.gpu import ExistingGpu, gpu_blocks_edit
 from evidence.domain.vocab import TIPO_TIEMPO_ORDER
 
-# Production save planning (bulk + single)
-# --------------------------------------------------------------------------------------------
-
 VOLUME_SCALE = 6
 VOLUME_MAX = Decimal("999999999.999999")  # Decimal(15,6)
 Q6 = Decimal("0.000001")
@@ -165,6 +162,3 @@ def compute_excedentes(
 def estatus_volumen(flags: Iterable[bool]) -> str:
     """Production grid row flag (legacy ``estatus_gpu``, renamed)."""
     return "BLOQUEADO" if any(flags) else "AUTORIZADO"
-
-
-# --------------------------------------------------------------------------------------------

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-# --------------------------------------------------------------------------------------------
-# Roles (CONTRIBUTING "Roles")
-# --------------------------------------------------------------------------------------------
-
 ROLE_RESIDENTE = "evidence.residente"  # Supervisor de sitio / capturista: production, links
 ROLE_REVISOR = "evidence.revisor"  # Personal de oficina: review, validate, reject
 ROLE_SUPERVISOR = "evidence.supervisor"  # reopen, authorise excedente, close months, OTs

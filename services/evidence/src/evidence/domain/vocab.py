@@ -12,10 +12,6 @@ from collections.abc import Iterable
 
 from evidence.domain.errors import DomainError
 
-# --------------------------------------------------------------------------------------------
-# GPU status catalogue (§C.2.1)
-# --------------------------------------------------------------------------------------------
-
 
 class GpuStatus(enum.StrEnum):
     PENDIENTE = "PENDIENTE"

@@ -43,16 +43,10 @@ def service_roles(service: str) -> tuple[str, ...] | None:
 
 
 def _roles_of_call(call: Any) -> frozenset[str] | None:
-    """The role set captured by a ``require_roles(...)`` dependency, else None."""
-    code = getattr(call, "__code__", None)
-    closure = getattr(call, "__closure__", None)
-    if code is None or not closure or "require_roles" not in getattr(call, "__qualname__", ""):
-        return None
-    for name, cell in zip(code.co_freevars, closure, strict=False):
-        if name == "wanted":
-            value = cell.cell_contents
-            if isinstance(value, frozenset):
-                return frozenset(str(v) for v in value)
+    """The role set a ``require_roles(...)`` dependency declares (its ``.roles``), else None."""
+    roles = getattr(call, "roles", None)
+    if isinstance(roles, frozenset) and "require_roles" in getattr(call, "__qualname__", ""):
+        return frozenset(str(r) for r in roles)
     return None
 
 

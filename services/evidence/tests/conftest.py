@@ -1,5 +1,5 @@
-"""Fixtures of the evidence service tests: a SQLite database per test and the DOMAIN C.7
-fixture (OT 10 ``OTE-2025-001`` with partidas 456-459)."""
+"""Fixtures of the evidence service tests: a database per test (SQLite, and PostgreSQL as an
+integration test) and the DOMAIN C.7 fixture (OT 10 ``OTE-2025-001`` with partidas 456-459)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from evidence import models
@@ -70,9 +70,22 @@ async def seed_fixture(session: AsyncSession) -> None:
     await session.flush()
 
 
+SEEDED_IDS = ("ot", "importacion_anexo", "partida_anexo_importada")
+"""Tables the fixture fills with explicit ids (PostgreSQL's sequences must move past them)."""
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The use cases run on SQLite (embedded mode, `adapters.portable`) and on PostgreSQL
+    (`adapters.postgres`: array ids, unnest bulk statements)."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("pg_database"))
+    return f"sqlite+aiosqlite:///{tmp_path / 'evidence.db'}"
+
+
 @pytest.fixture
-async def maker(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'evidence.db'}")
+async def maker(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(database_url)
     async with engine.begin() as conn:
         await conn.run_sync(models.Base.metadata.create_all)
         await conn.execute(insert(models.EstatusGpu), models.GPU_STATUS_ROWS)
@@ -80,6 +93,10 @@ async def maker(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession
     sm = session_factory(engine)
     async with sm() as session:
         await seed_fixture(session)
+        if engine.dialect.name == "postgresql":
+            for table in SEEDED_IDS:
+                sequence = f"pg_get_serial_sequence('{table}', 'id')"
+                await session.execute(text(f"SELECT setval({sequence}, max(id)) FROM {table}"))
         await session.commit()
     try:
         yield sm

@@ -127,10 +127,12 @@ class Ctx:
         return prod["id"], gid
 
 
-async def make_ctx(tmp_path: Path, env: str = "test", **overrides: Any) -> AsyncIterator[Ctx]:
+async def make_ctx(
+    tmp_path: Path, env: str = "test", *, database_url: str | None = None, **overrides: Any
+) -> AsyncIterator[Ctx]:
     settings = EvidenceSettings(
         env=env,  # type: ignore[arg-type]
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'evidence.db'}",
+        database_url=database_url or f"sqlite+aiosqlite:///{tmp_path / 'evidence.db'}",
         transport="memory",
         **overrides,
     )
@@ -218,9 +220,18 @@ async def seed(c: Ctx) -> None:
     c.ids["C-2.9.9"] = inactive["partidas"][0]["id"]
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every acceptance example runs on SQLite (embedded mode, `adapters.portable`) and on
+    PostgreSQL (`adapters.postgres`: array ids, unnest bulk statements)."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("pg_database"))
+    return f"sqlite+aiosqlite:///{tmp_path / 'evidence.db'}"
+
+
 @pytest.fixture
-async def c(tmp_path: Path) -> AsyncIterator[Ctx]:
-    async for ctx in make_ctx(tmp_path):
+async def c(tmp_path: Path, database_url: str) -> AsyncIterator[Ctx]:
+    async for ctx in make_ctx(tmp_path, database_url=database_url):
         await seed(ctx)
         yield ctx
 

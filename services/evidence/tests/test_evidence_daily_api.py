@@ -144,11 +144,20 @@ async def seed_sites(c: Ctx) -> None:
     )
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every example runs on SQLite (embedded mode, `adapters.portable`) and on PostgreSQL
+    (`adapters.postgres`)."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("pg_database"))
+    return f"sqlite+aiosqlite:///{tmp_path / 'evidence.db'}"
+
+
 @pytest.fixture
-async def c(tmp_path: Path) -> AsyncIterator[Ctx]:
+async def c(database_url: str) -> AsyncIterator[Ctx]:
     settings = EvidenceSettings(
         env="test",
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'evidence.db'}",
+        database_url=database_url,
         transport="memory",
     )
     async for ctx in make_ctx(settings):

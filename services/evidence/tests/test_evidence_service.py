@@ -15,7 +15,7 @@ from contracts.events.evidence import GpuStatusChanged, ProductionSaved, Product
 from evidence import application as uc
 from evidence import consumers, queries
 from evidence import domain as d
-from evidence.adapters import writer_for
+from evidence.adapters import BulkWriter, writer_for
 from evidence.application import production as save_module
 from evidence.domain import Actor, DomainError, GpuStatus, TransitionRequest
 from evidence.models import (
@@ -37,7 +37,11 @@ REV = Actor("rita", frozenset({d.ROLE_REVISOR}))
 SUP = Actor("sam", frozenset({d.ROLE_SUPERVISOR}))
 FAC = Actor("fede", frozenset({d.ROLE_FACTURACION}))
 LINK = "https://drive.google.com/drive/folders/abc123"
-W = writer_for("sqlite")  # these tests run on a SQLite file (conftest `maker`)
+
+
+def w(session: AsyncSession) -> BulkWriter:
+    """The writer for this session's database (what `create_app` picks for its URL)."""
+    return writer_for(session.get_bind().dialect.name)
 
 
 async def tx(maker: Maker, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -102,11 +106,11 @@ class Consumer:
         async with self.maker() as s:
             if batch:
                 await consumers.handle_production_saved_batch(
-                    s, [(e, meta(str(i))) for i, e in enumerate(events)], writer=W
+                    s, [(e, meta(str(i))) for i, e in enumerate(events)], writer=w(s)
                 )
             else:
                 for e in events:
-                    await consumers.handle_production_saved(s, e, meta(), writer=W)
+                    await consumers.handle_production_saved(s, e, meta(), writer=w(s))
             await s.commit()
 
     async def replay_all(self) -> None:
@@ -118,7 +122,7 @@ async def save(maker: Maker, partida: int, day: int, vol: str, tipo: str = "TE")
         maker,
         lambda s: uc.guardar_produccion(
             s,
-            W,
+            w(s),
             RES,
             id_partida_anexo=partida,
             fecha=dt.date(2025, 3, day),
@@ -148,7 +152,7 @@ async def transition(maker: Maker, gpu_id: int, actor: Actor, to: GpuStatus, **k
     await tx(
         maker,
         lambda s: uc.transicionar_gpu(
-            s, W, actor, gpu_id, TransitionRequest(to=to, **kw), expected_version=version
+            s, w(s), actor, gpu_id, TransitionRequest(to=to, **kw), expected_version=version
         ),
     )
 
@@ -345,7 +349,7 @@ async def test_redelivery_and_replay_converge(maker: Maker) -> None:
         maker,
         lambda s: uc.guardar_produccion_masiva(
             s,
-            W,
+            w(s),
             RES,
             id_ot=10,
             mes=3,
@@ -380,7 +384,7 @@ async def test_redelivery_and_replay_converge(maker: Maker) -> None:
         maker,
         lambda s: uc.guardar_produccion_masiva(
             s,
-            W,
+            w(s),
             RES,
             id_ot=10,
             mes=3,
@@ -418,7 +422,7 @@ async def test_unknown_production_is_permanent_error(maker: Maker) -> None:
     )
     async with maker() as s:
         with pytest.raises(PermanentError):
-            await consumers.handle_production_saved(s, event, meta(), writer=W)
+            await consumers.handle_production_saved(s, event, meta(), writer=w(s))
 
 
 async def test_unknown_production_in_v2_event_is_permanent_error(maker: Maker) -> None:
@@ -428,10 +432,10 @@ async def test_unknown_production_in_v2_event_is_permanent_error(maker: Maker) -
     bad = event.model_copy(update={"producciones": [*event.producciones, ghost]})
     async with maker() as s:
         with pytest.raises(PermanentError, match="999999"):
-            await consumers.handle_production_saved(s, bad, meta(), writer=W)
+            await consumers.handle_production_saved(s, bad, meta(), writer=w(s))
     async with maker() as s:
         with pytest.raises(PermanentError):
-            await consumers.handle_production_saved_batch(s, [(bad, meta())], writer=W)
+            await consumers.handle_production_saved_batch(s, [(bad, meta())], writer=w(s))
     assert await gpu_of(maker, pid) is None  # nothing half-applied
 
 
@@ -440,7 +444,7 @@ async def month(maker: Maker, values: dict[int, list[Decimal | None]]) -> uc.Sav
         maker,
         lambda s: uc.guardar_produccion_masiva(
             s,
-            W,
+            w(s),
             RES,
             id_ot=10,
             mes=3,
@@ -617,7 +621,7 @@ async def test_gp_e07_billing_lock(maker: Maker) -> None:
         maker,
         lambda s: uc.crear_estimacion(
             s,
-            W,
+            w(s),
             FAC,
             id_ot=10,
             fecha_desde=dt.date(2025, 3, 1),
@@ -639,7 +643,7 @@ async def test_gp_e07_billing_lock(maker: Maker) -> None:
     with pytest.raises(DomainError) as exc:
         await tx(
             maker,
-            lambda s: uc.agregar_detalle(s, W, FAC, res.header.id, uc.DetalleInput(p_cargado)),
+            lambda s: uc.agregar_detalle(s, w(s), FAC, res.header.id, uc.DetalleInput(p_cargado)),
         )
     assert (exc.value.code, exc.value.status) == ("GPU_NO_VALIDADO", 422)
     # a billed production cannot be edited
@@ -658,7 +662,7 @@ async def test_auto_estimate_skips_and_excedente_authorisation(maker: Maker) -> 
         maker,
         lambda s: uc.crear_estimacion(
             s,
-            W,
+            w(s),
             FAC,
             id_ot=10,
             fecha_desde=dt.date(2025, 3, 1),
@@ -695,7 +699,7 @@ async def test_gp_e08_excedente_chronological(maker: Maker) -> None:
         maker,
         lambda s: uc.guardar_produccion(
             s,
-            W,
+            w(s),
             RES,
             id_partida_anexo=456,
             fecha=dt.date(2025, 4, 1),
@@ -708,7 +712,7 @@ async def test_gp_e08_excedente_chronological(maker: Maker) -> None:
         maker,
         lambda s: uc.guardar_produccion(
             s,
-            W,
+            w(s),
             RES,
             id_partida_anexo=456,
             fecha=dt.date(2025, 2, 10),
@@ -739,7 +743,7 @@ async def test_gp_e08_excedente_chronological(maker: Maker) -> None:
     async def bill(s: AsyncSession) -> Any:
         return await uc.crear_estimacion(
             s,
-            W,
+            w(s),
             FAC,
             id_ot=10,
             fecha_desde=dt.date(2025, 3, 1),
@@ -780,13 +784,13 @@ async def test_gp_e10_grid_guards(maker: Maker) -> None:
 async def test_closed_month_and_day_block_edits(maker: Maker) -> None:
     await save(maker, 456, 2, "8")
     await tx(
-        maker, lambda s: uc.cerrar_dia(s, W, id_ot=10, fecha=dt.date(2025, 3, 2), cerrado=True)
+        maker, lambda s: uc.cerrar_dia(s, w(s), id_ot=10, fecha=dt.date(2025, 3, 2), cerrado=True)
     )
     with pytest.raises(DomainError) as exc:
         await save(maker, 456, 2, "9")
     assert exc.value.code == "DIA_CERRADO"
     await save(maker, 456, 3, "1")  # another day is fine
-    await tx(maker, lambda s: uc.cerrar_mes(s, W, id_ot=10, mes=3, anio=2025, cerrado=True))
+    await tx(maker, lambda s: uc.cerrar_mes(s, w(s), id_ot=10, mes=3, anio=2025, cerrado=True))
     with pytest.raises(DomainError) as exc:
         await save(maker, 456, 4, "1")
     assert exc.value.code == "MES_CERRADO"
@@ -798,7 +802,7 @@ async def test_bulk_input_validation_writes_nothing(maker: Maker) -> None:
             await tx(
                 maker,
                 lambda s: uc.guardar_produccion_masiva(
-                    s, W, RES, id_ot=10, mes=mes, anio=2025, tipo_tiempo="TE", partidas=partidas
+                    s, w(s), RES, id_ot=10, mes=mes, anio=2025, tipo_tiempo="TE", partidas=partidas
                 ),
             )
         return exc.value
@@ -833,7 +837,9 @@ async def test_bulk_transitions_all_or_nothing(maker: Maker) -> None:
     with pytest.raises(DomainError) as exc:
         await tx(
             maker,
-            lambda s: uc.transicionar_gpus(s, W, REV, items, TransitionRequest(GpuStatus.VALIDADO)),
+            lambda s: uc.transicionar_gpus(
+                s, w(s), REV, items, TransitionRequest(GpuStatus.VALIDADO)
+            ),
         )
     assert exc.value.extensions["errores"][0]["id_gpu"] == gids[2]
     assert [(await gpu_of(maker, p)).estatus for p in ids] == [  # type: ignore[union-attr]
@@ -843,7 +849,9 @@ async def test_bulk_transitions_all_or_nothing(maker: Maker) -> None:
     ]
     await tx(
         maker,
-        lambda s: uc.transicionar_gpus(s, W, REV, items[:2], TransitionRequest(GpuStatus.VALIDADO)),
+        lambda s: uc.transicionar_gpus(
+            s, w(s), REV, items[:2], TransitionRequest(GpuStatus.VALIDADO)
+        ),
     )
     assert [(await gpu_of(maker, p)).estatus for p in ids[:2]] == ["VALIDADO", "VALIDADO"]  # type: ignore[union-attr]
 
@@ -856,7 +864,7 @@ async def test_legacy_save_status(maker: Maker) -> None:
     await tx(
         maker,
         lambda s: uc.guardar_estatus_legacy(
-            s, W, RES, id_produccion=pid, estatus_id=20, archivo=LINK
+            s, w(s), RES, id_produccion=pid, estatus_id=20, archivo=LINK
         ),
     )
     g = await gpu_of(maker, pid)
@@ -868,7 +876,7 @@ async def test_legacy_save_status(maker: Maker) -> None:
         ({"id_produccion": p458, "estatus_id": 20, "archivo": LINK}, "PRODUCCION_NO_ELEGIBLE"),
     ):
         with pytest.raises(DomainError) as exc:
-            await tx(maker, lambda s, kw=kwargs: uc.guardar_estatus_legacy(s, W, RES, **kw))
+            await tx(maker, lambda s, kw=kwargs: uc.guardar_estatus_legacy(s, w(s), RES, **kw))
         assert exc.value.code == code
     # archivo omitted on CARGADO → PENDIENTE is G3 (clears), never a silent NULL overwrite
     g = await gpu_of(maker, pid)
@@ -881,7 +889,7 @@ async def test_import_deactivation_retires_gpus(maker: Maker) -> None:
     pid = await save(maker, 456, 2, "8")
     await consumer.drain()
     assert await gpu_of(maker, pid) is not None
-    await tx(maker, lambda s: uc.cambiar_importacion_activa(s, W, SUP, 1, False))
+    await tx(maker, lambda s: uc.cambiar_importacion_activa(s, w(s), SUP, 1, False))
     await consumer.drain()
     assert await gpu_of(maker, pid) is None
 

@@ -29,7 +29,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "evidence"
     ],
 )
 def test_writer_follows_the_database_url(url: str, kind: type) -> None:
-    assert isinstance(writer_for_url(url), kind)
+    assert type(writer_for_url(url)) is kind
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,7 @@ def test_create_app_chooses_the_writer_once_for_routes_and_consumers(
     monkeypatch.setattr(main.consumers, "build_consumers", spy)
     app = main.create_app(EvidenceSettings(env="test", database_url=url, transport="memory"))
     writer = app.state.evidence_writer
-    assert isinstance(writer, kind)
+    assert type(writer) is kind
     [[spec]] = built
     assert spec.group_id == consumers.GROUP_GPU_SYNC
     assert {h.keywords["writer"] for h in spec.handlers.values()} == {writer}  # type: ignore[attr-defined]

@@ -26,6 +26,11 @@ def rowcount(result: Any) -> int:
 
 
 class PortableWriter:
+    """Core statements any database runs; ``ON CONFLICT`` clauses through the dialect's
+    :attr:`insert` (SQLite's here)."""
+
+    insert: Any = staticmethod(sqlite.insert)
+
     def id_chunks(self, ids: Sequence[int], size: int = CHUNK) -> list[list[int]]:
         return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
 
@@ -35,10 +40,10 @@ class PortableWriter:
     async def insert_ignore(
         self, session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]
     ) -> None:
-        await session.execute(sqlite.insert(table).on_conflict_do_nothing(), list(rows))
+        await session.execute(self.insert(table).on_conflict_do_nothing(), list(rows))
 
     async def bump_grid(self, session: AsyncSession, report_ids: Sequence[int]) -> None:
-        stmt = sqlite.insert(GRID_T).values(
+        stmt = self.insert(GRID_T).values(
             [{"id_reporte_mensual": i, "version": 1} for i in report_ids]
         )
         await session.execute(

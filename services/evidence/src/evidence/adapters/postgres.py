@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evidence.adapters import HISTORY_COLUMNS
-from evidence.adapters.portable import GPU_T, GRID_T, HISTORIAL_T, PRODUCCION_T, rowcount
+from evidence.adapters.portable import GPU_T, HISTORIAL_T, PRODUCCION_T, PortableWriter, rowcount
 from evidence.domain import PlannedChange
 
 
@@ -22,7 +22,12 @@ def _table(session: AsyncSession, table: Table) -> str:
     return str(session.get_bind().dialect.identifier_preparer.format_table(table))
 
 
-class PostgresWriter:
+class PostgresWriter(PortableWriter):
+    """The portable writer's ``ON CONFLICT`` statements through PostgreSQL's insert; every bulk
+    operation in one statement."""
+
+    insert: Any = staticmethod(postgresql.insert)
+
     def id_chunks(self, ids: Sequence[int], size: int = 1000) -> list[list[int]]:
         return [list(ids)] if ids else []
 
@@ -30,21 +35,6 @@ class PostgresWriter:
         return cast(
             ColumnElement[bool],
             column == any_(bindparam(None, ids, type_=postgresql.ARRAY(Integer))),
-        )
-
-    async def insert_ignore(
-        self, session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]
-    ) -> None:
-        await session.execute(postgresql.insert(table).on_conflict_do_nothing(), list(rows))
-
-    async def bump_grid(self, session: AsyncSession, report_ids: Sequence[int]) -> None:
-        stmt = postgresql.insert(GRID_T).values(
-            [{"id_reporte_mensual": i, "version": 1} for i in report_ids]
-        )
-        await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["id_reporte_mensual"], set_={"version": GRID_T.c.version + 1}
-            )
         )
 
     async def insert_productions(

@@ -19,7 +19,7 @@ from nexo_messaging.consumer import EventMeta, Handler
 from nexo_messaging.errors import PermanentError
 from nexo_messaging.runtime import ConsumerSpec
 from sales.application.stock import StockChange, already_applied, apply_stock_changes
-from sales.domain import NotFound
+from sales.domain import EstatusVenta, MotivoMovimiento, NotFound
 from sales.models import Venta
 
 GROUP_STOCK = "sales.stock"
@@ -28,7 +28,9 @@ CONSUMER_USER = "consumer:sales.stock"
 
 def _changes(event: Any, meta: EventMeta) -> list[StockChange]:
     sign = -1 if isinstance(event, SaleConfirmed) else 1
-    motivo = "venta" if isinstance(event, SaleConfirmed) else "cancelacion"
+    motivo = (
+        MotivoMovimiento.VENTA if isinstance(event, SaleConfirmed) else MotivoMovimiento.CANCELACION
+    ).value
     summed: dict[int, int] = {}
     for line in event.lineas:
         summed[line.id_material] = summed.get(line.id_material, 0) + line.cantidad
@@ -66,7 +68,7 @@ async def _check_origin(session: AsyncSession, items: list[tuple[Any, EventMeta]
             raise PermanentError(
                 f"evento {meta.event_id} no corresponde a la venta {event.id_venta}"
             )
-        if isinstance(event, SaleCancelled) and estatus != "cancelada":
+        if isinstance(event, SaleCancelled) and estatus != EstatusVenta.CANCELADA.value:
             raise PermanentError(f"venta {event.id_venta} no está cancelada ({meta.event_id})")
 
 

@@ -151,6 +151,7 @@ _OUTBOX = _Insert.of(
     verbatim=frozenset({"payload"}),
 )
 _CLIENTE = "SELECT 1 FROM clientes WHERE id_cliente = ?"
+_APLICADO = d.EstadoAbono.APLICADO.value
 _KEY_COLUMNS = tuple(c.name for c in idempotency.c)
 _KEY = _Insert.of(idempotency, _KEY_COLUMNS)
 _KEY_READ = (
@@ -354,7 +355,7 @@ def _write(
                 data.monto_abonado,
                 data.metodo_pago,
                 data.referencia_pago,
-                "aplicado",
+                _APLICADO,
                 now,
                 hoy,
                 actor.sub,
@@ -532,7 +533,7 @@ class PortableSaleWriter:
                     "monto": data.monto_abonado,
                     "metodo": data.metodo_pago,
                     "referencia": data.referencia_pago,
-                    "estado": "aplicado",
+                    "estado": d.EstadoAbono.APLICADO.value,
                     "fecha": now,
                     "fecha_negocio": hoy,
                     "usuario": usuario,

@@ -50,7 +50,14 @@ from sales.application.pos import (
     sale_confirmed,
 )
 from sales.application.pricing import catalog_view
-from sales.domain import DomainError, MaterialStock, NotFound, covered_sql
+from sales.domain import (
+    DomainError,
+    EstadoAbono,
+    EstatusVenta,
+    MaterialStock,
+    NotFound,
+    covered_sql,
+)
 from service_defaults import idempotency
 from service_defaults.db import driver_connection
 
@@ -96,13 +103,17 @@ SELECT nextval(pg_get_serial_sequence('ventas', 'id_venta')),
              FROM generate_series(1, $1::integer))
 """
 
+# State literals rendered from the vocabulary (`sales.domain.vocab`).
+_PENDIENTE = EstatusVenta.PENDIENTE.value
+_APLICADO = EstadoAbono.APLICADO.value
+
 # FK checks run at the end of the statement, after every CTE inserted its rows.
-_WRITE = """
+_WRITE = f"""
 WITH v AS (
   INSERT INTO ventas (id_venta, id_cotizacion, id_cliente, estatus, total, total_pagado,
                       permitir_backorder, fecha_venta, fecha_entrega, creado_por, creado_en,
                       version)
-  VALUES ($1::integer, NULL, $2::integer, 'pendiente', $3::numeric, $4::numeric,
+  VALUES ($1::integer, NULL, $2::integer, '{_PENDIENTE}', $3::numeric, $4::numeric,
           $5::boolean, $6::date, $7::date, $8::varchar, $9::timestamptz, 1)
   RETURNING id_venta
 ), d AS (
@@ -116,13 +127,13 @@ WITH v AS (
        AS x(id, pr, ma, ca, la, an, es, ut, mi, pu, st, pp)
 ), ab AS (
   INSERT INTO abonos (id_venta, monto, metodo, referencia, estado, fecha, fecha_negocio, usuario)
-  SELECT v.id_venta, $22::numeric, $23::varchar, $24::varchar, 'aplicado', $9::timestamptz,
+  SELECT v.id_venta, $22::numeric, $23::varchar, $24::varchar, '{_APLICADO}', $9::timestamptz,
          $6::date, $8::varchar
   FROM v WHERE $22::numeric > 0
 ), au AS (
   INSERT INTO auditoria (entidad, entidad_id, accion, desde, hacia, motivo, usuario, fecha,
                          payload)
-  SELECT 'venta', v.id_venta, 'confirmar', NULL, 'pendiente', NULL, $8::varchar,
+  SELECT 'venta', v.id_venta, 'confirmar', NULL, '{_PENDIENTE}', NULL, $8::varchar,
          $9::timestamptz, $25::text::json
   FROM v
 ), o AS (
@@ -144,12 +155,12 @@ SELECT pg_notify($33::text, '')
 # checks run at the end of the statement). Lines come in as arrays, inserted in ordinality
 # order so that sorted ids match the cart order.
 INSERT_SALE = text(
-    """
+    f"""
 WITH v AS (
   INSERT INTO ventas (id_cotizacion, id_cliente, estatus, total, total_pagado,
                       permitir_backorder, fecha_venta, fecha_entrega, creado_por, creado_en,
                       version)
-  VALUES (CAST(:id_cotizacion AS integer), CAST(:id_cliente AS integer), 'pendiente',
+  VALUES (CAST(:id_cotizacion AS integer), CAST(:id_cliente AS integer), '{_PENDIENTE}',
           CAST(:total AS numeric), CAST(:total_pagado AS numeric), CAST(:backorder AS boolean),
           CAST(:hoy AS date), CAST(:fecha_entrega AS date), CAST(:usuario AS varchar),
           CAST(:now AS timestamptz), 1)
@@ -171,13 +182,13 @@ WITH v AS (
 ), ab AS (
   INSERT INTO abonos (id_venta, monto, metodo, referencia, estado, fecha, fecha_negocio, usuario)
   SELECT v.id_venta, CAST(:monto AS numeric), CAST(:metodo AS varchar),
-         CAST(:referencia AS varchar), 'aplicado', CAST(:now AS timestamptz),
+         CAST(:referencia AS varchar), '{_APLICADO}', CAST(:now AS timestamptz),
          CAST(:hoy AS date), CAST(:usuario AS varchar)
   FROM v WHERE CAST(:monto AS numeric) > 0
 ), au AS (
   INSERT INTO auditoria (entidad, entidad_id, accion, desde, hacia, motivo, usuario, fecha,
                          payload)
-  SELECT 'venta', v.id_venta, 'confirmar', NULL, 'pendiente', NULL, CAST(:usuario AS varchar),
+  SELECT 'venta', v.id_venta, 'confirmar', NULL, '{_PENDIENTE}', NULL, CAST(:usuario AS varchar),
          CAST(:now AS timestamptz), CAST(:audit AS json)
   FROM v
 )

@@ -9,6 +9,7 @@ from typing import (
 
 from fastapi import APIRouter, Query, Request, Response
 
+from sales import domain as d
 from sales import queries
 from sales.api.deps import Admin, Operador, Session, actor, commit
 from sales.api.render import iso, material_out, movement_out
@@ -83,7 +84,12 @@ async def adjust_material(
 ) -> dict[str, Any]:
     """Adjustment (±cantidad, `nota` required): atomic update, ledger row, StockLow on crossing."""
     eff = await stock.restock(
-        session, id_material, body.cantidad, actor(user), motivo="ajuste", nota=body.nota
+        session,
+        id_material,
+        body.cantidad,
+        actor(user),
+        motivo=d.MotivoMovimiento.AJUSTE.value,
+        nota=body.nota,
     )
     await commit(request, session)
     return movement_out(eff, id_material)

@@ -95,13 +95,13 @@ async def list_sales(
         "items": items,
         "resumen": {
             "total_ventas": d.format_money(
-                sum((v.total for v in rows if v.estatus != "cancelada"), Decimal(0))
+                sum((v.total for v in rows if v.estatus != EstatusVenta.CANCELADA), Decimal(0))
             ),
             "total_cobrado": d.format_money(sum((v.total_pagado for v in rows), Decimal(0))),
-            "pendientes": sum(v.estatus == "pendiente" for v in rows),
-            "en_produccion": sum(v.estatus == "en_produccion" for v in rows),
-            "entregadas": sum(v.estatus == "entregada" for v in rows),
-            "canceladas": sum(v.estatus == "cancelada" for v in rows),
+            "pendientes": sum(v.estatus == EstatusVenta.PENDIENTE for v in rows),
+            "en_produccion": sum(v.estatus == EstatusVenta.EN_PRODUCCION for v in rows),
+            "entregadas": sum(v.estatus == EstatusVenta.ENTREGADA for v in rows),
+            "canceladas": sum(v.estatus == EstatusVenta.CANCELADA for v in rows),
         },
     }
 

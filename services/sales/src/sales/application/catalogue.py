@@ -139,7 +139,7 @@ async def create_material(
                 cantidad=stock_actual,
                 saldo_anterior=0,
                 saldo_resultante=stock_actual,
-                motivo="alta",
+                motivo=d.MotivoMovimiento.ALTA.value,
                 usuario=actor.sub,
                 fecha=utcnow(),
             )

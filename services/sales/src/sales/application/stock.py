@@ -143,15 +143,15 @@ async def restock(
     cantidad: int,
     actor: Actor,
     *,
-    motivo: str = "reabasto",
+    motivo: str = d.MotivoMovimiento.REABASTO.value,
     nota: str | None = None,
 ) -> d.StockEffect:
     """Restock (+) or adjustment (±) through the API, with its ledger row."""
     if cantidad == 0:
         raise Invalid("cantidad no puede ser 0", field="cantidad")
-    if motivo == "reabasto" and cantidad < 0:
+    if motivo == d.MotivoMovimiento.REABASTO and cantidad < 0:
         raise Invalid("un reabasto debe ser positivo", field="cantidad")
-    if motivo == "ajuste" and not (nota and nota.strip()):
+    if motivo == d.MotivoMovimiento.AJUSTE and not (nota and nota.strip()):
         raise Invalid("un ajuste requiere una nota (motivo)", code="MOTIVO_REQUERIDO", field="nota")
     await require_material(s, id_material, "id_material")
     (eff,) = await apply_stock_changes(
@@ -173,6 +173,6 @@ async def conteo(
     if delta == 0:
         return None
     (eff,) = await apply_stock_changes(
-        s, [StockChange(id_material, delta, "conteo", nota=nota)], actor.sub
+        s, [StockChange(id_material, delta, d.MotivoMovimiento.CONTEO.value, nota=nota)], actor.sub
     )
     return eff

@@ -69,8 +69,8 @@ async def change_status(
         v.motivo_cancelacion = motivo
         await s.execute(
             update(Abono)
-            .where(Abono.id_venta == id_venta, Abono.estado == "aplicado")
-            .values(estado="por_reembolsar")
+            .where(Abono.id_venta == id_venta, Abono.estado == d.EstadoAbono.APLICADO.value)
+            .values(estado=d.EstadoAbono.POR_REEMBOLSAR.value)
             .execution_options(synchronize_session=False)
         )
         lineas = (
@@ -140,7 +140,7 @@ async def add_abono(
         monto=monto,
         metodo=metodo,
         referencia=referencia,
-        estado="aplicado",
+        estado=d.EstadoAbono.APLICADO.value,
         fecha=now,
         fecha_negocio=d.business_date(now),
         usuario=actor.sub,

@@ -1,4 +1,5 @@
-"""Fixtures of the orders tests: a pinned business clock and the DOMAIN §B.7 common world."""
+"""Fixtures of the orders tests: a pinned business clock, the database (SQLite and PostgreSQL)
+and the DOMAIN §B.7 common world."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from orders.application import catalogue, clock
-from orders.models import Base
+from orders.main import MIGRATIONS_DIR
 from service_defaults.db import create_engine, session_factory
+from service_defaults.migrations import upgrade
 
 # T = 2026-05-01 (business date), 12:00 in America/Mexico_City
 T_NOW = datetime(2026, 5, 1, 18, 0, tzinfo=UTC)
@@ -105,11 +107,23 @@ async def build_world(maker: async_sessionmaker[AsyncSession]) -> World:
         return World(maker, inst.id, central.id, norte.id, p.id, q.id)
 
 
+VERSION_TABLE = "alembic_version_orders"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every test that uses the database runs on SQLite (the portable stock store) and on a
+    fresh PostgreSQL database (the hand-written `PostgresStockStore`, chosen from the URL)."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("pg_database"))
+    return f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
+
+
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    eng = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}")
-    async with eng.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """The migrated database of `database_url` (the schema the app runs on)."""
+    await upgrade(database_url, MIGRATIONS_DIR, VERSION_TABLE)
+    eng = create_engine(database_url)
     yield eng
     await eng.dispose()
 

@@ -1,8 +1,9 @@
 """Every acceptance example of DOMAIN Part B (HO-F*, HO-L*) through the HTTP API, plus bad input.
 
-The app is built with `create_app(settings)` (SQLite file + in-memory transport), driven through
-httpx's ASGITransport inside the app lifespan. Proposal generation is asynchronous (consumer of
-RequestValidated), so tests poll with a deadline.
+The app is built with `create_app(settings)` (in-memory transport), driven through httpx's
+ASGITransport inside the app lifespan, once on a SQLite file and once on a fresh PostgreSQL
+database (`database_url` in conftest: the app then picks `PostgresStockStore`). Proposal
+generation is asynchronous (consumer of RequestValidated), so tests poll with a deadline.
 """
 
 from __future__ import annotations
@@ -199,12 +200,12 @@ def problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Api]:
+async def api(request: pytest.FixtureRequest, database_url: str) -> AsyncIterator[Api]:
     # a test may pass extra settings with @pytest.mark.settings(name=value)
     marker = request.node.get_closest_marker("settings")
     settings = OrdersSettings(
         env="test",
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'orders-api.db'}",
+        database_url=database_url,
         transport="memory",
         **(marker.kwargs if marker else {}),
     )

@@ -18,10 +18,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -65,24 +64,6 @@ TODAY = date(2026, 5, 1)  # the pinned business date (conftest.T_NOW)
 UMBRAL = d.umbral_caducidad(TODAY, d.DEFAULT_MIN_SHELF_LIFE_DAYS)
 LOTE_ESTADOS = sorted(d.LOTE_ESTADOS)
 UBICACION_ESTADOS = sorted(d.UBICACION_ESTADOS)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """SQLite (the portable path) or PostgreSQL (the hand-written one)."""
-    if request.param == "postgres":
-        return str(request.getfixturevalue("pg_database"))
-    return f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
-
-
-@pytest.fixture
-async def engine_any(db_url: str) -> AsyncIterator[AsyncEngine]:
-    """The migrated database of `db_url`."""
-    url = db_url
-    await upgrade(url, MIGRATIONS_DIR, VERSION_TABLE)
-    eng = create_engine(url)
-    yield eng
-    await eng.dispose()
 
 
 def _dialect(engine: AsyncEngine) -> str:
@@ -185,8 +166,8 @@ def _python_eligible(combos: dict[int, Combo]) -> set[int]:
     }
 
 
-async def test_sql_forms_select_exactly_what_the_predicate_accepts(engine_any: AsyncEngine) -> None:
-    async with session_factory(engine_any)() as s, s.begin():
+async def test_sql_forms_select_exactly_what_the_predicate_accepts(engine: AsyncEngine) -> None:
+    async with session_factory(engine)() as s, s.begin():
         combos = await _seed_combos(s)
         expected = _python_eligible(combos)
         # the predicate is not trivial: some combinations pass, most do not
@@ -227,7 +208,7 @@ async def test_sql_forms_select_exactly_what_the_predicate_accepts(engine_any: A
         assert await manual() == expected - {caducado, sin_fecha}
         assert not d.vigente(TODAY - timedelta(1), TODAY)
         assert not d.vigente(None, TODAY)
-        if _dialect(engine_any) == "postgresql":
+        if _dialect(engine) == "postgresql":
             cond = existencia_elegible_sql(lote="l", ubicacion="u", almacen_activo="a.activo")
             rows = await s.execute(
                 text(
@@ -290,11 +271,11 @@ async def _lineas_e_item(
 
 @pytest.mark.parametrize("primera_lectura", [1, postgres.FEFO_FILAS_PRIMERA_LECTURA])
 async def test_generation_skips_ineligible_stock(
-    engine_any: AsyncEngine, primera_lectura: int, monkeypatch: pytest.MonkeyPatch
+    engine: AsyncEngine, primera_lectura: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Ineligible rows expire first (they would be chosen by FEFO order alone)."""
     monkeypatch.setattr(postgres, "FEFO_FILAS_PRIMERA_LECTURA", primera_lectura)
-    w = await build_world(session_factory(engine_any))
+    w = await build_world(session_factory(engine))
     await w.lote("BLQ", date(2026, 7, 10), {"B-01": 50}, ubic_estado="bloqueada")
     await w.lote("CUA", date(2026, 7, 11), {"Q-01": 50}, ubic_estado="cuarentena")
     await w.lote("DEV", date(2026, 7, 12), {"D-01": 50}, ubic_estado="devoluciones")
@@ -313,9 +294,9 @@ async def test_generation_skips_ineligible_stock(
 
 
 async def test_generation_in_an_inactive_warehouse_allocates_nothing(
-    engine_any: AsyncEngine,
+    engine: AsyncEngine,
 ) -> None:
-    w = await build_world(session_factory(engine_any))
+    w = await build_world(session_factory(engine))
     await w.lote("DIS", date(2026, 8, 2), {"A-01": 10})
     lineas, item = await _lineas_e_item(w, await _generar(w, 5, desactivar_almacen=True))
     assert lineas == []

@@ -10,6 +10,7 @@ the boundary cases on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
@@ -34,6 +35,12 @@ def normalize_annex(anexo: str | None) -> str:
 def gpu_annex_set(annexes: Iterable[str] = DEFAULT_GPU_ANNEXES) -> frozenset[str]:
     """The configured annexes, normalised; the empty annex never requires a GPU (a missing
     annex is NULL in SQL, which no ``IN`` list matches)."""
+    return _annex_set(annexes if isinstance(annexes, frozenset) else frozenset(annexes))
+
+
+@functools.lru_cache(maxsize=64)
+def _annex_set(annexes: frozenset[str]) -> frozenset[str]:
+    # The GPU sync asks once per production with the same configured set.
     return frozenset(normalize_annex(a) for a in annexes) - {""}
 
 

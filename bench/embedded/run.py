@@ -115,8 +115,14 @@ class Checks(sb.Bench):  # type: ignore[name-defined,misc]
                     "HAVING count(*) <> 1) x"
                 )
             )
-        stock_ok = all(stock[m] == sb.INITIAL_STOCK - int(sold.get(m, 0)) for m in self.mats)
-        return bad == 0 and ledger_dupes == 0 and stock_ok
+        off = {
+            m: stock[m] - (sb.INITIAL_STOCK - int(sold.get(m, 0)))
+            for m in self.mats
+            if stock[m] != sb.INITIAL_STOCK - int(sold.get(m, 0))
+        }
+        if bad or ledger_dupes or off:
+            print(f"    CHECK FAILED: {bad} bad sales, {ledger_dupes} doubled movements, off {off}")
+        return bad == 0 and ledger_dupes == 0 and not off
 
 
 def cpu_s(pids: list[int]) -> float:
@@ -297,6 +303,17 @@ def run_flow(script: str, *extra: str) -> int:
     return subprocess.run(cmd, cwd=ROOT, check=False).returncode
 
 
+def machine_speed_s(n: int = 10_000_000) -> float:
+    """CPU seconds of a fixed pure-Python loop: this machine's speed right now (a shared or
+    throttled host can be 2x slower an hour later; compare figures of runs with similar
+    values, or A/B in one sitting)."""
+    t = time.process_time()
+    x = 0
+    for i in range(n):
+        x += i
+    return time.process_time() - t
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=float, default=15.0)
@@ -313,6 +330,7 @@ def main() -> int:
         f"{TARGET_CPU_MS:g} ms CPU/sale)",
         flush=True,
     )
+    print(f"  machine speed: 10M-addition Python loop {machine_speed_s():.2f} s CPU", flush=True)
     ok = True
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="nexo-embedded-bench-") as tmp_s:

@@ -259,16 +259,23 @@ class Bench:
             )
         return int(ventas or 0), int(expected or 0), int(moved or 0)
 
-    async def wait_caught_up(self, deadline_s: float = 600.0) -> tuple[int, float]:
-        """Poll until the ledger holds every (sale, material) movement and the sales count is
-        stable (a request still in flight when wrk stopped may commit late)."""
+    async def wait_caught_up(
+        self, deadline_s: float = 600.0, settle_s: float = 1.0
+    ) -> tuple[int, float]:
+        """Poll until the ledger holds every (sale, material) movement and no sale has appeared
+        for `settle_s` (a request still in flight when wrk stopped may commit late: returning
+        at the first match let the checks see a sale whose movement was not applied yet).
+        Returns the sales count and the time the ledger first caught up with that count."""
         deadline = time.monotonic() + deadline_s
-        last = -1
+        caught: tuple[int, float, float] | None = None  # ventas, perf_counter, monotonic
         while True:
             ventas, expected, moved = await self.counts()
-            if moved == expected and ventas == last:
-                return ventas, time.perf_counter()
-            last = ventas
+            if moved != expected or (caught is not None and caught[0] != ventas):
+                caught = None
+            elif caught is None:
+                caught = (ventas, time.perf_counter(), time.monotonic())
+            elif time.monotonic() - caught[2] >= settle_s:
+                return caught[0], caught[1]
             if time.monotonic() > deadline:
                 raise SystemExit(f"stock consumer did not catch up ({moved}/{expected})")
             await asyncio.sleep(0.02)

@@ -53,6 +53,7 @@ from deploy.local.provision import database_and_kafka
 from nexo_messaging.consumer import EventMeta
 from orders import consumers
 from orders import domain as d
+from orders.adapters.store import stock_store_for_url
 from orders.application.catalogue import crear_almacen, crear_institucion
 from orders.application.clock import now
 from orders.application.common import Actor, OrdersConfig, lineas_activas, propuesta_activa
@@ -260,6 +261,7 @@ async def bench_generation(db: str, args: argparse.Namespace) -> dict[str, Any]:
     await upgrade(db, MIGRATIONS_DIR, "alembic_version_orders")
     engine = create_engine(db)
     maker = session_factory(engine)
+    store = stock_store_for_url(db)  # as create_app chooses it
     try:
         t0 = time.perf_counter()
         inst, alm, prods = await seed(maker, args.lots, args.products)
@@ -292,7 +294,7 @@ async def bench_generation(db: str, args: argparse.Namespace) -> dict[str, Any]:
             timer.ms, timer.on = {}, True
             t = time.perf_counter()
             async with maker() as s, s.begin():
-                await consumers.handle_request_validated(s, event, meta)
+                await consumers.handle_request_validated(s, event, meta, store=store)
             dt = (time.perf_counter() - t) * 1000
             timer.on = False
             if run:

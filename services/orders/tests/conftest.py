@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from orders.adapters.store import StockStore, stock_store_for_url
 from orders.application import catalogue, clock
 from orders.main import MIGRATIONS_DIR
 from service_defaults.db import create_engine, session_factory
@@ -35,6 +36,11 @@ class World:
     norte: int
     p: int
     q: int
+
+    @property
+    def store(self) -> StockStore:
+        """The stock store `create_app` would choose for this world's database."""
+        return stock_store_for_url(str(self.sessionmaker.kw["bind"].url))
 
     async def ubicacion(
         self, codigo: str, *, almacen: int | None = None, estado: str = "disponible"

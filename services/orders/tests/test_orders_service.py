@@ -102,7 +102,7 @@ async def consume_all(w: World) -> None:
     for event_id, payload in await events(w, "RequestValidated.v1"):
         async with w.sessionmaker() as s, s.begin():
             await consumers.handle_request_validated(
-                s, RequestValidated.model_validate(payload), meta(event_id)
+                s, RequestValidated.model_validate(payload), meta(event_id), store=w.store
             )
 
 
@@ -292,7 +292,7 @@ async def test_redelivery_is_idempotent(world: World) -> None:
     ((_, payload),) = await events(world, "RequestValidated.v1")
     async with world.sessionmaker() as s, s.begin():
         await consumers.handle_request_validated(
-            s, RequestValidated.model_validate(payload), meta(str(uuid.uuid4()))
+            s, RequestValidated.model_validate(payload), meta(str(uuid.uuid4())), store=world.store
         )
     async with world.sessionmaker() as s:
         n = await s.scalar(select(func.count()).select_from(Propuesta))
@@ -321,7 +321,7 @@ async def test_unknown_request_goes_to_dlq(world: World) -> None:
     )
     async with world.sessionmaker() as s:
         with pytest.raises(PermanentError):
-            await consumers.handle_request_validated(s, ev, meta("x"))
+            await consumers.handle_request_validated(s, ev, meta("x"), store=world.store)
 
 
 async def test_ho_f03_and_ho_l05_partial_then_release(world: World) -> None:

@@ -18,7 +18,7 @@ from contracts.events.orders import RequestValidated
 from nexo_messaging.consumer import ConsumerSpec, EventMeta, Handler
 from nexo_messaging.errors import PermanentError
 from orders import domain as d
-from orders.adapters.store import PORTABLE, StockStore, stock_store_for
+from orders.adapters.store import PORTABLE, StockStore
 from orders.application.common import DEFAULT_CONFIG, Actor, OrdersConfig
 from orders.application.generation import generar_propuesta
 
@@ -30,13 +30,11 @@ async def handle_request_validated(
     event: RequestValidated,
     meta: EventMeta,
     *,
+    store: StockStore,
     cfg: OrdersConfig = DEFAULT_CONFIG,
-    store: StockStore | None = None,
 ) -> None:
-    """`store` is the app's `StockStore` (bound by `build_consumers`); a direct caller outside
-    an app (a benchmark, a script) may leave it out to get the one for the session's database."""
-    if store is None:
-        store = stock_store_for(session.get_bind().dialect.name)
+    """`store` is the app's `StockStore` (bound by `build_consumers`; a caller outside an app
+    picks it with `orders.adapters.store.stock_store_for_url`, as `create_app` does)."""
     try:
         await generar_propuesta(
             session,

@@ -451,6 +451,9 @@ class PortableSaleWriter:
     engine's file in one hop to its writer thread (:class:`SqliteSaleWriter`) when the engine
     is a SQLite file, and a session's sale rows as cached Core inserts."""
 
+    def __init__(self) -> None:
+        self.write_lock: asyncio.Lock | None = asyncio.Lock()
+
     async def confirm_direct(
         self,
         engine: AsyncEngine,

@@ -22,6 +22,7 @@ as before (gaps allowed, DOMAIN §A.4.3).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
@@ -368,6 +369,8 @@ class PostgresSaleWriter:
     """The PostgreSQL `SaleWriter`: the POS confirmation in two statements on the driver
     connection (:func:`confirm_sale`), and a session's sale rows in one statement
     (`INSERT_SALE`, for a POS sale that creates its client and for quote conversion)."""
+
+    write_lock: asyncio.Lock | None = None  # PostgreSQL's writers need no turn-taking
 
     async def confirm_direct(
         self,

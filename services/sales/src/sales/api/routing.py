@@ -43,20 +43,12 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def _sqlite_write_lock(request: Request) -> asyncio.Lock | None:
-    """Embedded mode (SQLite, one process): API write transactions take turns in FIFO order
-    instead of racing for SQLite's single writer lock (which starves under load and ends in
-    "database is locked"). PostgreSQL needs no such lock."""
+    """The app's sale writer's lock for API write transactions (`SaleWriter.write_lock`: SQLite
+    only, chosen with the writer in `create_app`), for a write method; else None."""
     if request.method not in WRITE_METHODS:
         return None
-    state = request.app.state
-    engine = getattr(state, "engine", None)
-    if engine is None or engine.dialect.name != "sqlite":
-        return None
-    lock: asyncio.Lock | None = getattr(state, "sales_sqlite_write_lock", None)
-    if lock is None:
-        lock = asyncio.Lock()
-        state.sales_sqlite_write_lock = lock
-    return lock
+    writer = getattr(request.app.state, "sale_writer", None)
+    return None if writer is None else writer.write_lock
 
 
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[Response]])

@@ -4,6 +4,7 @@ SaleConfirmed builder and the session path (`confirm_sale`).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -116,6 +117,11 @@ Render = Callable[["VentaResult"], Any]
 class SaleWriter(SaleRowWriter, Protocol):
     """The app's sale writer: the session-level row writer above, plus the whole POS
     confirmation on its own connection where the database allows it (the hot path)."""
+
+    write_lock: asyncio.Lock | None
+    """Embedded mode (SQLite, one process): the API's write transactions take turns on this
+    lock in FIFO order instead of racing for SQLite's single writer lock (which starves under
+    load and ends in "database is locked"). None where the database needs no such lock."""
 
     async def confirm_direct(
         self,

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sales.adapters import PortableSaleWriter, PostgresSaleWriter, sale_writer_for
 from sales.api.render import venta_creada_response
 from sales.api.schemas import VentaCreada
-from sales.application.pos import SaleRowWriter, VentaIn, VentaRef, VentaResult
+from sales.application.pos import ConfirmedSaleRows, SaleRowWriter, VentaIn, VentaRef, VentaResult
 from sales.application.pricing import LineaIn
 from sales.application.quotes import FrozenPrice
 from sales.main import create_app
@@ -80,16 +80,16 @@ async def test_postgres_and_portable_writers_write_identical_rows(pg_database: s
             async with sm() as s, s.begin():
                 id_venta, line_ids = await writer.insert_sale(
                     s,
-                    id_cotizacion=None,
-                    id_cliente=None,
-                    total=Decimal("385.60"),
-                    total_pagado=Decimal("50.00"),
-                    data=data,
-                    prices=prices,
-                    hoy=date(2030, 1, 1),
-                    now=now,
-                    usuario="u1",
-                    audit_payload={"total": "385.60"},
+                    ConfirmedSaleRows(
+                        id_cotizacion=None,
+                        id_cliente=None,
+                        total=Decimal("385.60"),
+                        data=data,
+                        prices=prices,
+                        now=now,
+                        usuario="u1",
+                        audit_payload={"total": "385.60"},
+                    ),
                 )
             async with sm() as s:
                 venta = await s.get(Venta, id_venta)

@@ -34,7 +34,6 @@ import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -49,7 +48,7 @@ from nexo_messaging.outbox import outbox_row
 from sales import domain as d
 from sales.application.common import Actor, utcnow
 from sales.application.pos import (
-    LinePrice,
+    ConfirmedSaleRows,
     PricedLineResult,
     VentaIn,
     VentaRef,
@@ -472,28 +471,14 @@ class PortableSaleWriter:
             writer.wake_relay_soon(wake)
         return result
 
-    async def insert_sale(
-        self,
-        s: AsyncSession,
-        *,
-        id_cotizacion: int | None,
-        id_cliente: int | None,
-        total: Decimal,
-        total_pagado: Decimal,
-        data: VentaIn,
-        prices: Sequence[LinePrice],
-        hoy: date,
-        now: datetime,
-        usuario: str,
-        audit_payload: dict[str, Any],
-    ) -> tuple[int, list[int]]:
-
+    async def insert_sale(self, s: AsyncSession, rows: ConfirmedSaleRows) -> tuple[int, list[int]]:
+        data, hoy, now, usuario = rows.data, rows.hoy, rows.now, rows.usuario
         venta_row = {
-            "id_cotizacion": id_cotizacion,
-            "id_cliente": id_cliente,
+            "id_cotizacion": rows.id_cotizacion,
+            "id_cliente": rows.id_cliente,
             "estatus": d.EstatusVenta.PENDIENTE.value,
-            "total": total,
-            "total_pagado": total_pagado,
+            "total": rows.total,
+            "total_pagado": rows.total_pagado,
             "permitir_backorder": data.permitir_backorder,
             "fecha_venta": hoy,
             "fecha_entrega": data.fecha_entrega,
@@ -523,7 +508,7 @@ class PortableSaleWriter:
                             "subtotal": price.subtotal,
                             "parametros_precio": price.snapshot(),
                         }
-                        for linea, price in zip(data.carrito, prices, strict=True)
+                        for linea, price in zip(data.carrito, rows.prices, strict=True)
                     ],
                 )
             ).scalars()
@@ -553,7 +538,7 @@ class PortableSaleWriter:
                 "motivo": None,
                 "usuario": usuario,
                 "fecha": now,
-                "payload": audit_payload,
+                "payload": rows.audit_payload,
             },
         )
         return id_venta, line_ids

@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -40,7 +39,7 @@ from sales import domain as d
 from sales.application.common import Actor, utcnow
 from sales.application.pos import (
     CheckedCart,
-    LinePrice,
+    ConfirmedSaleRows,
     VentaIn,
     VentaRef,
     VentaResult,
@@ -385,35 +384,21 @@ class PostgresSaleWriter:
         # one statement with the key row; its NOTIFY wakes the relay (`wake` not needed)
         return await confirm_sale(engine, data, actor, render)
 
-    async def insert_sale(
-        self,
-        s: AsyncSession,
-        *,
-        id_cotizacion: int | None,
-        id_cliente: int | None,
-        total: Decimal,
-        total_pagado: Decimal,
-        data: VentaIn,
-        prices: Sequence[LinePrice],
-        hoy: date,
-        now: datetime,
-        usuario: str,
-        audit_payload: dict[str, Any],
-    ) -> tuple[int, list[int]]:
-        lines = data.carrito
+    async def insert_sale(self, s: AsyncSession, rows: ConfirmedSaleRows) -> tuple[int, list[int]]:
+        data, prices, lines = rows.data, rows.prices, rows.data.carrito
         row = (
             await s.execute(
                 INSERT_SALE,
                 {
-                    "id_cotizacion": id_cotizacion,
-                    "id_cliente": id_cliente,
-                    "total": total,
-                    "total_pagado": total_pagado,
+                    "id_cotizacion": rows.id_cotizacion,
+                    "id_cliente": rows.id_cliente,
+                    "total": rows.total,
+                    "total_pagado": rows.total_pagado,
                     "backorder": data.permitir_backorder,
-                    "hoy": hoy,
+                    "hoy": rows.hoy,
                     "fecha_entrega": data.fecha_entrega,
-                    "usuario": usuario,
-                    "now": now,
+                    "usuario": rows.usuario,
+                    "now": rows.now,
                     "l_producto": [x.producto_id for x in lines],
                     "l_material": [x.material_id for x in lines],
                     "l_cantidad": [x.cantidad for x in lines],
@@ -428,7 +413,7 @@ class PostgresSaleWriter:
                     "monto": data.monto_abonado,
                     "metodo": data.metodo_pago,
                     "referencia": data.referencia_pago,
-                    "audit": json.dumps(audit_payload, separators=(",", ":")),
+                    "audit": json.dumps(rows.audit_payload, separators=(",", ":")),
                 },
             )
         ).one()

@@ -88,25 +88,39 @@ class LinePrice(Protocol):
     def snapshot(self) -> dict[str, Any]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class ConfirmedSaleRows:
+    """Everything a confirmed sale's rows hold (sale, lines in cart order, abono, audit row):
+    built once by the use case (POS confirmation or quote conversion), written by the app's
+    `SaleRowWriter`."""
+
+    id_cotizacion: int | None
+    id_cliente: int | None
+    total: Decimal
+    data: VentaIn
+    prices: Sequence[LinePrice]
+    now: datetime
+    usuario: str
+    audit_payload: dict[str, Any]
+
+    @property
+    def total_pagado(self) -> Decimal:
+        """The opening abono (0.00 when none)."""
+        return self.data.monto_abonado if self.data.monto_abonado > 0 else Decimal("0.00")
+
+    @property
+    def hoy(self) -> date:
+        """The sale's business date."""
+        return d.business_date(self.now)
+
+
 class SaleRowWriter(Protocol):
     """Writes a confirmed sale's rows — sale, lines (in cart order), abono when > 0, audit row —
     in the caller's session, and returns the sale id and the line ids in cart order. The
     implementations (`sales.adapters`) are chosen once per app from the database."""
 
     async def insert_sale(
-        self,
-        s: AsyncSession,
-        *,
-        id_cotizacion: int | None,
-        id_cliente: int | None,
-        total: Decimal,
-        total_pagado: Decimal,
-        data: VentaIn,
-        prices: Sequence[LinePrice],
-        hoy: date,
-        now: datetime,
-        usuario: str,
-        audit_payload: dict[str, Any],
+        self, s: AsyncSession, rows: ConfirmedSaleRows
     ) -> tuple[int, list[int]]: ...
 
 
@@ -341,22 +355,17 @@ async def confirm_sale(
         cliente = await create_cliente(s, data.cliente_nuevo, actor, "cliente_nuevo.")
         id_cliente = cliente.id_cliente
     now = utcnow()
-    hoy = d.business_date(now)
-    total_pagado = data.monto_abonado if data.monto_abonado > 0 else Decimal("0.00")
-    audit_payload = {"total": str(total), "permitir_backorder": data.permitir_backorder}
-    id_venta, line_ids = await writer.insert_sale(
-        s,
+    rows = ConfirmedSaleRows(
         id_cotizacion=None,
         id_cliente=id_cliente,
         total=total,
-        total_pagado=total_pagado,
         data=data,
         prices=prices,
-        hoy=hoy,
         now=now,
         usuario=actor.sub,
-        audit_payload=audit_payload,
+        audit_payload={"total": str(total), "permitir_backorder": data.permitir_backorder},
     )
+    id_venta, line_ids = await writer.insert_sale(s, rows)
     folio = d.folio_venta(id_venta)
     event_id = await enqueue(
         s,
@@ -367,7 +376,7 @@ async def confirm_sale(
         venta=VentaRef(id_venta),
         folio=folio,
         total=total,
-        saldo_restante=d.saldo_restante(total, total_pagado),
+        saldo_restante=d.saldo_restante(total, rows.total_pagado),
         alertas_stock=alertas,
         event_id=event_id,
     )

@@ -16,6 +16,7 @@ from sales import domain as d
 from sales.application.clients import get_cliente
 from sales.application.common import Actor, audit, today, utcnow
 from sales.application.pos import (
+    ConfirmedSaleRows,
     SaleRowWriter,
     VentaIn,
     VentaRef,
@@ -168,22 +169,19 @@ async def convert_cotizacion(
         FrozenPrice(c.precio_unitario, c.monto_total, c.porcentaje_utilidad, c.parametros_precio)
     ]
     total = c.monto_total
-    total_pagado = monto_abonado if monto_abonado > 0 else Decimal("0.00")
     now = utcnow()
+    rows = ConfirmedSaleRows(
+        id_cotizacion=id_cotizacion,
+        id_cliente=c.id_cliente,
+        total=total,
+        data=data,
+        prices=prices,
+        now=now,
+        usuario=actor.sub,
+        audit_payload={"id_cotizacion": id_cotizacion},
+    )
     try:
-        id_venta, line_ids = await writer.insert_sale(
-            s,
-            id_cotizacion=id_cotizacion,
-            id_cliente=c.id_cliente,
-            total=total,
-            total_pagado=total_pagado,
-            data=data,
-            prices=prices,
-            hoy=d.business_date(now),
-            now=now,
-            usuario=actor.sub,
-            audit_payload={"id_cotizacion": id_cotizacion},
-        )
+        id_venta, line_ids = await writer.insert_sale(s, rows)
     except IntegrityError:  # concurrent conversion lost the UNIQUE(id_cotizacion) race
         raise Conflict(
             "La cotización ya fue convertida en venta", code="COTIZACION_YA_CONVERTIDA"
@@ -198,7 +196,7 @@ async def convert_cotizacion(
         venta=VentaRef(id_venta),
         folio=folio,
         total=total,
-        saldo_restante=d.saldo_restante(total, total_pagado),
+        saldo_restante=d.saldo_restante(total, rows.total_pagado),
         alertas_stock=d.projected_alerts(materials, requested),
         event_id=event_id,
     )

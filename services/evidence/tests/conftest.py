@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, text
@@ -74,17 +73,11 @@ SEEDED_IDS = ("ot", "importacion_anexo", "partida_anexo_importada")
 """Tables the fixture fills with explicit ids (PostgreSQL's sequences must move past them)."""
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The use cases run on SQLite (embedded mode, `adapters.portable`) and on PostgreSQL
-    (`adapters.postgres`: array ids, unnest bulk statements)."""
-    if request.param == "postgres":
-        return str(request.getfixturevalue("pg_database"))
-    return f"sqlite+aiosqlite:///{tmp_path / 'evidence.db'}"
-
-
 @pytest.fixture
 async def maker(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """The use cases run on SQLite (embedded mode, `adapters.portable`) and on PostgreSQL
+    (`adapters.postgres`: array ids, unnest bulk statements): ``database_url`` is the
+    `nexo_testing` parametrisation."""
     engine = create_engine(database_url)
     async with engine.begin() as conn:
         await conn.run_sync(models.Base.metadata.create_all)

@@ -5,48 +5,26 @@ fixes (GP-D02 separate daily catalogue, GP-D14 auth + deletes) are in test_evide
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import datetime as dt
 import io
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from evidence.main import create_app
 from evidence.models import PartidaAnexo, Produccion, RegistroGpu, outbox
 from evidence.settings import EvidenceSettings
-from service_defaults.auth import issue_token
+from nexo_testing import app_client, bearer, ok, sqlite_url, until
 
 LINK = "https://drive.google.com/drive/folders/abc123"
 PROBLEM = "application/problem+json"
-
-
-async def until(cond: Callable[[], Awaitable[bool]], deadline_s: float = 10.0) -> None:
-    deadline = time.monotonic() + deadline_s
-    while True:
-        if await cond():
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.02)
-
-
-def bearer(settings: EvidenceSettings, sub: str, *roles: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(settings, sub, roles)}"}
-
-
-async def ok(r: httpx.Response, status: int = 200) -> Any:
-    assert r.status_code == status, r.text
-    return r.json() if r.content else None
 
 
 def problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -132,24 +110,22 @@ async def make_ctx(
 ) -> AsyncIterator[Ctx]:
     settings = EvidenceSettings(
         env=env,  # type: ignore[arg-type]
-        database_url=database_url or f"sqlite+aiosqlite:///{tmp_path / 'evidence.db'}",
+        database_url=database_url or sqlite_url(tmp_path, "evidence.db"),
         transport="memory",
         **overrides,
     )
     app = create_app(settings)
-    async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://evidence") as client:
-            yield Ctx(
-                client,
-                app,
-                settings,
-                bearer(settings, "ana", "evidence.residente"),
-                bearer(settings, "rita", "evidence.revisor"),
-                bearer(settings, "raul", "evidence.revisor"),
-                bearer(settings, "sam", "evidence.supervisor"),
-                bearer(settings, "fede", "evidence.facturacion"),
-            )
+    async with app_client(app, "http://evidence", startup_timeout=30) as client:
+        yield Ctx(
+            client,
+            app,
+            settings,
+            bearer(settings, "ana", "evidence.residente"),
+            bearer(settings, "rita", "evidence.revisor"),
+            bearer(settings, "raul", "evidence.revisor"),
+            bearer(settings, "sam", "evidence.supervisor"),
+            bearer(settings, "fede", "evidence.facturacion"),
+        )
 
 
 async def seed(c: Ctx) -> None:
@@ -218,15 +194,6 @@ async def seed(c: Ctx) -> None:
         201,
     )
     c.ids["C-2.9.9"] = inactive["partidas"][0]["id"]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Every acceptance example runs on SQLite (embedded mode, `adapters.portable`) and on
-    PostgreSQL (`adapters.postgres`: array ids, unnest bulk statements)."""
-    if request.param == "postgres":
-        return str(request.getfixturevalue("pg_database"))
-    return f"sqlite+aiosqlite:///{tmp_path / 'evidence.db'}"
 
 
 @pytest.fixture

@@ -10,12 +10,10 @@ import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import event, func, insert, select
 
@@ -23,21 +21,12 @@ from evidence import queries
 from evidence.main import create_app
 from evidence.models import PartidaProyectada, ReporteDiario, ReporteMensual
 from evidence.settings import EvidenceSettings
-from service_defaults.auth import issue_token
+from nexo_testing import app_client, bearer, ok
 
 PROBLEM = "application/problem+json"
 SAVE = "/guardar_reportes_diarios_masiva"
 SITE_GRID = "/ots_por_sitio_grid"
 PROD_GRID = "/obtener_partidas_produccion"
-
-
-def bearer(settings: EvidenceSettings, sub: str, *roles: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(settings, sub, roles)}"}
-
-
-async def ok(r: httpx.Response, status: int = 200) -> Any:
-    assert r.status_code == status, r.text
-    return r.json()
 
 
 def problem(r: httpx.Response, status: int, code: str, field: str | None = None) -> Any:
@@ -103,18 +92,16 @@ class Ctx:
 
 async def make_ctx(settings: EvidenceSettings) -> AsyncIterator[Ctx]:
     app = create_app(settings)
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://evidence") as client:
-            yield Ctx(
-                client,
-                app,
-                bearer(settings, "ana", "evidence.residente"),
-                bearer(settings, "sam", "evidence.supervisor"),
-                bearer(settings, "rita", "evidence.revisor"),
-                bearer(settings, "fede", "evidence.facturacion"),
-                bearer(settings, "olga", "ops"),
-            )
+    async with app_client(app, "http://evidence", shutdown_timeout=60) as client:
+        yield Ctx(
+            client,
+            app,
+            bearer(settings, "ana", "evidence.residente"),
+            bearer(settings, "sam", "evidence.supervisor"),
+            bearer(settings, "rita", "evidence.revisor"),
+            bearer(settings, "fede", "evidence.facturacion"),
+            bearer(settings, "olga", "ops"),
+        )
 
 
 async def seed_sites(c: Ctx) -> None:
@@ -142,15 +129,6 @@ async def seed_sites(c: Ctx) -> None:
         fecha_termino_real="2025-02-28",
         fecha_termino_programado="2025-12-31",
     )
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Every example runs on SQLite (embedded mode, `adapters.portable`) and on PostgreSQL
-    (`adapters.postgres`)."""
-    if request.param == "postgres":
-        return str(request.getfixturevalue("pg_database"))
-    return f"sqlite+aiosqlite:///{tmp_path / 'evidence.db'}"
 
 
 @pytest.fixture

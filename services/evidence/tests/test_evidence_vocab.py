@@ -4,12 +4,11 @@ API's input types list exactly the enum's values."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, get_args
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import select
 
 from evidence import models
 from evidence.domain.vocab import (
@@ -22,39 +21,22 @@ from evidence.domain.vocab import (
     TipoTiempo,
     values,
 )
-from service_defaults.db import create_engine
-from service_defaults.migrations import upgrade
+from nexo_testing import engine_for
+from nexo_testing.vocab import listed as _listed
+from nexo_testing.vocab import migrated_check_constraints
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 VERSION_TABLE = "alembic_version_evidence"
 
 
-def _listed(sqltext: str, column: str) -> list[str]:
-    """The string literals of `column IN (...)` (or PostgreSQL's `= ANY (ARRAY[...])`)."""
-    assert re.search(rf"\b{column}\b", sqltext), sqltext
-    return re.findall(r"'([^']*)'", sqltext)
-
-
 async def _migrated(url: str) -> tuple[dict[str, str], list[Any], list[Any]]:
-    await upgrade(url, MIGRATIONS, VERSION_TABLE)
-    engine = create_engine(url)
-
-    def checks(conn: Any) -> dict[str, str]:
-        insp = inspect(conn)
-        return {
-            str(ck["name"]): str(ck["sqltext"])
-            for table in ("produccion", "registro_generadores_pu")
-            for ck in insp.get_check_constraints(table)
-        }
-
-    try:
-        async with engine.connect() as conn:
-            found = await conn.run_sync(checks)
-            gpu = (await conn.execute(select(models.EstatusGpu))).all()
-            daily = (await conn.execute(select(models.EstatusDiario))).all()
-            return found, list(gpu), list(daily)
-    finally:
-        await engine.dispose()
+    found = await migrated_check_constraints(
+        url, MIGRATIONS, VERSION_TABLE, ("produccion", "registro_generadores_pu")
+    )
+    async with engine_for(url) as engine, engine.connect() as conn:
+        gpu = (await conn.execute(select(models.EstatusGpu))).all()
+        daily = (await conn.execute(select(models.EstatusDiario))).all()
+        return found, list(gpu), list(daily)
 
 
 def _assert_match(found: dict[str, str], gpu: list[Any], daily: list[Any]) -> None:

@@ -6,16 +6,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from nexo_testing import migrated_engine
 from orders.adapters.store import StockStore, stock_store_for_url
 from orders.application import catalogue, clock
 from orders.main import MIGRATIONS_DIR
-from service_defaults.db import create_engine, session_factory
-from service_defaults.migrations import upgrade
+from service_defaults.db import session_factory
 
 # T = 2026-05-01 (business date), 12:00 in America/Mexico_City
 T_NOW = datetime(2026, 5, 1, 18, 0, tzinfo=UTC)
@@ -116,22 +115,14 @@ async def build_world(maker: async_sessionmaker[AsyncSession]) -> World:
 VERSION_TABLE = "alembic_version_orders"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Every test that uses the database runs on SQLite (the portable stock store) and on a
-    fresh PostgreSQL database (the hand-written `PostgresStockStore`, chosen from the URL)."""
-    if request.param == "postgres":
-        return str(request.getfixturevalue("pg_database"))
-    return f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
-
-
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    """The migrated database of `database_url` (the schema the app runs on)."""
-    await upgrade(database_url, MIGRATIONS_DIR, VERSION_TABLE)
-    eng = create_engine(database_url)
-    yield eng
-    await eng.dispose()
+    """The migrated database of `database_url` (the schema the app runs on). Every test that
+    uses the database runs on SQLite (the portable stock store) and on a fresh PostgreSQL
+    database (the hand-written `PostgresStockStore`, chosen from the URL): ``database_url``
+    is the `nexo_testing` parametrisation."""
+    async with migrated_engine(database_url, MIGRATIONS_DIR, VERSION_TABLE) as eng:
+        yield eng
 
 
 @pytest.fixture

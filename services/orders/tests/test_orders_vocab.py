@@ -4,14 +4,14 @@ API's input types list exactly the enum's values."""
 
 from __future__ import annotations
 
-import re
 from enum import Enum, IntEnum
 from pathlib import Path
-from typing import Any, get_args
+from typing import get_args
 
 import pytest
-from sqlalchemy import inspect
 
+from nexo_testing.vocab import listed as _listed
+from nexo_testing.vocab import migrated_check_constraints
 from orders import domain as d
 from orders.domain.vocab import (
     EstadoItemPropuesta,
@@ -24,8 +24,6 @@ from orders.domain.vocab import (
     values,
 )
 from orders.main import MIGRATIONS_DIR
-from service_defaults.db import create_engine
-from service_defaults.migrations import upgrade
 
 VERSION_TABLE = "alembic_version_orders"
 
@@ -41,32 +39,10 @@ CHECKED: list[tuple[str, str, str, type[Enum]]] = [
 ]
 
 
-def _listed(sqltext: str, column: str, *, integers: bool = False) -> list[Any]:
-    """The literals of `column IN (...)` (or PostgreSQL's `= ANY (ARRAY[...])`)."""
-    assert re.search(rf"\b{column}\b", sqltext), sqltext
-    if integers:
-        inside = sqltext[sqltext.index("(", sqltext.index(column)) :]
-        return [int(n) for n in re.findall(r"\b(\d+)\b", inside)]
-    return re.findall(r"'([^']*)'", sqltext)
-
-
 async def _migrated_checks(url: str) -> dict[str, str]:
-    await upgrade(url, MIGRATIONS_DIR, VERSION_TABLE)
-    engine = create_engine(url)
-
-    def read(conn: Any) -> dict[str, str]:
-        insp = inspect(conn)
-        out: dict[str, str] = {}
-        for table in {t for t, *_ in CHECKED}:
-            for ck in insp.get_check_constraints(table):
-                out[str(ck["name"])] = str(ck["sqltext"])
-        return out
-
-    try:
-        async with engine.connect() as conn:
-            return await conn.run_sync(read)
-    finally:
-        await engine.dispose()
+    return await migrated_check_constraints(
+        url, MIGRATIONS_DIR, VERSION_TABLE, {t for t, *_ in CHECKED}
+    )
 
 
 def _assert_checks_match(checks: dict[str, str]) -> None:

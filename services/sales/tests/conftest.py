@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from contracts.registry import REGISTRY
 from nexo_messaging.consumer import EventMeta
+from nexo_testing import sqlite_url
 from sales.adapters import PortableSaleWriter
 from sales.application.common import Actor
 from sales.models import Base, ConfiguracionPrecios, Material, Producto, TabuladorCosto, outbox
@@ -28,7 +29,7 @@ ADMIN = Actor("admin1", is_admin=True)
 
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    eng = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'sales.db'}")
+    eng = create_engine(sqlite_url(tmp_path, "sales.db"))
     async with eng.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
     yield eng

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,17 +13,17 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy import func, select
 
+from nexo_testing import app_client, bearer, ok, until
 from sales import api
-from sales.api import deps, routing, schemas
+from sales.api import deps, schemas
 from sales.main import create_app
 from sales.models import Abono, DetalleVenta, MovimientoStock, Venta, outbox
 from sales.settings import SalesSettings
-from service_defaults.auth import issue_token
+from service_defaults.routing import hot_route
 
 TABULADOR = {3: "450.0000", 4: "12.0000", 5: "720.0000", 6: "980.5000", 10: "125.0000"}
 
@@ -79,51 +78,24 @@ class Ctx:
         await until(done, deadline_s)
 
 
-async def until(cond: Callable[[], Awaitable[bool]], deadline_s: float = 10.0) -> None:
-    deadline = time.monotonic() + deadline_s
-    while True:
-        if await cond():
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.02)
-
-
-def bearer(settings: SalesSettings, sub: str, *roles: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(settings, sub, roles)}"}
-
-
-async def ok(r: httpx.Response, status: int = 200) -> Any:
-    assert r.status_code == status, r.text
-    return r.json() if r.content else None
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Every acceptance example runs on SQLite (embedded mode: the ORM session path) and on
-    PostgreSQL (the hand-written hot paths of `sales.adapters.postgres`)."""
-    if request.param == "postgres":
-        return str(request.getfixturevalue("pg_database"))
-    return f"sqlite+aiosqlite:///{tmp_path / 'sales.db'}"
-
-
 @pytest.fixture
 async def ctx(database_url: str) -> AsyncIterator[Ctx]:
+    """Every acceptance example runs on SQLite (embedded mode: the ORM session path) and on
+    PostgreSQL (the hand-written hot paths of `sales.adapters.postgres`): ``database_url`` is
+    the `nexo_testing` parametrisation."""
     settings = SalesSettings(env="test", database_url=database_url, transport="memory")
     app = create_app(settings)
-    async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://sales") as client:
-            c = Ctx(
-                client,
-                app,
-                settings,
-                bearer(settings, "vendedor1", "sales.vendedor"),
-                bearer(settings, "admin1", "sales.admin"),
-                {},
-            )
-            await seed(c)
-            yield c
+    async with app_client(app, "http://sales", startup_timeout=30) as client:
+        c = Ctx(
+            client,
+            app,
+            settings,
+            bearer(settings, "vendedor1", "sales.vendedor"),
+            bearer(settings, "admin1", "sales.admin"),
+            {},
+        )
+        await seed(c)
+        yield c
 
 
 async def seed(c: Ctx) -> None:
@@ -924,7 +896,7 @@ def test_hot_route_needs_a_body_the_request_and_a_role_checked_user() -> None:
 
     for endpoint in (with_session, without_user):
         with pytest.raises(TypeError):
-            routing.hot_route(endpoint)
+            hot_route(endpoint)
     hot = {r.path for r in _routes() if getattr(r.endpoint, "__nexo_hot__", False)}
     assert hot == {"/ventas", "/precios/preview"}
 

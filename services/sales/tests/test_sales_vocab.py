@@ -4,14 +4,14 @@ exactly the enum's values."""
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, get_args
+from typing import get_args
 
 import pytest
-from sqlalchemy import inspect
 
+from nexo_testing.vocab import listed as _listed
+from nexo_testing.vocab import migrated_check_constraints
 from sales.domain.vocab import (
     EstadoAbono,
     EstadoCotizacion,
@@ -20,8 +20,6 @@ from sales.domain.vocab import (
     MotivoMovimiento,
     values,
 )
-from service_defaults.db import create_engine
-from service_defaults.migrations import upgrade
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 VERSION_TABLE = "alembic_version_sales"
@@ -36,29 +34,10 @@ CHECKED: list[tuple[str, str, str, type[StrEnum]]] = [
 ]
 
 
-def _listed(sqltext: str, column: str) -> list[str]:
-    """The string literals of `column IN (...)` (or PostgreSQL's `= ANY (ARRAY[...])`)."""
-    assert re.search(rf"\b{column}\b", sqltext), sqltext
-    return re.findall(r"'([^']*)'", sqltext)
-
-
 async def _migrated_checks(url: str) -> dict[str, str]:
-    await upgrade(url, MIGRATIONS, VERSION_TABLE)
-    engine = create_engine(url)
-
-    def read(conn: Any) -> dict[str, str]:
-        insp = inspect(conn)
-        out: dict[str, str] = {}
-        for table in {t for t, *_ in CHECKED}:
-            for ck in insp.get_check_constraints(table):
-                out[str(ck["name"])] = str(ck["sqltext"])
-        return out
-
-    try:
-        async with engine.connect() as conn:
-            return await conn.run_sync(read)
-    finally:
-        await engine.dispose()
+    return await migrated_check_constraints(
+        url, MIGRATIONS, VERSION_TABLE, {t for t, *_ in CHECKED}
+    )
 
 
 def _assert_checks_match(checks: dict[str, str]) -> None:

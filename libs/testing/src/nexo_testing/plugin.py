@@ -1,0 +1,33 @@
+"""The pytest plugin (entry point ``pytest11: nexo_testing``): the ``spec`` marker and the
+database parametrisation fixture. The real PostgreSQL behind the ``postgres`` variant is the
+root conftest's ``pg_database`` (never a mock)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nexo_testing.databases import DATABASES, database_url_for
+
+SPEC_MARKER = "spec"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{SPEC_MARKER}(*ids): the rule ids (docs/rules.md, e.g. AC-D23) the test checks",
+    )
+
+
+def spec_ids(item: pytest.Item) -> list[str]:
+    """The rule ids of `item`'s ``spec`` markers."""
+    return [str(a) for m in item.iter_markers(SPEC_MARKER) for a in m.args]
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every test that uses the database runs on a SQLite file (embedded mode, the portable
+    adapters) and on a new database of a real PostgreSQL (the PostgreSQL adapters; an
+    integration test)."""
+    return database_url_for(request, tmp_path)

@@ -22,23 +22,27 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Column,
     Date,
     DateTime,
     ForeignKey,
+    FromClause,
     Index,
     Integer,
+    MetaData,
     Numeric,
     String,
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
 
 from evidence.domain.vocab import (
     COLORS,
@@ -94,8 +98,43 @@ def check_in(column: str, vocabulary: type[enum.StrEnum]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values(vocabulary))})"
 
 
-class Base(DeclarativeBase):
-    pass
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Mapped as Col
+else:
+
+    class Col:
+        """``Col[T]`` is ``T`` for pydantic and SQLModel; for mypy it is SQLAlchemy's ``Mapped[T]``
+        (``Model.field`` is a column expression, ``row.field`` a ``T``), so queries type-check
+        without wrapping every column in ``sqlmodel.col()``."""
+
+        def __class_getitem__(cls, item: Any) -> Any:
+            return item
+
+
+class Base(SQLModel, registry=registry(metadata=MetaData())):
+    """Base of the evidence table models: its own registry and MetaData (the services of the
+    embedded mode share one process and each has an ``outbox``/``inbox``/``idempotency_keys``),
+    with SQLAlchemy's default naming (every constraint here is named explicitly, or was unnamed
+    in the migrations too)."""
+
+    if TYPE_CHECKING:
+        __table__: ClassVar[FromClause]  # as on DeclarativeBase
+
+
+REQUIRED: Any = ...
+"""``column(default=REQUIRED)``: the constructor must give the value (no Python default)."""
+
+
+def column(*args: Any, nullable: bool = False, default: Any = REQUIRED, **kwargs: Any) -> Any:
+    """A SQLModel field over exactly ``Column(*args, nullable=..., default=..., **kwargs)``.
+
+    The column keeps the type, nullability, defaults, keys and indexes the migrations create;
+    a nullable column (or a primary key the database assigns) defaults to ``None`` in Python."""
+    if (nullable or kwargs.get("primary_key")) and default is REQUIRED:
+        default = None
+    if default is not REQUIRED and default is not None:
+        kwargs["default"] = default
+    return Field(default=default, sa_column=Column(*args, nullable=nullable, **kwargs))
 
 
 outbox = outbox_table(Base.metadata)
@@ -107,66 +146,66 @@ def _fk(target: str) -> ForeignKey:
     return ForeignKey(target, ondelete="RESTRICT")
 
 
-class EstatusGpu(Base):
+class EstatusGpu(Base, table=True):
     """Dedicated GPU status catalogue (§C.2.1), seeded by the migration."""
 
     __tablename__ = "cat_estatus_gpu"
 
-    codigo: Mapped[str] = mapped_column(String(12), primary_key=True)
-    id_legacy: Mapped[int] = mapped_column(Integer, unique=True)
-    descripcion: Mapped[str] = mapped_column(String(40))
-    color: Mapped[str] = mapped_column(String(10))
+    codigo: Col[str] = column(String(12), primary_key=True)
+    id_legacy: Col[int] = column(Integer, unique=True)
+    descripcion: Col[str] = column(String(40))
+    color: Col[str] = column(String(10))
 
 
-class EstatusDiario(Base):
+class EstatusDiario(Base, table=True):
     """Daily operational status catalogue (``ReporteDiario``), separate from GPU statuses."""
 
     __tablename__ = "cat_estatus_diario"
 
-    codigo: Mapped[str] = mapped_column(String(12), primary_key=True)
-    id_legacy: Mapped[int] = mapped_column(Integer, unique=True)
-    descripcion: Mapped[str] = mapped_column(String(40), unique=True)
-    cierra_dia: Mapped[bool] = mapped_column(Boolean, default=False)
+    codigo: Col[str] = column(String(12), primary_key=True)
+    id_legacy: Col[int] = column(Integer, unique=True)
+    descripcion: Col[str] = column(String(40), unique=True)
+    cierra_dia: Col[bool] = column(Boolean, default=False)
 
 
-class Ot(Base):
+class Ot(Base, table=True):
     __tablename__ = "ot"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    orden_trabajo: Mapped[str] = mapped_column(String(100), unique=True)
-    descripcion_trabajo: Mapped[str] = mapped_column(Text, default="")
-    id_tipo: Mapped[int] = mapped_column(Integer, default=4)  # 4 inicial, 5 reprogramación
-    ot_principal: Mapped[int | None] = mapped_column(_fk("ot.id"), index=True)
-    num_reprogramacion: Mapped[int] = mapped_column(Integer, default=0)
-    estatus: Mapped[int] = mapped_column(Integer, default=1)
-    fecha_inicio_programado: Mapped[dt.date | None] = mapped_column(Date)
-    fecha_termino_programado: Mapped[dt.date | None] = mapped_column(Date)
-    fecha_inicio_real: Mapped[dt.date | None] = mapped_column(Date)
-    fecha_termino_real: Mapped[dt.date | None] = mapped_column(Date)
+    id: Col[int] = column(Integer, primary_key=True)
+    orden_trabajo: Col[str] = column(String(100), unique=True)
+    descripcion_trabajo: Col[str] = column(Text, default="")
+    id_tipo: Col[int] = column(Integer, default=4)  # 4 inicial, 5 reprogramación
+    ot_principal: Col[int | None] = column(_fk("ot.id"), index=True, nullable=True)
+    num_reprogramacion: Col[int] = column(Integer, default=0)
+    estatus: Col[int] = column(Integer, default=1)
+    fecha_inicio_programado: Col[dt.date | None] = column(Date, nullable=True)
+    fecha_termino_programado: Col[dt.date | None] = column(Date, nullable=True)
+    fecha_inicio_real: Col[dt.date | None] = column(Date, nullable=True)
+    fecha_termino_real: Col[dt.date | None] = column(Date, nullable=True)
     # Site of the OT by frente (DOMAIN §C.2.2): plain Sitio ids, not FKs (no Sitio table here).
-    id_frente: Mapped[int | None] = mapped_column(Integer)
-    id_embarcacion: Mapped[int | None] = mapped_column(Integer)
-    id_plataforma: Mapped[int | None] = mapped_column(Integer)
-    id_intercom: Mapped[int | None] = mapped_column(Integer)
-    id_patio: Mapped[int | None] = mapped_column(Integer)
-    monto_mxn: Mapped[Decimal] = mapped_column(Numeric(25, 2), default=Decimal("0.00"))
-    monto_usd: Mapped[Decimal] = mapped_column(Numeric(25, 2), default=Decimal("0.00"))
-    fecha_creacion: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    id_frente: Col[int | None] = column(Integer, nullable=True)
+    id_embarcacion: Col[int | None] = column(Integer, nullable=True)
+    id_plataforma: Col[int | None] = column(Integer, nullable=True)
+    id_intercom: Col[int | None] = column(Integer, nullable=True)
+    id_patio: Col[int | None] = column(Integer, nullable=True)
+    monto_mxn: Col[Decimal] = column(Numeric(25, 2), default=Decimal("0.00"))
+    monto_usd: Col[Decimal] = column(Numeric(25, 2), default=Decimal("0.00"))
+    fecha_creacion: Col[dt.datetime] = column(DateTime(timezone=True))
 
 
-class ImportacionAnexo(Base):
+class ImportacionAnexo(Base, table=True):
     __tablename__ = "importacion_anexo"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_ot: Mapped[int] = mapped_column(_fk("ot.id"), index=True)
-    archivo: Mapped[str | None] = mapped_column(String(500))
-    es_activo: Mapped[bool] = mapped_column(Boolean, default=True)
-    total_registros: Mapped[int] = mapped_column(Integer, default=0)
-    usuario_carga: Mapped[str | None] = mapped_column(String(200))
-    fecha_carga: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    id: Col[int] = column(Integer, primary_key=True)
+    id_ot: Col[int] = column(_fk("ot.id"), index=True)
+    archivo: Col[str | None] = column(String(500), nullable=True)
+    es_activo: Col[bool] = column(Boolean, default=True)
+    total_registros: Col[int] = column(Integer, default=0)
+    usuario_carga: Col[str | None] = column(String(200), nullable=True)
+    fecha_carga: Col[dt.datetime] = column(DateTime(timezone=True))
 
 
-class PartidaAnexo(Base):
+class PartidaAnexo(Base, table=True):
     """``PartidaAnexoImportada``: a contract annex budget line."""
 
     __tablename__ = "partida_anexo_importada"
@@ -175,19 +214,19 @@ class PartidaAnexo(Base):
         Index("ix_partida_importacion", "id_importacion_anexo", "orden_fila"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_importacion_anexo: Mapped[int] = mapped_column(_fk("importacion_anexo.id"))
-    id_partida: Mapped[str] = mapped_column(String(20))  # line code, e.g. C-2.1.1
-    descripcion_concepto: Mapped[str] = mapped_column(Text, default="")
-    anexo: Mapped[str | None] = mapped_column(String(10))
-    unidad: Mapped[str] = mapped_column(String(20), default="")
-    volumen_proyectado: Mapped[Decimal] = mapped_column(Numeric(18, 6), default=Decimal(0))
-    precio_unitario_mn: Mapped[Decimal] = mapped_column(Numeric(15, 4), default=Decimal(0))
-    precio_unitario_usd: Mapped[Decimal] = mapped_column(Numeric(15, 4), default=Decimal(0))
-    orden_fila: Mapped[int] = mapped_column(Integer, default=0)
+    id: Col[int] = column(Integer, primary_key=True)
+    id_importacion_anexo: Col[int] = column(_fk("importacion_anexo.id"))
+    id_partida: Col[str] = column(String(20))  # line code, e.g. C-2.1.1
+    descripcion_concepto: Col[str] = column(Text, default="")
+    anexo: Col[str | None] = column(String(10), nullable=True)
+    unidad: Col[str] = column(String(20), default="")
+    volumen_proyectado: Col[Decimal] = column(Numeric(18, 6), default=Decimal(0))
+    precio_unitario_mn: Col[Decimal] = column(Numeric(15, 4), default=Decimal(0))
+    precio_unitario_usd: Col[Decimal] = column(Numeric(15, 4), default=Decimal(0))
+    orden_fila: Col[int] = column(Integer, default=0)
 
 
-class ReporteMensual(Base):
+class ReporteMensual(Base, table=True):
     __tablename__ = "reporte_mensual_header"
     __table_args__ = (
         UniqueConstraint("id_ot", "mes", "anio", name="uq_reporte_mensual_ot_mes_anio"),
@@ -195,17 +234,17 @@ class ReporteMensual(Base):
         CheckConstraint("anio BETWEEN 2000 AND 2100", name="ck_reporte_mensual_anio"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_ot: Mapped[int] = mapped_column(_fk("ot.id"))
-    mes: Mapped[int] = mapped_column(Integer)
-    anio: Mapped[int] = mapped_column(Integer)
-    archivo: Mapped[str | None] = mapped_column(String(500))
-    cerrado: Mapped[bool] = mapped_column(Boolean, default=False)  # "Estatus Cierre"
-    fecha_creacion: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    fecha_actualizacion: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    id: Col[int] = column(Integer, primary_key=True)
+    id_ot: Col[int] = column(_fk("ot.id"))
+    mes: Col[int] = column(Integer)
+    anio: Col[int] = column(Integer)
+    archivo: Col[str | None] = column(String(500), nullable=True)
+    cerrado: Col[bool] = column(Boolean, default=False)  # "Estatus Cierre"
+    fecha_creacion: Col[dt.datetime] = column(DateTime(timezone=True))
+    fecha_actualizacion: Col[dt.datetime] = column(DateTime(timezone=True))
 
 
-class GridVersion(Base):
+class GridVersion(Base, table=True):
     """Change counter of a month's GPU grid (read-model cache key and ETag). Bumped in the same
     transaction as every write that changes what the grid shows. A separate row (not a column of
     the report) so GPU transitions never lock the report row: lock order is always
@@ -213,13 +252,11 @@ class GridVersion(Base):
 
     __tablename__ = "grid_version"
 
-    id_reporte_mensual: Mapped[int] = mapped_column(
-        _fk("reporte_mensual_header.id"), primary_key=True
-    )
-    version: Mapped[int] = mapped_column(Integer, default=1)
+    id_reporte_mensual: Col[int] = column(_fk("reporte_mensual_header.id"), primary_key=True)
+    version: Col[int] = column(Integer, default=1)
 
 
-class ReporteDiario(Base):
+class ReporteDiario(Base, table=True):
     """Day status of a monthly report; ``cerrado`` is the legacy id 17 ("closed day")."""
 
     __tablename__ = "reporte_diario_detalle"
@@ -227,19 +264,19 @@ class ReporteDiario(Base):
         UniqueConstraint("id_reporte_mensual", "fecha", name="uq_reporte_diario_fecha"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_reporte_mensual: Mapped[int] = mapped_column(_fk("reporte_mensual_header.id"))
-    fecha: Mapped[dt.date] = mapped_column(Date)
-    cerrado: Mapped[bool] = mapped_column(Boolean, default=False)
-    comentario: Mapped[str] = mapped_column(String(255), default="")
-    estatus: Mapped[str] = mapped_column(
+    id: Col[int] = column(Integer, primary_key=True)
+    id_reporte_mensual: Col[int] = column(_fk("reporte_mensual_header.id"))
+    fecha: Col[dt.date] = column(Date)
+    cerrado: Col[bool] = column(Boolean, default=False)
+    comentario: Col[str] = column(String(255), default="")
+    estatus: Col[str] = column(
         _fk("cat_estatus_diario.codigo"),
         default=DEFAULT_DAILY_STATUS,
         server_default=DEFAULT_DAILY_STATUS,
     )
 
 
-class PartidaProyectada(Base):
+class PartidaProyectada(Base, table=True):
     """Daily plan of a budget line (``programacion_diaria``), shown next to production."""
 
     __tablename__ = "partida_proyectada"
@@ -249,14 +286,14 @@ class PartidaProyectada(Base):
         Index("ix_partida_proyectada_ot_fecha", "id_ot", "fecha"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_ot: Mapped[int] = mapped_column(_fk("ot.id"))
-    id_partida_anexo: Mapped[int] = mapped_column(_fk("partida_anexo_importada.id"))
-    fecha: Mapped[dt.date] = mapped_column(Date)
-    volumen_programado: Mapped[Decimal] = mapped_column(Numeric(15, 6), default=Decimal(0))
+    id: Col[int] = column(Integer, primary_key=True)
+    id_ot: Col[int] = column(_fk("ot.id"))
+    id_partida_anexo: Col[int] = column(_fk("partida_anexo_importada.id"))
+    fecha: Col[dt.date] = column(Date)
+    volumen_programado: Col[Decimal] = column(Numeric(15, 6), default=Decimal(0))
 
 
-class Produccion(Base):
+class Produccion(Base, table=True):
     __tablename__ = "produccion"
     __table_args__ = (
         UniqueConstraint(
@@ -272,21 +309,23 @@ class Produccion(Base):
         Index("ix_produccion_fecha", "fecha_produccion"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_partida_anexo: Mapped[int] = mapped_column(_fk("partida_anexo_importada.id"))
-    id_reporte_mensual: Mapped[int] = mapped_column(_fk("reporte_mensual_header.id"))
-    fecha_produccion: Mapped[dt.date] = mapped_column(Date)
-    volumen_produccion: Mapped[Decimal] = mapped_column(Numeric(15, 6))
-    tipo_tiempo: Mapped[str] = mapped_column(String(3))
-    id_sitio_produccion: Mapped[int] = mapped_column(Integer, default=NO_SITE)
-    es_excedente: Mapped[bool] = mapped_column(Boolean, default=False)
-    excedente_autorizado_por: Mapped[str | None] = mapped_column(String(200))
-    excedente_autorizado_en: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    comentario: Mapped[str] = mapped_column(Text, default="")
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    usuario_actualizacion: Mapped[str | None] = mapped_column(String(200))
-    fecha_creacion: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    fecha_actualizacion: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    id: Col[int] = column(Integer, primary_key=True)
+    id_partida_anexo: Col[int] = column(_fk("partida_anexo_importada.id"))
+    id_reporte_mensual: Col[int] = column(_fk("reporte_mensual_header.id"))
+    fecha_produccion: Col[dt.date] = column(Date)
+    volumen_produccion: Col[Decimal] = column(Numeric(15, 6))
+    tipo_tiempo: Col[str] = column(String(3))
+    id_sitio_produccion: Col[int] = column(Integer, default=NO_SITE)
+    es_excedente: Col[bool] = column(Boolean, default=False)
+    excedente_autorizado_por: Col[str | None] = column(String(200), nullable=True)
+    excedente_autorizado_en: Col[dt.datetime | None] = column(
+        DateTime(timezone=True), nullable=True
+    )
+    comentario: Col[str] = column(Text, default="")
+    version: Col[int] = column(Integer, default=1)
+    usuario_actualizacion: Col[str | None] = column(String(200), nullable=True)
+    fecha_creacion: Col[dt.datetime] = column(DateTime(timezone=True))
+    fecha_actualizacion: Col[dt.datetime] = column(DateTime(timezone=True))
 
     def __str__(self) -> str:  # GP-D19: no reference to a non-existent attribute
         return (
@@ -295,29 +334,29 @@ class Produccion(Base):
         )
 
 
-class EstimacionHeader(Base):
+class EstimacionHeader(Base, table=True):
     __tablename__ = "estimacion_header"
     __table_args__ = (
         CheckConstraint("fecha_desde <= fecha_hasta", name="ck_estimacion_periodo"),
         Index("ix_estimacion_ot", "id_ot", "fecha_desde"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_ot: Mapped[int] = mapped_column(_fk("ot.id"))
-    fecha_estimacion: Mapped[dt.date] = mapped_column(Date)
-    fecha_desde: Mapped[dt.date] = mapped_column(Date)
-    fecha_hasta: Mapped[dt.date] = mapped_column(Date)
-    estatus_cobro: Mapped[str] = mapped_column(String(20), default=EstatusCobro.BORRADOR.value)
-    total_volumen_producido: Mapped[Decimal] = mapped_column(Numeric(15, 2), default=Decimal(0))
-    total_volumen_estimado: Mapped[Decimal] = mapped_column(Numeric(15, 2), default=Decimal(0))
-    total_importe_mn: Mapped[Decimal] = mapped_column(Numeric(15, 2), default=Decimal(0))
-    total_importe_usd: Mapped[Decimal] = mapped_column(Numeric(15, 2), default=Decimal(0))
-    comentario: Mapped[str] = mapped_column(Text, default="")
-    creado_por: Mapped[str] = mapped_column(String(200))
-    fecha_creacion: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    id: Col[int] = column(Integer, primary_key=True)
+    id_ot: Col[int] = column(_fk("ot.id"))
+    fecha_estimacion: Col[dt.date] = column(Date)
+    fecha_desde: Col[dt.date] = column(Date)
+    fecha_hasta: Col[dt.date] = column(Date)
+    estatus_cobro: Col[str] = column(String(20), default=EstatusCobro.BORRADOR.value)
+    total_volumen_producido: Col[Decimal] = column(Numeric(15, 2), default=Decimal(0))
+    total_volumen_estimado: Col[Decimal] = column(Numeric(15, 2), default=Decimal(0))
+    total_importe_mn: Col[Decimal] = column(Numeric(15, 2), default=Decimal(0))
+    total_importe_usd: Col[Decimal] = column(Numeric(15, 2), default=Decimal(0))
+    comentario: Col[str] = column(Text, default="")
+    creado_por: Col[str] = column(String(200))
+    fecha_creacion: Col[dt.datetime] = column(DateTime(timezone=True))
 
 
-class EstimacionDetalle(Base):
+class EstimacionDetalle(Base, table=True):
     __tablename__ = "estimacion_detalle"
     __table_args__ = (
         UniqueConstraint("id_produccion", name="uq_estimacion_detalle_produccion"),
@@ -328,20 +367,20 @@ class EstimacionDetalle(Base):
         Index("ix_estimacion_detalle_header", "id_estimacion_header"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_estimacion_header: Mapped[int] = mapped_column(_fk("estimacion_header.id"))
-    id_produccion: Mapped[int] = mapped_column(_fk("produccion.id"))
-    volumen_actual: Mapped[Decimal] = mapped_column(Numeric(15, 2))
-    volumen_estimado: Mapped[Decimal] = mapped_column(Numeric(15, 2))
-    precio_unitario_mn: Mapped[Decimal] = mapped_column(Numeric(15, 4))
-    precio_unitario_usd: Mapped[Decimal] = mapped_column(Numeric(15, 4))
-    importe_mn: Mapped[Decimal] = mapped_column(Numeric(15, 2))
-    importe_usd: Mapped[Decimal] = mapped_column(Numeric(15, 2))
-    es_excedente: Mapped[bool] = mapped_column(Boolean, default=False)
-    comentario_ajuste: Mapped[str] = mapped_column(Text, default="")
+    id: Col[int] = column(Integer, primary_key=True)
+    id_estimacion_header: Col[int] = column(_fk("estimacion_header.id"))
+    id_produccion: Col[int] = column(_fk("produccion.id"))
+    volumen_actual: Col[Decimal] = column(Numeric(15, 2))
+    volumen_estimado: Col[Decimal] = column(Numeric(15, 2))
+    precio_unitario_mn: Col[Decimal] = column(Numeric(15, 4))
+    precio_unitario_usd: Col[Decimal] = column(Numeric(15, 4))
+    importe_mn: Col[Decimal] = column(Numeric(15, 2))
+    importe_usd: Col[Decimal] = column(Numeric(15, 2))
+    es_excedente: Col[bool] = column(Boolean, default=False)
+    comentario_ajuste: Col[str] = column(Text, default="")
 
 
-class RegistroGpu(Base):
+class RegistroGpu(Base, table=True):
     __tablename__ = "registro_generadores_pu"
     __table_args__ = (
         UniqueConstraint("id_produccion", name="uq_gpu_produccion"),
@@ -354,24 +393,24 @@ class RegistroGpu(Base):
         Index("ix_gpu_estatus", "estatus"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_produccion: Mapped[int] = mapped_column(_fk("produccion.id"))
-    estatus: Mapped[str] = mapped_column(_fk("cat_estatus_gpu.codigo"))
-    archivo: Mapped[str | None] = mapped_column(String(500))
-    nota_bloqueo: Mapped[str | None] = mapped_column(Text)
-    motivo_rechazo: Mapped[str | None] = mapped_column(String(40))
-    checklist: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    id_estimacion_detalle: Mapped[int | None] = mapped_column(_fk("estimacion_detalle.id"))
-    fecha_carga: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    usuario_carga: Mapped[str | None] = mapped_column(String(200))
-    fecha_revision: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    usuario_revision: Mapped[str | None] = mapped_column(String(200))
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    fecha_creacion: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    fecha_actualizacion: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    id: Col[int] = column(Integer, primary_key=True)
+    id_produccion: Col[int] = column(_fk("produccion.id"))
+    estatus: Col[str] = column(_fk("cat_estatus_gpu.codigo"))
+    archivo: Col[str | None] = column(String(500), nullable=True)
+    nota_bloqueo: Col[str | None] = column(Text, nullable=True)
+    motivo_rechazo: Col[str | None] = column(String(40), nullable=True)
+    checklist: Col[dict[str, Any] | None] = column(JSON, nullable=True)
+    id_estimacion_detalle: Col[int | None] = column(_fk("estimacion_detalle.id"), nullable=True)
+    fecha_carga: Col[dt.datetime | None] = column(DateTime(timezone=True), nullable=True)
+    usuario_carga: Col[str | None] = column(String(200), nullable=True)
+    fecha_revision: Col[dt.datetime | None] = column(DateTime(timezone=True), nullable=True)
+    usuario_revision: Col[str | None] = column(String(200), nullable=True)
+    version: Col[int] = column(Integer, default=1)
+    fecha_creacion: Col[dt.datetime] = column(DateTime(timezone=True))
+    fecha_actualizacion: Col[dt.datetime] = column(DateTime(timezone=True))
 
 
-class RegistroGpuHistorial(Base):
+class RegistroGpuHistorial(Base, table=True):
     """Append-only GPU audit (GP-D15). No FK to the GPU: rows outlive a deleted GPU (G9)."""
 
     __tablename__ = "registro_gpu_historial"
@@ -380,22 +419,22 @@ class RegistroGpuHistorial(Base):
         Index("ix_gpu_historial_produccion", "id_produccion"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_gpu: Mapped[int] = mapped_column(Integer)
-    id_produccion: Mapped[int] = mapped_column(Integer)
-    accion: Mapped[str] = mapped_column(String(20))  # CREADO TRANSICION ELIMINADO FACTURADO ...
-    regla: Mapped[str | None] = mapped_column(String(4))  # G1..G10
-    de_estatus: Mapped[str | None] = mapped_column(String(12))
-    a_estatus: Mapped[str | None] = mapped_column(String(12))
-    usuario: Mapped[str] = mapped_column(String(200))
-    fecha: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    nota: Mapped[str | None] = mapped_column(Text)
-    motivo: Mapped[str | None] = mapped_column(String(40))
-    archivo: Mapped[str | None] = mapped_column(String(500))
-    version: Mapped[int | None] = mapped_column(Integer)
+    id: Col[int] = column(Integer, primary_key=True)
+    id_gpu: Col[int] = column(Integer)
+    id_produccion: Col[int] = column(Integer)
+    accion: Col[str] = column(String(20))  # CREADO TRANSICION ELIMINADO FACTURADO ...
+    regla: Col[str | None] = column(String(4), nullable=True)  # G1..G10
+    de_estatus: Col[str | None] = column(String(12), nullable=True)
+    a_estatus: Col[str | None] = column(String(12), nullable=True)
+    usuario: Col[str] = column(String(200))
+    fecha: Col[dt.datetime] = column(DateTime(timezone=True))
+    nota: Col[str | None] = column(Text, nullable=True)
+    motivo: Col[str | None] = column(String(40), nullable=True)
+    archivo: Col[str | None] = column(String(500), nullable=True)
+    version: Col[int | None] = column(Integer, nullable=True)
 
 
-class GpuConflicto(Base):
+class GpuConflicto(Base, table=True):
     """A production change that could not retire a protected GPU (G10), kept for follow-up."""
 
     __tablename__ = "gpu_conflicto"
@@ -404,12 +443,12 @@ class GpuConflicto(Base):
         Index("ix_gpu_conflicto_produccion", "id_produccion"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_gpu: Mapped[int] = mapped_column(Integer)
-    id_produccion: Mapped[int] = mapped_column(Integer)
-    estatus_gpu: Mapped[str] = mapped_column(String(12))
-    facturado: Mapped[bool] = mapped_column(Boolean, default=False)
-    motivo: Mapped[str] = mapped_column(String(40))
-    detalle: Mapped[str] = mapped_column(Text)
-    resuelto: Mapped[bool] = mapped_column(Boolean, default=False)
-    fecha: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    id: Col[int] = column(Integer, primary_key=True)
+    id_gpu: Col[int] = column(Integer)
+    id_produccion: Col[int] = column(Integer)
+    estatus_gpu: Col[str] = column(String(12))
+    facturado: Col[bool] = column(Boolean, default=False)
+    motivo: Col[str] = column(String(40))
+    detalle: Col[str] = column(Text)
+    resuelto: Col[bool] = column(Boolean, default=False)
+    fecha: Col[dt.datetime] = column(DateTime(timezone=True))

@@ -91,7 +91,10 @@ COMBOS = [
 
 async def _seed_combos(s: AsyncSession) -> dict[int, Combo]:
     """One stock row per combination, caducidad after the threshold; {lote_ubicacion id: combo}."""
-    await s.execute(insert(Institucion).values(id=1, clue="C1", denominacion="I"))
+    await s.execute(
+        insert(Institucion),
+        [{"id": i, "clue": f"C{i}", "denominacion": f"I{i}"} for i in (1, 2)],
+    )
     await s.execute(insert(Producto).values(id=1, clave_cnis="P1", descripcion=""))
     for alm_id, activo in ((1, True), (2, False)):
         await s.execute(
@@ -337,12 +340,15 @@ def escenarios(draw: st.DrawFn) -> dict[str, Any]:
                 (alm, codigo, draw(st.sampled_from(UBICACION_ESTADOS)), draw(st.booleans()))
             )
     lotes = []
-    for producto in (1, 2):
-        for numero in draw(st.lists(st.sampled_from(NOMBRES), max_size=5, unique=True)):
-            dias = draw(st.one_of(st.none(), st.integers(-5, 150)))
+    # lot numbers are unique per (product, institution): two institutions' lots may share number
+    # and expiry, and the walk must still take them whole (§B.4.1 step 4)
+    for producto, institucion in itertools.product((1, 2), (1, 2)):
+        for numero in draw(st.lists(st.sampled_from(NOMBRES), max_size=3, unique=True)):
+            dias = draw(st.one_of(st.none(), st.sampled_from([61, 90]), st.integers(-5, 150)))
             lotes.append(
                 {
                     "producto": producto,
+                    "institucion": institucion,
                     "numero": numero,
                     "caducidad": None if dias is None else TODAY + timedelta(days=dias),
                     "estado": draw(st.sampled_from(LOTE_ESTADOS)),
@@ -369,7 +375,10 @@ def escenarios(draw: st.DrawFn) -> dict[str, Any]:
 
 
 async def _seed(s: AsyncSession, esc: dict[str, Any]) -> None:
-    await s.execute(insert(Institucion).values(id=1, clue="C1", denominacion="I"))
+    await s.execute(
+        insert(Institucion),
+        [{"id": i, "clue": f"C{i}", "denominacion": f"I{i}"} for i in (1, 2)],
+    )
     for p in (1, 2):
         await s.execute(insert(Producto).values(id=p, clave_cnis=f"P{p}", descripcion=""))
     await s.execute(
@@ -400,7 +409,7 @@ async def _seed(s: AsyncSession, esc: dict[str, Any]) -> None:
                 uuid=uuid.uuid4(),
                 numero_lote=lote["numero"],
                 producto_id=lote["producto"],
-                institucion_id=1,
+                institucion_id=lote["institucion"],
                 cantidad_inicial=0,
                 fecha_caducidad=lote["caducidad"],
                 fecha_recepcion=TODAY,

@@ -10,7 +10,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders import domain as d
-from orders.adapters.eligibility import elegible_linea_manual_where
+from orders.adapters.eligibility import elegible_linea_manual_where, fefo_order_by
 from orders.adapters.snapshots import snap_query, to_snap
 from orders.application.clock import now
 from orders.application.common import (
@@ -228,7 +228,7 @@ async def propuesta_out(session: AsyncSession, prop: Propuesta) -> dict[str, Any
             .join(Ubicacion, Ubicacion.id == LoteUbicacion.ubicacion_id)
             .join(PropuestaItem, PropuestaItem.id == LoteAsignado.propuesta_item_id)
             .where(PropuestaItem.propuesta_id == prop.id)
-            .order_by(Lote.fecha_caducidad, Lote.numero_lote, Ubicacion.codigo)
+            .order_by(*fefo_order_by())
         )
     ).all()
     por_item: dict[uuid.UUID, list[dict[str, Any]]] = {}

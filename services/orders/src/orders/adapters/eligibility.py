@@ -39,6 +39,28 @@ def elegible_fefo_where(almacen_id: int, umbral: date) -> list[Any]:
     ]
 
 
+def fefo_order_by() -> list[Any]:
+    """`domain.FEFO_ORDER` over `Lote`, `Ubicacion` and `LoteUbicacion` (joined); SQLite
+    compares text as BINARY, i.e. byte-wise [DECIDE-B7]."""
+    columns = {
+        "fecha_caducidad": Lote.fecha_caducidad,
+        "numero_lote": Lote.numero_lote,
+        "lote_id": Lote.id,
+        "ubicacion_codigo": Ubicacion.codigo,
+        "lote_ubicacion_id": LoteUbicacion.id,
+    }
+    return [columns[key] for key in d.FEFO_ORDER]
+
+
+def fefo_order_sql(columns: dict[str, str]) -> str:
+    """`domain.FEFO_ORDER` as a PostgreSQL ORDER BY list over the given column expressions,
+    text keys in C collation (byte-wise, [DECIDE-B7])."""
+    return ", ".join(
+        f'{columns[key]} COLLATE "C"' if key in d.FEFO_TEXT_KEYS else columns[key]
+        for key in d.FEFO_ORDER
+    )
+
+
 def vigente_where(today: date) -> ColumnElement[bool]:
     """`domain.vigente`: caducidad on or after `today` (NULL never passes a comparison)."""
     return Lote.fecha_caducidad >= today

@@ -14,7 +14,7 @@ from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders import domain as d
-from orders.adapters.eligibility import elegible_fefo_where
+from orders.adapters.eligibility import elegible_fefo_where, fefo_order_by
 from orders.adapters.snapshots import snap_query, to_snap
 from orders.models import Almacen, Lote, LoteAsignado, LoteUbicacion, PropuestaItem, Ubicacion
 
@@ -31,7 +31,7 @@ async def _candidatos_fefo(
     if not requeridos:
         return [], {}
     neto = LoteUbicacion.cantidad - LoteUbicacion.cantidad_reservada
-    orden = [Lote.fecha_caducidad, Lote.numero_lote, Ubicacion.codigo, LoteUbicacion.id]
+    orden = fefo_order_by()
     inner = (
         select(
             LoteUbicacion.id.label("lu_id"),

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.pool import QueuePool
 
 from orders import domain as d
-from orders.adapters.eligibility import existencia_elegible_sql
+from orders.adapters.eligibility import existencia_elegible_sql, fefo_order_sql
 
 FEFO_FILAS_PRIMERA_LECTURA = 12
 """Eligible stock rows the first FEFO read takes per product on PostgreSQL (fewer when the
@@ -45,6 +45,25 @@ _ELEGIBLE_PG = f"""u.almacen_id = :almacen AND l.fecha_caducidad > :umbral
 """`domain.elegible_fefo` (+ free stock left) for the PostgreSQL statements below, rendered from
 the domain's constants; the warehouse flag is one uncorrelated sub-select, evaluated once."""
 
+_FEFO_ORDER_L = fefo_order_sql(
+    {
+        "fecha_caducidad": "l.fecha_caducidad",
+        "numero_lote": "l.numero_lote",
+        "lote_id": "l.id",
+        "ubicacion_codigo": "u.codigo",
+        "lote_ubicacion_id": "lu.id",
+    }
+)
+_FEFO_ORDER_S = fefo_order_sql(
+    {
+        "fecha_caducidad": "s.fecha_caducidad",
+        "numero_lote": "s.numero_lote",
+        "lote_id": "s.lote_id",
+        "ubicacion_codigo": "s.codigo",
+        "lote_ubicacion_id": "s.lu_id",
+    }
+)
+
 _SQL_CANDIDATOS_PG = f"""
 SELECT r.producto_id, c.lu_id, c.lote_id, c.numero_lote, c.fecha_caducidad, c.codigo,
        c.cantidad, c.cantidad_reservada
@@ -53,8 +72,7 @@ FROM unnest(CAST(:prods AS integer[]), CAST(:reqs AS integer[]), CAST(:lims AS i
 CROSS JOIN LATERAL (
     SELECT s.*,
            sum(s.cantidad - s.cantidad_reservada) OVER (
-               ORDER BY s.fecha_caducidad, s.numero_lote COLLATE "C", s.codigo COLLATE "C",
-                        s.lu_id
+               ORDER BY {_FEFO_ORDER_S}
                ROWS UNBOUNDED PRECEDING) AS acumulado
     FROM (
         SELECT lu.id AS lu_id, l.id AS lote_id, l.numero_lote, l.fecha_caducidad, u.codigo,
@@ -63,7 +81,7 @@ CROSS JOIN LATERAL (
         JOIN lote_ubicaciones AS lu ON lu.lote_id = l.id
         JOIN ubicaciones AS u ON u.id = lu.ubicacion_id
         WHERE l.producto_id = r.producto_id AND {_ELEGIBLE_PG}
-        ORDER BY l.fecha_caducidad, l.numero_lote COLLATE "C", u.codigo COLLATE "C", lu.id
+        ORDER BY {_FEFO_ORDER_L}
         LIMIT r.lim
     ) AS s
 ) AS c

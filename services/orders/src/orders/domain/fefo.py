@@ -73,7 +73,8 @@ def asignar_fefo(
 
     Scope: same product, locations of `almacen_destino_id` that are `disponible`/`ocupada`,
     active, in an active warehouse. Eligible: lot estado DISPONIBLE and caducidad strictly
-    after today + min shelf life. Order: caducidad, numero_lote, ubicacion codigo (byte-wise).
+    after today + min shelf life. Order: `FEFO_ORDER` (whole lots by caducidad, numero_lote, lot
+    id; within a lot, locations by codigo; byte-wise).
     Availability is location-level net (physical − active reservations). Pure: the caller locks
     and persists. One product of `asignar_fefo_varios`.
     """
@@ -99,9 +100,10 @@ def asignar_fefo_varios(
     """`asignar_fefo` for many products at once: {producto_id: requerido} → results.
 
     One pass over `snapshots` groups the eligible rows by product as plain tuples whose first
-    elements are the FEFO key; then each product's candidates are walked in key order only as
-    far as its requirement needs (a heap: O(n) to build, O(log n) per row taken), so a small
-    demand over a large scope never pays for a full sort. Strings compare by code point, which
+    elements are the `FEFO_ORDER` key (built inline: this loop is the proposal's hot path); then
+    each product's candidates are walked in key order only as far as its requirement needs (a
+    heap: O(n) to build, O(log n) per row taken), so a small demand over a large scope never
+    pays for a full sort. Strings compare by code point, which
     is exactly the byte-wise (UTF-8, C collation) order of [DECIDE-B7].
     """
     for req in requeridos.values():
@@ -129,15 +131,15 @@ def asignar_fefo_varios(
                     (
                         cad,
                         natural_key(s.numero_lote),
+                        s.lote_id,
                         natural_key(s.ubicacion_codigo),
                         s.lote_ubicacion_id,
                         neto,
-                        s.lote_id,
                     )
                 )
             else:
                 st[3].append(
-                    (cad, s.numero_lote, s.ubicacion_codigo, s.lote_ubicacion_id, neto, s.lote_id)
+                    (cad, s.numero_lote, s.lote_id, s.ubicacion_codigo, s.lote_ubicacion_id, neto)
                 )
 
     out: dict[int, ResultadoItem] = {}
@@ -148,15 +150,15 @@ def asignar_fefo_varios(
         if pendiente > 0 and candidatos:
             if cantidad_disponible <= pendiente:  # everything is taken: order it once
                 candidatos.sort()
-                asignaciones = [Asignacion(c[3], c[5], c[4]) for c in candidatos]
+                asignaciones = [Asignacion(c[4], c[2], c[5]) for c in candidatos]
                 pendiente -= cantidad_disponible
             else:
                 heapq.heapify(candidatos)
                 pop = heapq.heappop
                 while pendiente > 0:
                     c = pop(candidatos)
-                    take = c[4] if c[4] < pendiente else pendiente
-                    asignaciones.append(Asignacion(c[3], c[5], take))
+                    take = c[5] if c[5] < pendiente else pendiente
+                    asignaciones.append(Asignacion(c[4], c[2], take))
                     pendiente -= take
         asignado = requerido - pendiente
         if requerido == 0 or asignado == requerido:

@@ -131,19 +131,33 @@ def natural_key(text: str) -> tuple[tuple[int, int | bytes], ...]:
     )
 
 
-def orden_fefo(snap: LoteUbicacionSnap, *, natural: bool = False) -> tuple[date, Any, Any, int]:
-    """(caducidad, numero_lote, ubicacion.codigo) byte-wise [DECIDE-B7]; id as the last key."""
+FEFO_ORDER = ("fecha_caducidad", "numero_lote", "lote_id", "ubicacion_codigo", "lote_ubicacion_id")
+"""The FEFO walk (§B.4.1 step 4), the one definition every read and sort follows: whole lots in
+(caducidad, numero_lote, lot id) order and, within a lot, its locations by codigo; the location
+row id last. The lot id keeps two lots that share caducidad and numero_lote (possible across
+institutions) from interleaving. Text keys compare byte-wise [DECIDE-B7]."""
+
+FEFO_TEXT_KEYS = frozenset({"numero_lote", "ubicacion_codigo"})
+"""The `FEFO_ORDER` keys that are text (byte-wise, or natural with `fefo_natural_sort`)."""
+
+
+def orden_fefo(
+    snap: LoteUbicacionSnap, *, natural: bool = False
+) -> tuple[date, Any, int, Any, int]:
+    """`FEFO_ORDER` of a stock row: byte-wise text keys [DECIDE-B7], or natural ones."""
     assert snap.fecha_caducidad is not None
     if natural:
         return (
             snap.fecha_caducidad,
             natural_key(snap.numero_lote),
+            snap.lote_id,
             natural_key(snap.ubicacion_codigo),
             snap.lote_ubicacion_id,
         )
     return (
         snap.fecha_caducidad,
         snap.numero_lote.encode(),
+        snap.lote_id,
         snap.ubicacion_codigo.encode(),
         snap.lote_ubicacion_id,
     )

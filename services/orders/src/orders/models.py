@@ -1,4 +1,11 @@
-"""Tables of the orders service (DOMAIN Part B), SQLAlchemy 2.0 typed ORM.
+"""Tables of the orders service (DOMAIN Part B), SQLModel table models.
+
+Every table model derives from `Table`, whose SQLAlchemy registry and MetaData belong to this
+service alone (several services share one process in the embedded mode, and each has tables
+named outbox/inbox/idempotency_keys, so SQLModel's default registry is never used). Columns
+keep the exact types, nullability, defaults and constraint names of the migrations
+(`test_orders_migrations` shows alembic autogenerate finds no difference). Table models do not
+validate on construction: the domain validation stays in `orders.domain` and the API schemas.
 
 Rules enforced at the database level:
 
@@ -16,21 +23,17 @@ Rules enforced at the database level:
 * `historial_estados`: append-only audit without FKs, never cascade-deleted (HO-D15).
 """
 
-from __future__ import annotations
-
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
+from uuid import UUID, uuid4
 
 from sqlalchemy import (
     JSON,
     BigInteger,
-    Boolean,
     CheckConstraint,
-    Date,
     DateTime,
-    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -38,11 +41,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    Uuid,
     func,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import Table as SaTable
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
 
 from nexo_messaging.tables import inbox_table, outbox_table
 from orders.domain.vocab import (
@@ -66,8 +70,30 @@ NAMING = {
 }
 
 
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Mapped as Col
+else:
+
+    class Col:
+        """``Col[T]`` is ``T`` for pydantic and SQLModel; for mypy it is SQLAlchemy's
+        ``Mapped[T]`` (``Model.field`` is a column expression, ``row.field`` a ``T``), so queries
+        type-check without wrapping every column in ``sqlmodel.col()``."""
+
+        def __class_getitem__(cls, item: Any) -> Any:
+            return item
+
+
+class Table(SQLModel, registry=registry(metadata=MetaData(naming_convention=NAMING))):
+    """Base of the service's table models: the service's own registry and `metadata`."""
+
+    if TYPE_CHECKING:
+        __table__: ClassVar[SaTable]  # as on a DeclarativeBase
+
+
+Base = Table
+"""`Base.metadata` is the service's MetaData (the shared app factory reads it)."""
+metadata = Table.metadata
+"""Every table of the service (alembic's target; tests create it on fresh databases)."""
 
 
 def _in(column: str, allowed: Any) -> str:
@@ -85,62 +111,70 @@ ESTADOS_LOTE = values(EstadoLote)
 TIPOS_MOVIMIENTO = values(TipoMovimiento)
 
 TS = DateTime(timezone=True)
+TRUE = {"server_default": text("true")}
+FALSE = {"server_default": text("false")}
+BIGSERIAL = BigInteger().with_variant(Integer, "sqlite")
+
+
+def _fk(target: str, ondelete: str, **kw: Any) -> Any:
+    """A foreign key with its ``ondelete`` (the column's type follows the annotation)."""
+    return Field(foreign_key=target, ondelete=ondelete, **kw)  # type: ignore[call-overload]
 
 
 # ------------------------------------------------------------------------------ reference data
 
 
-class Institucion(Base):
+class Institucion(Table, table=True):
     __tablename__ = "instituciones"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    clue: Mapped[str] = mapped_column(String(20), unique=True)
-    denominacion: Mapped[str] = mapped_column(String(200))
-    activo: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
-    creado_en: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    id: Col[int] = Field(default=None, primary_key=True)
+    clue: Col[str] = Field(sa_type=String(20), unique=True)
+    denominacion: Col[str] = Field(sa_type=String(200))
+    activo: Col[bool] = Field(default=True, sa_column_kwargs=TRUE)
+    creado_en: Col[datetime] = Field(
+        default=None, sa_type=TS, sa_column_kwargs={"server_default": func.now()}
+    )
 
 
-class Almacen(Base):
+class Almacen(Table, table=True):
     __tablename__ = "almacenes"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    institucion_id: Mapped[int] = mapped_column(
-        ForeignKey("instituciones.id", ondelete="RESTRICT"), index=True
-    )
-    nombre: Mapped[str] = mapped_column(String(150))
-    codigo: Mapped[str] = mapped_column(String(50), unique=True)
-    es_central: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
-    activo: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    id: Col[int] = Field(default=None, primary_key=True)
+    institucion_id: Col[int] = _fk("instituciones.id", "RESTRICT", index=True)
+    nombre: Col[str] = Field(sa_type=String(150))
+    codigo: Col[str] = Field(sa_type=String(50), unique=True)
+    es_central: Col[bool] = Field(default=False, sa_column_kwargs=FALSE)
+    activo: Col[bool] = Field(default=True, sa_column_kwargs=TRUE)
 
 
-class Ubicacion(Base):
+class Ubicacion(Table, table=True):
     __tablename__ = "ubicaciones"
     __table_args__ = (
         UniqueConstraint("almacen_id", "codigo", name="uq_ubicaciones_almacen_codigo"),
         CheckConstraint(_in("estado", ESTADOS_UBICACION), name="estado"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    almacen_id: Mapped[int] = mapped_column(ForeignKey("almacenes.id", ondelete="RESTRICT"))
-    codigo: Mapped[str] = mapped_column(String(50))
-    descripcion: Mapped[str | None] = mapped_column(String(200))
-    estado: Mapped[str] = mapped_column(
-        String(20), default="disponible", server_default="disponible"
+    id: Col[int] = Field(default=None, primary_key=True)
+    almacen_id: Col[int] = _fk("almacenes.id", "RESTRICT")
+    codigo: Col[str] = Field(sa_type=String(50))
+    descripcion: Col[str | None] = Field(default=None, sa_type=String(200))
+    estado: Col[str] = Field(
+        default="disponible", sa_type=String(20), sa_column_kwargs={"server_default": "disponible"}
     )
-    activo: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    activo: Col[bool] = Field(default=True, sa_column_kwargs=TRUE)
 
 
-class Producto(Base):
+class Producto(Table, table=True):
     __tablename__ = "productos"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    clave_cnis: Mapped[str] = mapped_column(String(150), unique=True)
-    descripcion: Mapped[str] = mapped_column(Text, default="")
-    unidad_medida: Mapped[str] = mapped_column(String(120), default="PIEZA")
-    activo: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    id: Col[int] = Field(default=None, primary_key=True)
+    clave_cnis: Col[str] = Field(sa_type=String(150), unique=True)
+    descripcion: Col[str] = Field(default="", sa_type=Text)
+    unidad_medida: Col[str] = Field(default="PIEZA", sa_type=String(120))
+    activo: Col[bool] = Field(default=True, sa_column_kwargs=TRUE)
 
 
-class Lote(Base):
+class Lote(Table, table=True):
     """A lot. Stock and reservations live per location (`LoteUbicacion`); lot totals are derived
     as Σ locations (HO-D21, §B.4.1 e), never stored."""
 
@@ -169,24 +203,24 @@ class Lote(Base):
         ),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    uuid: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
-    numero_lote: Mapped[str] = mapped_column(String(50))
-    producto_id: Mapped[int] = mapped_column(ForeignKey("productos.id", ondelete="RESTRICT"))
-    institucion_id: Mapped[int] = mapped_column(ForeignKey("instituciones.id", ondelete="RESTRICT"))
-    almacen_id: Mapped[int | None] = mapped_column(ForeignKey("almacenes.id", ondelete="SET NULL"))
-    cantidad_inicial: Mapped[int] = mapped_column(Integer, default=0)
-    precio_unitario: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
-    fecha_fabricacion: Mapped[date | None] = mapped_column(Date)
-    fecha_caducidad: Mapped[date | None] = mapped_column(Date)
-    fecha_recepcion: Mapped[date] = mapped_column(Date)
-    estado: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
-    motivo_cambio_estado: Mapped[str | None] = mapped_column(Text)
-    fecha_cambio_estado: Mapped[datetime | None] = mapped_column(TS)
-    usuario_cambio_estado: Mapped[str | None] = mapped_column(String(150))
+    id: Col[int] = Field(default=None, primary_key=True)
+    uuid: Col[UUID] = Field(default_factory=uuid4, unique=True)
+    numero_lote: Col[str] = Field(sa_type=String(50))
+    producto_id: Col[int] = _fk("productos.id", "RESTRICT")
+    institucion_id: Col[int] = _fk("instituciones.id", "RESTRICT")
+    almacen_id: Col[int | None] = _fk("almacenes.id", "SET NULL", default=None)
+    cantidad_inicial: Col[int] = Field(default=0)
+    precio_unitario: Col[Decimal | None] = Field(default=None, sa_type=Numeric(10, 2))
+    fecha_fabricacion: Col[date | None] = Field(default=None)
+    fecha_caducidad: Col[date | None] = Field(default=None)
+    fecha_recepcion: Col[date]
+    estado: Col[int] = Field(default=1, sa_column_kwargs={"server_default": text("1")})
+    motivo_cambio_estado: Col[str | None] = Field(default=None, sa_type=Text)
+    fecha_cambio_estado: Col[datetime | None] = Field(default=None, sa_type=TS)
+    usuario_cambio_estado: Col[str | None] = Field(default=None, sa_type=String(150))
 
 
-class LoteUbicacion(Base):
+class LoteUbicacion(Table, table=True):
     """Stock of a lot at a location: the physical source of truth, and its active reservations.
 
     `cantidad_reservada` = Σ active (RESERVADA/RECOGIDA) `lotes_asignados` on this row, kept in
@@ -203,18 +237,22 @@ class LoteUbicacion(Base):
         Index("ix_lote_ubicaciones_ubicacion", "ubicacion_id"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    lote_id: Mapped[int] = mapped_column(ForeignKey("lotes.id", ondelete="RESTRICT"))
-    ubicacion_id: Mapped[int] = mapped_column(ForeignKey("ubicaciones.id", ondelete="RESTRICT"))
-    cantidad: Mapped[int] = mapped_column(Integer, default=0)
-    cantidad_reservada: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
-    fecha_actualizacion: Mapped[datetime | None] = mapped_column(TS)
+    id: Col[int] = Field(default=None, primary_key=True)
+    lote_id: Col[int] = _fk("lotes.id", "RESTRICT")
+    ubicacion_id: Col[int] = _fk("ubicaciones.id", "RESTRICT")
+    cantidad: Col[int] = Field(default=0)
+    cantidad_reservada: Col[int] = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    fecha_actualizacion: Col[datetime | None] = Field(default=None, sa_type=TS)
 
 
 # ------------------------------------------------------------------------------ requests
 
+FOLIO_ACTIVO = (
+    "folio_pedido_clave IS NOT NULL AND estado <> 'CANCELADA' AND NOT duplicado_autorizado"
+)
 
-class Solicitud(Base):
+
+class Solicitud(Table, table=True):
     __tablename__ = "solicitudes"
     __table_args__ = (
         CheckConstraint(_in("estado", ESTADOS_SOLICITUD), name="estado"),
@@ -222,44 +260,32 @@ class Solicitud(Base):
             "uq_solicitudes_folio_pedido_activo",
             "folio_pedido_clave",
             unique=True,
-            postgresql_where=text(
-                "folio_pedido_clave IS NOT NULL AND estado <> 'CANCELADA' "
-                "AND NOT duplicado_autorizado"
-            ),
-            sqlite_where=text(
-                "folio_pedido_clave IS NOT NULL AND estado <> 'CANCELADA' "
-                "AND NOT duplicado_autorizado"
-            ),
+            postgresql_where=text(FOLIO_ACTIVO),
+            sqlite_where=text(FOLIO_ACTIVO),
         ),
         Index("ix_solicitudes_estado_fecha", "estado", "fecha_solicitud"),
         Index("ix_solicitudes_folio_pedido_clave", "folio_pedido_clave"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    folio: Mapped[str] = mapped_column(String(50), unique=True)
-    folio_pedido: Mapped[str | None] = mapped_column(String(100))
-    folio_pedido_clave: Mapped[str | None] = mapped_column(String(100))
-    duplicado_autorizado: Mapped[bool] = mapped_column(
-        Boolean, default=False, server_default=text("false")
-    )
-    institucion_id: Mapped[int] = mapped_column(
-        ForeignKey("instituciones.id", ondelete="RESTRICT"), index=True
-    )
-    almacen_destino_id: Mapped[int] = mapped_column(
-        ForeignKey("almacenes.id", ondelete="RESTRICT"), index=True
-    )
-    usuario_solicitante: Mapped[str] = mapped_column(String(150))
-    usuario_validacion: Mapped[str | None] = mapped_column(String(150))
-    fecha_solicitud: Mapped[datetime] = mapped_column(TS)
-    fecha_validacion: Mapped[datetime | None] = mapped_column(TS)
-    fecha_entrega_programada: Mapped[date] = mapped_column(Date)
-    estado: Mapped[str] = mapped_column(String(20), default="PENDIENTE")
-    observaciones: Mapped[str] = mapped_column(Text, default="")
-    observaciones_validacion: Mapped[str] = mapped_column(Text, default="")
-    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    id: Col[uuid.UUID] = Field(default_factory=uuid.uuid4, primary_key=True)
+    folio: Col[str] = Field(sa_type=String(50), unique=True)
+    folio_pedido: Col[str | None] = Field(default=None, sa_type=String(100))
+    folio_pedido_clave: Col[str | None] = Field(default=None, sa_type=String(100))
+    duplicado_autorizado: Col[bool] = Field(default=False, sa_column_kwargs=FALSE)
+    institucion_id: Col[int] = _fk("instituciones.id", "RESTRICT", index=True)
+    almacen_destino_id: Col[int] = _fk("almacenes.id", "RESTRICT", index=True)
+    usuario_solicitante: Col[str] = Field(sa_type=String(150))
+    usuario_validacion: Col[str | None] = Field(default=None, sa_type=String(150))
+    fecha_solicitud: Col[datetime] = Field(sa_type=TS)
+    fecha_validacion: Col[datetime | None] = Field(default=None, sa_type=TS)
+    fecha_entrega_programada: Col[date]
+    estado: Col[str] = Field(default="PENDIENTE", sa_type=String(20))
+    observaciones: Col[str] = Field(default="", sa_type=Text)
+    observaciones_validacion: Col[str] = Field(default="", sa_type=Text)
+    version: Col[int] = Field(default=1, sa_column_kwargs={"server_default": text("1")})
 
 
-class SolicitudItem(Base):
+class SolicitudItem(Table, table=True):
     __tablename__ = "solicitud_items"
     __table_args__ = (
         UniqueConstraint("solicitud_id", "producto_id", name="uq_solicitud_items_producto"),
@@ -271,23 +297,19 @@ class SolicitudItem(Base):
         ),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    solicitud_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("solicitudes.id", ondelete="CASCADE")
-    )
-    producto_id: Mapped[int] = mapped_column(
-        ForeignKey("productos.id", ondelete="RESTRICT"), index=True
-    )
-    cantidad_solicitada: Mapped[int] = mapped_column(Integer)
-    cantidad_aprobada: Mapped[int | None] = mapped_column(Integer)
-    justificacion_codigo: Mapped[str | None] = mapped_column(String(40))
-    justificacion: Mapped[str | None] = mapped_column(String(255))
+    id: Col[uuid.UUID] = Field(default_factory=uuid.uuid4, primary_key=True)
+    solicitud_id: Col[uuid.UUID] = _fk("solicitudes.id", "CASCADE")
+    producto_id: Col[int] = _fk("productos.id", "RESTRICT", index=True)
+    cantidad_solicitada: Col[int]
+    cantidad_aprobada: Col[int | None] = Field(default=None)
+    justificacion_codigo: Col[str | None] = Field(default=None, sa_type=String(40))
+    justificacion: Col[str | None] = Field(default=None, sa_type=String(255))
 
 
 # ------------------------------------------------------------------------------ proposals
 
 
-class Propuesta(Base):
+class Propuesta(Table, table=True):
     __tablename__ = "propuestas"
     __table_args__ = (
         CheckConstraint(_in("estado", ESTADOS_PROPUESTA), name="estado"),
@@ -306,31 +328,27 @@ class Propuesta(Base):
         Index("ix_propuestas_solicitud", "solicitud_id"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    solicitud_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("solicitudes.id", ondelete="RESTRICT")
-    )
-    estado: Mapped[str] = mapped_column(String(20), default="GENERADA")
-    fecha_generacion: Mapped[datetime] = mapped_column(TS)
-    usuario_generacion: Mapped[str] = mapped_column(String(150))
-    evento_origen: Mapped[str | None] = mapped_column(String(64))
-    fecha_revision: Mapped[datetime | None] = mapped_column(TS)
-    usuario_revision: Mapped[str | None] = mapped_column(String(150))
-    observaciones_revision: Mapped[str] = mapped_column(Text, default="")
-    fecha_surtimiento: Mapped[datetime | None] = mapped_column(TS)
-    usuario_surtimiento: Mapped[str | None] = mapped_column(String(150))
-    fecha_cancelacion: Mapped[datetime | None] = mapped_column(TS)
-    motivo_cancelacion: Mapped[str | None] = mapped_column(Text)
-    requiere_replanificacion: Mapped[bool] = mapped_column(
-        Boolean, default=False, server_default=text("false")
-    )
-    total_solicitado: Mapped[int] = mapped_column(Integer, default=0)
-    total_disponible: Mapped[int] = mapped_column(Integer, default=0)
-    total_propuesto: Mapped[int] = mapped_column(Integer, default=0)
-    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    id: Col[uuid.UUID] = Field(default_factory=uuid.uuid4, primary_key=True)
+    solicitud_id: Col[uuid.UUID] = _fk("solicitudes.id", "RESTRICT")
+    estado: Col[str] = Field(default="GENERADA", sa_type=String(20))
+    fecha_generacion: Col[datetime] = Field(sa_type=TS)
+    usuario_generacion: Col[str] = Field(sa_type=String(150))
+    evento_origen: Col[str | None] = Field(default=None, sa_type=String(64))
+    fecha_revision: Col[datetime | None] = Field(default=None, sa_type=TS)
+    usuario_revision: Col[str | None] = Field(default=None, sa_type=String(150))
+    observaciones_revision: Col[str] = Field(default="", sa_type=Text)
+    fecha_surtimiento: Col[datetime | None] = Field(default=None, sa_type=TS)
+    usuario_surtimiento: Col[str | None] = Field(default=None, sa_type=String(150))
+    fecha_cancelacion: Col[datetime | None] = Field(default=None, sa_type=TS)
+    motivo_cancelacion: Col[str | None] = Field(default=None, sa_type=Text)
+    requiere_replanificacion: Col[bool] = Field(default=False, sa_column_kwargs=FALSE)
+    total_solicitado: Col[int] = Field(default=0)
+    total_disponible: Col[int] = Field(default=0)
+    total_propuesto: Col[int] = Field(default=0)
+    version: Col[int] = Field(default=1, sa_column_kwargs={"server_default": text("1")})
 
 
-class PropuestaItem(Base):
+class PropuestaItem(Table, table=True):
     __tablename__ = "propuesta_items"
     __table_args__ = (
         UniqueConstraint("propuesta_id", "solicitud_item_id", name="uq_propuesta_items_item"),
@@ -343,24 +361,20 @@ class PropuestaItem(Base):
         ),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    propuesta_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("propuestas.id", ondelete="RESTRICT")
-    )
-    solicitud_item_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("solicitud_items.id", ondelete="RESTRICT")
-    )
-    producto_id: Mapped[int] = mapped_column(ForeignKey("productos.id", ondelete="RESTRICT"))
-    cantidad_aprobada: Mapped[int] = mapped_column(Integer)
-    cantidad_disponible: Mapped[int] = mapped_column(Integer, default=0)
-    cantidad_propuesta: Mapped[int] = mapped_column(Integer, default=0)
-    cantidad_surtida: Mapped[int] = mapped_column(Integer, default=0)
-    cantidad_pendiente: Mapped[int] = mapped_column(Integer, default=0)
-    estado: Mapped[str] = mapped_column(String(20), default="NO_DISPONIBLE")
-    observaciones: Mapped[str] = mapped_column(Text, default="")
+    id: Col[uuid.UUID] = Field(default_factory=uuid.uuid4, primary_key=True)
+    propuesta_id: Col[uuid.UUID] = _fk("propuestas.id", "RESTRICT")
+    solicitud_item_id: Col[uuid.UUID] = _fk("solicitud_items.id", "RESTRICT")
+    producto_id: Col[int] = _fk("productos.id", "RESTRICT")
+    cantidad_aprobada: Col[int]
+    cantidad_disponible: Col[int] = Field(default=0)
+    cantidad_propuesta: Col[int] = Field(default=0)
+    cantidad_surtida: Col[int] = Field(default=0)
+    cantidad_pendiente: Col[int] = Field(default=0)
+    estado: Col[str] = Field(default="NO_DISPONIBLE", sa_type=String(20))
+    observaciones: Col[str] = Field(default="", sa_type=Text)
 
 
-class LoteAsignado(Base):
+class LoteAsignado(Table, table=True):
     """A reservation and pick line at (lot, location) granularity (§B.2.6)."""
 
     __tablename__ = "lotes_asignados"
@@ -376,31 +390,25 @@ class LoteAsignado(Base):
         Index("ix_lotes_asignados_lu_estado", "lote_ubicacion_id", "estado_linea"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    propuesta_item_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("propuesta_items.id", ondelete="RESTRICT")
-    )
-    lote_ubicacion_id: Mapped[int] = mapped_column(
-        ForeignKey("lote_ubicaciones.id", ondelete="RESTRICT")
-    )
-    cantidad_asignada: Mapped[int] = mapped_column(Integer)
-    estado_linea: Mapped[str] = mapped_column(String(12), default="RESERVADA")
-    override_caducidad: Mapped[bool] = mapped_column(
-        Boolean, default=False, server_default=text("false")
-    )
-    motivo_override: Mapped[str | None] = mapped_column(Text)
-    usuario_override: Mapped[str | None] = mapped_column(String(150))
-    no_elegible_desde: Mapped[datetime | None] = mapped_column(TS)
-    fecha_asignacion: Mapped[datetime] = mapped_column(TS)
-    fecha_recogida: Mapped[datetime | None] = mapped_column(TS)
-    usuario_recogida: Mapped[str | None] = mapped_column(String(150))
-    fecha_surtimiento: Mapped[datetime | None] = mapped_column(TS)
+    id: Col[uuid.UUID] = Field(default_factory=uuid.uuid4, primary_key=True)
+    propuesta_item_id: Col[uuid.UUID] = _fk("propuesta_items.id", "RESTRICT")
+    lote_ubicacion_id: Col[int] = _fk("lote_ubicaciones.id", "RESTRICT")
+    cantidad_asignada: Col[int]
+    estado_linea: Col[str] = Field(default="RESERVADA", sa_type=String(12))
+    override_caducidad: Col[bool] = Field(default=False, sa_column_kwargs=FALSE)
+    motivo_override: Col[str | None] = Field(default=None, sa_type=Text)
+    usuario_override: Col[str | None] = Field(default=None, sa_type=String(150))
+    no_elegible_desde: Col[datetime | None] = Field(default=None, sa_type=TS)
+    fecha_asignacion: Col[datetime] = Field(sa_type=TS)
+    fecha_recogida: Col[datetime | None] = Field(default=None, sa_type=TS)
+    usuario_recogida: Col[str | None] = Field(default=None, sa_type=String(150))
+    fecha_surtimiento: Col[datetime | None] = Field(default=None, sa_type=TS)
 
 
 # ------------------------------------------------------------------------------ kardex, audit
 
 
-class MovimientoInventario(Base):
+class MovimientoInventario(Table, table=True):
     """Kardex: append-only; no code path updates or deletes a row (§B.2.1)."""
 
     __tablename__ = "movimientos_inventario"
@@ -420,32 +428,26 @@ class MovimientoInventario(Base):
         Index("ix_movimientos_lote_fecha", "lote_id", "fecha_movimiento"),
     )
 
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    id: Col[int] = Field(
+        default=None, primary_key=True, sa_type=BIGSERIAL, sa_column_kwargs={"autoincrement": True}
     )
-    lote_id: Mapped[int] = mapped_column(ForeignKey("lotes.id", ondelete="RESTRICT"))
-    lote_ubicacion_id: Mapped[int | None] = mapped_column(
-        ForeignKey("lote_ubicaciones.id", ondelete="RESTRICT")
-    )
-    propuesta_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("propuestas.id", ondelete="RESTRICT")
-    )
-    tipo_movimiento: Mapped[str] = mapped_column(String(30))
-    cantidad: Mapped[int] = mapped_column(Integer)
-    cantidad_anterior: Mapped[int] = mapped_column(Integer)
-    cantidad_nueva: Mapped[int] = mapped_column(Integer)
-    motivo: Mapped[str] = mapped_column(Text, default="")
-    documento_referencia: Mapped[str | None] = mapped_column(String(100))
-    pedido: Mapped[str | None] = mapped_column(String(255))
-    folio: Mapped[str | None] = mapped_column(String(255))
-    institucion_destino_id: Mapped[int | None] = mapped_column(
-        ForeignKey("instituciones.id", ondelete="RESTRICT")
-    )
-    usuario: Mapped[str] = mapped_column(String(150))
-    fecha_movimiento: Mapped[datetime] = mapped_column(TS)
+    lote_id: Col[int] = _fk("lotes.id", "RESTRICT")
+    lote_ubicacion_id: Col[int | None] = _fk("lote_ubicaciones.id", "RESTRICT", default=None)
+    propuesta_id: Col[uuid.UUID | None] = _fk("propuestas.id", "RESTRICT", default=None)
+    tipo_movimiento: Col[str] = Field(sa_type=String(30))
+    cantidad: Col[int]
+    cantidad_anterior: Col[int]
+    cantidad_nueva: Col[int]
+    motivo: Col[str] = Field(default="", sa_type=Text)
+    documento_referencia: Col[str | None] = Field(default=None, sa_type=String(100))
+    pedido: Col[str | None] = Field(default=None, sa_type=String(255))
+    folio: Col[str | None] = Field(default=None, sa_type=String(255))
+    institucion_destino_id: Col[int | None] = _fk("instituciones.id", "RESTRICT", default=None)
+    usuario: Col[str] = Field(sa_type=String(150))
+    fecha_movimiento: Col[datetime] = Field(sa_type=TS)
 
 
-class HistorialEstado(Base):
+class HistorialEstado(Table, table=True):
     """Append-only audit of every state transition and reservation change (§0.3-8, HO-D14/15).
 
     No foreign keys: audit rows outlive whatever they describe and are never cascade-deleted.
@@ -454,20 +456,20 @@ class HistorialEstado(Base):
     __tablename__ = "historial_estados"
     __table_args__ = (Index("ix_historial_entidad", "entidad", "entidad_id", "id"),)
 
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    id: Col[int] = Field(
+        default=None, primary_key=True, sa_type=BIGSERIAL, sa_column_kwargs={"autoincrement": True}
     )
-    entidad: Mapped[str] = mapped_column(String(30))
-    entidad_id: Mapped[str] = mapped_column(String(64))
-    accion: Mapped[str] = mapped_column(String(40))
-    estado_anterior: Mapped[str | None] = mapped_column(String(20))
-    estado_nuevo: Mapped[str | None] = mapped_column(String(20))
-    usuario: Mapped[str] = mapped_column(String(150))
-    motivo: Mapped[str | None] = mapped_column(Text)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    fecha: Mapped[datetime] = mapped_column(TS)
+    entidad: Col[str] = Field(sa_type=String(30))
+    entidad_id: Col[str] = Field(sa_type=String(64))
+    accion: Col[str] = Field(sa_type=String(40))
+    estado_anterior: Col[str | None] = Field(default=None, sa_type=String(20))
+    estado_nuevo: Col[str | None] = Field(default=None, sa_type=String(20))
+    usuario: Col[str] = Field(sa_type=String(150))
+    motivo: Col[str | None] = Field(default=None, sa_type=Text)
+    payload: Col[dict[str, Any]] = Field(default_factory=dict, sa_type=JSON)
+    fecha: Col[datetime] = Field(sa_type=TS)
 
 
-outbox = outbox_table(Base.metadata)
-inbox = inbox_table(Base.metadata)
-idempotency = idempotency_table(Base.metadata)
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)
+idempotency = idempotency_table(metadata)

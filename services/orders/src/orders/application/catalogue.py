@@ -30,7 +30,7 @@ from orders.models import (
 async def crear_institucion(
     session: AsyncSession, clue: str, denominacion: str, *, id: int | None = None
 ) -> Institucion:
-    inst = Institucion(id=id, clue=clue, denominacion=denominacion)
+    inst = Institucion(id=id, clue=clue, denominacion=denominacion)  # type: ignore[arg-type]  # id None: serial
     session.add(inst)
     await session.flush()
     return inst
@@ -47,7 +47,7 @@ async def crear_almacen(
     id: int | None = None,
 ) -> Almacen:
     alm = Almacen(
-        id=id,
+        id=id,  # type: ignore[arg-type]  # None: serial
         institucion_id=institucion_id,
         nombre=nombre,
         codigo=codigo,
@@ -80,7 +80,7 @@ async def crear_ubicacion(
 async def crear_producto(
     session: AsyncSession, clave_cnis: str, descripcion: str = "", *, id: int | None = None
 ) -> Producto:
-    prod = Producto(id=id, clave_cnis=clave_cnis, descripcion=descripcion)
+    prod = Producto(id=id, clave_cnis=clave_cnis, descripcion=descripcion)  # type: ignore[arg-type]  # id None: serial
     session.add(prod)
     await session.flush()
     return prod

@@ -108,6 +108,7 @@ def build_service_app(
     app.state.engine = None
     app.state.sessionmaker = None
     app.state.runtime = None
+    app.state.write_lock = None  # service_defaults.routing.write_lock; SQLite apps set one
     app.state.ready_checks = dict(ready_checks or {})
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, service=settings.service_name)

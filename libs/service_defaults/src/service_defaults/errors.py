@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from http import HTTPStatus
 from typing import Any
 
@@ -50,6 +51,65 @@ class ProblemError(Exception):
         self.detail = detail
         self.extensions = extensions
         self.headers: dict[str, str] = {}
+
+
+class DomainError(Exception):
+    """The base of every service's business-rule violation: a DOMAIN `code` (the last segment
+    of the problem `type`), a human `detail`, the HTTP `status` and `title` the API answers
+    with, the offending input `field` (when there is one) and `extensions` (problem members).
+
+    Services subclass it with their own constructor and vocabulary of codes; the one mapping
+    to problem+json is :func:`domain_problem` (the route class and the app's handler use it).
+    """
+
+    status: int = 422
+    code: str = "REGLA_DE_NEGOCIO"
+    title: str = "Regla de negocio violada"
+    field: str | None = None
+
+    def __init__(
+        self,
+        code: str | None = None,
+        detail: str | None = None,
+        *,
+        status: int | None = None,
+        title: str | None = None,
+        field: str | None = None,
+        **extensions: Any,
+    ) -> None:
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        if title is not None:
+            self.title = title
+        self.detail = detail
+        self.field = field
+        self.extensions: dict[str, Any] = extensions
+        super().__init__(f"{self.code}: {detail or self.title}")
+
+
+def jsonable(value: Any) -> Any:
+    """`value` with every Decimal as its string (problem members are plain JSON)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    return value
+
+
+def domain_problem(exc: DomainError) -> ProblemError:
+    """The problem+json answer of a domain error: its status, code, title and detail; its
+    extensions as members; with a `field`, that member plus ``errors: [{field, reason}]``
+    (a `field` given among the extensions keeps its place among them)."""
+    ext = {k: jsonable(v) for k, v in exc.extensions.items()}
+    field = exc.field
+    if field:
+        ext["field"] = field
+        ext.setdefault("errors", [{"field": field, "reason": exc.detail or exc.title}])
+    return ProblemError(exc.status, exc.code, exc.title, exc.detail, **ext)
 
 
 def _slug(text: str) -> str:
@@ -127,6 +187,12 @@ async def problem_error_handler(request: Request, exc: Exception) -> JSONRespons
         exc.extensions,
         exc.headers,
     )
+
+
+async def domain_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """A DomainError raised outside a domain route class (a dependency, middleware-free code)."""
+    assert isinstance(exc, DomainError)
+    return await problem_error_handler(request, domain_problem(exc))
 
 
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -213,6 +279,7 @@ async def unhandled_error_handler(request: Request, exc: Exception) -> JSONRespo
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, problem_error_handler)
+    app.add_exception_handler(DomainError, domain_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_exception_handler)
     for exc_type in TRANSIENT_CANDIDATES:

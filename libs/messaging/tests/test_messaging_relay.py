@@ -14,15 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 
 from contracts.events.sales import StockLow
 from nexo_messaging.errors import TransportUnavailable
-from nexo_messaging.memory import MemoryBroker, MemoryTransport, _MemoryProducer
+from nexo_messaging.memory import MemoryBroker, MemoryProducer, MemoryTransport
 from nexo_messaging.outbox import enqueue
-from nexo_messaging.relay import OutboxRelay, RelaySettings, cleanup_published, outbox_stats
+from nexo_messaging.relay import OutboxRelay, RelaySettings
+from nexo_messaging.relay_store import claimed_columns, cleanup_published, outbox_stats
 from nexo_messaging.transport import OutMessage, Producer
 
 from .messaging_harness import metadata, outbox, wait_until
 
 
-class _FlakyProducer(_MemoryProducer):
+class _FlakyProducer(MemoryProducer):
     """Fails the first message for key ``b"1"`` once."""
 
     failures = 1
@@ -120,7 +121,7 @@ async def test_relay_encoding_equals_the_contract_codec(
 ) -> None:
     from contracts.codec import encode
     from contracts.envelope import CloudEvent
-    from nexo_messaging.relay import row_to_message, utc
+    from nexo_messaging.encoding import row_to_message, utc
 
     event = StockLow(id_material=5, nombre='Ñandú "x"', actual=1, minimo=2)
     async with AsyncSession(engine) as session, session.begin():
@@ -137,7 +138,7 @@ async def test_relay_encoding_equals_the_contract_codec(
     # the relay's own path: JSON columns read as their stored text, payload emitted verbatim
     relay = OutboxRelay("sales", engine, outbox, MemoryTransport(MemoryBroker()))
     async with engine.connect() as conn:
-        claimed = (await conn.execute(select(*relay._columns()))).one()
+        claimed = (await conn.execute(select(*claimed_columns(outbox)))).one()
     fast = relay._encoder.encode_claimed(claimed)
     assert (fast.key, fast.value, fast.headers) == (expected.key, expected.value, expected.headers)
     assert relay._encoder.encode(claimed) == fast

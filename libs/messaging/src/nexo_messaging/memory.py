@@ -2,10 +2,11 @@
 
 * topics have partitions; a record goes to ``murmur2(key) % partitions`` like Kafka's default
   partitioner (no key: round robin), so per-key order holds;
-* consumer groups: each group gets every record once; partitions are spread over the group's
-  members (range assignment), with an eager rebalance: every member revokes (listener called)
-  before the new assignment takes effect; committed offsets are kept per group/partition and a
-  member starts from them (earliest when none), so un-committed records are delivered again;
+* consumer groups (:mod:`nexo_messaging.groups`): each group gets every record once;
+  partitions are spread over the group's members (range assignment), with an eager rebalance:
+  every member revokes (listener called) before the new assignment takes effect; committed
+  offsets are kept per group/partition and a member starts from them (earliest when none), so
+  un-committed records are delivered again;
 * ``available = False`` simulates a broker outage (sends and polls fail/return nothing).
 """
 
@@ -16,11 +17,11 @@ import contextlib
 import itertools
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 from aiokafka.partitioner import murmur2
 
-from nexo_messaging.errors import CommitFailed, TransportUnavailable
+from nexo_messaging.errors import TransportUnavailable
+from nexo_messaging.groups import GroupCoordinator, GroupMember
 from nexo_messaging.transport import (
     TP,
     Consumer,
@@ -41,40 +42,31 @@ def partition_for(key: bytes | None, partitions: int, counter: int = 0) -> int:
     return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
-@dataclass
-class _Group:
-    members: list[_MemoryConsumer] = field(default_factory=list)
-    generation: int = 0
-    committed: dict[TP, int] = field(default_factory=dict)
-    assignments: dict[int, set[TP]] = field(default_factory=dict)  # member id -> tps
-    pending_revoke: set[int] = field(default_factory=set)
-
-
-class MemoryBroker:
+class MemoryBroker(GroupCoordinator):
     """Shared by every service of one process (the embedded default)."""
 
     def __init__(self, default_partitions: int = DEFAULT_PARTITIONS) -> None:
+        super().__init__()
         self.default_partitions = default_partitions
         self.topics: dict[str, list[list[Record]]] = {}
-        self.groups: dict[str, _Group] = {}
         self.available = True
         # A fresh Event per change, swapped on notify: a broadcast with no lock to hold, so a
         # waiter cancelled mid-wait (shutdown, timeouts) can never leave others blocked.
         self._changed = asyncio.Event()
         self._rr = itertools.count()
-        self._member_ids = itertools.count(1)
 
     # -- topics -----------------------------------------------------------------------------
     def create_topic(self, name: str, partitions: int | None = None) -> None:
         if name not in self.topics:
             self.topics[name] = [[] for _ in range(partitions or self.default_partitions)]
-            for group in self.groups.values():
-                if any(name in m.topics for m in group.members):
-                    self._rebalance(group)
+            self.rebalance_subscribers({name})
 
     def partitions(self, topic: str) -> int:
         self.create_topic(topic)
         return len(self.topics[topic])
+
+    def partition_count(self, topic: str) -> int:
+        return self.partitions(topic)
 
     def check_available(self) -> None:
         if not self.available:
@@ -107,61 +99,15 @@ class MemoryBroker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._changed.wait(), seconds)
 
-    # -- groups -----------------------------------------------------------------------------
-    def _rebalance(self, group: _Group) -> None:
-        """Start an eager rebalance: members revoke everything, then get new assignments."""
-        group.generation += 1
-        group.pending_revoke = {
-            m.member_id for m in group.members if group.assignments.get(m.member_id)
-        }
-        for m in group.members:
-            m.needs_rebalance = True
-        if not group.pending_revoke:
-            self._assign(group)
-
-    def _assign(self, group: _Group) -> None:
-        members = sorted(group.members, key=lambda m: m.member_id)
-        group.assignments = {m.member_id: set() for m in members}
-        if not members:
-            return
-        topics = sorted({t for m in members for t in m.topics})
-        for topic in topics:
-            subscribers = [m for m in members if topic in m.topics]
-            n = self.partitions(topic)
-            for p in range(n):
-                owner = subscribers[p * len(subscribers) // n]
-                group.assignments[owner.member_id].add(TP(topic, p))
-
-    def join(self, group_id: str, member: _MemoryConsumer) -> None:
-        group = self.groups.setdefault(group_id, _Group())
+    # -- groups (coordination in nexo_messaging.groups) --------------------------------------
+    def join(self, group_id: str, member: GroupMember) -> None:
         for t in member.topics:
             self.create_topic(t)
-        group.members.append(member)
-        self._rebalance(group)
+        super().join(group_id, member)
 
-    def leave(self, group_id: str, member: _MemoryConsumer) -> None:
-        group = self.groups.get(group_id)
-        if group is None or member not in group.members:
-            return
-        group.members.remove(member)
-        group.assignments.pop(member.member_id, None)
-        group.pending_revoke.discard(member.member_id)
-        self._rebalance(group)
-
-    def revoked(self, group_id: str, member: _MemoryConsumer) -> None:
-        group = self.groups[group_id]
-        group.assignments[member.member_id] = set()
-        group.pending_revoke.discard(member.member_id)
-        if not group.pending_revoke:
-            self._assign(group)
-
-    def commit(self, group_id: str, member: _MemoryConsumer, offsets: Mapping[TP, int]) -> None:
-        group = self.groups.get(group_id)
-        if group is None or member not in group.members:
-            raise CommitFailed("member is not in the group")
-        owned = group.assignments.get(member.member_id, set())
-        if member.generation != group.generation or not set(offsets) <= owned:
-            raise CommitFailed("partitions not assigned to this member (rebalance)")
+    def commit(self, group_id: str, member: GroupMember, offsets: Mapping[TP, int]) -> None:
+        group = self.check_commit(group_id, member, offsets)
+        assert group.committed is not None  # a memory group knows its offsets from the start
         group.committed.update(offsets)
 
     def end_offsets(self, topics: Sequence[str]) -> dict[TP, int]:
@@ -172,7 +118,7 @@ class MemoryBroker:
         return out
 
 
-class _MemoryProducer(Producer):
+class MemoryProducer(Producer):
     def __init__(self, broker: MemoryBroker) -> None:
         self.broker = broker
 
@@ -194,7 +140,7 @@ class _MemoryProducer(Producer):
         return None
 
 
-class _MemoryConsumer(Consumer):
+class _MemoryConsumer(GroupMember):
     def __init__(
         self,
         broker: MemoryBroker,
@@ -202,56 +148,32 @@ class _MemoryConsumer(Consumer):
         topics: Sequence[str],
         listener: RebalanceListener | None,
     ) -> None:
+        super().__init__(broker, group_id, topics, listener)
         self.broker = broker
-        self.group_id = group_id
-        self.topics = tuple(topics)
-        self.listener = listener
-        self.member_id = next(broker._member_ids)
-        self.generation = -1
-        self.needs_rebalance = True
-        self._assigned: set[TP] = set()
-        self._positions: dict[TP, int] = {}
-        self._started = False
 
     async def start(self) -> None:
         self.broker.join(self.group_id, self)
-        self._started = True
-
-    async def _sync_group(self) -> None:
-        group = self.broker.groups[self.group_id]
-        if self.needs_rebalance:
-            if self._assigned and self.listener is not None:
-                await self.listener.on_partitions_revoked(set(self._assigned))
-            self._assigned = set()
-            self._positions = {}
-            self.needs_rebalance = False
-            self.broker.revoked(self.group_id, self)
-        if self.generation != group.generation and not group.pending_revoke:
-            self.generation = group.generation
-            self._assigned = set(group.assignments.get(self.member_id, set()))
-            self._positions = {tp: group.committed.get(tp, 0) for tp in self._assigned}
-            if self.listener is not None:
-                await self.listener.on_partitions_assigned(set(self._assigned))
+        self.started = True
 
     def _fetch(self, max_records: int) -> dict[TP, list[Record]]:
         out: dict[TP, list[Record]] = {}
         budget = max_records
-        for tp in sorted(self._assigned):
+        for tp in sorted(self.assigned):
             if budget <= 0:
                 break
             records = self.broker.topics[tp.topic][tp.partition]
-            pos = self._positions.get(tp, 0)
+            pos = self.positions.get(tp, 0)
             if pos < len(records):
                 chunk = records[pos : pos + budget]
                 out[tp] = chunk
-                self._positions[tp] = pos + len(chunk)
+                self.positions[tp] = pos + len(chunk)
                 budget -= len(chunk)
         return out
 
     async def getmany(self, timeout_ms: int, max_records: int) -> dict[TP, list[Record]]:
         deadline = time.monotonic() + timeout_ms / 1000
         while True:
-            await self._sync_group()
+            await self.sync_group()
             if (
                 self.broker.available
                 and self.generation == self.broker.groups[self.group_id].generation
@@ -268,20 +190,13 @@ class _MemoryConsumer(Consumer):
         self.broker.check_available()
         self.broker.commit(self.group_id, self, offsets)
 
-    def assignment(self) -> set[TP]:
-        return set(self._assigned)
-
-    def seek(self, tp: TP, offset: int) -> None:
-        if tp in self._assigned:
-            self._positions[tp] = offset
-
     def highwater(self, tp: TP) -> int | None:
         parts = self.broker.topics.get(tp.topic)
         return len(parts[tp.partition]) if parts else None
 
     async def stop(self) -> None:
-        if self._started:
-            self._started = False
+        if self.started:
+            self.started = False
             self.broker.leave(self.group_id, self)
             await self.broker.notify()
 
@@ -293,7 +208,7 @@ class MemoryTransport(Transport):
         self.broker = broker or MemoryBroker()
 
     def producer(self) -> Producer:
-        return _MemoryProducer(self.broker)
+        return MemoryProducer(self.broker)
 
     def consumer(
         self,
@@ -332,4 +247,4 @@ class MemoryTransport(Transport):
         group = self.broker.groups.get(group_id)
         if group is None:
             return {}
-        return {tp: o for tp, o in group.committed.items() if tp.topic in topics}
+        return {tp: o for tp, o in (group.committed or {}).items() if tp.topic in topics}

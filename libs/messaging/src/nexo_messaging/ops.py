@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from nexo_messaging.relay import outbox_stats
+from nexo_messaging.relay_store import outbox_stats
 from nexo_messaging.transport import TP, Transport
 
 __all__ = ["GroupLagCache", "LagSnapshot", "consumer_lag", "outbox_stats"]

@@ -27,51 +27,33 @@ acknowledged, so the *first* copy of every row still arrives in ``seq`` order. T
 remains the bound where no lock exists (PostgreSQL with ``listen=False``). The lock connection
 enables TCP keepalives (idle 5 s, 3 probes 1 s apart) so that PostgreSQL also frees the lock
 of a relay whose host vanished within ~10 s instead of the kernel's two hours.
+
+The statements are in :mod:`nexo_messaging.relay_store`, the row → record encoding in
+:mod:`nexo_messaging.encoding`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 import uuid
 import zlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import (
-    BigInteger,
-    Table,
-    Text,
-    and_,
-    any_,
-    bindparam,
-    cast,
-    delete,
-    func,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Table
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts.codec import (
-    CE_PREFIX,
-    CONTENT_TYPE,
-    CONTENT_TYPE_HEADER,
-    TRACEPARENT_HEADER,
-    format_time,
-)
-from contracts.envelope import EXTENSIONS
 from nexo_messaging import metrics, tracing
-from nexo_messaging.transport import OutMessage, Producer, Transport
+from nexo_messaging.encoding import RowEncoder
+from nexo_messaging.relay_store import PublishFailure, RelayStore, cleanup_published, outbox_stats
+from nexo_messaging.transport import Producer, Transport
 
 log = structlog.get_logger("nexo_messaging.relay")
 
@@ -86,12 +68,6 @@ _KEEPALIVES = {
 
 def notify_channel(service: str) -> str:
     return f"outbox_{service}"
-
-
-def utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 @dataclass
@@ -109,119 +85,6 @@ class RelaySettings:
     listen: bool = True
 
 
-def row_to_message(row: Row[Any], default_source: str) -> OutMessage:
-    """Outbox row → CloudEvents binary-mode Kafka record.
-
-    Hot path: builds exactly what ``contracts.codec.encode(CloudEvent(...))`` gives without
-    re-validating the envelope (the event was validated when enqueued); a test keeps both equal.
-    Rows claimed by the relay carry ``payload_text``/``headers_text`` (the stored JSON text,
-    emitted verbatim); plain outbox rows (``payload`` as a dict) are serialised here.
-    """
-    return RowEncoder(default_source).encode(row)
-
-
-_SPECVERSION = ("ce_specversion", b"1.0")
-_CONTENT_TYPE = (CONTENT_TYPE_HEADER, CONTENT_TYPE.encode())
-_CORRELATION = CE_PREFIX + "correlationid"
-assert EXTENSIONS[0] == "correlationid"  # the order of the ce_ extension headers
-
-
-class RowEncoder:
-    """Encodes outbox rows with small caches (source per type, ``ce_time`` per timestamp)."""
-
-    def __init__(self, default_source: str) -> None:
-        self.default_source = default_source
-        self._types: dict[str, tuple[tuple[str, bytes], tuple[str, bytes]]] = {}
-        self._times: dict[Any, tuple[str, bytes]] = {}
-
-    def _type_headers(self, event_type: str) -> tuple[tuple[str, bytes], tuple[str, bytes]]:
-        cached = self._types.get(event_type)
-        if cached is None:
-            parts = event_type.split(".")
-            source = (
-                f"/services/{parts[1]}"
-                if len(parts) >= 4 and parts[0] == "nexo"
-                else self.default_source
-            )
-            cached = (("ce_source", source.encode()), ("ce_type", event_type.encode()))
-            if len(self._types) > 1000:
-                self._types.clear()
-            self._types[event_type] = cached
-        return cached
-
-    def _time_header(self, created_at: datetime | None) -> tuple[str, bytes]:
-        cached = self._times.get(created_at) if created_at is not None else None
-        if cached is None:
-            when = (utc(created_at) or datetime.now(UTC)).astimezone(UTC)
-            cached = ("ce_time", format_time(when).encode())
-            if created_at is not None:
-                if len(self._times) > 1000:
-                    self._times.clear()
-                self._times[created_at] = cached
-        return cached
-
-    def encode(self, row: Any) -> OutMessage:
-        """Any outbox row (``select(outbox)``, payload as a dict, or a claimed row)."""
-        mapping = row._mapping
-        if "payload_text" in mapping:
-            return self.encode_claimed(tuple(row))
-        return self._build(
-            row.id,
-            row.aggregateid,
-            str(row.type),
-            row.topic,
-            json.dumps(row.payload, ensure_ascii=False, separators=(",", ":")),
-            row.headers or {},
-            row.created_at,
-        )
-
-    def encode_claimed(self, row: Sequence[Any]) -> OutMessage:
-        """A row read with ``OutboxRelay._columns()`` (JSON columns as their stored text)."""
-        _seq, event_id, _atype, aggregateid, event_type, topic, payload, headers, created_at = row[
-            :9
-        ]
-        extra: dict[str, Any] = json.loads(headers) if headers and headers != "{}" else {}
-        return self._build(event_id, aggregateid, event_type, topic, payload, extra, created_at)
-
-    def _build(
-        self,
-        event_id: str,
-        subject: str | None,
-        event_type: str,
-        topic: str,
-        payload: str,
-        extra: dict[str, Any],
-        created_at: datetime | None,
-    ) -> OutMessage:
-        source, ce_type = self._type_headers(event_type)
-        headers: list[tuple[str, bytes]] = [
-            _SPECVERSION,
-            ("ce_id", event_id.encode()),
-            source,
-            ce_type,
-            self._time_header(created_at),
-        ]
-        key = None
-        if subject is not None:
-            key = subject.encode()
-            headers.append(("ce_subject", key))
-        headers.append(_CONTENT_TYPE)
-        if extra:
-            values = {
-                "correlationid": extra.get("correlationid") or event_id,
-                "causationid": extra.get("causationid"),
-                "traceparent": extra.get("traceparent"),
-            }
-            for name in EXTENSIONS:
-                if (value := values.get(name)) is not None:
-                    headers.append((CE_PREFIX + name, str(value).encode()))
-            if values["traceparent"] is not None:
-                headers.append((TRACEPARENT_HEADER, str(values["traceparent"]).encode()))
-        else:  # the correlation id defaults to the event id; no other extension
-            headers.append((_CORRELATION, event_id.encode()))
-        return OutMessage(topic=topic, key=key, value=payload.encode(), headers=headers)
-
-
 class OutboxRelay:
     def __init__(
         self,
@@ -236,7 +99,10 @@ class OutboxRelay:
         self.outbox = outbox
         self.transport = transport
         self.settings = settings or RelaySettings()
-        self.is_postgres = engine.dialect.name == "postgresql"
+        self._store = RelayStore(
+            engine, outbox, batch_size=self.settings.batch_size, lease=self.settings.lease
+        )
+        self.is_postgres = self._store.is_postgres
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -416,129 +282,30 @@ class OutboxRelay:
         tokens = list(self._held)
         if not tokens:
             return
-        o = self.outbox
         try:
             async with asyncio.timeout(self.settings.stop_timeout):
-                async with self.engine.begin() as conn:
-                    result = await conn.execute(
-                        update(o)
-                        .where(o.c.published_at.is_(None), o.c.lease_token.in_(tokens))
-                        .values(lease_token=None, lease_until=None)
-                    )
+                rows = await self._store.release(tokens)
         except Exception as exc:  # the lease (or the next leader) frees them later
             log.warning("outbox relay could not release its claims", error=repr(exc))
             return
         self._held.difference_update(tokens)
-        log.info(
-            "outbox relay released its claims",
-            service=self.service,
-            rows=int(getattr(result, "rowcount", 0) or 0),
-        )
+        log.info("outbox relay released its claims", service=self.service, rows=rows)
 
     async def _reclaim_all(self) -> None:
         """New leader: release every claim (only the leader claims, so they are abandoned)."""
-        o = self.outbox
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                update(o)
-                .where(o.c.published_at.is_(None), o.c.lease_token.is_not(None))
-                .values(lease_token=None, lease_until=None)
-            )
+        rows = await self._store.release_all()
         self._reclaim = False
         self._held.clear()
-        rows = int(getattr(result, "rowcount", 0) or 0)
         if rows:
             log.info("outbox relay took over abandoned claims", service=self.service, rows=rows)
 
-    # -- one pass ---------------------------------------------------------------------------
     async def _claim(self, token: str) -> list[Row[Any]]:
-        o = self.outbox
-        now = datetime.now(UTC)
-        lease_until = now + timedelta(seconds=self.settings.lease)
-        claimable = (
-            select(o.c.seq)
-            .where(
-                o.c.published_at.is_(None),
-                or_(o.c.lease_until.is_(None), o.c.lease_until <= now),
-            )
-            .order_by(o.c.seq)
-            .limit(self.settings.batch_size)
-            .with_for_update(skip_locked=True)
+        rows, self._check_blocked = await self._store.claim(
+            token, check_blocked=self._check_blocked
         )
-        async with self.engine.begin() as conn:
-            blocked: dict[tuple[str, str], int] = {}
-            if self._check_blocked:
-                # Rows in backoff (or leased by a crashed relay) hold back later rows of their
-                # aggregate. Only needed after failures or at start-up.
-                blocked_rows = await conn.execute(
-                    select(o.c.aggregatetype, o.c.aggregateid, func.min(o.c.seq))
-                    .where(
-                        o.c.published_at.is_(None),
-                        o.c.lease_until.is_not(None),
-                        o.c.lease_until > now,
-                    )
-                    .group_by(o.c.aggregatetype, o.c.aggregateid)
-                )
-                blocked = {(a, b): s for a, b, s in blocked_rows}
-                self._check_blocked = bool(blocked)
-            if not blocked and self.is_postgres:
-                # fast path: claim in one statement
-                result = await conn.execute(
-                    update(o)
-                    .where(o.c.seq.in_(claimable.scalar_subquery()))
-                    .values(lease_token=token, lease_until=lease_until)
-                    .returning(*self._columns())
-                )
-                return sorted(result, key=lambda r: r.seq)
-            result = await conn.execute(
-                select(*self._columns())
-                .where(
-                    o.c.published_at.is_(None),
-                    or_(o.c.lease_until.is_(None), o.c.lease_until <= now),
-                )
-                .order_by(o.c.seq)
-                .limit(self.settings.batch_size)
-                .with_for_update(skip_locked=True)
-            )
-            rows = [
-                r
-                for r in result
-                if (first := blocked.get((r.aggregatetype, r.aggregateid))) is None or r.seq < first
-            ]
-            if rows:
-                await conn.execute(
-                    update(o)
-                    .where(self._seq_in([r.seq for r in rows]))
-                    .values(lease_token=token, lease_until=lease_until)
-                )
         return rows
 
-    def _columns(self) -> list[Any]:
-        """What the relay reads of a claimed row: the JSON columns as their stored text (the
-        payload is emitted verbatim, no decode/encode round trip)."""
-        o = self.outbox
-        return [
-            o.c.seq,
-            o.c.id,
-            o.c.aggregatetype,
-            o.c.aggregateid,
-            o.c.type,
-            o.c.topic,
-            cast(o.c.payload, Text).label("payload_text"),
-            cast(o.c.headers, Text).label("headers_text"),
-            o.c.created_at,
-            o.c.attempts,
-        ]
-
-    def _seq_in(self, seqs: list[int]) -> Any:
-        """``seq IN (...)``; on PostgreSQL one array parameter (``seq = ANY($1)``) instead of
-        thousands of bind parameters to render and send."""
-        if self.is_postgres:
-            return self.outbox.c.seq == any_(
-                bindparam("seqs", seqs, type_=ARRAY(BigInteger()), expanding=False)
-            )
-        return self.outbox.c.seq.in_(seqs)
-
+    # -- one pass ---------------------------------------------------------------------------
     async def run_once(self) -> int:
         """Claim, publish and mark one batch; return how many rows were published."""
         await self._ensure_listener()
@@ -607,40 +374,22 @@ class OutboxRelay:
         failed: dict[int, tuple[Row[Any], BaseException]],
         held: list[int],
     ) -> None:
-        o = self.outbox
-        now = datetime.now(UTC)
-        async with self.engine.begin() as conn:
-            if published:
-                await conn.execute(
-                    update(o)
-                    .where(self._seq_in([r.seq for r in published]))
-                    .values(published_at=now, lease_token=None, lease_until=None)
-                )
-            for seq, (row, exc) in failed.items():
-                delay = min(
-                    self.settings.backoff_base * 2 ** int(row.attempts), self.settings.backoff_max
-                )
-                await conn.execute(
-                    update(o)
-                    .where(and_(o.c.seq == seq, o.c.lease_token == token))
-                    .values(
-                        attempts=o.c.attempts + 1,
-                        last_error=f"{type(exc).__name__}: {exc}"[:2000],
-                        lease_token=None,
-                        lease_until=now + timedelta(seconds=delay),
-                    )
-                )
-                self._check_blocked = True
-                retry_at = time.monotonic() + delay
-                self._next_retry = (
-                    retry_at if self._next_retry is None else min(self._next_retry, retry_at)
-                )
-            if held:
-                await conn.execute(
-                    update(o)
-                    .where(and_(self._seq_in(held), o.c.lease_token == token))
-                    .values(lease_token=None, lease_until=None)
-                )
+        settings = self.settings
+        failures = [
+            PublishFailure(
+                seq,
+                f"{type(exc).__name__}: {exc}",
+                min(settings.backoff_base * 2 ** int(row.attempts), settings.backoff_max),
+            )
+            for seq, (row, exc) in failed.items()
+        ]
+        await self._store.settle(token, [r.seq for r in published], failures, held)
+        if failures:
+            self._check_blocked = True
+            retry_at = time.monotonic() + min(f.delay for f in failures)
+            self._next_retry = (
+                retry_at if self._next_retry is None else min(self._next_retry, retry_at)
+            )
         for topic, n in Counter(r.topic for r in published).items():
             metrics.PUBLISHED.labels(self.service, topic).inc(n)
         for topic, n in Counter(row.topic for row, _exc in failed.values()).items():
@@ -677,28 +426,3 @@ class OutboxRelay:
         if self.settings.retention is not None and now >= self._next_cleanup:
             self._next_cleanup = now + self.settings.cleanup_interval
             await cleanup_published(self.engine, self.outbox, self.settings.retention)
-
-
-async def outbox_stats(engine: AsyncEngine, outbox: Table) -> dict[str, Any]:
-    """``{"backlog": unpublished rows, "oldest_age_s": age of the oldest one (0 if none)}``."""
-    async with engine.connect() as conn:
-        row = (
-            await conn.execute(
-                select(func.count(), func.min(outbox.c.created_at)).where(
-                    outbox.c.published_at.is_(None)
-                )
-            )
-        ).one()
-    oldest = utc(row[1])
-    age = max(0.0, (datetime.now(UTC) - oldest).total_seconds()) if oldest is not None else 0.0
-    return {"backlog": int(row[0]), "oldest_age_s": age}
-
-
-async def cleanup_published(engine: AsyncEngine, outbox: Table, retention: timedelta) -> int:
-    """Delete published rows older than ``retention``; return how many."""
-    cutoff = datetime.now(UTC) - retention
-    async with engine.begin() as conn:
-        result = await conn.execute(
-            delete(outbox).where(outbox.c.published_at.is_not(None), outbox.c.published_at < cutoff)
-        )
-    return int(getattr(result, "rowcount", 0) or 0)

@@ -30,8 +30,7 @@ from pydantic import BaseModel, Field
 from contracts.topics import OPS_GROUP, all_topics, consumer_groups
 from nexo_messaging import dlq as dlq_ops
 from nexo_messaging.errors import CommitFailed, MessagingError
-from nexo_messaging.ops import GroupLagCache
-from nexo_messaging.relay import outbox_stats
+from nexo_messaging.ops import GroupLagCache, outbox_stats
 from nexo_messaging.transport import TP, Consumer, Record, TopicLike, TopicSpec, Transport
 from service_defaults.auth import OPS_ROLE, CurrentUser, issue_token, require_roles
 from service_defaults.errors import ProblemError

@@ -1,4 +1,5 @@
-"""Tables of the sales service (DOMAIN Part A), SQLAlchemy 2.0 typed ORM on the service's Base.
+"""Tables of the sales service (DOMAIN Part A): SQLModel table models on the service's own
+registry and MetaData (`Table`; `Base` is the same class, for importers of `Base.metadata`).
 
 Rules enforced at DB level: unique thickness in the tabulador (AC-D14), singleton price
 configuration, PROTECT (RESTRICT) from sale lines / quotes to catalog rows (AC-D16), one sale
@@ -12,12 +13,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Column,
     Date,
     DateTime,
     ForeignKey,
@@ -33,7 +35,8 @@ from sqlalchemy import (
     text,
     true,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
 
 from nexo_messaging.tables import inbox_table, outbox_table
 from sales.domain.vocab import (
@@ -45,6 +48,19 @@ from sales.domain.vocab import (
     values,
 )
 from service_defaults.idempotency import idempotency_table
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Mapped as Col
+else:
+
+    class Col:
+        """`Col[T]` is `T` at run time (the pydantic field type); a type checker reads
+        `sqlalchemy.orm.Mapped[T]`, which is what the class attribute is (a column expression
+        for `select(...)`/`where(...)`) while an instance's attribute is a `T`."""
+
+        def __class_getitem__(cls, item: Any) -> Any:
+            return item
+
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -58,8 +74,13 @@ MONEY = Numeric(12, 2)
 DIM = Numeric(10, 2)
 
 
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
+class Table(SQLModel, registry=registry(metadata=MetaData(naming_convention=NAMING))):
+    """Base of the sales table models: its own registry and MetaData (several services load in
+    one process in the embedded mode, each with tables named outbox/inbox/idempotency_keys)."""
+
+
+Base = Table
+"""`Base.metadata` is the service's MetaData (alembic env, tests, bench)."""
 
 
 outbox = outbox_table(Base.metadata)
@@ -83,20 +104,27 @@ def _now() -> Any:
     return func.now()
 
 
-class Cliente(Base):
+def column(type_: Any, *args: Any, nullable: bool = False, **kwargs: Any) -> Any:
+    """A field stored in exactly this column (NOT NULL unless said). No pydantic default: a
+    field left out of the constructor is not set, so the column's default or server default
+    applies on INSERT, as with a plain mapped column."""
+    return Field(sa_column=Column(type_, *args, nullable=nullable, **kwargs))
+
+
+class Cliente(Table, table=True):
     __tablename__ = "clientes"
     __table_args__ = (CheckConstraint("length(trim(nombre)) > 0", name="nombre_no_vacio"),)
 
-    id_cliente: Mapped[int] = mapped_column(Integer, primary_key=True)
-    nombre: Mapped[str] = mapped_column(String(100), index=True)
-    telefono: Mapped[str | None] = mapped_column(String(20))
-    email: Mapped[str | None] = mapped_column(String(100))
-    direccion: Mapped[str | None] = mapped_column(Text)
-    es_eventual: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
-    creado_en: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    id_cliente: Col[int] = column(Integer, primary_key=True)
+    nombre: Col[str] = column(String(100), index=True)
+    telefono: Col[str | None] = column(String(20), nullable=True)
+    email: Col[str | None] = column(String(100), nullable=True)
+    direccion: Col[str | None] = column(Text, nullable=True)
+    es_eventual: Col[bool] = column(Boolean, server_default=false(), default=False)
+    creado_en: Col[datetime] = column(DateTime(timezone=True), server_default=_now())
 
 
-class Producto(Base):
+class Producto(Table, table=True):
     __tablename__ = "productos"
     __table_args__ = (
         CheckConstraint("precio_fijo IS NULL OR precio_fijo > 0", name="precio_fijo_positivo"),
@@ -105,16 +133,16 @@ class Producto(Base):
         ),
     )
 
-    id_producto: Mapped[int] = mapped_column(Integer, primary_key=True)
-    nombre: Mapped[str] = mapped_column(String(100))
-    detalle: Mapped[str | None] = mapped_column(String(100))
-    precio_fijo: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
-    porcentaje_utilidad: Mapped[int] = mapped_column(Integer, server_default=text("40"), default=40)
-    foto: Mapped[str | None] = mapped_column(String(255))
-    activo: Mapped[bool] = mapped_column(Boolean, server_default=true(), default=True)
+    id_producto: Col[int] = column(Integer, primary_key=True)
+    nombre: Col[str] = column(String(100))
+    detalle: Col[str | None] = column(String(100), nullable=True)
+    precio_fijo: Col[Decimal | None] = column(Numeric(10, 2), nullable=True)
+    porcentaje_utilidad: Col[int] = column(Integer, server_default=text("40"), default=40)
+    foto: Col[str | None] = column(String(255), nullable=True)
+    activo: Col[bool] = column(Boolean, server_default=true(), default=True)
 
 
-class Material(Base):
+class Material(Table, table=True):
     __tablename__ = "materiales"
     __table_args__ = (
         CheckConstraint("stock_minimo >= 0", name="stock_minimo_no_negativo"),
@@ -122,20 +150,20 @@ class Material(Base):
         CheckConstraint("ancho IS NULL OR ancho > 0", name="ancho_positivo"),
     )
 
-    id_material: Mapped[int] = mapped_column(Integer, primary_key=True)
-    descripcion: Mapped[str] = mapped_column(String(100))
-    largo: Mapped[Decimal | None] = mapped_column(DIM)
-    ancho: Mapped[Decimal | None] = mapped_column(DIM)
-    stock_actual: Mapped[int] = mapped_column(Integer)  # may be negative (DECIDE-A2)
-    stock_minimo: Mapped[int] = mapped_column(Integer)
-    activo: Mapped[bool] = mapped_column(Boolean, server_default=true(), default=True)
+    id_material: Col[int] = column(Integer, primary_key=True)
+    descripcion: Col[str] = column(String(100))
+    largo: Col[Decimal | None] = column(DIM, nullable=True)
+    ancho: Col[Decimal | None] = column(DIM, nullable=True)
+    stock_actual: Col[int] = column(Integer)  # may be negative (DECIDE-A2)
+    stock_minimo: Col[int] = column(Integer)
+    activo: Col[bool] = column(Boolean, server_default=true(), default=True)
 
 
 # Partial-ish read path of the low-stock report.
 Index("ix_materiales_bajo_stock", Material.stock_actual, Material.stock_minimo)
 
 
-class TabuladorCosto(Base):
+class TabuladorCosto(Table, table=True):
     __tablename__ = "tabulador_costos"
     __table_args__ = (
         UniqueConstraint("espesor_mm"),
@@ -143,41 +171,39 @@ class TabuladorCosto(Base):
         CheckConstraint("factor_costo >= 0", name="factor_no_negativo"),
     )
 
-    id_tabulador: Mapped[int] = mapped_column(Integer, primary_key=True)
-    espesor_mm: Mapped[int] = mapped_column(Integer)
-    factor_costo: Mapped[Decimal] = mapped_column(Numeric(10, 4))
+    id_tabulador: Col[int] = column(Integer, primary_key=True)
+    espesor_mm: Col[int] = column(Integer)
+    factor_costo: Col[Decimal] = column(Numeric(10, 4))
 
 
-class ConfiguracionPrecios(Base):
+class ConfiguracionPrecios(Table, table=True):
     __tablename__ = "configuracion_precios"
     __table_args__ = (
         CheckConstraint("id = 1", name="singleton"),
         CheckConstraint("tarifa_laser_minuto >= 0", name="tarifa_no_negativa"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    tarifa_laser_minuto: Mapped[Decimal] = mapped_column(
-        Numeric(8, 2), server_default=text("15.00")
-    )
-    actualizado: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
-    version: Mapped[int] = mapped_column(Integer, server_default=text("1"), default=1)
+    id: Col[int] = column(Integer, primary_key=True, autoincrement=False)
+    tarifa_laser_minuto: Col[Decimal] = column(Numeric(8, 2), server_default=text("15.00"))
+    actualizado: Col[datetime] = column(DateTime(timezone=True), server_default=_now())
+    version: Col[int] = column(Integer, server_default=text("1"), default=1)
 
 
-class HistorialPrecio(Base):
+class HistorialPrecio(Table, table=True):
     """Append-only history of price configuration changes (tarifa, factors, utilities)."""
 
     __tablename__ = "historial_precios"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    entidad: Mapped[str] = mapped_column(String(40))
-    clave: Mapped[str] = mapped_column(String(40))
-    valor_anterior: Mapped[str | None] = mapped_column(String(40))
-    valor_nuevo: Mapped[str | None] = mapped_column(String(40))
-    usuario: Mapped[str] = mapped_column(String(100))
-    fecha: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    id: Col[int] = column(Integer, primary_key=True)
+    entidad: Col[str] = column(String(40))
+    clave: Col[str] = column(String(40))
+    valor_anterior: Col[str | None] = column(String(40), nullable=True)
+    valor_nuevo: Col[str | None] = column(String(40), nullable=True)
+    usuario: Col[str] = column(String(100))
+    fecha: Col[datetime] = column(DateTime(timezone=True), server_default=_now())
 
 
-class Cotizacion(Base):
+class Cotizacion(Table, table=True):
     __tablename__ = "cotizaciones"
     __table_args__ = (
         CheckConstraint(_in("estado", ESTADOS_COTIZACION), name="estado_valido"),
@@ -189,38 +215,38 @@ class Cotizacion(Base):
         Index("ix_cotizaciones_estado_vigencia", "estado", "vigencia_hasta"),
     )
 
-    id_cotizacion: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_cliente: Mapped[int | None] = mapped_column(
-        ForeignKey("clientes.id_cliente", ondelete="RESTRICT"), index=True
+    id_cotizacion: Col[int] = column(Integer, primary_key=True)
+    id_cliente: Col[int | None] = column(
+        Integer, ForeignKey("clientes.id_cliente", ondelete="RESTRICT"), index=True, nullable=True
     )
-    id_producto: Mapped[int] = mapped_column(
-        ForeignKey("productos.id_producto", ondelete="RESTRICT")
+    id_producto: Col[int] = column(
+        Integer, ForeignKey("productos.id_producto", ondelete="RESTRICT")
     )
-    id_material: Mapped[int] = mapped_column(
-        ForeignKey("materiales.id_material", ondelete="RESTRICT"), index=True
+    id_material: Col[int] = column(
+        Integer, ForeignKey("materiales.id_material", ondelete="RESTRICT"), index=True
     )
-    largo_pza: Mapped[Decimal] = mapped_column(DIM)
-    ancho_pza: Mapped[Decimal] = mapped_column(DIM)
-    espesor_mm: Mapped[int] = mapped_column(Integer)
-    porcentaje_utilidad: Mapped[int] = mapped_column(Integer)
-    minutos_laser: Mapped[int] = mapped_column(Integer)
-    cantidad: Mapped[int] = mapped_column(Integer, server_default=text("1"), default=1)
-    precio_unitario: Mapped[Decimal] = mapped_column(MONEY)
-    monto_total: Mapped[Decimal] = mapped_column(MONEY)
-    parametros_precio: Mapped[dict[str, Any]] = mapped_column(JSON)
-    estado: Mapped[str] = mapped_column(
+    largo_pza: Col[Decimal] = column(DIM)
+    ancho_pza: Col[Decimal] = column(DIM)
+    espesor_mm: Col[int] = column(Integer)
+    porcentaje_utilidad: Col[int] = column(Integer)
+    minutos_laser: Col[int] = column(Integer)
+    cantidad: Col[int] = column(Integer, server_default=text("1"), default=1)
+    precio_unitario: Col[Decimal] = column(MONEY)
+    monto_total: Col[Decimal] = column(MONEY)
+    parametros_precio: Col[dict[str, Any]] = column(JSON)
+    estado: Col[str] = column(
         String(20),
         server_default=EstadoCotizacion.BORRADOR.value,
         default=EstadoCotizacion.BORRADOR.value,
     )
-    fecha: Mapped[date] = mapped_column(Date)
-    vigencia_hasta: Mapped[date] = mapped_column(Date)
-    creado_por: Mapped[str] = mapped_column(String(100))
-    creado_en: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
-    version: Mapped[int] = mapped_column(Integer, server_default=text("1"), default=1)
+    fecha: Col[date] = column(Date)
+    vigencia_hasta: Col[date] = column(Date)
+    creado_por: Col[str] = column(String(100))
+    creado_en: Col[datetime] = column(DateTime(timezone=True), server_default=_now())
+    version: Col[int] = column(Integer, server_default=text("1"), default=1)
 
 
-class Venta(Base):
+class Venta(Table, table=True):
     __tablename__ = "ventas"
     __table_args__ = (
         CheckConstraint(_in("estatus", ESTATUS_VENTA), name="estatus_valido"),
@@ -232,37 +258,31 @@ class Venta(Base):
         Index("ix_ventas_fecha", "fecha_venta", "id_venta"),
     )
 
-    id_venta: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_cotizacion: Mapped[int | None] = mapped_column(
-        ForeignKey("cotizaciones.id_cotizacion", ondelete="RESTRICT")
+    id_venta: Col[int] = column(Integer, primary_key=True)
+    id_cotizacion: Col[int | None] = column(
+        Integer, ForeignKey("cotizaciones.id_cotizacion", ondelete="RESTRICT"), nullable=True
     )
-    id_cliente: Mapped[int | None] = mapped_column(
-        ForeignKey("clientes.id_cliente", ondelete="RESTRICT"), index=True
+    id_cliente: Col[int | None] = column(
+        Integer, ForeignKey("clientes.id_cliente", ondelete="RESTRICT"), index=True, nullable=True
     )
-    estatus: Mapped[str] = mapped_column(
+    estatus: Col[str] = column(
         String(20),
         server_default=EstatusVenta.PENDIENTE.value,
         default=EstatusVenta.PENDIENTE.value,
         index=True,
     )
-    total: Mapped[Decimal] = mapped_column(MONEY)
-    total_pagado: Mapped[Decimal] = mapped_column(
-        MONEY, server_default=text("0"), default=Decimal("0.00")
-    )
-    permitir_backorder: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
-    fecha_venta: Mapped[date] = mapped_column(Date)
-    fecha_entrega: Mapped[date | None] = mapped_column(Date)
-    creado_por: Mapped[str] = mapped_column(String(100))
-    creado_en: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
-    motivo_cancelacion: Mapped[str | None] = mapped_column(Text)
-    version: Mapped[int] = mapped_column(Integer, server_default=text("1"), default=1)
-
-    lineas: Mapped[list[DetalleVenta]] = relationship(
-        back_populates="venta", order_by="DetalleVenta.id_detalle", lazy="raise"
-    )
+    total: Col[Decimal] = column(MONEY)
+    total_pagado: Col[Decimal] = column(MONEY, server_default=text("0"), default=Decimal("0.00"))
+    permitir_backorder: Col[bool] = column(Boolean, server_default=false(), default=False)
+    fecha_venta: Col[date] = column(Date)
+    fecha_entrega: Col[date | None] = column(Date, nullable=True)
+    creado_por: Col[str] = column(String(100))
+    creado_en: Col[datetime] = column(DateTime(timezone=True), server_default=_now())
+    motivo_cancelacion: Col[str | None] = column(Text, nullable=True)
+    version: Col[int] = column(Integer, server_default=text("1"), default=1)
 
 
-class DetalleVenta(Base):
+class DetalleVenta(Table, table=True):
     __tablename__ = "detalle_venta"
     __table_args__ = (
         CheckConstraint("cantidad >= 1", name="cantidad_positiva"),
@@ -271,30 +291,28 @@ class DetalleVenta(Base):
         CheckConstraint("precio_unitario > 0", name="precio_positivo"),
     )
 
-    id_detalle: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_venta: Mapped[int] = mapped_column(
-        ForeignKey("ventas.id_venta", ondelete="CASCADE"), index=True
+    id_detalle: Col[int] = column(Integer, primary_key=True)
+    id_venta: Col[int] = column(
+        Integer, ForeignKey("ventas.id_venta", ondelete="CASCADE"), index=True
     )
-    id_producto: Mapped[int] = mapped_column(
-        ForeignKey("productos.id_producto", ondelete="RESTRICT"), index=True
+    id_producto: Col[int] = column(
+        Integer, ForeignKey("productos.id_producto", ondelete="RESTRICT"), index=True
     )
-    id_material: Mapped[int] = mapped_column(
-        ForeignKey("materiales.id_material", ondelete="RESTRICT"), index=True
+    id_material: Col[int] = column(
+        Integer, ForeignKey("materiales.id_material", ondelete="RESTRICT"), index=True
     )
-    cantidad: Mapped[int] = mapped_column(Integer)
-    largo_pza: Mapped[Decimal] = mapped_column(DIM)
-    ancho_pza: Mapped[Decimal] = mapped_column(DIM)
-    espesor_mm: Mapped[int] = mapped_column(Integer)
-    porcentaje_utilidad: Mapped[int] = mapped_column(Integer)
-    minutos_laser: Mapped[int] = mapped_column(Integer)
-    precio_unitario: Mapped[Decimal] = mapped_column(MONEY)
-    subtotal: Mapped[Decimal] = mapped_column(MONEY)
-    parametros_precio: Mapped[dict[str, Any]] = mapped_column(JSON)
-
-    venta: Mapped[Venta] = relationship(back_populates="lineas", lazy="raise")
+    cantidad: Col[int] = column(Integer)
+    largo_pza: Col[Decimal] = column(DIM)
+    ancho_pza: Col[Decimal] = column(DIM)
+    espesor_mm: Col[int] = column(Integer)
+    porcentaje_utilidad: Col[int] = column(Integer)
+    minutos_laser: Col[int] = column(Integer)
+    precio_unitario: Col[Decimal] = column(MONEY)
+    subtotal: Col[Decimal] = column(MONEY)
+    parametros_precio: Col[dict[str, Any]] = column(JSON)
 
 
-class Abono(Base):
+class Abono(Table, table=True):
     """Payment ledger (DECIDE-A1): one row per abono, never overwritten."""
 
     __tablename__ = "abonos"
@@ -305,22 +323,22 @@ class Abono(Base):
         Index("ix_abonos_fecha", "fecha_negocio"),
     )
 
-    id_abono: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_venta: Mapped[int] = mapped_column(
-        ForeignKey("ventas.id_venta", ondelete="RESTRICT"), index=True
+    id_abono: Col[int] = column(Integer, primary_key=True)
+    id_venta: Col[int] = column(
+        Integer, ForeignKey("ventas.id_venta", ondelete="RESTRICT"), index=True
     )
-    monto: Mapped[Decimal] = mapped_column(MONEY)
-    metodo: Mapped[str] = mapped_column(String(20))
-    referencia: Mapped[str | None] = mapped_column(String(100))
-    estado: Mapped[str] = mapped_column(
+    monto: Col[Decimal] = column(MONEY)
+    metodo: Col[str] = column(String(20))
+    referencia: Col[str | None] = column(String(100), nullable=True)
+    estado: Col[str] = column(
         String(20), server_default=EstadoAbono.APLICADO.value, default=EstadoAbono.APLICADO.value
     )
-    fecha: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    fecha_negocio: Mapped[date] = mapped_column(Date)
-    usuario: Mapped[str] = mapped_column(String(100))
+    fecha: Col[datetime] = column(DateTime(timezone=True))
+    fecha_negocio: Col[date] = column(Date)
+    usuario: Col[str] = column(String(100))
 
 
-class MovimientoStock(Base):
+class MovimientoStock(Table, table=True):
     """Stock ledger (kardex): every change of `stock_actual`, with reason and source event."""
 
     __tablename__ = "movimientos_stock"
@@ -331,36 +349,36 @@ class MovimientoStock(Base):
         Index("ix_movimientos_material", "id_material", "id"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_material: Mapped[int] = mapped_column(
-        ForeignKey("materiales.id_material", ondelete="RESTRICT")
+    id: Col[int] = column(Integer, primary_key=True)
+    id_material: Col[int] = column(
+        Integer, ForeignKey("materiales.id_material", ondelete="RESTRICT")
     )
-    cantidad: Mapped[int] = mapped_column(Integer)  # signed delta
-    saldo_anterior: Mapped[int] = mapped_column(Integer)
-    saldo_resultante: Mapped[int] = mapped_column(Integer)
-    motivo: Mapped[str] = mapped_column(String(20))
-    id_venta: Mapped[int | None] = mapped_column(
-        ForeignKey("ventas.id_venta", ondelete="RESTRICT"), index=True
+    cantidad: Col[int] = column(Integer)  # signed delta
+    saldo_anterior: Col[int] = column(Integer)
+    saldo_resultante: Col[int] = column(Integer)
+    motivo: Col[str] = column(String(20))
+    id_venta: Col[int | None] = column(
+        Integer, ForeignKey("ventas.id_venta", ondelete="RESTRICT"), index=True, nullable=True
     )
-    event_id: Mapped[str | None] = mapped_column(String(64))
-    nota: Mapped[str | None] = mapped_column(Text)
-    usuario: Mapped[str] = mapped_column(String(100))
-    fecha: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    event_id: Col[str | None] = column(String(64), nullable=True)
+    nota: Col[str | None] = column(Text, nullable=True)
+    usuario: Col[str] = column(String(100))
+    fecha: Col[datetime] = column(DateTime(timezone=True), server_default=_now())
 
 
-class Auditoria(Base):
+class Auditoria(Table, table=True):
     """Append-only audit of state transitions (§0.3-8). Never cascade-deleted (no FK)."""
 
     __tablename__ = "auditoria"
     __table_args__ = (Index("ix_auditoria_entidad", "entidad", "entidad_id", "id"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    entidad: Mapped[str] = mapped_column(String(40))
-    entidad_id: Mapped[int] = mapped_column(Integer)
-    accion: Mapped[str] = mapped_column(String(40))
-    desde: Mapped[str | None] = mapped_column(String(40))
-    hacia: Mapped[str | None] = mapped_column(String(40))
-    motivo: Mapped[str | None] = mapped_column(Text)
-    usuario: Mapped[str] = mapped_column(String(100))
-    fecha: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
-    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    id: Col[int] = column(Integer, primary_key=True)
+    entidad: Col[str] = column(String(40))
+    entidad_id: Col[int] = column(Integer)
+    accion: Col[str] = column(String(40))
+    desde: Col[str | None] = column(String(40), nullable=True)
+    hacia: Col[str | None] = column(String(40), nullable=True)
+    motivo: Col[str | None] = column(Text, nullable=True)
+    usuario: Col[str] = column(String(100))
+    fecha: Col[datetime] = column(DateTime(timezone=True), server_default=_now())
+    payload: Col[dict[str, Any] | None] = column(JSON, nullable=True)

@@ -13,7 +13,7 @@ from contracts.events.sales import SaleCancelled, SaleConfirmed, StockLow, Stock
 from sales import consumers
 from sales.application.catalogue import delete_material, set_tarifa
 from sales.application.clients import ClienteIn
-from sales.application.common import today
+from sales.application.common import utcnow
 from sales.application.pos import VentaIn, confirm_sale
 from sales.application.pricing import LineaIn
 from sales.application.quotes import (
@@ -32,6 +32,7 @@ from sales.domain import (
     Invalid,
     NotFound,
     Periodo,
+    business_date,
 )
 from sales.models import (
     Abono,
@@ -448,7 +449,7 @@ async def test_reports(sm: SM, ids: dict[str, int]) -> None:
     r = await confirm(sm, ids, line(ids), monto_abonado=Decimal("100.00"))
     await confirm(sm, ids, line(ids, cantidad=4))
     await consume_all(sm)
-    hoy = today()
+    hoy = business_date(utcnow())
     async with sm() as s:
         ventas = await report_ventas(s, hoy, hoy, Periodo.MES)
         cxc = await report_cuentas_por_cobrar(s)

@@ -41,6 +41,7 @@ def create_app(
     )
     # the database-specific sale writer, chosen once (routes pass it to the use cases)
     app.state.sale_writer = sale_writer_for(settings.database_url)
+    app.state.write_lock = app.state.sale_writer.write_lock  # SQLite: writes take turns
     return app
 
 

@@ -9,7 +9,7 @@ from typing import (
 from fastapi import APIRouter, Request
 
 from sales import queries
-from sales.api.deps import Operador, Session, actor, commit
+from sales.api.deps import Operador, Session, actor, transaction
 from sales.api.render import cliente_out
 from sales.api.routing import DomainRoute
 from sales.api.schemas import ClienteBody
@@ -27,8 +27,8 @@ async def create_client(
     body: ClienteBody, request: Request, session: Session, user: Operador
 ) -> dict[str, Any]:
     """Create a client (also used inline by the POS, §A.4.5); phone stored as E.164."""
-    c = await clients.create_cliente(session, body.to_service(), actor(user))
-    await commit(request, session)
+    async with transaction(request, session):
+        c = await clients.create_cliente(session, body.to_service(), actor(user))
     return {"ok": True, **cliente_out(c)}
 
 

@@ -10,7 +10,7 @@ from typing import (
 from fastapi import APIRouter, Path, Request, Response
 
 from sales import domain as d
-from sales.api.deps import Admin, Session, actor, commit
+from sales.api.deps import Admin, Session, actor, transaction
 from sales.api.render import iso
 from sales.api.routing import DomainRoute
 from sales.api.schemas import FactorBody, TarifaBody
@@ -42,9 +42,14 @@ async def set_laser_rate(
     body: TarifaBody, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
     """Change the laser rate (history recorded; `version` enables optimistic concurrency)."""
-    cfg = await catalogue.set_tarifa(session, actor(user), body.tarifa_laser_minuto, body.version)
-    out = {"tarifa_laser_minuto": d.format_money(cfg.tarifa_laser_minuto), "version": cfg.version}
-    await commit(request, session, catalog=True)
+    async with transaction(request, session, catalog=True):
+        cfg = await catalogue.set_tarifa(
+            session, actor(user), body.tarifa_laser_minuto, body.version
+        )
+        out = {
+            "tarifa_laser_minuto": d.format_money(cfg.tarifa_laser_minuto),
+            "version": cfg.version,
+        }
     return out
 
 
@@ -57,9 +62,9 @@ async def set_cost_factor(
     user: Admin,
 ) -> dict[str, Any]:
     """Create or update the factor of one thickness (UNIQUE per thickness, AC-D14)."""
-    row = await catalogue.set_tabulador(session, actor(user), espesor_mm, body.factor_costo)
-    out = {"espesor_mm": row.espesor_mm, "factor_costo": d.format_plain(row.factor_costo)}
-    await commit(request, session, catalog=True)
+    async with transaction(request, session, catalog=True):
+        row = await catalogue.set_tabulador(session, actor(user), espesor_mm, body.factor_costo)
+        out = {"espesor_mm": row.espesor_mm, "factor_costo": d.format_plain(row.factor_costo)}
     return out
 
 
@@ -67,6 +72,6 @@ async def set_cost_factor(
 async def delete_cost_factor(
     espesor_mm: Int32, request: Request, session: Session, user: Admin
 ) -> Response:
-    await catalogue.delete_tabulador(session, actor(user), espesor_mm)
-    await commit(request, session, catalog=True)
+    async with transaction(request, session, catalog=True):
+        await catalogue.delete_tabulador(session, actor(user), espesor_mm)
     return Response(status_code=204)

@@ -10,7 +10,7 @@ from typing import (
 from fastapi import APIRouter, Query, Request, Response
 
 from sales import queries
-from sales.api.deps import Operador, Session, actor, commit
+from sales.api.deps import Operador, Session, actor, transaction
 from sales.api.render import cotizacion_out, venta_creada_response
 from sales.api.routing import DomainRoute
 from sales.api.schemas import ConvertirBody, CotizacionBody, CotizacionEstadoBody, VentaCreada
@@ -29,16 +29,16 @@ async def create_quote(
     body: CotizacionBody, request: Request, session: Session, user: Operador
 ) -> dict[str, Any]:
     """Quote with the price frozen at creation (AC-D15) and a validity date (DECIDE-A7)."""
-    c = await quotes.create_cotizacion(
-        session,
-        quotes.CotizacionIn(
-            linea=body.linea.to_service(),
-            cliente_id=body.cliente_id,
-            vigencia_hasta=body.vigencia_hasta,
-        ),
-        actor(user),
-    )
-    await commit(request, session)
+    async with transaction(request, session):
+        c = await quotes.create_cotizacion(
+            session,
+            quotes.CotizacionIn(
+                linea=body.linea.to_service(),
+                cliente_id=body.cliente_id,
+                vigencia_hasta=body.vigencia_hasta,
+            ),
+            actor(user),
+        )
     return cotizacion_out(c)
 
 
@@ -62,10 +62,10 @@ async def change_quote_state(
     session: Session,
     user: Operador,
 ) -> dict[str, Any]:
-    c = await quotes.transition_cotizacion(
-        session, id_cotizacion, EstadoCotizacion(body.estado), actor(user)
-    )
-    await commit(request, session)
+    async with transaction(request, session):
+        c = await quotes.transition_cotizacion(
+            session, id_cotizacion, EstadoCotizacion(body.estado), actor(user)
+        )
     return cotizacion_out(c)
 
 
@@ -83,16 +83,16 @@ async def convert_quote(
     body: ConvertirBody | None = None,
 ) -> Response:
     """Accepted quote → sale (1:1, UNIQUE), at the frozen price; emits SaleConfirmed."""
-    b = body or ConvertirBody()
-    r = await quotes.convert_cotizacion(
-        session,
-        id_cotizacion,
-        actor(user),
-        writer=request.app.state.sale_writer,
-        permitir_backorder=b.permitir_backorder,
-        monto_abonado=b.monto_abonado,
-        metodo_pago=b.metodo_pago,
-        fecha_entrega=b.fecha_entrega,
-    )
-    await commit(request, session)
+    async with transaction(request, session):
+        b = body or ConvertirBody()
+        r = await quotes.convert_cotizacion(
+            session,
+            id_cotizacion,
+            actor(user),
+            writer=request.app.state.sale_writer,
+            permitir_backorder=b.permitir_backorder,
+            monto_abonado=b.monto_abonado,
+            metodo_pago=b.metodo_pago,
+            fecha_entrega=b.fecha_entrega,
+        )
     return venta_creada_response(r)

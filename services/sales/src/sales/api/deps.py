@@ -1,4 +1,4 @@
-"""Roles, the role-checked user types, the session dependency and the route's commit."""
+"""Roles, the role-checked user types, the session dependency and the route's unit of work."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sales.application import common, pricing
-from service_defaults import idempotency
 from service_defaults.auth import CurrentUser, require_roles
-from service_defaults.deps import get_runtime, get_session
+from service_defaults.deps import get_session
+from service_defaults.uow import UnitOfWork, unit_of_work_for
 
 VENDEDOR = "sales.vendedor"
 
@@ -43,12 +43,11 @@ def actor(user: CurrentUser) -> common.Actor:
     return common.Actor(sub=user.sub, is_admin=user.has_any(ADMINISTRADOR))
 
 
-async def commit(request: Request, session: AsyncSession, *, catalog: bool = False) -> None:
-    """Commit the route's transaction and wake the relay. `catalog`: the route changed what the
-    catalogue cache holds; drop it again after the commit (the use case dropped it before
-    writing, but a concurrent request may have refilled it from the old rows meanwhile)."""
-    after = [pricing.invalidate_pricing_cache] if catalog else []
-    runtime = get_runtime(request)
-    if runtime is not None:
-        after.append(runtime.wake_relay)
-    await idempotency.commit(session, *after)
+def transaction(request: Request, session: AsyncSession, *, catalog: bool = False) -> UnitOfWork:
+    """The route's unit of work: commit at the end of the ``async with`` block, then wake the
+    relay. `catalog`: the route changed what the catalogue cache holds; drop it again after the
+    commit (the use case dropped it before writing, but a concurrent request may have refilled
+    it from the old rows meanwhile)."""
+    if catalog:
+        return unit_of_work_for(request, session, pricing.invalidate_pricing_cache)
+    return unit_of_work_for(request, session)

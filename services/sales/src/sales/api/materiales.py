@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from sales import domain as d
 from sales import queries
-from sales.api.deps import Admin, Operador, Session, actor, commit
+from sales.api.deps import Admin, Operador, Session, actor, transaction
 from sales.api.render import iso, material_out, movement_out
 from sales.api.routing import DomainRoute
 from sales.api.schemas import ConteoBody, MaterialBody, MaterialPatch, MovimientoBody
@@ -37,8 +37,8 @@ async def list_materials(
 async def create_material(
     body: MaterialBody, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
-    m = await catalogue.create_material(session, actor(user), **body.model_dump())
-    await commit(request, session, catalog=True)
+    async with transaction(request, session, catalog=True):
+        m = await catalogue.create_material(session, actor(user), **body.model_dump())
     return material_out(m)
 
 
@@ -51,10 +51,10 @@ async def get_material(id_material: Id32, session: Session, user: Operador) -> d
 async def update_material(
     id_material: Id32, body: MaterialPatch, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
-    m = await catalogue.update_material(
-        session, actor(user), id_material, body.model_dump(exclude_unset=True)
-    )
-    await commit(request, session, catalog=True)
+    async with transaction(request, session, catalog=True):
+        m = await catalogue.update_material(
+            session, actor(user), id_material, body.model_dump(exclude_unset=True)
+        )
     return material_out(m)
 
 
@@ -63,8 +63,8 @@ async def delete_material(
     id_material: Id32, request: Request, session: Session, user: Admin
 ) -> Response:
     """Refused with 409 MATERIAL_REFERENCIADO while quotes or sales reference it."""
-    await catalogue.delete_material(session, actor(user), id_material)
-    await commit(request, session, catalog=True)
+    async with transaction(request, session, catalog=True):
+        await catalogue.delete_material(session, actor(user), id_material)
     return Response(status_code=204)
 
 
@@ -73,8 +73,8 @@ async def restock_material(
     id_material: Id32, body: MovimientoBody, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
     """Restock (+cantidad): atomic increment and a `reabasto` ledger row."""
-    eff = await stock.restock(session, id_material, body.cantidad, actor(user), nota=body.nota)
-    await commit(request, session)
+    async with transaction(request, session):
+        eff = await stock.restock(session, id_material, body.cantidad, actor(user), nota=body.nota)
     return movement_out(eff, id_material)
 
 
@@ -83,15 +83,15 @@ async def adjust_material(
     id_material: Id32, body: MovimientoBody, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
     """Adjustment (±cantidad, `nota` required): atomic update, ledger row, StockLow on crossing."""
-    eff = await stock.restock(
-        session,
-        id_material,
-        body.cantidad,
-        actor(user),
-        motivo=d.MotivoMovimiento.AJUSTE.value,
-        nota=body.nota,
-    )
-    await commit(request, session)
+    async with transaction(request, session):
+        eff = await stock.restock(
+            session,
+            id_material,
+            body.cantidad,
+            actor(user),
+            motivo=d.MotivoMovimiento.AJUSTE.value,
+            nota=body.nota,
+        )
     return movement_out(eff, id_material)
 
 
@@ -100,8 +100,8 @@ async def count_material(
     id_material: Id32, body: ConteoBody, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
     """Physical count: the difference is recorded as a `conteo` movement."""
-    eff = await stock.conteo(session, id_material, body.contado, actor(user), body.nota)
-    await commit(request, session)
+    async with transaction(request, session):
+        eff = await stock.conteo(session, id_material, body.contado, actor(user), body.nota)
     return movement_out(eff, id_material)
 
 

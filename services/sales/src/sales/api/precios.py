@@ -6,9 +6,10 @@ from fastapi import APIRouter, Request, Response
 
 from sales.api.deps import Operador
 from sales.api.render import price_out
-from sales.api.routing import DomainRoute, hot_route
+from sales.api.routing import DomainRoute
 from sales.api.schemas import PreviewBody, PriceOut
 from sales.application import pricing
+from service_defaults.routing import hot_route
 
 router = APIRouter(route_class=DomainRoute)
 

@@ -9,7 +9,7 @@ from typing import (
 from fastapi import APIRouter, Request, Response
 
 from sales import queries
-from sales.api.deps import Admin, Operador, Session, actor, commit
+from sales.api.deps import Admin, Operador, Session, actor, transaction
 from sales.api.render import producto_out
 from sales.api.routing import DomainRoute
 from sales.api.schemas import ProductoBody, ProductoPatch
@@ -33,8 +33,8 @@ async def list_products(
 async def create_product(
     body: ProductoBody, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
-    p = await catalogue.create_producto(session, actor(user), **body.model_dump())
-    await commit(request, session, catalog=True)
+    async with transaction(request, session, catalog=True):
+        p = await catalogue.create_producto(session, actor(user), **body.model_dump())
     return producto_out(p)
 
 
@@ -42,10 +42,10 @@ async def create_product(
 async def update_product(
     id_producto: Id32, body: ProductoPatch, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
-    p = await catalogue.update_producto(
-        session, actor(user), id_producto, body.model_dump(exclude_unset=True)
-    )
-    await commit(request, session, catalog=True)
+    async with transaction(request, session, catalog=True):
+        p = await catalogue.update_producto(
+            session, actor(user), id_producto, body.model_dump(exclude_unset=True)
+        )
     return producto_out(p)
 
 
@@ -54,6 +54,6 @@ async def delete_product(
     id_producto: Id32, request: Request, session: Session, user: Admin
 ) -> Response:
     """Soft delete (`activo = false`): sale history keeps its product (AC-D16)."""
-    await catalogue.delete_producto(session, actor(user), id_producto)
-    await commit(request, session, catalog=True)
+    async with transaction(request, session, catalog=True):
+        await catalogue.delete_producto(session, actor(user), id_producto)
     return Response(status_code=204)

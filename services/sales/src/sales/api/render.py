@@ -131,7 +131,9 @@ def iso(value: datetime | None) -> str | None:
 
 
 def cotizacion_out(c: Cotizacion) -> dict[str, Any]:
-    estado = d.effective_quote_state(EstadoCotizacion(c.estado), c.vigencia_hasta, common.today())
+    estado = d.effective_quote_state(
+        EstadoCotizacion(c.estado), c.vigencia_hasta, d.business_date(common.utcnow())
+    )
     return {
         "id_cotizacion": c.id_cotizacion,
         "folio": d.folio_cotizacion(c.id_cotizacion),

@@ -76,7 +76,7 @@ async def report_low_stock(session: Session, user: Operador, formato: Formato = 
 @router.get("/dashboard", tags=["reportes"])
 async def dashboard(session: Session, user: Admin) -> dict[str, Any]:
     """Admin KPIs for the current month (cash-basis income, Decimal sums; AC-D17, AC-D20)."""
-    hoy = common.today()
+    hoy = d.business_date(common.utcnow())
     inicio = hoy.replace(day=1)
     rows = await queries.report_ventas(session, inicio, hoy, d.Periodo.MES)
     total: dict[str, Any] = (

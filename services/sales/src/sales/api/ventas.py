@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from sales import domain as d
 from sales import queries
-from sales.api.deps import Admin, Operador, Session, actor, commit
+from sales.api.deps import Admin, Operador, Session, actor, transaction
 from sales.api.render import (
     abono_out,
     cliente_out,
@@ -21,7 +21,7 @@ from sales.api.render import (
     venta_creada_response,
     venta_summary,
 )
-from sales.api.routing import DomainRoute, hot_route
+from sales.api.routing import DomainRoute
 from sales.api.schemas import AbonoBody, CancelarBody, EstatusBody, VentaBody, VentaCreada
 from sales.application import pos, ventas
 from sales.domain import EstatusVenta
@@ -33,6 +33,7 @@ from service_defaults.bounds import (
     Int32,
 )
 from service_defaults.deps import get_runtime
+from service_defaults.routing import hot_route
 
 router = APIRouter(route_class=DomainRoute)
 
@@ -64,9 +65,11 @@ async def confirm_sale(body: VentaBody, request: Request, user: Operador) -> Res
     )
     if result is None:  # the session path (a new client, an in-memory database)
         await idempotency.replay_if_stored()
-        async with idempotency.open_session(state.sessionmaker) as session:
+        async with (
+            idempotency.open_session(state.sessionmaker) as session,
+            transaction(request, session),
+        ):
             result = await pos.confirm_sale(session, data, actor(user), writer=writer)
-            await commit(request, session)
     return venta_creada_response(result)
 
 
@@ -133,16 +136,16 @@ async def change_sale_status(
 ) -> dict[str, Any]:
     """Fulfilment transition (§A.3.2). `entregada` with a balance needs Administrador + motivo;
     `cancelada` needs Administrador + motivo. `version` (optional) must match the sale's."""
-    v = await ventas.change_status(
-        session,
-        id_venta,
-        body.estatus,
-        actor(user),
-        motivo=body.motivo,
-        fecha_entrega=body.fecha_entrega,
-        expected_version=body.version,
-    )
-    await commit(request, session)
+    async with transaction(request, session):
+        v = await ventas.change_status(
+            session,
+            id_venta,
+            body.estatus,
+            actor(user),
+            motivo=body.motivo,
+            fecha_entrega=body.fecha_entrega,
+            expected_version=body.version,
+        )
     return venta_summary(v)
 
 
@@ -152,15 +155,15 @@ async def cancel_sale(
 ) -> dict[str, Any]:
     """Cancel (Administrador, reason required): SaleCancelled returns the stock asynchronously;
     the sale's abonos are marked `por_reembolsar`."""
-    v = await ventas.change_status(
-        session,
-        id_venta,
-        EstatusVenta.CANCELADA,
-        actor(user),
-        motivo=body.motivo,
-        expected_version=body.version,
-    )
-    await commit(request, session)
+    async with transaction(request, session):
+        v = await ventas.change_status(
+            session,
+            id_venta,
+            EstatusVenta.CANCELADA,
+            actor(user),
+            motivo=body.motivo,
+            expected_version=body.version,
+        )
     return venta_summary(v)
 
 
@@ -169,12 +172,17 @@ async def add_payment(
     id_venta: Id32, body: AbonoBody, request: Request, session: Session, user: Operador
 ) -> dict[str, Any]:
     """Record an abono in the ledger; Σ abonos never exceeds the total (422 ABONO_EXCEDE_SALDO)."""
-    ab = await ventas.add_abono(
-        session, id_venta, body.monto, actor(user), metodo=body.metodo, referencia=body.referencia
-    )
-    v = await session.get(Venta, id_venta)
-    assert v is not None
-    out = venta_summary(v)
-    out["abono"] = abono_out(ab)
-    await commit(request, session)
+    async with transaction(request, session):
+        ab = await ventas.add_abono(
+            session,
+            id_venta,
+            body.monto,
+            actor(user),
+            metodo=body.metodo,
+            referencia=body.referencia,
+        )
+        v = await session.get(Venta, id_venta)
+        assert v is not None
+        out = venta_summary(v)
+        out["abono"] = abono_out(ab)
     return out

@@ -3,30 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sales import domain as d
 from sales.models import (
     Auditoria,
 )
+from service_defaults.clock import utcnow as utcnow
 
 
 @dataclass(frozen=True)
 class Actor:
     sub: str
     is_admin: bool = False
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def today() -> date:
-    return d.business_date(utcnow())
 
 
 async def audit(

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from nexo_messaging.outbox import enqueue
 from sales import domain as d
 from sales.application.clients import get_cliente
-from sales.application.common import Actor, audit, today, utcnow
+from sales.application.common import Actor, audit, utcnow
 from sales.application.pos import (
     ConfirmedSaleRows,
     SaleRowWriter,
@@ -50,7 +50,7 @@ async def create_cotizacion(s: AsyncSession, data: CotizacionIn, actor: Actor) -
     priced = await price_line(s, data.linea)
     d.require_positive_price(priced.price)
     d.check_client_subtotal(data.linea.subtotal, priced.price)
-    hoy = today()
+    hoy = d.business_date(utcnow())
     vigencia = data.vigencia_hasta or hoy + timedelta(days=d.DEFAULT_VIGENCIA_DIAS)
     if vigencia < hoy:
         raise Invalid("vigencia_hasta no puede ser anterior a hoy", field="vigencia_hasta")
@@ -95,7 +95,7 @@ async def transition_cotizacion(
     )
     if c is None:
         raise NotFound(f"Cotización {id_cotizacion} no existe", code="COTIZACION_NO_EXISTE")
-    hoy = today()
+    hoy = d.business_date(utcnow())
     current = d.effective_quote_state(EstadoCotizacion(c.estado), c.vigencia_hasta, hoy)
     d.check_quote_transition(EstadoCotizacion(c.estado), target, c.vigencia_hasta, hoy)
     c.estado = target.value
@@ -138,7 +138,10 @@ async def convert_cotizacion(
         raise NotFound(f"Cotización {id_cotizacion} no existe", code="COTIZACION_NO_EXISTE")
     converted = await s.scalar(select(Venta.id_venta).where(Venta.id_cotizacion == id_cotizacion))
     d.check_quote_convertible(
-        EstadoCotizacion(c.estado), c.vigencia_hasta, today(), converted is not None
+        EstadoCotizacion(c.estado),
+        c.vigencia_hasta,
+        d.business_date(utcnow()),
+        converted is not None,
     )
     material = await require_material(s, c.id_material, "id_material")
     requested = {material.id_material: c.cantidad}

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sales.domain.money import ZERO
 from sales.domain.vocab import Periodo
+from service_defaults import clock
 
 BUSINESS_TZ = ZoneInfo("America/Mexico_City")
 
@@ -23,10 +24,9 @@ def folio_cotizacion(id_cotizacion: int) -> str:
 
 
 def business_date(now: datetime) -> date:
-    """'Today' in America/Mexico_City (§0.3-3, AC-D23). `now` must be timezone-aware."""
-    if now.tzinfo is None:
-        raise ValueError("a timezone-aware datetime is required")
-    return now.astimezone(BUSINESS_TZ).date()
+    """'Today' in America/Mexico_City (§0.3-3, AC-D23): the platform's business date in the
+    sales time zone. `now` must be timezone-aware."""
+    return clock.business_date(now, BUSINESS_TZ)
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:

@@ -1,12 +1,18 @@
-"""Domain errors carrying the DOMAIN error code (last segment of the problem `type`)."""
+"""Domain errors carrying the DOMAIN error code (last segment of the problem `type`); the base
+and its problem+json mapping are `service_defaults.errors`."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from service_defaults import errors
 
-class DomainError(Exception):
-    """A rule violation, carrying the DOMAIN error code (last segment of the problem `type`)."""
+
+class DomainError(errors.DomainError):
+    """A rule violation, carrying the DOMAIN error code (last segment of the problem `type`).
+
+    ``DomainError(detail, code=..., field=..., **members)``: a `field` keeps its place among the
+    members of the problem body."""
 
     status: int = 422
     code: str = "REGLA_DE_NEGOCIO"
@@ -21,15 +27,9 @@ class DomainError(Exception):
         title: str | None = None,
         **extensions: Any,
     ) -> None:
-        if code is not None:
-            self.code = code
-        if status is not None:
-            self.status = status
-        if title is not None:
-            self.title = title
-        self.detail = detail
-        self.extensions: dict[str, Any] = extensions
-        super().__init__(f"{self.code}: {detail or self.title}")
+        super().__init__(code, detail, status=status, title=title)
+        self.field = extensions.get("field")
+        self.extensions = extensions
 
 
 class NotFound(DomainError):

@@ -23,7 +23,12 @@ from evidence.api.common import (
     jsonable,
     money,
 )
-from evidence.api.schemas import DetalleIn, EstimacionIn
+from evidence.api.schemas import (
+    CompletitudPublic,
+    EstimacionCreate,
+    EstimacionDetalleCreate,
+    EstimacionPublic,
+)
 from evidence.application import billing, common
 from evidence.models import (
     EstimacionDetalle,
@@ -71,9 +76,14 @@ def estimacion_out(
     }
 
 
-@router.post("/estimaciones", status_code=201, summary="Build an estimate (billing link)")
+@router.post(
+    "/estimaciones",
+    status_code=201,
+    summary="Build an estimate (billing link)",
+    response_model=EstimacionPublic,
+)
 async def crear_estimacion(
-    body: EstimacionIn,
+    body: EstimacionCreate,
     request: Request,
     session: Session,
     writer: Writer,
@@ -100,7 +110,9 @@ async def crear_estimacion(
     return estimacion_out(res.header, res.detalles, res.omitidas)
 
 
-@router.get("/estimaciones/{id_estimacion}", summary="Get an estimate")
+@router.get(
+    "/estimaciones/{id_estimacion}", summary="Get an estimate", response_model=EstimacionPublic
+)
 async def get_estimacion(
     id_estimacion: Id32, session: Session, user: CurrentUser = Depends(require_roles(*READERS))
 ) -> dict[str, Any]:
@@ -112,10 +124,11 @@ async def get_estimacion(
     "/estimaciones/{id_estimacion}/detalles",
     status_code=201,
     summary="Add one production to an estimate (links and locks its GPU)",
+    response_model=EstimacionPublic,
 )
 async def agregar_detalle(
     id_estimacion: Id32,
-    body: DetalleIn,
+    body: EstimacionDetalleCreate,
     request: Request,
     session: Session,
     writer: Writer,
@@ -137,7 +150,13 @@ async def agregar_detalle(
 @router.get(
     "/reportes/completitud",
     summary="% of GPUs per status by OT / month / annex + missing evidence (JSON or CSV)",
-    response_model=None,
+    response_model=CompletitudPublic,
+    responses={
+        200: {
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "JSON report, or with `formato=csv` the missing-evidence list",
+        }
+    },
 )
 async def completitud(
     request: Request,

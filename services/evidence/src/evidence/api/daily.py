@@ -10,7 +10,13 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from evidence import queries
 from evidence.api.common import CAPTURE, READERS, DomainRoute, Session, Writer, actor_of, commit
-from evidence.api.schemas import ReportesDiariosIn, TipoTiempoIn
+from evidence.api.schemas import (
+    OtsPorSitioPublic,
+    PartidasProduccionPublic,
+    ReportesDiariosCreate,
+    ReportesDiariosPublic,
+    TipoTiempoIn,
+)
 from evidence.application import daily
 from service_defaults.auth import CurrentUser, require_roles
 from service_defaults.bounds import INT32_MAX, Id32, Int32
@@ -27,6 +33,7 @@ router = APIRouter(route_class=DomainRoute, tags=["evidence"])
     "name) = `estatus_volumen`; `dias_bloqueados` = closed days of the OT's month. Readers: "
     "every evidence role and ops (as the GPU grid).",
     operation_id="obtener_partidas_produccion",
+    response_model=PartidasProduccionPublic,
 )
 async def obtener_partidas_produccion(
     session: Session,
@@ -48,6 +55,7 @@ async def obtener_partidas_produccion(
     description="Principal OTs of the site (by frente) valid in the month; `dia1`…`dia31` is the "
     "description of the day's operational status or null. Readers: every evidence role and ops.",
     operation_id="ots_por_sitio_grid",
+    response_model=OtsPorSitioPublic,
 )
 async def ots_por_sitio_grid(
     session: Session,
@@ -68,9 +76,10 @@ async def ots_por_sitio_grid(
     "Writers: residente and supervisor (GP-D14: login required); setting or lifting a closed "
     "day needs supervisor, as `POST /reportes-diarios/cierre`. A closed month → 409.",
     operation_id="guardar_reportes_diarios_masiva",
+    response_model=ReportesDiariosPublic,
 )
 async def guardar_reportes_diarios_masiva(
-    body: ReportesDiariosIn,
+    body: ReportesDiariosCreate,
     request: Request,
     session: Session,
     writer: Writer,

@@ -27,7 +27,17 @@ from evidence.api.common import (
     iso,
     vol,
 )
-from evidence.api.schemas import EstatusLegacyIn, TransicionIn, TransicionMasivaIn
+from evidence.api.schemas import (
+    Exito,
+    GpuConflictoList,
+    GpuEstatusLegacy,
+    GpuHistorialList,
+    GpuList,
+    GpuPublic,
+    GpuTransicionCreate,
+    GpuTransicionMasivaCreate,
+    GridPublic,
+)
 from evidence.application import gpus
 from evidence.domain import DomainError, GpuStatus
 from evidence.models import (
@@ -51,6 +61,11 @@ def _grid_cache(request: Request) -> OrderedDict[tuple[Any, ...], bytes]:
         cache = OrderedDict()
         request.app.state.evidence_grid_cache = cache
     return cache
+
+
+def encode_grid(data: list[dict[str, Any]]) -> bytes:
+    """The grid's JSON body, rendered once per grid version (schema: :class:`GridPublic`)."""
+    return json.dumps({"data": data}, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 async def _grid(
@@ -78,7 +93,7 @@ async def _grid(
     body = cache.get(key)
     if body is None:
         data = await queries.grid(session, id_ot=id_ot, mes=mes, anio=anio, cfg=cfg)
-        body = json.dumps({"data": data}, ensure_ascii=False, separators=(",", ":")).encode()
+        body = encode_grid(data)
         cache[key] = body
         while len(cache) > GRID_CACHE_SIZE:
             cache.popitem(last=False)
@@ -93,6 +108,10 @@ GRID_DOC = (
     "`estatus_id` is the workflow id 19-23. Missing parameter or no monthly report → "
     '`{"data": []}`; mes outside 1..12 → 400 MES_INVALIDO.'
 )
+GRID_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": GridPublic, "description": "The grid (pre-rendered JSON, cached)"},
+    304: {"description": "Not modified (`If-None-Match` holds the current ETag)"},
+}
 
 
 @router.get(
@@ -100,12 +119,14 @@ GRID_DOC = (
     summary="GPU grid of an OT and month",
     description=GRID_DOC,
     response_model=None,
+    responses=GRID_RESPONSES,
 )
 @router.get(
     "/obtener_grid_gpus",
     summary="GPU grid (seed-compatible path)",
     description=GRID_DOC,
     response_model=None,
+    responses=GRID_RESPONSES,
     operation_id="obtener_grid_gpus",
 )
 async def grid(
@@ -153,7 +174,9 @@ def gpu_out(ctx: gpus.GpuContext) -> dict[str, Any]:
     }
 
 
-@router.get("/gpus", summary="List GPUs of an OT (optionally month / status)")
+@router.get(
+    "/gpus", summary="List GPUs of an OT (optionally month / status)", response_model=GpuList
+)
 async def listar_gpus(
     session: Session,
     id_ot: Id32,
@@ -171,7 +194,11 @@ async def listar_gpus(
     return {"data": [gpu_out(r) for r in rows]}
 
 
-@router.get("/gpus/conflictos", summary="Production changes that could not retire a GPU (G10)")
+@router.get(
+    "/gpus/conflictos",
+    summary="Production changes that could not retire a GPU (G10)",
+    response_model=GpuConflictoList,
+)
 async def listar_conflictos(
     session: Session,
     user: CurrentUser = Depends(require_roles(*READERS)),
@@ -196,7 +223,7 @@ async def listar_conflictos(
     }
 
 
-@router.get("/gpus/{id_gpu}", summary="Get a GPU (ETag = version)")
+@router.get("/gpus/{id_gpu}", summary="Get a GPU (ETag = version)", response_model=GpuPublic)
 async def get_gpu(
     id_gpu: Id32,
     response: Response,
@@ -208,10 +235,14 @@ async def get_gpu(
     return gpu_out(ctx)
 
 
-@router.post("/gpus/{id_gpu}/transiciones", summary="Apply a GPU status transition")
+@router.post(
+    "/gpus/{id_gpu}/transiciones",
+    summary="Apply a GPU status transition",
+    response_model=GpuPublic,
+)
 async def transicionar(
     id_gpu: Id32,
-    body: TransicionIn,
+    body: GpuTransicionCreate,
     request: Request,
     response: Response,
     session: Session,
@@ -247,9 +278,10 @@ async def transicionar(
 @router.post(
     "/gpus/transiciones-masivas",
     summary="Bulk take-for-review / validate / reject (all or nothing)",
+    response_model=GpuList,
 )
 async def transicionar_masivo(
-    body: TransicionMasivaIn,
+    body: GpuTransicionMasivaCreate,
     request: Request,
     session: Session,
     writer: Writer,
@@ -285,7 +317,11 @@ def historial_out(h: RegistroGpuHistorial) -> dict[str, Any]:
     }
 
 
-@router.get("/gpus/{id_gpu}/historial", summary="Append-only history of a GPU")
+@router.get(
+    "/gpus/{id_gpu}/historial",
+    summary="Append-only history of a GPU",
+    response_model=GpuHistorialList,
+)
 async def historial(
     id_gpu: Id32, session: Session, user: CurrentUser = Depends(require_roles(*READERS))
 ) -> dict[str, Any]:
@@ -298,9 +334,10 @@ async def historial(
     description="Body `{id_produccion, estatus_id, archivo}`; response `{exito, mensaje}`. "
     "Each call is one transition of the state machine; errors are problem+json with the "
     "right status and also carry `exito: false` and `mensaje`.",
+    response_model=Exito,
 )
 async def guardar_estatus_gpu(
-    body: EstatusLegacyIn,
+    body: GpuEstatusLegacy,
     request: Request,
     session: Session,
     writer: Writer,

@@ -18,7 +18,14 @@ from evidence.api.common import (
     commit,
     vol,
 )
-from evidence.api.schemas import ImportacionIn, ImportacionPatch, OtIn
+from evidence.api.schemas import (
+    ImportacionConPartidas,
+    ImportacionCreate,
+    ImportacionPublic,
+    ImportacionUpdate,
+    OtCreate,
+    OtPublic,
+)
 from evidence.application import common, ots
 from service_defaults.auth import CurrentUser, require_roles
 from service_defaults.bounds import Id32
@@ -45,9 +52,9 @@ def ot_out(ot: Any) -> dict[str, Any]:
     }
 
 
-@router.post("/ots", status_code=201, summary="Create a work order (OT)")
+@router.post("/ots", status_code=201, summary="Create a work order (OT)", response_model=OtPublic)
 async def crear_ot(
-    body: OtIn,
+    body: OtCreate,
     request: Request,
     session: Session,
     user: CurrentUser = Depends(require_roles(ROLE_SUPERVISOR)),
@@ -57,7 +64,7 @@ async def crear_ot(
     return ot_out(ot)
 
 
-@router.get("/ots/{id_ot}", summary="Get a work order")
+@router.get("/ots/{id_ot}", summary="Get a work order", response_model=OtPublic)
 async def get_ot(
     id_ot: Id32, session: Session, user: CurrentUser = Depends(require_roles(*READERS))
 ) -> dict[str, Any]:
@@ -80,10 +87,15 @@ def partida_out(p: Any) -> dict[str, Any]:
     }
 
 
-@router.post("/ots/{id_ot}/importaciones", status_code=201, summary="Import an annex (partidas)")
+@router.post(
+    "/ots/{id_ot}/importaciones",
+    status_code=201,
+    summary="Import an annex (partidas)",
+    response_model=ImportacionConPartidas,
+)
 async def importar_anexo(
     id_ot: Id32,
-    body: ImportacionIn,
+    body: ImportacionCreate,
     request: Request,
     session: Session,
     user: CurrentUser = Depends(require_roles(ROLE_SUPERVISOR)),
@@ -116,10 +128,14 @@ async def importar_anexo(
     }
 
 
-@router.patch("/importaciones/{id_importacion}", summary="Activate / deactivate an import")
+@router.patch(
+    "/importaciones/{id_importacion}",
+    summary="Activate / deactivate an import",
+    response_model=ImportacionPublic,
+)
 async def patch_importacion(
     id_importacion: Id32,
-    body: ImportacionPatch,
+    body: ImportacionUpdate,
     request: Request,
     session: Session,
     writer: Writer,

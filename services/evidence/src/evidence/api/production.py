@@ -24,11 +24,16 @@ from evidence.api.common import (
     vol,
 )
 from evidence.api.schemas import (
-    CierreDiaIn,
-    CierreMesIn,
-    ProduccionIn,
-    ProduccionMasivaIn,
-    ProduccionPatch,
+    ProduccionCreate,
+    ProduccionGuardada,
+    ProduccionMasivaCreate,
+    ProduccionMasivaPublic,
+    ProduccionPublic,
+    ProduccionUpdate,
+    ReporteDiarioCierre,
+    ReporteDiarioPublic,
+    ReporteMensualCierre,
+    ReporteMensualPublic,
 )
 from evidence.application import production, reports
 from evidence.domain import DomainError
@@ -45,9 +50,10 @@ router = APIRouter(route_class=DomainRoute, tags=["evidence"])
 @router.post(
     "/produccion/masiva",
     summary="Save a month's production grid (one time type) — guardar_produccion_masiva",
+    response_model=ProduccionMasivaPublic,
 )
 async def guardar_produccion_masiva(
-    body: ProduccionMasivaIn,
+    body: ProduccionMasivaCreate,
     request: Request,
     session: Session,
     writer: Writer,
@@ -103,9 +109,13 @@ async def _produccion_response(
     return produccion_out(prod)
 
 
-@router.put("/producciones", summary="Create or update one production row")
+@router.put(
+    "/producciones",
+    summary="Create or update one production row",
+    response_model=ProduccionGuardada,
+)
 async def put_produccion(
-    body: ProduccionIn,
+    body: ProduccionCreate,
     request: Request,
     response: Response,
     session: Session,
@@ -139,7 +149,11 @@ async def put_produccion(
     return await _produccion_response(session, res.producciones[0], response)
 
 
-@router.get("/producciones/{id_produccion}", summary="Get one production row")
+@router.get(
+    "/producciones/{id_produccion}",
+    summary="Get one production row",
+    response_model=ProduccionPublic,
+)
 async def get_produccion(
     id_produccion: Id32,
     response: Response,
@@ -149,10 +163,14 @@ async def get_produccion(
     return await _produccion_response(session, id_produccion, response)
 
 
-@router.patch("/producciones/{id_produccion}", summary="Edit one production volume")
+@router.patch(
+    "/producciones/{id_produccion}",
+    summary="Edit one production volume",
+    response_model=ProduccionPublic,
+)
 async def patch_produccion(
     id_produccion: Id32,
-    body: ProduccionPatch,
+    body: ProduccionUpdate,
     request: Request,
     response: Response,
     session: Session,
@@ -184,6 +202,7 @@ async def _check_if_match_production(
 @router.post(
     "/producciones/{id_produccion}/autorizacion-excedente",
     summary="Authorise billing an excedente production (DECIDE-C4)",
+    response_model=ProduccionPublic,
 )
 async def autorizar_excedente(
     id_produccion: Id32,
@@ -197,9 +216,13 @@ async def autorizar_excedente(
     return await _produccion_response(session, id_produccion, response)
 
 
-@router.post("/reportes-mensuales/cierre", summary="Close / reopen a monthly report")
+@router.post(
+    "/reportes-mensuales/cierre",
+    summary="Close / reopen a monthly report",
+    response_model=ReporteMensualPublic,
+)
 async def cerrar_mes(
-    body: CierreMesIn,
+    body: ReporteMensualCierre,
     request: Request,
     session: Session,
     writer: Writer,
@@ -218,9 +241,13 @@ async def cerrar_mes(
     }
 
 
-@router.post("/reportes-diarios/cierre", summary="Close / reopen a day of a monthly report")
+@router.post(
+    "/reportes-diarios/cierre",
+    summary="Close / reopen a day of a monthly report",
+    response_model=ReporteDiarioPublic,
+)
 async def cerrar_dia(
-    body: CierreDiaIn,
+    body: ReporteDiarioCierre,
     request: Request,
     session: Session,
     writer: Writer,

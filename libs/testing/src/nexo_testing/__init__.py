@@ -16,6 +16,7 @@ from nexo_testing.apps import app_client, bearer, ok, until
 from nexo_testing.databases import (
     DATABASES,
     engine_for,
+    hypothesis_runner,
     migrated_engine,
     sqlite_url,
     upgrade,
@@ -29,6 +30,7 @@ __all__ = [
     "assert_outbox_autovacuum",
     "bearer",
     "engine_for",
+    "hypothesis_runner",
     "listed",
     "migrate_and_diff",
     "migrated_check_constraints",

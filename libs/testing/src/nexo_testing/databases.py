@@ -5,8 +5,9 @@ the alembic upgrade of a service's migrations."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,10 +54,27 @@ async def migrated_engine(
         yield engine
 
 
+@contextmanager
+def hypothesis_runner(
+    url: str, migrations: Path, version_table: str
+) -> Iterator[tuple[asyncio.Runner, AsyncEngine]]:
+    """For a property test (sync ``@given`` function) over a database: `url` upgraded to the
+    head of `migrations`, an event loop of its own to run each example on, and the engine
+    (created and disposed on that loop). One database serves every example."""
+    with asyncio.Runner() as runner:
+        runner.run(upgrade(url, migrations, version_table))
+        engine = create_engine(url)
+        try:
+            yield runner, engine
+        finally:
+            runner.run(engine.dispose())
+
+
 __all__ = [
     "DATABASES",
     "database_url_for",
     "engine_for",
+    "hypothesis_runner",
     "migrated_engine",
     "sqlite_url",
     "upgrade",

@@ -6,10 +6,11 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from service_defaults.db import check_database
 from service_defaults.metrics import render_latest
@@ -19,6 +20,13 @@ from service_defaults.metrics import render_latest
 ReadyCheck = Callable[[], Any]
 CHECK_TIMEOUT = 3.0
 _OK_STATUSES = frozenset({"ok", "up", "ready", "running", "healthy", "pass"})
+
+
+class Readiness(BaseModel):
+    """The ``/health/ready`` answer: ``ok`` (200) or ``failing`` (503), each check's result."""
+
+    status: Literal["ok", "failing"]
+    checks: dict[str, Any]
 
 
 def _interpret(result: Any) -> tuple[bool, Any]:
@@ -104,6 +112,7 @@ def health_router() -> APIRouter:
     @router.get(
         "/health/ready",
         summary="Readiness: database and messaging are usable",
+        response_model=Readiness,
         responses={503: {"description": "Not ready; the failing check is named"}},
     )
     async def ready(request: Request) -> JSONResponse:

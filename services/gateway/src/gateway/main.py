@@ -21,6 +21,9 @@ from gateway.edge import EdgeGuard
 from gateway.gate import ServiceGate
 from gateway.idempotency import MemoryIdempotencyStore
 from gateway.openapi import merge_openapi
+from gateway.ops_context import AuditLog, OpsContext, embedded_probes, proxy_outbox_probe
+from gateway.ops_feed import EventFeed, ops_topics
+from gateway.ops_schemas import GatewayIndex
 from gateway.policy import ServicePolicy
 from gateway.ratelimit import EdgeLimits, RateLimiter
 from gateway.settings import SERVICES, GatewaySettings
@@ -37,7 +40,9 @@ VERSION = "0.1.0"
 def _index_router() -> APIRouter:
     router = APIRouter(tags=["gateway"])
 
-    @router.get("/", summary="Links to the docs, health and each service")
+    @router.get(
+        "/", summary="Links to the docs, health and each service", response_model=GatewayIndex
+    )
     async def index(request: Request) -> dict[str, Any]:
         settings: GatewaySettings = request.app.state.settings
         return {
@@ -87,7 +92,7 @@ def create_app(
             ready_checks[service] = routing.embedded_ready_check(sub)
             policies[service] = ServicePolicy.load(service, sub.routes)
         targets = dict(apps)
-        service_probes, outbox_probes = ops.embedded_probes(apps)
+        service_probes, outbox_probes = embedded_probes(apps)
         database_kinds = dict.fromkeys(apps, "sqlite")
     else:
         holder = routing.ClientHolder(settings)
@@ -105,7 +110,7 @@ def create_app(
             bootstrap_servers=settings.kafka_bootstrap_servers,
         )
         service_probes = dict(ready_checks)
-        outbox_probes = {s: ops.proxy_outbox_probe(p) for s, p in service_probes.items()}
+        outbox_probes = {s: proxy_outbox_probe(p) for s, p in service_probes.items()}
         database_kinds = dict.fromkeys(SERVICES, "postgresql")
 
         @asynccontextmanager
@@ -120,12 +125,12 @@ def create_app(
 
         hooks.append(load_specs)
 
-    feed = ops.EventFeed(ops_transport, ops.ops_topics(), settings.ops_buffer_size)
-    ops_ctx = ops.OpsContext(
+    feed = EventFeed(ops_transport, ops_topics(), settings.ops_buffer_size)
+    ops_ctx = OpsContext(
         settings=settings,
         transport=ops_transport,
         feed=feed,
-        audit=ops.AuditLog(settings.ops_audit_file),
+        audit=AuditLog(settings.ops_audit_file),
         service_probes=service_probes,
         outbox_probes=outbox_probes,
         database_kinds=database_kinds,
@@ -233,8 +238,8 @@ def create_app(
     return app
 
 
-def _ops_context(request: Request) -> ops.OpsContext:
-    ctx: ops.OpsContext = request.app.state.ops
+def _ops_context(request: Request) -> OpsContext:
+    ctx: OpsContext = request.app.state.ops
     return ctx
 
 

@@ -26,7 +26,8 @@ import httpx
 from fastapi import APIRouter, Depends, Query, Request
 from prometheus_client import REGISTRY
 
-from gateway.ops import OpsContext
+from gateway.ops_context import OpsContext
+from gateway.ops_schemas import HistoryReport, TraceTimeline
 from service_defaults.auth import OPS_ROLE, CurrentUser, require_roles
 from service_defaults.errors import ProblemError
 from service_defaults.logging import get_logger
@@ -219,12 +220,20 @@ def history_router(get_ctx: Callable[[Request], OpsContext]) -> APIRouter:
     ops_user = Depends(require_roles(OPS_ROLE))
     ctx_dep = Depends(get_ctx)
 
-    @router.get("/api/history", summary="Board time series of the last 15 minutes")
+    @router.get(
+        "/api/history",
+        summary="Board time series of the last 15 minutes",
+        response_model=HistoryReport,
+    )
     async def history(request: Request, user: CurrentUser = ops_user) -> dict[str, Any]:
         hist: History = request.app.state.ops_history
         return {"interval_s": hist.interval, "samples": list(hist.samples)}
 
-    @router.get("/api/trace", summary="Timeline of one action (correlation, event or trace id)")
+    @router.get(
+        "/api/trace",
+        summary="Timeline of one action (correlation, event or trace id)",
+        response_model=TraceTimeline,
+    )
     async def trace(
         request: Request,
         q: str = Query(min_length=1, max_length=128),

@@ -1,0 +1,194 @@
+"""The ops feed: the gateway consumes every topic as group ``gateway.ops`` into a ring buffer of
+event summaries, counts rates per event type and fans new events out to server-sent-event
+subscribers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import Counter, deque
+from datetime import UTC, datetime
+from typing import Any
+
+from contracts.topics import OPS_GROUP, all_topics
+from nexo_messaging import dlq as dlq_ops
+from nexo_messaging.errors import CommitFailed
+from nexo_messaging.transport import TP, Consumer, Record, TopicLike, TopicSpec, Transport
+from service_defaults.logging import get_logger
+
+log = get_logger("gateway.ops")
+
+RATE_WINDOW_S = 60.0
+
+
+def ops_topics() -> list[str]:
+    return [t.name for t in all_topics(include_dlq=True)]
+
+
+def ops_topic_specs() -> list[TopicLike]:
+    """Topics the ops layer reads or writes: every contract topic, its DLQ and the DLQ audit
+    topic (a Kafka broker with ``auto.create.topics.enable=false`` would otherwise fail a
+    replay when no service has created the audit topic yet)."""
+    return [*all_topics(include_dlq=True), TopicSpec(dlq_ops.AUDIT_TOPIC, 1)]
+
+
+def _text(record: Record, name: str) -> str | None:
+    value = record.header(name)
+    return value.decode("utf-8", "replace") if value is not None else None
+
+
+def _trace_id(traceparent: str | None) -> str | None:
+    parts = traceparent.split("-") if traceparent else []
+    return parts[1] if len(parts) == 4 and len(parts[1]) == 32 else None
+
+
+def event_summary(record: Record, seq: int) -> dict[str, Any]:
+    ce_type = _text(record, "ce_type")
+    payload: Any = None
+    if record.value is not None:
+        try:
+            payload = json.loads(record.value)
+        except ValueError:
+            payload = record.value[:200].decode("utf-8", "replace")
+    text = json.dumps(payload, default=str)
+    if len(text) > 2000:
+        payload = text[:2000] + "…"
+    return {
+        "seq": seq,
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "key": record.key.decode("utf-8", "replace") if record.key is not None else None,
+        "type": ce_type or "(undecodable)",
+        "id": _text(record, "ce_id"),
+        "subject": _text(record, "ce_subject"),
+        "source": _text(record, "ce_source"),
+        "time": _text(record, "ce_time")
+        or datetime.fromtimestamp(record.timestamp_ms / 1000, UTC).isoformat(),
+        "correlation_id": _text(record, "ce_correlationid") or _text(record, "correlationid"),
+        "trace_id": _trace_id(_text(record, "ce_traceparent") or _text(record, "traceparent")),
+        "dlq": record.topic.endswith(dlq_ops.DLQ_SUFFIX),
+        "dlq_error": _text(record, dlq_ops.H_ERROR),
+        "payload": payload,
+    }
+
+
+class EventFeed:
+    """Consumes every topic as ``gateway.ops``; keeps the last events, rates, SSE fan-out."""
+
+    def __init__(self, transport: Transport, topics: list[str], size: int = 500) -> None:
+        self.transport = transport
+        self.topics = topics
+        self.events: deque[dict[str, Any]] = deque(maxlen=size)
+        self.totals: Counter[str] = Counter()
+        self._recent: dict[str, deque[float]] = {}
+        self._subscribers: set[asyncio.Queue[dict[str, Any] | None]] = set()
+        self._consumer: Consumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._seq = 0
+        self.running = False
+        self.last_error: str | None = None
+        self.last_poll: float | None = None
+        self.topics_ensured = transport.kind == "memory"
+
+    async def start(self) -> None:
+        self.running = True
+        self._task = asyncio.create_task(self._run(), name="gateway-ops-feed")
+
+    async def _run(self) -> None:
+        backoff = 0.5
+        while self.running:
+            try:
+                if not self.topics_ensured:  # a real broker: create what is missing, once
+                    await asyncio.wait_for(self.transport.ensure_topics(ops_topic_specs()), 60)
+                    self.topics_ensured = True
+                self._consumer = self.transport.consumer(OPS_GROUP, self.topics)
+                await asyncio.wait_for(self._consumer.start(), 15)
+                backoff = 0.5
+                while self.running:
+                    batches = await self._consumer.getmany(timeout_ms=500, max_records=500)
+                    self.last_poll = time.time()
+                    offsets: dict[TP, int] = {}
+                    for tp, records in batches.items():
+                        for record in records:
+                            self._add(record)
+                        if records:
+                            offsets[tp] = records[-1].offset + 1
+                    if offsets:
+                        with contextlib.suppress(CommitFailed):
+                            await self._consumer.commit(offsets)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+                log.warning("ops feed error", error=self.last_error)
+                await self._close_consumer()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    def _add(self, record: Record) -> None:
+        self._seq += 1
+        event = event_summary(record, self._seq)
+        self.events.append(event)
+        now = time.monotonic()
+        kind = event["type"]
+        self.totals[kind] += 1
+        self._recent.setdefault(kind, deque()).append(now)
+        for queue in list(self._subscribers):
+            if queue.full():
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    queue.get_nowait()
+            queue.put_nowait(event)
+
+    def rates(self) -> dict[str, dict[str, float]]:
+        now = time.monotonic()
+        out: dict[str, dict[str, float]] = {}
+        for kind, stamps in self._recent.items():
+            while stamps and now - stamps[0] > RATE_WINDOW_S:
+                stamps.popleft()
+            out[kind] = {
+                "per_minute": float(len(stamps)),
+                "per_second": round(len(stamps) / RATE_WINDOW_S, 3),
+                "total": float(self.totals[kind]),
+            }
+        return dict(sorted(out.items()))
+
+    def recent(self, limit: int) -> list[dict[str, Any]]:
+        items = list(self.events)[-limit:]
+        items.reverse()
+        return items
+
+    def subscribe(self) -> asyncio.Queue[dict[str, Any] | None]:
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=200)
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
+        self._subscribers.discard(queue)
+
+    async def _close_consumer(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(consumer.stop(), 5)
+
+    async def stop(self) -> None:
+        self.running = False
+        for queue in list(self._subscribers):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(None)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await self._close_consumer()
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "running": self.running,
+            "buffered": len(self.events),
+            "last_poll_age_s": round(time.time() - self.last_poll, 3) if self.last_poll else None,
+            "last_error": self.last_error,
+        }

@@ -358,18 +358,6 @@ class GridLineBase(PublicModel):
     anexo: str
 
 
-if TYPE_CHECKING:
-    GridLine = GridLineBase
-else:
-    GridLine = with_days("GridLine", GridLineBase, list[GridCell], "dia_")
-
-
-class GridPublic(PublicModel):
-    """The GPU grid (hand-rendered and cached; this model is its declared schema)."""
-
-    data: list[GridLine]
-
-
 # --- daily grids (seed paths) ------------------------------------------------------------------
 
 
@@ -396,17 +384,6 @@ class PartidaProduccionBase(PublicModel):
     estatus_volumen: str
 
 
-if TYPE_CHECKING:
-    PartidaProduccion = PartidaProduccionBase
-else:
-    PartidaProduccion = with_days("PartidaProduccion", PartidaProduccionBase, DiaProduccion, "dia")
-
-
-class PartidasProduccionPublic(PublicModel):
-    partidas: list[PartidaProduccion]
-    dias_bloqueados: list[int]
-
-
 class OtSitioBase(PublicModel):
     id_ot: int
     ot: str
@@ -416,10 +393,26 @@ class OtSitioBase(PublicModel):
     archivo: str | None
 
 
+# The grids' rows: their fixed members plus one member per day of the month.
 if TYPE_CHECKING:
+    GridLine = GridLineBase
+    PartidaProduccion = PartidaProduccionBase
     OtSitio = OtSitioBase
 else:
+    GridLine = with_days("GridLine", GridLineBase, list[GridCell], "dia_")
+    PartidaProduccion = with_days("PartidaProduccion", PartidaProduccionBase, DiaProduccion, "dia")
     OtSitio = with_days("OtSitio", OtSitioBase, str, "dia")
+
+
+class GridPublic(PublicModel):
+    """The GPU grid (hand-rendered and cached; this model is its declared schema)."""
+
+    data: list[GridLine]
+
+
+class PartidasProduccionPublic(PublicModel):
+    partidas: list[PartidaProduccion]
+    dias_bloqueados: list[int]
 
 
 class OtsPorSitioPublic(PublicModel):

@@ -27,6 +27,7 @@ from evidence.application.common import (
     utcnow,
 )
 from evidence.application.gpu_sync import existing_gpu, gpu_event, lock_gpus_by_production
+from evidence.application.history import history_row
 from evidence.domain import Actor, DomainError, GpuStatus
 from evidence.models import (
     EstimacionDetalle,
@@ -270,21 +271,12 @@ async def _add_lines(
                 raise DomainError("GPU_NO_VALIDADO", field=f"{prefix}id_produccion")
             gpu.id_estimacion_detalle = line.id
             gpu.version += 1
-            session.add(
-                RegistroGpuHistorial(
-                    id_gpu=gpu.id,
-                    id_produccion=prod.id,
-                    accion="FACTURADO",
-                    regla="G8",
-                    de_estatus=gpu.estatus,
-                    a_estatus=gpu.estatus,
-                    usuario=actor.sub,
-                    fecha=now,
-                    nota=f"Estimación {header.id}, detalle {line.id}",
-                    archivo=gpu.archivo,
-                    version=gpu.version,
-                )
-            )
+            row = history_row(
+                gpu.id, prod.id, "FACTURADO", "G8", (gpu.estatus, gpu.estatus), actor.sub, now,
+                nota=f"Estimación {header.id}, detalle {line.id}", archivo=gpu.archivo,
+                version=gpu.version,
+            )  # fmt: skip
+            session.add(RegistroGpuHistorial(**row))
             events.append(
                 gpu_event(
                     gpu,

@@ -31,6 +31,7 @@ from evidence.application.common import (
     enqueue_many,
     utcnow,
 )
+from evidence.application.history import history_row
 from evidence.domain import Actor, GpuStatus
 from evidence.models import (
     GpuConflicto,
@@ -207,22 +208,11 @@ async def sync_gpus(
             raise RuntimeError(f"GPUs {sorted(set(gids) - deleted)} changed while being retired")
         for gpu, row in to_delete:
             reason = _retire_reason(row, cfg)
-            history.append(
-                {
-                    "id_gpu": gpu.id,
-                    "id_produccion": gpu.id_produccion,
-                    "accion": "ELIMINADO",
-                    "regla": "G9",
-                    "de_estatus": gpu.estatus,
-                    "a_estatus": None,
-                    "usuario": actor.sub,
-                    "fecha": now,
-                    "nota": reason,
-                    "motivo": reason,
-                    "archivo": gpu.archivo,
-                    "version": gpu.version,
-                }
-            )
+            retired = history_row(
+                gpu.id, gpu.id_produccion, "ELIMINADO", "G9", (gpu.estatus, None), actor.sub, now,
+                nota=reason, motivo=reason, archivo=gpu.archivo, version=gpu.version,
+            )  # fmt: skip
+            history.append(retired)
             events.append(
                 gpu_event(
                     gpu,
@@ -242,21 +232,9 @@ async def sync_gpus(
         created = await _insert_gpus(session, writer, to_create, now)
         for gid, pid in created:
             row = prod_rows[pid]
+            created_row = (None, str(GpuStatus.PENDIENTE))
             history.append(
-                {
-                    "id_gpu": gid,
-                    "id_produccion": pid,
-                    "accion": "CREADO",
-                    "regla": "G1",
-                    "de_estatus": None,
-                    "a_estatus": str(GpuStatus.PENDIENTE),
-                    "usuario": actor.sub,
-                    "fecha": now,
-                    "nota": None,
-                    "motivo": None,
-                    "archivo": None,
-                    "version": 1,
-                }
+                history_row(gid, pid, "CREADO", "G1", created_row, actor.sub, now, version=1)
             )
             events.append(
                 GpuStatusChanged(
@@ -335,22 +313,12 @@ async def _record_conflict(
             fecha=now,
         )
     )
-    session.add(
-        RegistroGpuHistorial(
-            id_gpu=gpu.id,
-            id_produccion=gpu.id_produccion,
-            accion="CONFLICTO",
-            regla="G10",
-            de_estatus=gpu.estatus,
-            a_estatus=gpu.estatus,
-            usuario=d.SYSTEM_USER,
-            fecha=now,
-            nota=f"No se elimina: {reason}",
-            motivo=reason,
-            archivo=gpu.archivo,
-            version=gpu.version,
-        )
-    )
+    row = history_row(
+        gpu.id, gpu.id_produccion, "CONFLICTO", "G10", (gpu.estatus, gpu.estatus),
+        d.SYSTEM_USER, now, nota=f"No se elimina: {reason}", motivo=reason,
+        archivo=gpu.archivo, version=gpu.version,
+    )  # fmt: skip
+    session.add(RegistroGpuHistorial(**row))
     await session.flush()
     return True
 

@@ -31,6 +31,7 @@ from evidence.application.common import (
     utcnow,
 )
 from evidence.application.gpu_sync import gpu_event
+from evidence.application.history import history_row
 from evidence.domain import Actor, DomainError, GpuStatus
 from evidence.models import (
     PartidaAnexo,
@@ -154,22 +155,12 @@ async def _apply_transition(
         )
     for key, value in values.items():
         setattr(gpu, key, value)
-    session.add(
-        RegistroGpuHistorial(
-            id_gpu=gpu.id,
-            id_produccion=gpu.id_produccion,
-            accion="TRANSICION",
-            regla=out.rule,
-            de_estatus=str(out.from_status),
-            a_estatus=str(out.to_status),
-            usuario=actor.sub,
-            fecha=now,
-            nota=out.nota,
-            motivo=out.motivo,
-            archivo=out.archivo,
-            version=gpu.version,
-        )
-    )
+    transition = (str(out.from_status), str(out.to_status))
+    row = history_row(
+        gpu.id, gpu.id_produccion, "TRANSICION", out.rule, transition, actor.sub, now,
+        nota=out.nota, motivo=out.motivo, archivo=out.archivo, version=gpu.version,
+    )  # fmt: skip
+    session.add(RegistroGpuHistorial(**row))
     await bump_grid(session, writer, [ctx.id_reporte_mensual])
     return gpu_event(
         gpu,

@@ -13,7 +13,13 @@ from sales import domain as d
 from sales.api.deps import Admin, Session, actor, transaction
 from sales.api.render import iso
 from sales.api.routing import DomainRoute
-from sales.api.schemas import FactorBody, TarifaBody
+from sales.api.schemas import (
+    ConfiguracionPublic,
+    FactorBody,
+    TabuladorPublic,
+    TarifaBody,
+    TarifaPublic,
+)
 from sales.application import catalogue, pricing
 from service_defaults.bounds import (
     Int32,
@@ -22,7 +28,7 @@ from service_defaults.bounds import (
 router = APIRouter(route_class=DomainRoute)
 
 
-@router.get("/configuracion", tags=["configuracion"])
+@router.get("/configuracion", response_model=ConfiguracionPublic, tags=["configuracion"])
 async def get_configuration(session: Session, user: Admin) -> dict[str, Any]:
     cfg = await catalogue.get_config(session)
     tab = await pricing.get_tabulador(session)
@@ -37,7 +43,7 @@ async def get_configuration(session: Session, user: Admin) -> dict[str, Any]:
     }
 
 
-@router.put("/configuracion/tarifa", tags=["configuracion"])
+@router.put("/configuracion/tarifa", response_model=TarifaPublic, tags=["configuracion"])
 async def set_laser_rate(
     body: TarifaBody, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
@@ -53,7 +59,9 @@ async def set_laser_rate(
     return out
 
 
-@router.put("/configuracion/tabulador/{espesor_mm}", tags=["configuracion"])
+@router.put(
+    "/configuracion/tabulador/{espesor_mm}", response_model=TabuladorPublic, tags=["configuracion"]
+)
 async def set_cost_factor(
     espesor_mm: Annotated[Int32, Path(gt=0)],
     body: FactorBody,

@@ -13,7 +13,13 @@ from sales import queries
 from sales.api.deps import Operador, Session, actor, transaction
 from sales.api.render import cotizacion_out, venta_creada_response
 from sales.api.routing import DomainRoute
-from sales.api.schemas import ConvertirBody, CotizacionBody, CotizacionEstadoBody, VentaCreada
+from sales.api.schemas import (
+    ConvertirBody,
+    CotizacionCreate,
+    CotizacionEstadoBody,
+    CotizacionPublic,
+    VentaCreada,
+)
 from sales.application import quotes
 from sales.domain import EstadoCotizacion
 from service_defaults.bounds import (
@@ -24,9 +30,11 @@ from service_defaults.bounds import (
 router = APIRouter(route_class=DomainRoute)
 
 
-@router.post("/cotizaciones", status_code=201, tags=["cotizaciones"])
+@router.post(
+    "/cotizaciones", status_code=201, response_model=CotizacionPublic, tags=["cotizaciones"]
+)
 async def create_quote(
-    body: CotizacionBody, request: Request, session: Session, user: Operador
+    body: CotizacionCreate, request: Request, session: Session, user: Operador
 ) -> dict[str, Any]:
     """Quote with the price frozen at creation (AC-D15) and a validity date (DECIDE-A7)."""
     async with transaction(request, session):
@@ -42,19 +50,21 @@ async def create_quote(
     return cotizacion_out(c)
 
 
-@router.get("/cotizaciones", tags=["cotizaciones"])
+@router.get("/cotizaciones", response_model=list[CotizacionPublic], tags=["cotizaciones"])
 async def list_quotes(
     session: Session, user: Operador, limit: Annotated[Int32, Query(ge=1, le=500)] = 100
 ) -> list[dict[str, Any]]:
     return [cotizacion_out(c) for c in await queries.list_cotizaciones(session, limit)]
 
 
-@router.get("/cotizaciones/{id_cotizacion}", tags=["cotizaciones"])
+@router.get("/cotizaciones/{id_cotizacion}", response_model=CotizacionPublic, tags=["cotizaciones"])
 async def get_quote(id_cotizacion: Id32, session: Session, user: Operador) -> dict[str, Any]:
     return cotizacion_out(await quotes.get_cotizacion(session, id_cotizacion))
 
 
-@router.post("/cotizaciones/{id_cotizacion}/estado", tags=["cotizaciones"])
+@router.post(
+    "/cotizaciones/{id_cotizacion}/estado", response_model=CotizacionPublic, tags=["cotizaciones"]
+)
 async def change_quote_state(
     id_cotizacion: Id32,
     body: CotizacionEstadoBody,

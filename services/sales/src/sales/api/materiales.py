@@ -14,7 +14,16 @@ from sales import queries
 from sales.api.deps import Admin, Operador, Session, actor, transaction
 from sales.api.render import iso, material_out, movement_out
 from sales.api.routing import DomainRoute
-from sales.api.schemas import ConteoBody, MaterialBody, MaterialPatch, MovimientoBody
+from sales.api.schemas import (
+    ConteoBody,
+    MaterialCreate,
+    MaterialesPublic,
+    MaterialPublic,
+    MaterialUpdate,
+    MovimientoBody,
+    MovimientoPublic,
+    MovimientoResultado,
+)
 from sales.application import catalogue, stock
 from service_defaults.bounds import (
     Id32,
@@ -25,7 +34,7 @@ from service_defaults.bounds import (
 router = APIRouter(route_class=DomainRoute)
 
 
-@router.get("/materiales", tags=["materiales"])
+@router.get("/materiales", response_model=MaterialesPublic, tags=["materiales"])
 async def list_materials(
     session: Session, user: Operador, q: SafeText | None = None, incluir_inactivos: bool = False
 ) -> dict[str, Any]:
@@ -33,23 +42,23 @@ async def list_materials(
     return {"items": items, "materiales_bajos": sum(1 for m in items if m["bajo_stock"])}
 
 
-@router.post("/materiales", status_code=201, tags=["materiales"])
+@router.post("/materiales", status_code=201, response_model=MaterialPublic, tags=["materiales"])
 async def create_material(
-    body: MaterialBody, request: Request, session: Session, user: Admin
+    body: MaterialCreate, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
     async with transaction(request, session, catalog=True):
         m = await catalogue.create_material(session, actor(user), **body.model_dump())
     return material_out(m)
 
 
-@router.get("/materiales/{id_material}", tags=["materiales"])
+@router.get("/materiales/{id_material}", response_model=MaterialPublic, tags=["materiales"])
 async def get_material(id_material: Id32, session: Session, user: Operador) -> dict[str, Any]:
     return material_out(await queries.get_material(session, id_material))
 
 
-@router.patch("/materiales/{id_material}", tags=["materiales"])
+@router.patch("/materiales/{id_material}", response_model=MaterialPublic, tags=["materiales"])
 async def update_material(
-    id_material: Id32, body: MaterialPatch, request: Request, session: Session, user: Admin
+    id_material: Id32, body: MaterialUpdate, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
     async with transaction(request, session, catalog=True):
         m = await catalogue.update_material(
@@ -68,7 +77,9 @@ async def delete_material(
     return Response(status_code=204)
 
 
-@router.post("/materiales/{id_material}/reabasto", tags=["materiales"])
+@router.post(
+    "/materiales/{id_material}/reabasto", response_model=MovimientoResultado, tags=["materiales"]
+)
 async def restock_material(
     id_material: Id32, body: MovimientoBody, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
@@ -78,7 +89,9 @@ async def restock_material(
     return movement_out(eff, id_material)
 
 
-@router.post("/materiales/{id_material}/ajuste", tags=["materiales"])
+@router.post(
+    "/materiales/{id_material}/ajuste", response_model=MovimientoResultado, tags=["materiales"]
+)
 async def adjust_material(
     id_material: Id32, body: MovimientoBody, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
@@ -95,7 +108,9 @@ async def adjust_material(
     return movement_out(eff, id_material)
 
 
-@router.post("/materiales/{id_material}/conteo", tags=["materiales"])
+@router.post(
+    "/materiales/{id_material}/conteo", response_model=MovimientoResultado, tags=["materiales"]
+)
 async def count_material(
     id_material: Id32, body: ConteoBody, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
@@ -105,7 +120,11 @@ async def count_material(
     return movement_out(eff, id_material)
 
 
-@router.get("/materiales/{id_material}/movimientos", tags=["materiales"])
+@router.get(
+    "/materiales/{id_material}/movimientos",
+    response_model=list[MovimientoPublic],
+    tags=["materiales"],
+)
 async def material_ledger(
     id_material: Id32,
     session: Session,

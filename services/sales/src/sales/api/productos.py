@@ -12,7 +12,7 @@ from sales import queries
 from sales.api.deps import Admin, Operador, Session, actor, transaction
 from sales.api.render import producto_out
 from sales.api.routing import DomainRoute
-from sales.api.schemas import ProductoBody, ProductoPatch
+from sales.api.schemas import ProductoCreate, ProductoPublic, ProductoUpdate
 from sales.application import catalogue
 from service_defaults.bounds import (
     Id32,
@@ -22,25 +22,25 @@ from service_defaults.bounds import (
 router = APIRouter(route_class=DomainRoute)
 
 
-@router.get("/productos", tags=["catalogo"])
+@router.get("/productos", response_model=list[ProductoPublic], tags=["catalogo"])
 async def list_products(
     session: Session, user: Operador, q: SafeText | None = None, incluir_inactivos: bool = False
 ) -> list[dict[str, Any]]:
     return [producto_out(p) for p in await queries.list_productos(session, q, incluir_inactivos)]
 
 
-@router.post("/productos", status_code=201, tags=["catalogo"])
+@router.post("/productos", status_code=201, response_model=ProductoPublic, tags=["catalogo"])
 async def create_product(
-    body: ProductoBody, request: Request, session: Session, user: Admin
+    body: ProductoCreate, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
     async with transaction(request, session, catalog=True):
         p = await catalogue.create_producto(session, actor(user), **body.model_dump())
     return producto_out(p)
 
 
-@router.patch("/productos/{id_producto}", tags=["catalogo"])
+@router.patch("/productos/{id_producto}", response_model=ProductoPublic, tags=["catalogo"])
 async def update_product(
-    id_producto: Id32, body: ProductoPatch, request: Request, session: Session, user: Admin
+    id_producto: Id32, body: ProductoUpdate, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
     async with transaction(request, session, catalog=True):
         p = await catalogue.update_producto(

@@ -14,6 +14,7 @@ from sales import domain as d
 from sales import queries
 from sales.api.deps import Admin, Operador, Session
 from sales.api.routing import DomainRoute
+from sales.api.schemas import BajoStockFila, CuentaPorCobrar, Dashboard, ReporteVentasFila
 from sales.application import common
 from service_defaults.bounds import (
     DomainDate,
@@ -23,6 +24,14 @@ router = APIRouter(route_class=DomainRoute)
 
 
 Formato = Literal["json", "csv"]
+
+
+def _csv_or(model: Any) -> dict[str, Any]:
+    """The JSON rows' model, and the CSV variant under its media type."""
+    return {
+        "response_model": list[model],
+        "responses": {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    }
 
 
 def _report(rows: list[dict[str, Any]], formato: Formato, name: str, columns: list[str]) -> Any:
@@ -38,7 +47,7 @@ def _report(rows: list[dict[str, Any]], formato: Formato, name: str, columns: li
     ]
 
 
-@router.get("/reportes/ventas", tags=["reportes"])
+@router.get("/reportes/ventas", tags=["reportes"], **_csv_or(ReporteVentasFila))
 async def report_sales(
     session: Session,
     user: Admin,
@@ -54,7 +63,7 @@ async def report_sales(
     return _report(rows, formato, "ventas", ["periodo", "ventas", "total_vendido", "ingresos"])
 
 
-@router.get("/reportes/cuentas-por-cobrar", tags=["reportes"])
+@router.get("/reportes/cuentas-por-cobrar", tags=["reportes"], **_csv_or(CuentaPorCobrar))
 async def report_receivables(session: Session, user: Admin, formato: Formato = "json") -> Any:
     rows = await queries.report_cuentas_por_cobrar(session)
     return _report(
@@ -65,7 +74,7 @@ async def report_receivables(session: Session, user: Admin, formato: Formato = "
     )
 
 
-@router.get("/reportes/bajo-stock", tags=["reportes"])
+@router.get("/reportes/bajo-stock", tags=["reportes"], **_csv_or(BajoStockFila))
 async def report_low_stock(session: Session, user: Operador, formato: Formato = "json") -> Any:
     rows = await queries.report_bajo_stock(session)
     return _report(
@@ -73,7 +82,7 @@ async def report_low_stock(session: Session, user: Operador, formato: Formato = 
     )
 
 
-@router.get("/dashboard", tags=["reportes"])
+@router.get("/dashboard", response_model=Dashboard, tags=["reportes"])
 async def dashboard(session: Session, user: Admin) -> dict[str, Any]:
     """Admin KPIs for the current month (cash-basis income, Decimal sums; AC-D17, AC-D20)."""
     hoy = d.business_date(common.utcnow())

@@ -1,17 +1,18 @@
-"""Request and response models of the sales API. Vocabulary literals are generated from
-`sales.domain.vocab` (one definition).
+"""Request and response models of the sales API, SQLModel (non-table) families as in the
+FastAPI template: `<Thing>Base` (the fields a client writes, bounded as on input) /
+`<Thing>Create` / `<Thing>Update` (every field optional) / `<Thing>Public` (the answer, exactly
+as `sales.api.render` writes it: money and dates as strings). Vocabulary literals are generated
+from `sales.domain.vocab` (one definition).
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import (
-    TYPE_CHECKING,
-    Annotated,
-    Literal,
-)
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, Field
+from sqlmodel import SQLModel
+from sqlmodel.main import SQLModelConfig
 
 from sales import domain as d
 from sales.application import clients, pricing
@@ -33,14 +34,14 @@ Money = Annotated[Decimal, Field(max_digits=14, decimal_places=2)]
 Utilidad = Annotated[int, Field(ge=0, le=d.MAX_UTILIDAD)]
 
 
-class StrictBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class StrictBody(SQLModel):
+    model_config = SQLModelConfig(extra="forbid", str_strip_whitespace=True)
 
 
-class LineaBody(BaseModel):
+class LineaBody(SQLModel):
     """A cart line. Legacy display-only keys (`producto_nombre`, `material_nombre`) are ignored."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = SQLModelConfig(extra="ignore")
 
     producto_id: Id32 = Field(gt=0)
     material_id: Id32 = Field(gt=0)
@@ -77,7 +78,7 @@ class PreviewBody(LineaBody):
     material_id: int = Field(default=0, ge=0, le=INT32_MAX)  # optional for a preview
 
 
-class ClienteBody(StrictBody):
+class ClienteBase(StrictBody):
     nombre: SafeText = Field(max_length=100)
     telefono: SafeText | None = Field(default=None, max_length=40)
     email: SafeText | None = Field(default=None, max_length=100)
@@ -86,6 +87,10 @@ class ClienteBody(StrictBody):
 
     def to_service(self) -> clients.ClienteIn:
         return clients.ClienteIn(**self.model_dump())
+
+
+class ClienteCreate(ClienteBase):
+    """A new client (also inline in a POS cart as `cliente_nuevo`)."""
 
 
 # API literals generated from the domain's vocabularies (same OpenAPI `enum` as a written one)
@@ -99,7 +104,7 @@ else:
 
 class VentaBody(StrictBody):
     cliente_id: Int32 | None = Field(default=None, gt=0)
-    cliente_nuevo: ClienteBody | None = None
+    cliente_nuevo: ClienteCreate | None = None
     carrito: list[LineaBody] = Field(min_length=1, max_length=200)
     monto_abonado: Money = Field(default=Decimal("0"), ge=0)
     metodo_pago: MetodoPago = "efectivo"
@@ -127,7 +132,7 @@ class AbonoBody(StrictBody):
     referencia: SafeText | None = Field(default=None, max_length=100)
 
 
-class ProductoBody(StrictBody):
+class ProductoBase(StrictBody):
     nombre: SafeText = Field(min_length=1, max_length=100)
     detalle: SafeText | None = Field(default=None, max_length=100)
     precio_fijo: Money | None = Field(default=None, gt=0)
@@ -135,7 +140,11 @@ class ProductoBody(StrictBody):
     foto: SafeText | None = Field(default=None, max_length=255)
 
 
-class ProductoPatch(StrictBody):
+class ProductoCreate(ProductoBase):
+    pass
+
+
+class ProductoUpdate(StrictBody):
     nombre: SafeText | None = Field(default=None, min_length=1, max_length=100)
     detalle: SafeText | None = Field(default=None, max_length=100)
     precio_fijo: Money | None = Field(default=None, gt=0)
@@ -143,15 +152,18 @@ class ProductoPatch(StrictBody):
     foto: SafeText | None = Field(default=None, max_length=255)
 
 
-class MaterialBody(StrictBody):
+class MaterialBase(StrictBody):
     descripcion: SafeText = Field(min_length=1, max_length=100)
     largo: Dim | None = Field(default=None, gt=0)
     ancho: Dim | None = Field(default=None, gt=0)
+
+
+class MaterialCreate(MaterialBase):
     stock_actual: int = Field(default=0, ge=0, le=10_000_000)
     stock_minimo: int = Field(default=0, ge=0, le=10_000_000)
 
 
-class MaterialPatch(StrictBody):
+class MaterialUpdate(StrictBody):
     descripcion: SafeText | None = Field(default=None, min_length=1, max_length=100)
     largo: Dim | None = Field(default=None, gt=0)
     ancho: Dim | None = Field(default=None, gt=0)
@@ -177,7 +189,7 @@ class FactorBody(StrictBody):
     factor_costo: Annotated[Decimal, Field(ge=0, max_digits=10, decimal_places=4)]
 
 
-class CotizacionBody(StrictBody):
+class CotizacionCreate(StrictBody):
     cliente_id: Int32 | None = Field(default=None, gt=0)
     linea: LineaBody
     vigencia_hasta: DomainDate | None = None
@@ -194,7 +206,7 @@ class ConvertirBody(StrictBody):
     fecha_entrega: DomainDate | None = None
 
 
-class PriceOut(BaseModel):
+class PriceOut(SQLModel):
     precio_fijo: str | None
     area_cm2: str
     area_m2: str
@@ -209,13 +221,13 @@ class PriceOut(BaseModel):
     subtotal: str
 
 
-class AlertaStock(BaseModel):
+class AlertaStock(SQLModel):
     nombre: str
     actual: int
     minimo: int
 
 
-class VentaCreada(BaseModel):
+class VentaCreada(SQLModel):
     ok: bool = True
     venta_id: int
     folio: str
@@ -223,3 +235,230 @@ class VentaCreada(BaseModel):
     saldo_restante: str
     estado_pago: str
     alertas_stock: list[AlertaStock]
+
+
+# --- answers (`<Thing>Public`): field order is the order `sales.api.render` writes ---
+
+
+class ClientePublic(SQLModel):
+    id_cliente: int
+    nombre: str
+    telefono: str | None
+    email: str | None
+    direccion: str | None
+    es_eventual: bool
+    whatsapp: str | None
+
+
+class ClienteCreado(SQLModel):
+    ok: bool = True
+    id_cliente: int
+    nombre: str
+    telefono: str | None
+    email: str | None
+    direccion: str | None
+    es_eventual: bool
+    whatsapp: str | None
+
+
+class ProductoPublic(SQLModel):
+    id_producto: int
+    nombre: str
+    detalle: str | None
+    precio_fijo: str | None
+    porcentaje_utilidad: int
+    foto: str | None
+    activo: bool
+
+
+class MaterialPublic(SQLModel):
+    id_material: int
+    descripcion: str
+    largo: str | None
+    ancho: str | None
+    stock_actual: int
+    stock_minimo: int
+    bajo_stock: bool
+    activo: bool
+
+
+class MaterialesPublic(SQLModel):
+    items: list[MaterialPublic]
+    materiales_bajos: int
+
+
+class MovimientoAplicado(SQLModel):
+    """A stock movement's effect."""
+
+    id_material: int
+    saldo_anterior: int
+    stock_actual: int
+    cruce_minimo: bool
+
+
+class SinCambios(SQLModel):
+    """A movement that changed nothing (e.g. a count equal to the stock)."""
+
+    id_material: int
+    sin_cambios: Literal[True]
+
+
+MovimientoResultado = MovimientoAplicado | SinCambios
+
+
+class MovimientoPublic(SQLModel):
+    id: int
+    cantidad: int
+    saldo_anterior: int
+    saldo_resultante: int
+    motivo: str
+    id_venta: int | None
+    event_id: str | None
+    nota: str | None
+    usuario: str
+    fecha: str | None
+
+
+class TabuladorPublic(SQLModel):
+    espesor_mm: int
+    factor_costo: str
+
+
+class TarifaPublic(SQLModel):
+    tarifa_laser_minuto: str
+    version: int
+
+
+class ConfiguracionPublic(TarifaPublic):
+    actualizado: str | None
+    tabulador: list[TabuladorPublic]
+
+
+class CotizacionPublic(SQLModel):
+    id_cotizacion: int
+    folio: str
+    cliente_id: int | None
+    producto_id: int
+    material_id: int
+    largo: str
+    ancho: str
+    espesor_mm: int
+    porcentaje_utilidad: int
+    minutos_laser: int
+    cantidad: int
+    precio_unitario: str
+    monto_total: str
+    parametros_precio: dict[str, Any]
+    estado: str
+    fecha: str
+    vigencia_hasta: str
+
+
+class VentaPublic(SQLModel):
+    id_venta: int
+    folio: str
+    id_cliente: int | None
+    id_cotizacion: int | None
+    estatus: str
+    estado_pago: str
+    estatus_legacy: str
+    total: str
+    total_pagado: str
+    saldo_restante: str
+    fecha_venta: str
+    fecha_entrega: str | None
+    permitir_backorder: bool
+    version: int
+
+
+class ResumenVentas(SQLModel):
+    total_ventas: str
+    total_cobrado: str
+    pendientes: int
+    en_produccion: int
+    entregadas: int
+    canceladas: int
+
+
+class VentasPublic(SQLModel):
+    items: list[VentaPublic]
+    resumen: ResumenVentas
+
+
+class LineaPublic(SQLModel):
+    id_detalle: int
+    producto_id: int
+    material_id: int
+    cantidad: int
+    largo: str
+    ancho: str
+    espesor_mm: int
+    porcentaje_utilidad: int
+    minutos_laser: int
+    precio_unitario: str
+    subtotal: str
+    parametros_precio: dict[str, Any]
+
+
+class AbonoPublic(SQLModel):
+    id_abono: int
+    monto: str
+    metodo: str
+    referencia: str | None
+    estado: str
+    fecha: str | None
+    fecha_negocio: str
+    usuario: str
+
+
+class AuditoriaPublic(SQLModel):
+    accion: str
+    desde: str | None
+    hacia: str | None
+    motivo: str | None
+    usuario: str
+    fecha: str | None
+
+
+class VentaDetallePublic(VentaPublic):
+    cliente: ClientePublic | None
+    lineas: list[LineaPublic]
+    abonos: list[AbonoPublic]
+    auditoria: list[AuditoriaPublic]
+
+
+class VentaConAbono(VentaPublic):
+    abono: AbonoPublic
+
+
+class ReporteVentasFila(SQLModel):
+    periodo: str
+    ventas: int
+    total_vendido: str
+    ingresos: str
+
+
+class CuentaPorCobrar(SQLModel):
+    id_cliente: int | None
+    cliente: str
+    ventas: int
+    total: str
+    pagado: str
+    saldo: str
+
+
+class BajoStockFila(SQLModel):
+    id_material: int
+    nombre: str
+    actual: int
+    minimo: int
+    faltante: int
+
+
+class Dashboard(SQLModel):
+    fecha: str
+    ventas_mes: int
+    vendido_mes: str
+    ingresos_mes: str
+    por_cobrar: str
+    materiales_bajos: int

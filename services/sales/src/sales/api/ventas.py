@@ -22,7 +22,17 @@ from sales.api.render import (
     venta_summary,
 )
 from sales.api.routing import DomainRoute
-from sales.api.schemas import AbonoBody, CancelarBody, EstatusBody, VentaBody, VentaCreada
+from sales.api.schemas import (
+    AbonoBody,
+    CancelarBody,
+    EstatusBody,
+    VentaBody,
+    VentaConAbono,
+    VentaCreada,
+    VentaDetallePublic,
+    VentaPublic,
+    VentasPublic,
+)
 from sales.application import pos, ventas
 from sales.domain import EstatusVenta
 from sales.models import Venta
@@ -73,7 +83,7 @@ async def confirm_sale(body: VentaBody, request: Request, user: Operador) -> Res
     return venta_creada_response(result)
 
 
-@router.get("/ventas", tags=["ventas"])
+@router.get("/ventas", response_model=VentasPublic, tags=["ventas"])
 async def list_sales(
     session: Session,
     user: Operador,
@@ -109,7 +119,7 @@ async def list_sales(
     }
 
 
-@router.get("/ventas/{id_venta}", tags=["ventas"])
+@router.get("/ventas/{id_venta}", response_model=VentaDetallePublic, tags=["ventas"])
 async def get_sale(id_venta: Id32, session: Session, user: Operador) -> dict[str, Any]:
     det = await queries.get_venta(session, id_venta)
     out = venta_summary(det.venta)
@@ -130,7 +140,7 @@ async def get_sale(id_venta: Id32, session: Session, user: Operador) -> dict[str
     return out
 
 
-@router.post("/ventas/{id_venta}/estatus", tags=["ventas"])
+@router.post("/ventas/{id_venta}/estatus", response_model=VentaPublic, tags=["ventas"])
 async def change_sale_status(
     id_venta: Id32, body: EstatusBody, request: Request, session: Session, user: Operador
 ) -> dict[str, Any]:
@@ -149,7 +159,7 @@ async def change_sale_status(
     return venta_summary(v)
 
 
-@router.post("/ventas/{id_venta}/cancelar", tags=["ventas"])
+@router.post("/ventas/{id_venta}/cancelar", response_model=VentaPublic, tags=["ventas"])
 async def cancel_sale(
     id_venta: Id32, body: CancelarBody, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
@@ -167,7 +177,9 @@ async def cancel_sale(
     return venta_summary(v)
 
 
-@router.post("/ventas/{id_venta}/abonos", status_code=201, tags=["ventas"])
+@router.post(
+    "/ventas/{id_venta}/abonos", status_code=201, response_model=VentaConAbono, tags=["ventas"]
+)
 async def add_payment(
     id_venta: Id32, body: AbonoBody, request: Request, session: Session, user: Operador
 ) -> dict[str, Any]:

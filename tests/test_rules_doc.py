@@ -15,11 +15,15 @@ A citation is one of (the canonical form, as listed in the doc, in brackets):
   ``AC-P01``, ``AC-P10`` and ``AC-P15``;
 * a decision: ``DECIDE-B7``, ``…_decide_c6`` [``DECIDE-B7``, ``DECIDE-C6``];
 * a GPU transition of §C.3.2: ``G1``…``G10`` (ranges ``G2–G8``), only in files whose path
-  names ``evidence`` (elsewhere ``G1`` is a lot or product code of a fixture).
+  names ``evidence`` (elsewhere ``G1`` is a lot or product code of a fixture);
+* the arguments of a test's ``spec`` marker (``@pytest.mark.spec("AC-D23", "HO-D12")``, the
+  `nexo_testing` marker that carries the ids a test checks; its name says the behaviour):
+  each argument must be one canonical id that ``docs/rules.md`` lists.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import os
 import re
@@ -76,6 +80,25 @@ def cited_ids(text: str, *, evidence: bool = False) -> set[str]:
     return ids
 
 
+def spec_marker_ids(source: str) -> list[str | None]:
+    """The arguments of every ``pytest.mark.spec(...)`` in Python `source`, in order (None
+    for an argument that is not a string literal)."""
+    found: list[str | None] = []
+    for node in ast.walk(ast.parse(source)):
+        func = node.func if isinstance(node, ast.Call) else None
+        if (
+            isinstance(func, ast.Attribute)
+            and func.attr == "spec"
+            and isinstance(func.value, ast.Attribute)
+            and func.value.attr == "mark"
+        ):
+            assert isinstance(node, ast.Call)
+            for arg in node.args:
+                is_text = isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+                found.append(arg.value if is_text else None)  # type: ignore[union-attr]
+    return found
+
+
 def repository_files(root: Path = ROOT) -> Iterator[Path]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [
@@ -98,7 +121,21 @@ def repository_citations(root: Path = ROOT) -> dict[str, set[str]]:
         text = path.read_text(encoding="utf-8", errors="replace")
         for rule in cited_ids(text, evidence="evidence" in rel):
             where.setdefault(rule, set()).add(rel)
+        if path.suffix == ".py" and "mark.spec(" in text:
+            for marked in spec_marker_ids(text):
+                where.setdefault(str(marked), set()).add(rel)
     return where
+
+
+def repository_spec_markers(root: Path = ROOT) -> dict[str, list[str | None]]:
+    """Repository-relative path → the ``spec`` marker arguments of its tests."""
+    out: dict[str, list[str | None]] = {}
+    for path in repository_files(root):
+        if path.suffix == ".py":
+            text = path.read_text(encoding="utf-8", errors="replace")
+            if "mark.spec(" in text:
+                out[path.relative_to(root).as_posix()] = spec_marker_ids(text)
+    return out
 
 
 def listed_ids() -> list[str]:
@@ -109,6 +146,31 @@ def test_every_cited_id_has_a_line() -> None:
     listed = set(listed_ids())
     missing = {k: sorted(v) for k, v in repository_citations().items() if k not in listed}
     assert missing == {}, "cite a rule only with a line for it in docs/rules.md"
+
+
+def test_spec_markers_name_listed_ids() -> None:
+    """Every ``spec`` marker argument is a string, exactly one id that docs/rules.md lists."""
+    listed = set(listed_ids())
+    markers = repository_spec_markers()
+    assert markers, "tests carry their rule ids in the spec marker"
+    wrong = {path: [a for a in args if a not in listed] for path, args in markers.items()}
+    assert {path: args for path, args in wrong.items() if args} == {}
+
+
+def test_spec_marker_arguments_are_read() -> None:
+    source = """
+import pytest
+
+@pytest.mark.spec("AC-D23", "HO-D12")
+def test_business_date() -> None: ...
+
+@pytest.mark.spec(RULE)
+async def test_other() -> None: ...
+
+@pytest.mark.parametrize("x", [1])
+def test_unmarked(x: int) -> None: ...
+"""
+    assert spec_marker_ids(source) == ["AC-D23", "HO-D12", None]
 
 
 def test_every_listed_id_is_cited() -> None:

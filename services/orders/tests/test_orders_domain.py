@@ -500,7 +500,8 @@ def test_every_transition_target_is_reachable_only_from_listed_sources() -> None
                     d.transicion_solicitud(a, b)
 
 
-def test_ho_d12_permission_matrix_deny_by_default() -> None:
+@pytest.mark.spec("HO-D12")
+def test_permission_matrix_denies_by_default() -> None:
     A = d.Accion
     assert d.puede(["orders.solicitante"], A.CREAR_SOLICITUD)
     assert not d.puede(["orders.solicitante"], A.VALIDAR)
@@ -586,7 +587,8 @@ def test_ho_l09_edit_guard() -> None:
         lu("W", T - timedelta(days=1), "W-01", 10),
     ],
 )
-def test_ho_d10_manual_line_never_bypasses_eligibility(snap: Snap) -> None:
+@pytest.mark.spec("HO-D10")
+def test_manual_line_never_bypasses_eligibility(snap: Snap) -> None:
     with pytest.raises(d.DomainError) as e:
         d.verificar_linea_manual(
             producto_item_id=P,

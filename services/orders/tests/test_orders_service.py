@@ -670,7 +670,8 @@ async def test_db_constraints_enforce_rules(world: World) -> None:
         await s.rollback()
 
 
-async def test_ho_d06_validated_request_is_not_edited_in_place(world: World) -> None:
+@pytest.mark.spec("HO-D06")
+async def test_validated_request_is_not_edited_in_place(world: World) -> None:
     sol, _ = await f01(world)
     async with world.sessionmaker() as s, s.begin():
         with pytest.raises(d.Conflict) as e:

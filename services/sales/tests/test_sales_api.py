@@ -303,7 +303,8 @@ async def test_ac_p14_tampered_subtotal(ctx: Ctx) -> None:
     await sell(ctx, line(ctx, subtotal="187.80"))  # exact match accepted
 
 
-async def test_ac_d13_preview_uses_keywords(ctx: Ctx) -> None:
+@pytest.mark.spec("AC-D13")
+async def test_price_preview_answers_the_canonical_price(ctx: Ctx) -> None:
     # the legacy AJAX endpoint always failed; the preview answers with the canonical price
     body = {
         "producto_id": ctx.ids["p"],
@@ -536,7 +537,8 @@ def _routes() -> list[APIRoute]:
     return [r for r in api.router.routes if isinstance(r, APIRoute)]
 
 
-async def test_ac_d01_every_endpoint_requires_auth(ctx: Ctx) -> None:
+@pytest.mark.spec("AC-D01")
+async def test_every_endpoint_requires_a_token(ctx: Ctx) -> None:
     for route in _routes():
         path = route.path.replace("{id_venta}", "1").replace("{id_cotizacion}", "1")
         path = path.replace("{id_material}", "1").replace("{id_producto}", "1")
@@ -567,7 +569,8 @@ ADMIN_ONLY = {
 }
 
 
-async def test_ac_d01_admin_only_endpoints(ctx: Ctx) -> None:
+@pytest.mark.spec("AC-D01")
+async def test_admin_only_endpoints_refuse_a_seller(ctx: Ctx) -> None:
     seen = set()
     for route in _routes():
         for method in route.methods:
@@ -603,7 +606,8 @@ async def test_bad_line_input_names_field(ctx: Ctx, patch: dict[str, Any], field
     assert await ctx.count(Venta) == 0
 
 
-async def test_ac_d09_sale_payload_validation(ctx: Ctx) -> None:
+@pytest.mark.spec("AC-D09")
+async def test_invalid_sale_payloads_are_rejected_and_write_nothing(ctx: Ctx) -> None:
     r = await ctx.client.post(
         "/ventas", json={"carrito": [line(ctx)], "estatus": "pagada"}, headers=ctx.vend
     )
@@ -643,7 +647,8 @@ async def test_illegal_state_change(ctx: Ctx) -> None:
     problem(await ctx.client.get("/ventas/999", headers=ctx.vend), 404, "VENTA_NO_EXISTE")
 
 
-async def test_ac_d27_content_type_with_parameters(ctx: Ctx) -> None:
+@pytest.mark.spec("AC-D27")
+async def test_json_content_type_with_parameters_is_accepted(ctx: Ctx) -> None:
     import json
 
     r = await ctx.client.post(
@@ -847,7 +852,8 @@ async def test_demo_seed_is_idempotent(tmp_path: Path) -> None:
     await engine.dispose()
 
 
-async def test_ac_d08_one_alert_per_material(ctx: Ctx) -> None:
+@pytest.mark.spec("AC-D08")
+async def test_one_stock_alert_per_material(ctx: Ctx) -> None:
     await ok(
         await ctx.client.post(
             f"/materiales/{ctx.ids['m']}/conteo", json={"contado": 6}, headers=ctx.admin

@@ -586,7 +586,8 @@ def test_folios() -> None:
     assert d.folio_cotizacion(4) == "COT-0004"
 
 
-def test_ac_d23_business_date() -> None:
+@pytest.mark.spec("AC-D23")
+def test_business_date_is_the_mexico_city_date_of_the_instant() -> None:
     # 2026-05-08 01:30 UTC is still 2026-05-07 in Mexico City (UTC-6)
     assert d.business_date(datetime(2026, 5, 8, 1, 30, tzinfo=UTC)) == date(2026, 5, 7)
     assert d.business_date(datetime(2026, 5, 8, 7, 0, tzinfo=UTC)) == date(2026, 5, 8)
@@ -594,7 +595,8 @@ def test_ac_d23_business_date() -> None:
         d.business_date(datetime(2026, 5, 8))
 
 
-def test_ac_d20_iso_week_key() -> None:
+@pytest.mark.spec("AC-D20")
+def test_period_keys_use_the_iso_week_year() -> None:
     assert d.period_key(date(2024, 12, 30), d.Periodo.SEMANA) == "2025-W01"
     assert d.period_key(date(2026, 5, 8), d.Periodo.MES) == "2026-05"
     assert d.period_key(date(2026, 5, 8), d.Periodo.ANIO) == "2026"

@@ -10,7 +10,6 @@ Runs on a throwaway cluster of its own (``deploy.local``), so stopping it distur
 from __future__ import annotations
 
 import logging
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -28,6 +27,7 @@ from nexo_messaging.dlq import H_REASON, dlq_topic
 from nexo_messaging.memory import MemoryBroker, MemoryTransport
 from nexo_messaging.runtime import MessagingRuntime
 from nexo_messaging.transport import OutMessage, Transport
+from nexo_testing.outage import private_postgres, stop_fast
 from service_defaults.db import create_engine
 from service_defaults.logging import configure_logging
 
@@ -40,28 +40,8 @@ MAX_ATTEMPTS = 3
 
 @pytest.fixture(scope="module")
 def pg_server() -> Iterator[Any]:
-    from deploy.local import InfraError, PostgresServer
-
-    try:
-        server = PostgresServer(max_connections=50).start()
-    except InfraError as exc:
-        msg = f"local PostgreSQL is not available: {exc}"
-        if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}:
-            pytest.fail(msg, pytrace=False)
-        pytest.skip(msg)
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-def stop_fast(server: Any) -> None:
-    """An operator's restart: sessions terminated (57P01), new connections refused."""
-    proc = server._run(
-        str(server.bindir / "pg_ctl"), "stop", "-D", str(server.datadir), "-m", "fast"
-    )
-    assert proc.returncode == 0, proc.stderr
-    server._started = False
+    """A cluster of this module's own: stopping it disturbs no other test."""
+    yield from private_postgres(max_connections=50)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Shared helpers of the gateway tests: tokens, free ports, in-process uvicorn servers."""
+"""Shared helpers of the gateway tests: tokens, free ports, in-process uvicorn servers, the
+sales catalogue a sale through the gateway needs (the generic harness is `nexo_testing`)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 import uvicorn
 
+import nexo_testing
 from gateway.settings import GatewaySettings
+from nexo_testing import ok
 from service_defaults.auth import issue_token
 
 
@@ -20,7 +24,31 @@ def make_token(roles: Iterable[str], sub: str = "tester", **settings: Any) -> st
 
 
 def bearer(roles: Iterable[str], sub: str = "tester") -> dict[str, str]:
-    return {"Authorization": f"Bearer {make_token(roles, sub)}"}
+    return nexo_testing.bearer(GatewaySettings(env="test"), sub, *roles)
+
+
+async def seed_sales_catalogue(
+    client: httpx.AsyncClient, admin: dict[str, str], *, stock_actual: int, stock_minimo: int = 1
+) -> dict[str, int]:
+    """Through the gateway's ``/api/sales``: the laser rate, the 3 mm tabulador row, a product
+    and a material; returns their ids (``p``, ``m``)."""
+    base = "/api/sales"
+    await ok(
+        await client.put(
+            f"{base}/configuracion/tarifa", json={"tarifa_laser_minuto": "15.00"}, headers=admin
+        )
+    )
+    await ok(
+        await client.put(
+            f"{base}/configuracion/tabulador/3", json={"factor_costo": "450.0000"}, headers=admin
+        )
+    )
+    p = await ok(
+        await client.post(f"{base}/productos", json={"nombre": "Letrero"}, headers=admin), 201
+    )
+    material = {"descripcion": "M", "stock_actual": stock_actual, "stock_minimo": stock_minimo}
+    m = await ok(await client.post(f"{base}/materiales", json=material, headers=admin), 201)
+    return {"p": p["id_producto"], "m": m["id_material"]}
 
 
 def free_port() -> int:

@@ -20,43 +20,12 @@ from gateway.settings import GatewaySettings
 from sales.main import create_app as create_sales
 from sales.settings import SalesSettings
 
-from .gateway_testkit import bearer, free_port, serve, wait_for
+from .gateway_testkit import bearer, free_port, seed_sales_catalogue, serve, wait_for
 
 pytestmark = pytest.mark.integration
 
 ADMIN = bearer(["sales.admin"], sub="admin1")
 VEND = bearer(["sales.vendedor"], sub="vendedor1")
-
-
-async def _ok(r: httpx.Response, status: int = 200) -> Any:
-    assert r.status_code == status, r.text
-    return r.json()
-
-
-async def _seed(client: httpx.AsyncClient) -> dict[str, int]:
-    base = "/api/sales"
-    await _ok(
-        await client.put(
-            f"{base}/configuracion/tarifa", json={"tarifa_laser_minuto": "15.00"}, headers=ADMIN
-        )
-    )
-    await _ok(
-        await client.put(
-            f"{base}/configuracion/tabulador/3", json={"factor_costo": "450.0000"}, headers=ADMIN
-        )
-    )
-    p = await _ok(
-        await client.post(f"{base}/productos", json={"nombre": "Letrero"}, headers=ADMIN), 201
-    )
-    m = await _ok(
-        await client.post(
-            f"{base}/materiales",
-            json={"descripcion": "M", "stock_actual": 1000, "stock_minimo": 1},
-            headers=ADMIN,
-        ),
-        201,
-    )
-    return {"p": p["id_producto"], "m": m["id_material"]}
 
 
 async def test_sale_committed_after_a_gateway_timeout_is_replayed_on_retry(
@@ -75,7 +44,7 @@ async def test_sale_committed_after_a_gateway_timeout_is_replayed_on_retry(
             transport=httpx.ASGITransport(app=gw.app), base_url="http://gw", timeout=30
         ) as client,
     ):
-        ids = await _seed(client)
+        ids = await seed_sales_catalogue(client, ADMIN, stock_actual=1000)
         cart = {
             "carrito": [
                 {

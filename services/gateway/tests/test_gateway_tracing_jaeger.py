@@ -18,11 +18,12 @@ from deploy.local import gotools
 from deploy.local.jaeger import JaegerHandle, start_jaeger
 from gateway.main import create_app as create_gateway
 from gateway.settings import GatewaySettings
+from nexo_testing import ok
 from sales.main import create_app as create_sales
 from sales.settings import SalesSettings
 from service_defaults import tracing
 
-from .gateway_testkit import bearer, free_port, serve, wait_for
+from .gateway_testkit import bearer, free_port, seed_sales_catalogue, serve, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -57,37 +58,6 @@ def otel_env(jaeger: JaegerHandle, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         tracing.shutdown_tracing()
 
 
-async def _ok(r: httpx.Response, status: int = 200) -> Any:
-    assert r.status_code == status, r.text
-    return r.json()
-
-
-async def _seed(client: httpx.AsyncClient) -> dict[str, int]:
-    base = "/api/sales"
-    await _ok(
-        await client.put(
-            f"{base}/configuracion/tarifa", json={"tarifa_laser_minuto": "15.00"}, headers=ADMIN
-        )
-    )
-    await _ok(
-        await client.put(
-            f"{base}/configuracion/tabulador/3", json={"factor_costo": "450.0000"}, headers=ADMIN
-        )
-    )
-    p = await _ok(
-        await client.post(f"{base}/productos", json={"nombre": "Letrero"}, headers=ADMIN), 201
-    )
-    m = await _ok(  # one sale line takes it to its minimum: StockLow
-        await client.post(
-            f"{base}/materiales",
-            json={"descripcion": "M", "stock_actual": 2, "stock_minimo": 1},
-            headers=ADMIN,
-        ),
-        201,
-    )
-    return {"p": p["id_producto"], "m": m["id_material"]}
-
-
 async def test_one_sale_is_one_trace_in_jaeger(
     otel_env: None, jaeger: JaegerHandle, pg_database: str, kafka_bootstrap: str
 ) -> None:
@@ -116,7 +86,8 @@ async def test_one_sale_is_one_trace_in_jaeger(
         ) as client,
         httpx.AsyncClient(base_url=jaeger.query_url, timeout=10) as query,
     ):
-        ids = await _seed(client)
+        # one sale line takes the material to its minimum: StockLow
+        ids = await seed_sales_catalogue(client, ADMIN, stock_actual=2)
         cart = {
             "carrito": [
                 {
@@ -177,7 +148,7 @@ async def test_one_sale_is_one_trace_in_jaeger(
         correlation = r.headers["x-correlation-id"]
 
         async def ops_trace() -> dict[str, Any] | None:
-            view = await _ok(
+            view = await ok(
                 await client.get("/ops/api/trace", params={"q": correlation}, headers=OPS)
             )
             return view if view["source"] == "jaeger" else None

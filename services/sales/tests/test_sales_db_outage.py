@@ -11,26 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from contracts.events.sales import SaleConfirmed
 from nexo_messaging.dlq import dlq_topic
+from nexo_testing import app_client, bearer, until
+from nexo_testing.outage import private_postgres, stop_fast
 from sales.consumers import GROUP_STOCK
 from sales.main import create_app
 from sales.models import DetalleVenta, Material
 from sales.settings import SalesSettings
-from service_defaults.auth import issue_token
 
 pytestmark = pytest.mark.integration
 
@@ -39,29 +38,8 @@ START_STOCK = 100_000
 
 @pytest.fixture(scope="module")
 def pg_server() -> Iterator[Any]:
-    from deploy.local import InfraError, PostgresServer
-
-    try:
-        server = PostgresServer(max_connections=100).start()
-    except InfraError as exc:
-        msg = f"local PostgreSQL is not available: {exc}"
-        if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}:
-            pytest.fail(msg, pytrace=False)
-        pytest.skip(msg)
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-def stop_fast(server: Any) -> None:
-    """What an operator's restart does: active sessions are terminated (57P01), new
-    connections refused."""
-    proc = server._run(
-        str(server.bindir / "pg_ctl"), "stop", "-D", str(server.datadir), "-m", "fast"
-    )
-    assert proc.returncode == 0, proc.stderr
-    server._started = False
+    """A cluster of this module's own: stopping it disturbs no other test."""
+    yield from private_postgres(max_connections=100)
 
 
 class Recorder(logging.Handler):
@@ -110,33 +88,13 @@ class Answers:
         return sum(c[status] for c in self.by_path.values())
 
 
-async def until(cond: Callable[[], bool | Awaitable[bool]], deadline_s: float, what: str) -> None:
-    deadline = time.monotonic() + deadline_s
-    while True:
-        result = cond()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not met within {deadline_s}s: {what}")
-        await asyncio.sleep(0.05)
-
-
 @pytest.fixture
 async def sales_app(pg_server: Any) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     settings = SalesSettings(
         env="test", database_url=pg_server.dsn, transport="memory", db_pool_size=6
     )
     app = create_app(settings)
-    async with (
-        LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app, raise_app_exceptions=False),
-            base_url="http://sales",
-            timeout=30,
-        ) as client,
-    ):
+    async with app_client(app, "http://sales", raise_app_exceptions=False, timeout=30) as client:
         yield app, client
 
 
@@ -145,8 +103,8 @@ async def test_postgres_stopped_under_load_answers_503_then_recovers(
 ) -> None:
     app, client = sales_app
     settings = app.state.settings
-    admin = {"Authorization": f"Bearer {issue_token(settings, 'a1', ['sales.admin'])}"}
-    vend = {"Authorization": f"Bearer {issue_token(settings, 'v1', ['sales.vendedor'])}"}
+    admin = bearer(settings, "a1", "sales.admin")
+    vend = bearer(settings, "v1", "sales.vendedor")
     r = await client.put("/configuracion/tabulador/3", json={"factor_costo": "450"}, headers=admin)
     assert r.status_code == 200, r.text
     r = await client.post("/productos", json={"nombre": "Letrero"}, headers=admin)

@@ -46,7 +46,6 @@ def test_a_field_adds_the_member_and_errors_after_the_other_members() -> None:
 def test_a_field_among_the_members_keeps_its_place_and_reason_falls_back_to_title() -> None:
     exc = Rejected()
     exc.extensions = {"field": "total", "total": "3"}
-    exc.field = "total"
     problem = domain_problem(exc)
     assert list(problem.extensions) == ["field", "total", "errors"]
     assert problem.extensions["errors"] == [{"field": "total", "reason": "Rechazado"}]

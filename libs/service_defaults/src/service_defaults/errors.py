@@ -102,10 +102,10 @@ def jsonable(value: Any) -> Any:
 
 def domain_problem(exc: DomainError) -> ProblemError:
     """The problem+json answer of a domain error: its status, code, title and detail; its
-    extensions as members; with a `field`, that member plus ``errors: [{field, reason}]``
-    (a `field` given among the extensions keeps its place among them)."""
+    extensions as members; with a `field` (the attribute, else a ``field`` member among the
+    extensions, which keeps its place), that member plus ``errors: [{field, reason}]``."""
     ext = {k: jsonable(v) for k, v in exc.extensions.items()}
-    field = exc.field
+    field = exc.field if exc.field is not None else ext.get("field")
     if field:
         ext["field"] = field
         ext.setdefault("errors", [{"field": field, "reason": exc.detail or exc.title}])

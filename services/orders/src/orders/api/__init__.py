@@ -14,7 +14,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from orders.api import catalogue, documents, proposals, reports, requests, stock
-from orders.api.common import ROLES, DomainRoute
+from orders.api.common import ROLES
+from service_defaults.routing import DomainRoute
 
 router = APIRouter(route_class=DomainRoute)
 """Every route of the service, in the order the routers are listed (`orders.main` mounts it)."""

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Query
 from orders import domain as d
 from orders import queries
 from orders.api.common import (
-    DomainRoute,
     Formato,
     Lector,
     Session,
     csv_response,
 )
 from service_defaults.bounds import DomainDate, Int32
+from service_defaults.routing import DomainRoute
 
 router = APIRouter(route_class=DomainRoute)
 

@@ -5,14 +5,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
+from service_defaults.clock import utcnow
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-now_fn: Callable[[], datetime] = _utcnow
+now_fn: Callable[[], datetime] = utcnow
 """The clock (timezone-aware). Tests replace it to pin the business date."""
 
 

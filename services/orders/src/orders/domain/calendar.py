@@ -5,17 +5,19 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+from service_defaults import clock
+from service_defaults.clock import utcnow as utcnow
 
 BUSINESS_TZ = ZoneInfo("America/Mexico_City")
 
 
 def business_date(now: datetime) -> date:
-    """`now` (timezone-aware) as a date in America/Mexico_City."""
-    if now.tzinfo is None:
-        raise ValueError("naive datetime: business time needs a timezone-aware instant")
-    return now.astimezone(BUSINESS_TZ).date()
+    """`now` (timezone-aware) as a date in America/Mexico_City: the platform's business date in
+    the orders time zone."""
+    return clock.business_date(now, BUSINESS_TZ)
 
 
 FOLIO_RE = re.compile(r"^SOL-\d{8}-[0-9A-F]{6}$")
@@ -47,7 +49,3 @@ def rango_fecha_entrega(today: date, *, atrasados_hasta: date | None = None) -> 
     if atrasados_hasta is not None and today <= atrasados_hasta:
         lower = date(today.year, 1, 1)
     return lower, today + timedelta(days=7)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

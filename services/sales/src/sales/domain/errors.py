@@ -28,7 +28,6 @@ class DomainError(errors.DomainError):
         **extensions: Any,
     ) -> None:
         super().__init__(code, detail, status=status, title=title)
-        self.field = extensions.get("field")
         self.extensions = extensions
 
 

@@ -12,27 +12,31 @@ from orders import domain as d
 from orders import queries
 from orders.api.common import (
     Almacen_,
+    DomainRoute,
     Lector,
     Picker,
     Session,
     Supervisor,
     actor,
+    commit,
     config,
 )
 from orders.api.schemas import (
+    CandidatosPublic,
     LineasIn,
     MotivoOpcionalIn,
+    Pagina,
+    PropuestaPublic,
+    PropuestaResumen,
     RevisionIn,
 )
 from orders.application import common, dispatch, proposals
 from service_defaults.bounds import Int32
-from service_defaults.routing import DomainRoute
-from service_defaults.uow import unit_of_work_for
 
 router = APIRouter(route_class=DomainRoute)
 
 
-@router.get("/propuestas", tags=["propuestas"])
+@router.get("/propuestas", tags=["propuestas"], response_model=Pagina[PropuestaResumen])
 async def listar_propuestas(
     session: Session,
     user: Lector,
@@ -43,7 +47,7 @@ async def listar_propuestas(
     return await queries.listar_propuestas(session, estado, limit, offset)
 
 
-@router.get("/propuestas/{id_propuesta}", tags=["propuestas"])
+@router.get("/propuestas/{id_propuesta}", tags=["propuestas"], response_model=PropuestaPublic)
 async def detalle_propuesta(
     id_propuesta: uuid.UUID, session: Session, user: Lector
 ) -> dict[str, Any]:
@@ -51,7 +55,11 @@ async def detalle_propuesta(
     return await queries.propuesta_out(session, await common.get_propuesta(session, id_propuesta))
 
 
-@router.put("/propuestas/{id_propuesta}/items/{id_item}/lineas", tags=["propuestas"])
+@router.put(
+    "/propuestas/{id_propuesta}/items/{id_item}/lineas",
+    tags=["propuestas"],
+    response_model=PropuestaPublic,
+)
 async def editar_lineas(
     id_propuesta: uuid.UUID,
     id_item: uuid.UUID,
@@ -60,22 +68,26 @@ async def editar_lineas(
     session: Session,
     user: Almacen_,
 ) -> dict[str, Any]:
-    async with unit_of_work_for(request, session):
-        prop = await proposals.editar_item_propuesta(
-            session,
-            id_propuesta,
-            id_item,
-            [proposals.LineaDeseada(ln.id_lote_ubicacion, ln.cantidad) for ln in body.lineas],
-            actor(user),
-            config(request),
-            motivo_override=body.motivo_override,
-            version=body.version,
-        )
-        out = await queries.propuesta_out(session, prop)
+    prop = await proposals.editar_item_propuesta(
+        session,
+        id_propuesta,
+        id_item,
+        [proposals.LineaDeseada(ln.id_lote_ubicacion, ln.cantidad) for ln in body.lineas],
+        actor(user),
+        config(request),
+        motivo_override=body.motivo_override,
+        version=body.version,
+    )
+    out = await queries.propuesta_out(session, prop)
+    await commit(request, session)
     return out
 
 
-@router.get("/propuestas/{id_propuesta}/items/{id_item}/candidatos", tags=["propuestas"])
+@router.get(
+    "/propuestas/{id_propuesta}/items/{id_item}/candidatos",
+    tags=["propuestas"],
+    response_model=CandidatosPublic,
+)
 async def candidatos(
     id_propuesta: uuid.UUID,
     id_item: uuid.UUID,
@@ -89,7 +101,9 @@ async def candidatos(
     return await queries.candidatos(session, id_propuesta, id_item, config(request))
 
 
-@router.post("/propuestas/{id_propuesta}/revisar", tags=["propuestas"])
+@router.post(
+    "/propuestas/{id_propuesta}/revisar", tags=["propuestas"], response_model=PropuestaPublic
+)
 async def revisar_propuesta(
     id_propuesta: uuid.UUID,
     request: Request,
@@ -97,15 +111,19 @@ async def revisar_propuesta(
     user: Almacen_,
     body: RevisionIn | None = None,
 ) -> dict[str, Any]:
-    async with unit_of_work_for(request, session):
-        prop = await proposals.revisar_propuesta(
-            session, id_propuesta, actor(user), body.observaciones if body else ""
-        )
-        out = await queries.propuesta_out(session, prop)
+    prop = await proposals.revisar_propuesta(
+        session, id_propuesta, actor(user), body.observaciones if body else ""
+    )
+    out = await queries.propuesta_out(session, prop)
+    await commit(request, session)
     return out
 
 
-@router.post("/propuestas/{id_propuesta}/lineas/{id_linea}/recoger", tags=["propuestas"])
+@router.post(
+    "/propuestas/{id_propuesta}/lineas/{id_linea}/recoger",
+    tags=["propuestas"],
+    response_model=PropuestaPublic,
+)
 async def recoger_linea(
     id_propuesta: uuid.UUID,
     id_linea: uuid.UUID,
@@ -113,31 +131,33 @@ async def recoger_linea(
     session: Session,
     user: Picker,
 ) -> dict[str, Any]:
-    async with unit_of_work_for(request, session):
-        await proposals.recoger_linea(session, id_propuesta, id_linea, actor(user))
-        out = await queries.propuesta_out(
-            session, await common.get_propuesta(session, id_propuesta)
-        )
+    await proposals.recoger_linea(session, id_propuesta, id_linea, actor(user))
+    out = await queries.propuesta_out(session, await common.get_propuesta(session, id_propuesta))
+    await commit(request, session)
     return out
 
 
-@router.post("/propuestas/{id_propuesta}/surtir", tags=["propuestas"])
+@router.post(
+    "/propuestas/{id_propuesta}/surtir", tags=["propuestas"], response_model=PropuestaPublic
+)
 async def surtir_propuesta(
     id_propuesta: uuid.UUID, request: Request, session: Session, user: Almacen_
 ) -> dict[str, Any]:
     """Dispatch. A repeated call answers 409 YA_SURTIDA and moves nothing (HO-L03)."""
-    async with unit_of_work_for(request, session):
-        res = await dispatch.surtir_propuesta(session, id_propuesta, actor(user), config(request))
-        if res.rechazo is not None:
-            # the proposal went back to GENERADA: commit that now (not deferred to a keyed request's
-            # key row: an error answer records no key), then answer the rejection
-            await session.commit()
-            raise res.rechazo
-        out = await queries.propuesta_out(session, res.propuesta)
+    res = await dispatch.surtir_propuesta(session, id_propuesta, actor(user), config(request))
+    if res.rechazo is not None:
+        # the proposal went back to GENERADA: commit that now (not deferred to a keyed request's
+        # key row: an error answer records no key), then answer the rejection
+        await session.commit()
+        raise res.rechazo
+    out = await queries.propuesta_out(session, res.propuesta)
+    await commit(request, session)
     return out
 
 
-@router.post("/propuestas/{id_propuesta}/liberar", tags=["propuestas"])
+@router.post(
+    "/propuestas/{id_propuesta}/liberar", tags=["propuestas"], response_model=PropuestaPublic
+)
 async def liberar_propuesta(
     id_propuesta: uuid.UUID,
     request: Request,
@@ -145,9 +165,9 @@ async def liberar_propuesta(
     user: Supervisor,
     body: MotivoOpcionalIn | None = None,
 ) -> dict[str, Any]:
-    async with unit_of_work_for(request, session):
-        prop = await proposals.liberar_propuesta(
-            session, id_propuesta, actor(user), body.motivo if body else None
-        )
-        out = await queries.propuesta_out(session, prop)
+    prop = await proposals.liberar_propuesta(
+        session, id_propuesta, actor(user), body.motivo if body else None
+    )
+    out = await queries.propuesta_out(session, prop)
+    await commit(request, session)
     return out

@@ -9,24 +9,32 @@ from fastapi import APIRouter, Query
 from orders import domain as d
 from orders import queries
 from orders.api.common import (
+    DomainRoute,
     Formato,
     Lector,
     Session,
     csv_response,
 )
+from orders.api.schemas import FillRatePublic, Lista, LotePorCaducar, PendientePublic
 from service_defaults.bounds import DomainDate, Int32
-from service_defaults.routing import DomainRoute
 
 router = APIRouter(route_class=DomainRoute)
 
+CSV: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}}}
+}
+"""A report answers JSON (the response model) or, with ``formato=csv``, a CSV attachment."""
 
-@router.get("/reportes/pendientes", tags=["reportes"])
+
+@router.get(
+    "/reportes/pendientes", tags=["reportes"], response_model=Lista[PendientePublic], responses=CSV
+)
 async def reporte_pendientes(session: Session, user: Lector, formato: Formato = "json") -> Any:
     rows = await queries.reporte_pendientes(session)
     return csv_response(rows, "pendientes") if formato == "csv" else {"items": rows}
 
 
-@router.get("/reportes/fill-rate", tags=["reportes"])
+@router.get("/reportes/fill-rate", tags=["reportes"], response_model=FillRatePublic, responses=CSV)
 async def reporte_fill_rate(
     session: Session,
     user: Lector,
@@ -40,7 +48,12 @@ async def reporte_fill_rate(
     return csv_response(data["productos"], "fill-rate") if formato == "csv" else data
 
 
-@router.get("/reportes/lotes-por-caducar", tags=["reportes"])
+@router.get(
+    "/reportes/lotes-por-caducar",
+    tags=["reportes"],
+    response_model=Lista[LotePorCaducar],
+    responses=CSV,
+)
 async def reporte_lotes_por_caducar(
     session: Session,
     user: Lector,

@@ -11,52 +11,60 @@ from orders import domain as d
 from orders import queries
 from orders.api.common import (
     Cancelador,
+    DomainRoute,
     Lector,
     Session,
     Solicitante,
     Validador,
     actor,
+    commit,
     config,
 )
 from orders.api.schemas import (
+    FolioVerificado,
     MotivoIn,
     MotivoOpcionalIn,
+    Pagina,
+    PropuestaPublic,
+    SolicitudCapturada,
     SolicitudEditIn,
     SolicitudIn,
+    SolicitudPublic,
+    SolicitudResumen,
     ValidacionIn,
 )
 from orders.application import common, requests
 from service_defaults.bounds import Int32, SafeText
-from service_defaults.routing import DomainRoute
-from service_defaults.uow import unit_of_work_for
 
 router = APIRouter(route_class=DomainRoute)
 
 
-@router.post("/solicitudes", status_code=201, tags=["solicitudes"])
+@router.post(
+    "/solicitudes", status_code=201, tags=["solicitudes"], response_model=SolicitudCapturada
+)
 async def crear_solicitud(
     body: SolicitudIn, request: Request, session: Session, user: Solicitante
 ) -> dict[str, Any]:
-    async with unit_of_work_for(request, session):
-        creada = await requests.crear_solicitud(
-            session,
-            requests.NuevaSolicitud(
-                institucion_id=body.id_institucion,
-                almacen_destino_id=body.id_almacen_destino,
-                fecha_entrega_programada=body.fecha_entrega_programada,
-                items=[d.ItemCaptura(i.id_producto, i.cantidad_solicitada) for i in body.items],
-                folio_pedido=body.folio_pedido,
-                observaciones=body.observaciones,
-            ),
-            actor(user),
-            config(request),
-        )
-        out = await queries.solicitud_out(session, creada.solicitud)
+    creada = await requests.crear_solicitud(
+        session,
+        requests.NuevaSolicitud(
+            institucion_id=body.id_institucion,
+            almacen_destino_id=body.id_almacen_destino,
+            fecha_entrega_programada=body.fecha_entrega_programada,
+            items=[d.ItemCaptura(i.id_producto, i.cantidad_solicitada) for i in body.items],
+            folio_pedido=body.folio_pedido,
+            observaciones=body.observaciones,
+        ),
+        actor(user),
+        config(request),
+    )
+    out = await queries.solicitud_out(session, creada.solicitud)
+    await commit(request, session)
     out["advertencias"] = creada.advertencias
     return out
 
 
-@router.get("/solicitudes", tags=["solicitudes"])
+@router.get("/solicitudes", tags=["solicitudes"], response_model=Pagina[SolicitudResumen])
 async def listar_solicitudes(
     session: Session,
     user: Lector,
@@ -68,7 +76,7 @@ async def listar_solicitudes(
     return await queries.listar_solicitudes(session, estado, folio, limit, offset)
 
 
-@router.get("/solicitudes/verificar-folio", tags=["solicitudes"])
+@router.get("/solicitudes/verificar-folio", tags=["solicitudes"], response_model=FolioVerificado)
 async def verificar_folio(
     session: Session,
     user: Lector,
@@ -79,14 +87,14 @@ async def verificar_folio(
     return await queries.verificar_folio(session, folio, id_solicitud)
 
 
-@router.get("/solicitudes/{id_solicitud}", tags=["solicitudes"])
+@router.get("/solicitudes/{id_solicitud}", tags=["solicitudes"], response_model=SolicitudPublic)
 async def detalle_solicitud(
     id_solicitud: uuid.UUID, session: Session, user: Lector
 ) -> dict[str, Any]:
     return await queries.solicitud_out(session, await common.get_solicitud(session, id_solicitud))
 
 
-@router.put("/solicitudes/{id_solicitud}", tags=["solicitudes"])
+@router.put("/solicitudes/{id_solicitud}", tags=["solicitudes"], response_model=SolicitudCapturada)
 async def editar_solicitud(
     id_solicitud: uuid.UUID,
     body: SolicitudEditIn,
@@ -94,28 +102,30 @@ async def editar_solicitud(
     session: Session,
     user: Solicitante,
 ) -> dict[str, Any]:
-    async with unit_of_work_for(request, session):
-        editada = await requests.editar_solicitud(
-            session,
-            id_solicitud,
-            requests.NuevaSolicitud(
-                institucion_id=body.id_institucion,
-                almacen_destino_id=body.id_almacen_destino,
-                fecha_entrega_programada=body.fecha_entrega_programada,
-                items=[d.ItemCaptura(i.id_producto, i.cantidad_solicitada) for i in body.items],
-                folio_pedido=body.folio_pedido,
-                observaciones=body.observaciones,
-            ),
-            actor(user),
-            config(request),
-            version=body.version,
-        )
-        out = await queries.solicitud_out(session, editada.solicitud)
+    editada = await requests.editar_solicitud(
+        session,
+        id_solicitud,
+        requests.NuevaSolicitud(
+            institucion_id=body.id_institucion,
+            almacen_destino_id=body.id_almacen_destino,
+            fecha_entrega_programada=body.fecha_entrega_programada,
+            items=[d.ItemCaptura(i.id_producto, i.cantidad_solicitada) for i in body.items],
+            folio_pedido=body.folio_pedido,
+            observaciones=body.observaciones,
+        ),
+        actor(user),
+        config(request),
+        version=body.version,
+    )
+    out = await queries.solicitud_out(session, editada.solicitud)
+    await commit(request, session)
     out["advertencias"] = editada.advertencias
     return out
 
 
-@router.post("/solicitudes/{id_solicitud}/validar", tags=["solicitudes"])
+@router.post(
+    "/solicitudes/{id_solicitud}/validar", tags=["solicitudes"], response_model=SolicitudPublic
+)
 async def validar_solicitud(
     id_solicitud: uuid.UUID,
     body: ValidacionIn,
@@ -123,46 +133,48 @@ async def validar_solicitud(
     session: Session,
     user: Validador,
 ) -> dict[str, Any]:
-    async with unit_of_work_for(request, session):
-        seen: set[uuid.UUID] = set()
-        for idx, it in enumerate(body.items):
-            if it.id_item in seen:
-                raise d.DomainError(
-                    "ITEM_DUPLICADO",
-                    "Item repetido en la validación.",
-                    field=f"items.{idx}.id_item",
-                )
-            seen.add(it.id_item)
-        sol = await requests.validar_solicitud(
-            session,
-            id_solicitud,
-            {
-                it.id_item: d.Aprobacion(
-                    it.cantidad_aprobada,
-                    it.justificacion_codigo.value if it.justificacion_codigo else None,
-                    it.justificacion,
-                )
-                for it in body.items
-            },
-            actor(user),
-            observaciones=body.observaciones,
-            version=body.version,
-        )
-        out = await queries.solicitud_out(session, sol)
+    seen: set[uuid.UUID] = set()
+    for idx, it in enumerate(body.items):
+        if it.id_item in seen:
+            raise d.DomainError(
+                "ITEM_DUPLICADO", "Item repetido en la validación.", field=f"items.{idx}.id_item"
+            )
+        seen.add(it.id_item)
+    sol = await requests.validar_solicitud(
+        session,
+        id_solicitud,
+        {
+            it.id_item: d.Aprobacion(
+                it.cantidad_aprobada,
+                it.justificacion_codigo.value if it.justificacion_codigo else None,
+                it.justificacion,
+            )
+            for it in body.items
+        },
+        actor(user),
+        observaciones=body.observaciones,
+        version=body.version,
+    )
+    out = await queries.solicitud_out(session, sol)
+    await commit(request, session)
     return out
 
 
-@router.post("/solicitudes/{id_solicitud}/rechazar", tags=["solicitudes"])
+@router.post(
+    "/solicitudes/{id_solicitud}/rechazar", tags=["solicitudes"], response_model=SolicitudPublic
+)
 async def rechazar_solicitud(
     id_solicitud: uuid.UUID, body: MotivoIn, request: Request, session: Session, user: Validador
 ) -> dict[str, Any]:
-    async with unit_of_work_for(request, session):
-        sol = await requests.rechazar_solicitud(session, id_solicitud, body.motivo, actor(user))
-        out = await queries.solicitud_out(session, sol)
+    sol = await requests.rechazar_solicitud(session, id_solicitud, body.motivo, actor(user))
+    out = await queries.solicitud_out(session, sol)
+    await commit(request, session)
     return out
 
 
-@router.post("/solicitudes/{id_solicitud}/cancelar", tags=["solicitudes"])
+@router.post(
+    "/solicitudes/{id_solicitud}/cancelar", tags=["solicitudes"], response_model=SolicitudPublic
+)
 async def cancelar_solicitud(
     id_solicitud: uuid.UUID,
     request: Request,
@@ -170,15 +182,17 @@ async def cancelar_solicitud(
     user: Cancelador,
     body: MotivoOpcionalIn | None = None,
 ) -> dict[str, Any]:
-    async with unit_of_work_for(request, session):
-        sol = await requests.cancelar_solicitud(
-            session, id_solicitud, actor(user), body.motivo if body else None
-        )
-        out = await queries.solicitud_out(session, sol)
+    sol = await requests.cancelar_solicitud(
+        session, id_solicitud, actor(user), body.motivo if body else None
+    )
+    out = await queries.solicitud_out(session, sol)
+    await commit(request, session)
     return out
 
 
-@router.get("/solicitudes/{id_solicitud}/propuesta", tags=["propuestas"])
+@router.get(
+    "/solicitudes/{id_solicitud}/propuesta", tags=["propuestas"], response_model=PropuestaPublic
+)
 async def propuesta_de_solicitud(
     id_solicitud: uuid.UUID, session: Session, user: Lector
 ) -> dict[str, Any]:

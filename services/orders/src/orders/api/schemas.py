@@ -1,19 +1,38 @@
-"""Request bodies of the orders API (pydantic); vocabulary types derive from
-`orders.domain.vocab`."""
+"""HTTP schemas of the orders API: SQLModel families (non-table) as in the FastAPI template —
+`<Thing>Base` (fields shared with the table model, in `orders.models`), `<Thing>Create` /
+`<Thing>Update` (request bodies: extra fields forbidden, text stripped) and `<Thing>Public`
+(answers). Vocabulary types derive from `orders.domain.vocab`.
+
+The answers are the read models `orders.queries` renders (dates and timestamps already ISO
+text, quantities as integers, percentages as decimal text); the Public models declare them
+field for field, so the OpenAPI document describes every answer and FastAPI serialises through
+them. The earlier request names (`SolicitudIn`, `LoteIn`, ...) stay as aliases.
+"""
 
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+from sqlmodel import SQLModel
+from sqlmodel._compat import SQLModelConfig
 
 from orders import domain as d
 from service_defaults.bounds import DomainDate, Id32, Int32, SafeText
 
+if TYPE_CHECKING:
+    EstadoLoteValor = int
+    EstadoUbicacionValor = str
+else:
+    EstadoLoteValor = Literal[d.values(d.EstadoLote)]
+    EstadoUbicacionValor = Literal[d.values(d.EstadoUbicacion)]
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+class _In(SQLModel):
+    """A request body: unknown fields are an error, text is stripped."""
+
+    model_config = SQLModelConfig(extra="forbid", str_strip_whitespace=True)
 
 
 Cantidad = Annotated[int, Field(ge=1, le=1_000_000)]
@@ -22,21 +41,43 @@ Cantidad = Annotated[int, Field(ge=1, le=1_000_000)]
 Texto = Annotated[str, Field(max_length=2000)]
 
 
-class ItemIn(_In):
+IsoFecha = Annotated[str, Field(description="ISO 8601 date (YYYY-MM-DD)")]
+IsoInstante = Annotated[str, Field(description="ISO 8601 timestamp")]
+
+T = TypeVar("T")
+
+
+class Lista(SQLModel, Generic[T]):
+    """The shape of every list answer: its rows under `items`."""
+
+    items: list[T]
+
+
+class Pagina(Lista[T], Generic[T]):
+    """A page of a list answer: the rows and the `limit` / `offset` they were read with."""
+
+    limit: int
+    offset: int
+
+
+# ------------------------------------------------------------------------------ requests
+
+
+class SolicitudItemCreate(_In):
     id_producto: Id32 = Field(gt=0)
     cantidad_solicitada: Cantidad
 
 
-class SolicitudIn(_In):
+class SolicitudCreate(_In):
     id_institucion: Id32 = Field(gt=0)
     id_almacen_destino: Id32 = Field(gt=0)
     fecha_entrega_programada: DomainDate
     folio_pedido: SafeText | None = Field(default=None, max_length=100)
     observaciones: Texto = ""
-    items: list[ItemIn] = Field(min_length=1, max_length=10_000)
+    items: list[SolicitudItemCreate] = Field(min_length=1, max_length=10_000)
 
 
-class SolicitudEditIn(SolicitudIn):
+class SolicitudUpdate(SolicitudCreate):
     version: Int32 | None = Field(default=None, ge=1)
 
 
@@ -61,6 +102,54 @@ class MotivoOpcionalIn(_In):
     motivo: SafeText | None = Field(default=None, max_length=2000)
 
 
+class SolicitudItemPublic(SQLModel):
+    id: uuid.UUID
+    id_producto: int
+    clave_cnis: str | None
+    cantidad_solicitada: int
+    cantidad_aprobada: int | None
+    justificacion_codigo: str | None
+    justificacion: str | None
+
+
+class SolicitudResumen(SQLModel):
+    """A request in a list."""
+
+    id: uuid.UUID
+    folio: str
+    folio_pedido: str | None
+    estado: d.EstadoSolicitud
+    fecha_entrega_programada: IsoFecha
+    fecha_solicitud: IsoInstante
+
+
+class SolicitudPublic(SolicitudResumen):
+    id_institucion: int
+    id_almacen_destino: int
+    usuario_solicitante: str
+    usuario_validacion: str | None
+    fecha_validacion: IsoInstante | None
+    observaciones: str
+    observaciones_validacion: str
+    version: int
+    id_propuesta_activa: uuid.UUID | None
+    items: list[SolicitudItemPublic]
+
+
+class SolicitudCapturada(SolicitudPublic):
+    """A created or edited request, with the capture's warnings (nothing was refused)."""
+
+    advertencias: list[str]
+
+
+class FolioVerificado(SQLModel):
+    existe_activo: bool
+    existe_cancelado: bool
+
+
+# ------------------------------------------------------------------------------ proposals
+
+
 class RevisionIn(_In):
     observaciones: Texto = ""
 
@@ -76,40 +165,150 @@ class LineasIn(_In):
     version: Int32 | None = Field(default=None, ge=1)
 
 
-if TYPE_CHECKING:
-    EstadoLoteValor = int
-    EstadoUbicacionValor = str
-else:
-    EstadoLoteValor = Literal[d.values(d.EstadoLote)]
-    EstadoUbicacionValor = Literal[d.values(d.EstadoUbicacion)]
+class LineaPublic(SQLModel):
+    """A reservation / pick line of a proposal item."""
+
+    id: uuid.UUID
+    id_lote_ubicacion: int
+    id_lote: int
+    numero_lote: str
+    fecha_caducidad: IsoFecha | None
+    ubicacion: str
+    cantidad_asignada: int
+    estado_linea: d.EstadoLinea
+    override_caducidad: bool
+    motivo_override: str | None
+    no_elegible: bool
 
 
-class EstadoLoteIn(_In):
-    estado: EstadoLoteValor
-    motivo: SafeText = Field(min_length=1, max_length=2000)
+class PropuestaItemPublic(SQLModel):
+    id: uuid.UUID
+    id_item_solicitud: uuid.UUID
+    id_producto: int
+    clave_cnis: str
+    cantidad_aprobada: int
+    cantidad_disponible: int
+    cantidad_propuesta: int
+    cantidad_surtida: int
+    cantidad_pendiente: int
+    estado: d.EstadoItemPropuesta
+    observaciones: str
+    lotes: list[LineaPublic]
 
 
-class InstitucionIn(_In):
+class PropuestaResumen(SQLModel):
+    """A proposal in a list, with its request's folio."""
+
+    id: uuid.UUID
+    id_solicitud: uuid.UUID
+    folio: str
+    estado: d.EstadoPropuesta
+    total_solicitado: int
+    total_propuesto: int
+
+
+class PropuestaPublic(SQLModel):
+    id: uuid.UUID
+    id_solicitud: uuid.UUID
+    estado: d.EstadoPropuesta
+    version: int
+    fecha_generacion: IsoInstante
+    fecha_revision: IsoInstante | None
+    fecha_surtimiento: IsoInstante | None
+    requiere_replanificacion: bool
+    total_solicitado: int
+    total_disponible: int
+    total_propuesto: int
+    cobertura: str = Field(description="Decimal percentage of the approved quantity available")
+    items: list[PropuestaItemPublic]
+
+
+class CandidatoPublic(SQLModel):
+    id_lote_ubicacion: int
+    id_lote: int
+    numero_lote: str
+    ubicacion: str
+    fecha_caducidad: IsoFecha | None
+    cantidad: int
+    disponible: int
+    requiere_override: bool
+
+
+class CandidatosPublic(SQLModel):
+    umbral_caducidad: IsoFecha
+    candidatos: list[CandidatoPublic]
+
+
+# ------------------------------------------------------------------------------ catalogue
+# `<Thing>Base`: the fields a request and an answer share, named and bounded as the table's
+# columns (`orders.models`; `test_orders_openapi` checks the lengths agree)
+
+
+class InstitucionBase(SQLModel):
     clue: SafeText = Field(min_length=1, max_length=20)
     denominacion: SafeText = Field(min_length=1, max_length=200)
 
 
-class AlmacenIn(_In):
-    id_institucion: Id32 = Field(gt=0)
+class AlmacenBase(SQLModel):
     nombre: SafeText = Field(min_length=1, max_length=150)
     codigo: SafeText = Field(min_length=1, max_length=50)
     es_central: bool = False
 
 
-class UbicacionIn(_In):
-    id_almacen: Id32 = Field(gt=0)
+class UbicacionBase(SQLModel):
     codigo: SafeText = Field(min_length=1, max_length=50)
     estado: EstadoUbicacionValor = d.EstadoUbicacion.DISPONIBLE.value
 
 
-class ProductoIn(_In):
+class ProductoBase(SQLModel):
     clave_cnis: SafeText = Field(min_length=1, max_length=150)
     descripcion: SafeText = Field(default="", max_length=2000)
+
+
+class LoteBase(SQLModel):
+    numero_lote: SafeText = Field(min_length=1, max_length=50)
+    estado: EstadoLoteValor = d.EstadoLote.DISPONIBLE.value
+
+
+class InstitucionCreate(_In, InstitucionBase):
+    pass
+
+
+class InstitucionPublic(InstitucionBase):
+    id: int
+
+
+class AlmacenCreate(_In, AlmacenBase):
+    id_institucion: Id32 = Field(gt=0)
+
+
+class AlmacenPublic(AlmacenBase):
+    id: int
+
+
+class UbicacionCreate(_In, UbicacionBase):
+    id_almacen: Id32 = Field(gt=0)
+
+
+class UbicacionPublic(UbicacionBase):
+    id: int
+    id_almacen: int
+
+
+class ProductoCreate(_In, ProductoBase):
+    pass
+
+
+class ProductoPublic(ProductoBase):
+    id: int
+
+
+# ------------------------------------------------------------------------------ stock
+
+
+class EstadoLoteUpdate(_In):
+    estado: EstadoLoteValor
+    motivo: SafeText = Field(min_length=1, max_length=2000)
 
 
 class StockIn(_In):
@@ -117,10 +316,104 @@ class StockIn(_In):
     cantidad: int = Field(ge=0, le=100_000_000)
 
 
-class LoteIn(_In):
+class LoteCreate(_In, LoteBase):
     id_producto: Id32 = Field(gt=0)
     id_institucion: Id32 = Field(gt=0)
-    numero_lote: SafeText = Field(min_length=1, max_length=50)
     fecha_caducidad: DomainDate | None
-    estado: EstadoLoteValor = d.EstadoLote.DISPONIBLE.value
     ubicaciones: list[StockIn] = Field(min_length=1, max_length=200)
+
+
+class LoteUbicacionPublic(SQLModel):
+    id_lote_ubicacion: int
+    id_ubicacion: int
+    codigo: str
+    id_almacen: int
+    estado_ubicacion: EstadoUbicacionValor
+    cantidad: int
+    cantidad_reservada: int
+    disponible: int
+
+
+class LotePublic(LoteBase):
+    id: int
+    id_producto: int
+    fecha_caducidad: IsoFecha | None
+    cantidad_disponible: int = Field(description="Σ locations (HO-D21)")
+    cantidad_reservada: int
+    ubicaciones: list[LoteUbicacionPublic]
+
+
+class MovimientoPublic(SQLModel):
+    id: int
+    id_lote: int
+    numero_lote: str
+    id_lote_ubicacion: int | None
+    tipo_movimiento: d.TipoMovimiento
+    cantidad: int
+    cantidad_anterior: int
+    cantidad_nueva: int
+    motivo: str
+    documento_referencia: str | None
+    pedido: str | None
+    folio: str | None
+    id_institucion_destino: int | None
+    usuario: str
+    fecha_movimiento: IsoInstante
+
+
+class JobCaducidadPublic(SQLModel):
+    lotes_caducados: list[str] = Field(description="Lot numbers that expired in this run")
+    lineas_marcadas: int
+    propuestas_replanificar: list[str] = Field(
+        description="Ids of the proposals marked for replanning"
+    )
+
+
+# ------------------------------------------------------------------------------ reports
+
+
+class PendientePublic(SQLModel):
+    folio: str
+    folio_pedido: str | None
+    estado: d.EstadoSolicitud
+    clue: str
+    institucion: str
+    fecha_entrega_programada: IsoFecha
+    dias_atraso: int
+
+
+class FillRateProducto(SQLModel):
+    clave_cnis: str
+    cantidad_aprobada: int
+    cantidad_surtida: int
+    fill_rate: str = Field(description="Decimal percentage surtida / aprobada")
+
+
+class FillRatePublic(SQLModel):
+    cantidad_aprobada: int
+    cantidad_surtida: int
+    fill_rate: str = Field(description="Decimal percentage surtida / aprobada")
+    productos: list[FillRateProducto]
+
+
+class LotePorCaducar(SQLModel):
+    id_lote: int
+    numero_lote: str
+    clave_cnis: str
+    fecha_caducidad: IsoFecha
+    dias_para_caducidad: int | None
+    estado: EstadoLoteValor
+    cantidad_disponible: int
+    cantidad_reservada: int
+
+
+# the request names the routers used before the families (same classes)
+ItemIn = SolicitudItemCreate
+SolicitudIn = SolicitudCreate
+SolicitudEditIn = SolicitudUpdate
+EstadoLoteIn = EstadoLoteUpdate
+InstitucionIn = InstitucionCreate
+AlmacenIn = AlmacenCreate
+UbicacionIn = UbicacionCreate
+ProductoIn = ProductoCreate
+LoteIn = LoteCreate

@@ -12,13 +12,11 @@ from orders import domain as d
 from orders import queries
 from orders.api.common import (
     Almacen_,
-    DomainRoute,
     Lector,
     Picker,
     Session,
     Supervisor,
     actor,
-    commit,
     config,
 )
 from orders.api.schemas import (
@@ -32,6 +30,8 @@ from orders.api.schemas import (
 )
 from orders.application import common, dispatch, proposals
 from service_defaults.bounds import Int32
+from service_defaults.routing import DomainRoute
+from service_defaults.uow import unit_of_work_for
 
 router = APIRouter(route_class=DomainRoute)
 
@@ -68,18 +68,18 @@ async def editar_lineas(
     session: Session,
     user: Almacen_,
 ) -> dict[str, Any]:
-    prop = await proposals.editar_item_propuesta(
-        session,
-        id_propuesta,
-        id_item,
-        [proposals.LineaDeseada(ln.id_lote_ubicacion, ln.cantidad) for ln in body.lineas],
-        actor(user),
-        config(request),
-        motivo_override=body.motivo_override,
-        version=body.version,
-    )
-    out = await queries.propuesta_out(session, prop)
-    await commit(request, session)
+    async with unit_of_work_for(request, session):
+        prop = await proposals.editar_item_propuesta(
+            session,
+            id_propuesta,
+            id_item,
+            [proposals.LineaDeseada(ln.id_lote_ubicacion, ln.cantidad) for ln in body.lineas],
+            actor(user),
+            config(request),
+            motivo_override=body.motivo_override,
+            version=body.version,
+        )
+        out = await queries.propuesta_out(session, prop)
     return out
 
 
@@ -111,11 +111,11 @@ async def revisar_propuesta(
     user: Almacen_,
     body: RevisionIn | None = None,
 ) -> dict[str, Any]:
-    prop = await proposals.revisar_propuesta(
-        session, id_propuesta, actor(user), body.observaciones if body else ""
-    )
-    out = await queries.propuesta_out(session, prop)
-    await commit(request, session)
+    async with unit_of_work_for(request, session):
+        prop = await proposals.revisar_propuesta(
+            session, id_propuesta, actor(user), body.observaciones if body else ""
+        )
+        out = await queries.propuesta_out(session, prop)
     return out
 
 
@@ -131,9 +131,11 @@ async def recoger_linea(
     session: Session,
     user: Picker,
 ) -> dict[str, Any]:
-    await proposals.recoger_linea(session, id_propuesta, id_linea, actor(user))
-    out = await queries.propuesta_out(session, await common.get_propuesta(session, id_propuesta))
-    await commit(request, session)
+    async with unit_of_work_for(request, session):
+        await proposals.recoger_linea(session, id_propuesta, id_linea, actor(user))
+        out = await queries.propuesta_out(
+            session, await common.get_propuesta(session, id_propuesta)
+        )
     return out
 
 
@@ -144,14 +146,14 @@ async def surtir_propuesta(
     id_propuesta: uuid.UUID, request: Request, session: Session, user: Almacen_
 ) -> dict[str, Any]:
     """Dispatch. A repeated call answers 409 YA_SURTIDA and moves nothing (HO-L03)."""
-    res = await dispatch.surtir_propuesta(session, id_propuesta, actor(user), config(request))
-    if res.rechazo is not None:
-        # the proposal went back to GENERADA: commit that now (not deferred to a keyed request's
-        # key row: an error answer records no key), then answer the rejection
-        await session.commit()
-        raise res.rechazo
-    out = await queries.propuesta_out(session, res.propuesta)
-    await commit(request, session)
+    async with unit_of_work_for(request, session):
+        res = await dispatch.surtir_propuesta(session, id_propuesta, actor(user), config(request))
+        if res.rechazo is not None:
+            # the proposal went back to GENERADA: commit that now (not deferred to a keyed request's
+            # key row: an error answer records no key), then answer the rejection
+            await session.commit()
+            raise res.rechazo
+        out = await queries.propuesta_out(session, res.propuesta)
     return out
 
 
@@ -165,9 +167,9 @@ async def liberar_propuesta(
     user: Supervisor,
     body: MotivoOpcionalIn | None = None,
 ) -> dict[str, Any]:
-    prop = await proposals.liberar_propuesta(
-        session, id_propuesta, actor(user), body.motivo if body else None
-    )
-    out = await queries.propuesta_out(session, prop)
-    await commit(request, session)
+    async with unit_of_work_for(request, session):
+        prop = await proposals.liberar_propuesta(
+            session, id_propuesta, actor(user), body.motivo if body else None
+        )
+        out = await queries.propuesta_out(session, prop)
     return out

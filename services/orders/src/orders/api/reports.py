@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query
 from orders import domain as d
 from orders import queries
 from orders.api.common import (
-    DomainRoute,
     Formato,
     Lector,
     Session,
@@ -17,6 +16,7 @@ from orders.api.common import (
 )
 from orders.api.schemas import FillRatePublic, Lista, LotePorCaducar, PendientePublic
 from service_defaults.bounds import DomainDate, Int32
+from service_defaults.routing import DomainRoute
 
 router = APIRouter(route_class=DomainRoute)
 

@@ -11,13 +11,11 @@ from orders import domain as d
 from orders import queries
 from orders.api.common import (
     Cancelador,
-    DomainRoute,
     Lector,
     Session,
     Solicitante,
     Validador,
     actor,
-    commit,
     config,
 )
 from orders.api.schemas import (
@@ -35,6 +33,8 @@ from orders.api.schemas import (
 )
 from orders.application import common, requests
 from service_defaults.bounds import Int32, SafeText
+from service_defaults.routing import DomainRoute
+from service_defaults.uow import unit_of_work_for
 
 router = APIRouter(route_class=DomainRoute)
 
@@ -45,21 +45,21 @@ router = APIRouter(route_class=DomainRoute)
 async def crear_solicitud(
     body: SolicitudIn, request: Request, session: Session, user: Solicitante
 ) -> dict[str, Any]:
-    creada = await requests.crear_solicitud(
-        session,
-        requests.NuevaSolicitud(
-            institucion_id=body.id_institucion,
-            almacen_destino_id=body.id_almacen_destino,
-            fecha_entrega_programada=body.fecha_entrega_programada,
-            items=[d.ItemCaptura(i.id_producto, i.cantidad_solicitada) for i in body.items],
-            folio_pedido=body.folio_pedido,
-            observaciones=body.observaciones,
-        ),
-        actor(user),
-        config(request),
-    )
-    out = await queries.solicitud_out(session, creada.solicitud)
-    await commit(request, session)
+    async with unit_of_work_for(request, session):
+        creada = await requests.crear_solicitud(
+            session,
+            requests.NuevaSolicitud(
+                institucion_id=body.id_institucion,
+                almacen_destino_id=body.id_almacen_destino,
+                fecha_entrega_programada=body.fecha_entrega_programada,
+                items=[d.ItemCaptura(i.id_producto, i.cantidad_solicitada) for i in body.items],
+                folio_pedido=body.folio_pedido,
+                observaciones=body.observaciones,
+            ),
+            actor(user),
+            config(request),
+        )
+        out = await queries.solicitud_out(session, creada.solicitud)
     out["advertencias"] = creada.advertencias
     return out
 
@@ -102,23 +102,23 @@ async def editar_solicitud(
     session: Session,
     user: Solicitante,
 ) -> dict[str, Any]:
-    editada = await requests.editar_solicitud(
-        session,
-        id_solicitud,
-        requests.NuevaSolicitud(
-            institucion_id=body.id_institucion,
-            almacen_destino_id=body.id_almacen_destino,
-            fecha_entrega_programada=body.fecha_entrega_programada,
-            items=[d.ItemCaptura(i.id_producto, i.cantidad_solicitada) for i in body.items],
-            folio_pedido=body.folio_pedido,
-            observaciones=body.observaciones,
-        ),
-        actor(user),
-        config(request),
-        version=body.version,
-    )
-    out = await queries.solicitud_out(session, editada.solicitud)
-    await commit(request, session)
+    async with unit_of_work_for(request, session):
+        editada = await requests.editar_solicitud(
+            session,
+            id_solicitud,
+            requests.NuevaSolicitud(
+                institucion_id=body.id_institucion,
+                almacen_destino_id=body.id_almacen_destino,
+                fecha_entrega_programada=body.fecha_entrega_programada,
+                items=[d.ItemCaptura(i.id_producto, i.cantidad_solicitada) for i in body.items],
+                folio_pedido=body.folio_pedido,
+                observaciones=body.observaciones,
+            ),
+            actor(user),
+            config(request),
+            version=body.version,
+        )
+        out = await queries.solicitud_out(session, editada.solicitud)
     out["advertencias"] = editada.advertencias
     return out
 
@@ -133,30 +133,32 @@ async def validar_solicitud(
     session: Session,
     user: Validador,
 ) -> dict[str, Any]:
-    seen: set[uuid.UUID] = set()
-    for idx, it in enumerate(body.items):
-        if it.id_item in seen:
-            raise d.DomainError(
-                "ITEM_DUPLICADO", "Item repetido en la validación.", field=f"items.{idx}.id_item"
-            )
-        seen.add(it.id_item)
-    sol = await requests.validar_solicitud(
-        session,
-        id_solicitud,
-        {
-            it.id_item: d.Aprobacion(
-                it.cantidad_aprobada,
-                it.justificacion_codigo.value if it.justificacion_codigo else None,
-                it.justificacion,
-            )
-            for it in body.items
-        },
-        actor(user),
-        observaciones=body.observaciones,
-        version=body.version,
-    )
-    out = await queries.solicitud_out(session, sol)
-    await commit(request, session)
+    async with unit_of_work_for(request, session):
+        seen: set[uuid.UUID] = set()
+        for idx, it in enumerate(body.items):
+            if it.id_item in seen:
+                raise d.DomainError(
+                    "ITEM_DUPLICADO",
+                    "Item repetido en la validación.",
+                    field=f"items.{idx}.id_item",
+                )
+            seen.add(it.id_item)
+        sol = await requests.validar_solicitud(
+            session,
+            id_solicitud,
+            {
+                it.id_item: d.Aprobacion(
+                    it.cantidad_aprobada,
+                    it.justificacion_codigo.value if it.justificacion_codigo else None,
+                    it.justificacion,
+                )
+                for it in body.items
+            },
+            actor(user),
+            observaciones=body.observaciones,
+            version=body.version,
+        )
+        out = await queries.solicitud_out(session, sol)
     return out
 
 
@@ -166,9 +168,9 @@ async def validar_solicitud(
 async def rechazar_solicitud(
     id_solicitud: uuid.UUID, body: MotivoIn, request: Request, session: Session, user: Validador
 ) -> dict[str, Any]:
-    sol = await requests.rechazar_solicitud(session, id_solicitud, body.motivo, actor(user))
-    out = await queries.solicitud_out(session, sol)
-    await commit(request, session)
+    async with unit_of_work_for(request, session):
+        sol = await requests.rechazar_solicitud(session, id_solicitud, body.motivo, actor(user))
+        out = await queries.solicitud_out(session, sol)
     return out
 
 
@@ -182,11 +184,11 @@ async def cancelar_solicitud(
     user: Cancelador,
     body: MotivoOpcionalIn | None = None,
 ) -> dict[str, Any]:
-    sol = await requests.cancelar_solicitud(
-        session, id_solicitud, actor(user), body.motivo if body else None
-    )
-    out = await queries.solicitud_out(session, sol)
-    await commit(request, session)
+    async with unit_of_work_for(request, session):
+        sol = await requests.cancelar_solicitud(
+            session, id_solicitud, actor(user), body.motivo if body else None
+        )
+        out = await queries.solicitud_out(session, sol)
     return out
 
 

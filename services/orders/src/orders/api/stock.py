@@ -9,13 +9,11 @@ from fastapi import APIRouter, Query, Request
 from orders import domain as d
 from orders import queries
 from orders.api.common import (
-    DomainRoute,
     Lector,
     Operaciones,
     Session,
     Supervisor,
     actor,
-    commit,
 )
 from orders.api.schemas import (
     EstadoLoteIn,
@@ -29,6 +27,8 @@ from orders.models import (
     Lote,
 )
 from service_defaults.bounds import Id32, Int32, SafeText
+from service_defaults.routing import DomainRoute
+from service_defaults.uow import unit_of_work_for
 
 router = APIRouter(route_class=DomainRoute)
 
@@ -45,11 +45,11 @@ async def detalle_lote(id_lote: Id32, session: Session, user: Lector) -> dict[st
 async def estado_lote(
     id_lote: Id32, body: EstadoLoteIn, request: Request, session: Session, user: Supervisor
 ) -> dict[str, Any]:
-    lote = await catalogue.cambiar_estado_lote(
-        session, id_lote, body.estado, actor(user), body.motivo
-    )
-    out = await queries.lote_out(session, lote)
-    await commit(request, session)
+    async with unit_of_work_for(request, session):
+        lote = await catalogue.cambiar_estado_lote(
+            session, id_lote, body.estado, actor(user), body.motivo
+        )
+        out = await queries.lote_out(session, lote)
     return out
 
 
@@ -66,8 +66,8 @@ async def movimientos(
 
 @router.post("/jobs/caducidad", tags=["inventario"], response_model=JobCaducidadPublic)
 async def job_caducidad(request: Request, session: Session, user: Operaciones) -> dict[str, Any]:
-    res = await expiry.job_caducidad(session, actor(user))
-    await commit(request, session)
+    async with unit_of_work_for(request, session):
+        res = await expiry.job_caducidad(session, actor(user))
     return {
         "lotes_caducados": res.lotes_caducados,
         "lineas_marcadas": res.lineas_marcadas,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import errno
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiokafka.errors as kafka_errors
@@ -143,22 +143,6 @@ def _router() -> APIRouter:
 
 
 @pytest.fixture
-def errors_logged() -> Iterator[list[logging.LogRecord]]:
-    records: list[logging.LogRecord] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record)
-
-    handler = Collect(logging.ERROR)
-    logging.getLogger().addHandler(handler)
-    try:
-        yield records
-    finally:
-        logging.getLogger().removeHandler(handler)
-
-
-@pytest.fixture
 async def app(tmp_path: Path) -> AsyncIterator[ASGIApp]:
     settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 't.db'}", env="test")
     app = build_service_app(settings, title="transient", routers=[_router()])
@@ -175,7 +159,7 @@ async def client(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.mark.parametrize("path", ["/refused", "/pool", "/shutdown", "/driver", "/kafka"])
 async def test_transient_failure_is_503_with_retry_after(
-    client: httpx.AsyncClient, path: str, errors_logged: list[logging.LogRecord]
+    client: httpx.AsyncClient, path: str, error_logs: list[logging.LogRecord]
 ) -> None:
     r = await client.get(path)
     assert r.status_code == 503
@@ -185,7 +169,7 @@ async def test_transient_failure_is_503_with_retry_after(
     assert body["code"] == "unavailable"
     assert body["type"] == "https://nexo.dev/problems/unavailable"
     assert body["instance"] == path
-    assert errors_logged == []
+    assert error_logs == []
 
 
 async def test_other_os_errors_stay_500(client: httpx.AsyncClient) -> None:
@@ -195,7 +179,7 @@ async def test_other_os_errors_stay_500(client: httpx.AsyncClient) -> None:
 
 
 async def test_client_gone_mid_body_is_no_error(
-    app: ASGIApp, errors_logged: list[logging.LogRecord]
+    app: ASGIApp, error_logs: list[logging.LogRecord]
 ) -> None:
     """A request whose body never completes: the route's body read raises ClientDisconnect;
     no answer goes out, nothing is logged as an error, the access line says 499."""
@@ -238,7 +222,7 @@ async def test_client_gone_mid_body_is_no_error(
         await app(scope, receive, send)
     finally:
         logging.getLogger("nexo.access").removeHandler(handler)
-    assert errors_logged == []
+    assert error_logs == []
     assert [m for m in sent if m["type"] == "http.response.start" and m["status"] >= 500] == []
     statuses = [getattr(r, "msg", {}) for r in access]
     assert any(

@@ -21,19 +21,9 @@ from sqlalchemy import func, select
 from evidence.main import create_app
 from evidence.models import PartidaAnexo, Produccion, RegistroGpu, outbox
 from evidence.settings import EvidenceSettings
-from nexo_testing import app_client, bearer, ok, sqlite_url, until
+from nexo_testing import app_client, bearer, ok, problem, sqlite_url, until
 
 LINK = "https://drive.google.com/drive/folders/abc123"
-PROBLEM = "application/problem+json"
-
-
-def problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith(PROBLEM), r.headers
-    body: dict[str, Any] = r.json()
-    assert body["type"].endswith("/" + code), body
-    assert body["status"] == status
-    return body
 
 
 @dataclass

@@ -21,23 +21,12 @@ from evidence import queries
 from evidence.main import create_app
 from evidence.models import PartidaProyectada, ReporteDiario, ReporteMensual
 from evidence.settings import EvidenceSettings
-from nexo_testing import app_client, bearer, ok
+from nexo_testing import app_client, bearer, ok, problem
 
 PROBLEM = "application/problem+json"
 SAVE = "/guardar_reportes_diarios_masiva"
 SITE_GRID = "/ots_por_sitio_grid"
 PROD_GRID = "/obtener_partidas_produccion"
-
-
-def problem(r: httpx.Response, status: int, code: str, field: str | None = None) -> Any:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith(PROBLEM), r.headers
-    body = r.json()
-    assert body["type"].endswith("/" + code), body
-    if field is not None:
-        fields = [e.get("field") for e in body.get("errors", [])] + [body.get("field")]
-        assert any(f is not None and field in f for f in fields), body
-    return body
 
 
 @dataclass

@@ -14,6 +14,7 @@ import httpx
 import uvicorn
 
 import nexo_testing
+from gateway.main import create_app
 from gateway.settings import GatewaySettings
 from nexo_testing import ok
 from service_defaults.auth import issue_token
@@ -84,6 +85,25 @@ async def serve(app: Any, port: int, startup_timeout: float = 60) -> AsyncIterat
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 30)
+
+
+@asynccontextmanager
+async def proxy_gateway(upstream: Any, **settings: Any) -> AsyncIterator[tuple[int, int]]:
+    """The gateway in proxy mode served by uvicorn with evidence pointing at `upstream` (an
+    ASGI app, served too; sales and orders unreachable, no rate limit), until the block ends:
+    yields (gateway port, upstream port)."""
+    up_port, gw_port = free_port(), free_port()
+    config = GatewaySettings(
+        mode="proxy",
+        env="test",
+        evidence_url=f"http://127.0.0.1:{up_port}",
+        sales_url="http://127.0.0.1:1",
+        orders_url="http://127.0.0.1:1",
+        rate_limit_per_second=0,
+        **settings,
+    )
+    async with serve(upstream, up_port), serve(create_app(config), gw_port):
+        yield gw_port, up_port
 
 
 async def wait_for(probe: Callable[[], Awaitable[Any]], what: str, deadline_s: float = 10.0) -> Any:

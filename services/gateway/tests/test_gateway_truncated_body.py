@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from starlette.types import Message
 from gateway.main import create_app
 from gateway.settings import GatewaySettings
 
-from .gateway_testkit import bearer, free_port, serve, wait_for
+from .gateway_testkit import bearer, free_port, proxy_gateway, serve, wait_for
 
 ADMIN = bearer(["admin"])
 
@@ -72,22 +71,6 @@ class Recording:
         await send({"type": "http.response.body", "body": body})
 
 
-@pytest.fixture
-def error_logs() -> Iterator[list[logging.LogRecord]]:
-    records: list[logging.LogRecord] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record)
-
-    handler = Collect(logging.ERROR)
-    logging.getLogger().addHandler(handler)
-    try:
-        yield records
-    finally:
-        logging.getLogger().removeHandler(handler)
-
-
 @dataclass
 class Proxy:
     port: int
@@ -97,18 +80,7 @@ class Proxy:
 @pytest.fixture
 async def proxy() -> AsyncIterator[Proxy]:
     upstream = Recording()
-    up_port, gw_port = free_port(), free_port()
-    settings = GatewaySettings(
-        mode="proxy",
-        env="test",
-        evidence_url=f"http://127.0.0.1:{up_port}",
-        sales_url="http://127.0.0.1:1",
-        orders_url="http://127.0.0.1:1",
-        rate_limit_per_second=0,
-    )
-    async with AsyncExitStack() as stack:
-        await stack.enter_async_context(serve(upstream, up_port))
-        await stack.enter_async_context(serve(create_app(settings), gw_port))
+    async with proxy_gateway(upstream) as (gw_port, _):
         yield Proxy(gw_port, upstream)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +19,7 @@ from gateway.main import create_app
 from gateway.settings import GatewaySettings
 from gateway.upstream import UpstreamPool
 
-from .gateway_testkit import bearer, free_port, serve
+from .gateway_testkit import bearer, free_port, proxy_gateway, serve
 
 ADMIN = bearer(["admin"])
 
@@ -104,20 +103,10 @@ class Proxied:
 async def proxied() -> AsyncIterator[Proxied]:
     """The gateway in proxy mode served by uvicorn, evidence pointing at :class:`Upstream`."""
     upstream = Upstream()
-    up_port, gw_port = free_port(), free_port()
-    settings = GatewaySettings(
-        mode="proxy",
-        env="test",
-        evidence_url=f"http://127.0.0.1:{up_port}",
-        sales_url="http://127.0.0.1:1",
-        orders_url="http://127.0.0.1:1",
-        proxy_timeout=0.5,
-        proxy_max_connections=2,
-        rate_limit_per_second=0,
-    )
-    async with AsyncExitStack() as stack:
-        await stack.enter_async_context(serve(upstream, up_port))
-        await stack.enter_async_context(serve(create_app(settings), gw_port))
+    async with proxy_gateway(upstream, proxy_timeout=0.5, proxy_max_connections=2) as (
+        gw_port,
+        up_port,
+    ):
         try:
             yield Proxied(f"http://127.0.0.1:{gw_port}/api/evidence", upstream, up_port)
         finally:  # let the held requests end before the servers stop

@@ -12,7 +12,7 @@
 - the ``spec(*ids)`` marker: the rule ids (``docs/rules.md``) a test checks.
 """
 
-from nexo_testing.apps import app_client, bearer, ok, until
+from nexo_testing.apps import app_client, bearer, ok, problem, until
 from nexo_testing.databases import (
     DATABASES,
     engine_for,
@@ -36,6 +36,7 @@ __all__ = [
     "migrated_check_constraints",
     "migrated_engine",
     "ok",
+    "problem",
     "sqlite_url",
     "until",
     "upgrade",

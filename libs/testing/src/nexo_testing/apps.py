@@ -51,6 +51,23 @@ async def ok(r: httpx.Response, status: int = 200) -> Any:
     return r.json() if r.content else None
 
 
+PROBLEM = "application/problem+json"
+
+
+def problem(r: httpx.Response, status: int, code: str, field: str | None = None) -> Any:
+    """The body of a problem+json answer with `status` whose type ends with `code` (and, when
+    given, whose field or one of whose errors' fields contains `field`)."""
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith(PROBLEM), r.headers
+    body = r.json()
+    assert body["type"].endswith("/" + code), body
+    assert body["status"] == status
+    if field is not None:
+        fields = [e.get("field") for e in body.get("errors", [])] + [body.get("field")]
+        assert any(f is not None and field in f for f in fields), body
+    return body
+
+
 async def until(
     cond: Callable[[], Awaitable[bool] | bool], deadline_s: float = 10.0, what: str = ""
 ) -> None:

@@ -1,9 +1,11 @@
-"""The pytest plugin (entry point ``pytest11: nexo_testing``): the ``spec`` marker and the
-database parametrisation fixture. The real PostgreSQL behind the ``postgres`` variant is the
-root conftest's ``pg_database`` (never a mock)."""
+"""The pytest plugin (entry point ``pytest11: nexo_testing``): the ``spec`` marker, the
+database parametrisation fixture and the ``error_logs`` recorder. The real PostgreSQL behind
+the ``postgres`` variant is the root conftest's ``pg_database`` (never a mock)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,3 +33,20 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     adapters) and on a new database of a real PostgreSQL (the PostgreSQL adapters; an
     integration test)."""
     return database_url_for(request, tmp_path)
+
+
+@pytest.fixture
+def error_logs() -> Iterator[list[logging.LogRecord]]:
+    """The records logged at ERROR or above (root logger) while the test runs."""
+    records: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Collect(logging.ERROR)
+    logging.getLogger().addHandler(handler)
+    try:
+        yield records
+    finally:
+        logging.getLogger().removeHandler(handler)

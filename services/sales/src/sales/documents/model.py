@@ -1,5 +1,5 @@
-"""The quote as a document (legacy `cotizacion_detalle.html` and its WhatsApp link, DOMAIN
-A.2.1 / A.2.6): folio ``COT-0007``, date, client, product and material, the breakdown (measures,
+"""The quote as a document (legacy `cotizacion_detalle.html` and its WhatsApp link,
+DECIDE-A7): folio ``COT-0007``, date, client, product and material, the breakdown (measures,
 area, laser minutes), quantity, frozen unit price and total, validity. Pure: no I/O."""
 
 from __future__ import annotations

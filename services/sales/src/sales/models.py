@@ -203,7 +203,23 @@ class HistorialPrecio(Table, table=True):
     fecha: Col[datetime] = column(DateTime(timezone=True), server_default=_now())
 
 
-class Cotizacion(Table, table=True):
+class PricedLine(SQLModel):
+    """The columns a priced line freezes, written once for a quote and a sale line: sizes,
+    thickness, utility, laser minutes, unit price and the pricing parameters. Plain fields (not
+    `sa_column`): each table gets its own columns, NOT NULL, typed from the annotation
+    (`Decimal` with digits → NUMERIC(p, s)). Plain annotations: a mixin is not mapped, so
+    `Mapped[...]` would read as a column expression on instances; no query filters on these."""
+
+    largo_pza: Decimal = Field(max_digits=10, decimal_places=2, nullable=False)
+    ancho_pza: Decimal = Field(max_digits=10, decimal_places=2, nullable=False)
+    espesor_mm: int = Field(nullable=False)
+    porcentaje_utilidad: int = Field(nullable=False)
+    minutos_laser: int = Field(nullable=False)
+    precio_unitario: Decimal = Field(max_digits=12, decimal_places=2, nullable=False)
+    parametros_precio: dict[str, Any] = Field(sa_type=JSON, nullable=False)
+
+
+class Cotizacion(Table, PricedLine, table=True):
     __tablename__ = "cotizaciones"
     __table_args__ = (
         CheckConstraint(_in("estado", ESTADOS_COTIZACION), name="estado_valido"),
@@ -225,15 +241,8 @@ class Cotizacion(Table, table=True):
     id_material: Col[int] = column(
         Integer, ForeignKey("materiales.id_material", ondelete="RESTRICT"), index=True
     )
-    largo_pza: Col[Decimal] = column(DIM)
-    ancho_pza: Col[Decimal] = column(DIM)
-    espesor_mm: Col[int] = column(Integer)
-    porcentaje_utilidad: Col[int] = column(Integer)
-    minutos_laser: Col[int] = column(Integer)
     cantidad: Col[int] = column(Integer, server_default=text("1"), default=1)
-    precio_unitario: Col[Decimal] = column(MONEY)
     monto_total: Col[Decimal] = column(MONEY)
-    parametros_precio: Col[dict[str, Any]] = column(JSON)
     estado: Col[str] = column(
         String(20),
         server_default=EstadoCotizacion.BORRADOR.value,
@@ -282,7 +291,7 @@ class Venta(Table, table=True):
     version: Col[int] = column(Integer, server_default=text("1"), default=1)
 
 
-class DetalleVenta(Table, table=True):
+class DetalleVenta(Table, PricedLine, table=True):
     __tablename__ = "detalle_venta"
     __table_args__ = (
         CheckConstraint("cantidad >= 1", name="cantidad_positiva"),
@@ -302,14 +311,7 @@ class DetalleVenta(Table, table=True):
         Integer, ForeignKey("materiales.id_material", ondelete="RESTRICT"), index=True
     )
     cantidad: Col[int] = column(Integer)
-    largo_pza: Col[Decimal] = column(DIM)
-    ancho_pza: Col[Decimal] = column(DIM)
-    espesor_mm: Col[int] = column(Integer)
-    porcentaje_utilidad: Col[int] = column(Integer)
-    minutos_laser: Col[int] = column(Integer)
-    precio_unitario: Col[Decimal] = column(MONEY)
     subtotal: Col[Decimal] = column(MONEY)
-    parametros_precio: Col[dict[str, Any]] = column(JSON)
 
 
 class Abono(Table, table=True):

@@ -7,10 +7,11 @@ from typing import (
     Any,
 )
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Request
 
 from sales import domain as d
 from sales import queries
+from sales.api.catalog import add_row_routes
 from sales.api.deps import Admin, Operador, Session, actor, transaction
 from sales.api.render import iso, material_out, movement_out
 from sales.api.routing import DomainRoute
@@ -31,10 +32,10 @@ from service_defaults.bounds import (
     SafeText,
 )
 
-router = APIRouter(route_class=DomainRoute)
+router = APIRouter(route_class=DomainRoute, tags=["materiales"])
 
 
-@router.get("/materiales", response_model=MaterialesPublic, tags=["materiales"])
+@router.get("/materiales", response_model=MaterialesPublic)
 async def list_materials(
     session: Session, user: Operador, q: SafeText | None = None, incluir_inactivos: bool = False
 ) -> dict[str, Any]:
@@ -42,7 +43,7 @@ async def list_materials(
     return {"items": items, "materiales_bajos": sum(1 for m in items if m["bajo_stock"])}
 
 
-@router.post("/materiales", status_code=201, response_model=MaterialPublic, tags=["materiales"])
+@router.post("/materiales", status_code=201, response_model=MaterialPublic)
 async def create_material(
     body: MaterialCreate, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
@@ -51,35 +52,26 @@ async def create_material(
     return material_out(m)
 
 
-@router.get("/materiales/{id_material}", response_model=MaterialPublic, tags=["materiales"])
+@router.get("/materiales/{id_material}", response_model=MaterialPublic)
 async def get_material(id_material: Id32, session: Session, user: Operador) -> dict[str, Any]:
     return material_out(await queries.get_material(session, id_material))
 
 
-@router.patch("/materiales/{id_material}", response_model=MaterialPublic, tags=["materiales"])
-async def update_material(
-    id_material: Id32, body: MaterialUpdate, request: Request, session: Session, user: Admin
-) -> dict[str, Any]:
-    async with transaction(request, session, catalog=True):
-        m = await catalogue.update_material(
-            session, actor(user), id_material, body.model_dump(exclude_unset=True)
-        )
-    return material_out(m)
-
-
-@router.delete("/materiales/{id_material}", status_code=204, tags=["materiales"])
-async def delete_material(
-    id_material: Id32, request: Request, session: Session, user: Admin
-) -> Response:
-    """Refused with 409 MATERIAL_REFERENCIADO while quotes or sales reference it."""
-    async with transaction(request, session, catalog=True):
-        await catalogue.delete_material(session, actor(user), id_material)
-    return Response(status_code=204)
-
-
-@router.post(
-    "/materiales/{id_material}/reabasto", response_model=MovimientoResultado, tags=["materiales"]
+add_row_routes(
+    router,
+    "/materiales/{id_material}",
+    key="id_material",
+    names=("update_material", "delete_material"),
+    body=MaterialUpdate,
+    public=MaterialPublic,
+    render=material_out,
+    update=catalogue.update_material,
+    delete=catalogue.delete_material,
+    delete_doc="Refused with 409 MATERIAL_REFERENCIADO while quotes or sales reference it.",
 )
+
+
+@router.post("/materiales/{id_material}/reabasto", response_model=MovimientoResultado)
 async def restock_material(
     id_material: Id32, body: MovimientoBody, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
@@ -89,9 +81,7 @@ async def restock_material(
     return movement_out(eff, id_material)
 
 
-@router.post(
-    "/materiales/{id_material}/ajuste", response_model=MovimientoResultado, tags=["materiales"]
-)
+@router.post("/materiales/{id_material}/ajuste", response_model=MovimientoResultado)
 async def adjust_material(
     id_material: Id32, body: MovimientoBody, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
@@ -108,9 +98,7 @@ async def adjust_material(
     return movement_out(eff, id_material)
 
 
-@router.post(
-    "/materiales/{id_material}/conteo", response_model=MovimientoResultado, tags=["materiales"]
-)
+@router.post("/materiales/{id_material}/conteo", response_model=MovimientoResultado)
 async def count_material(
     id_material: Id32, body: ConteoBody, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
@@ -123,7 +111,6 @@ async def count_material(
 @router.get(
     "/materiales/{id_material}/movimientos",
     response_model=list[MovimientoPublic],
-    tags=["materiales"],
 )
 async def material_ledger(
     id_material: Id32,

@@ -250,15 +250,12 @@ class ClientePublic(SQLModel):
     whatsapp: str | None
 
 
-class ClienteCreado(SQLModel):
+class Ok(SQLModel):
     ok: bool = True
-    id_cliente: int
-    nombre: str
-    telefono: str | None
-    email: str | None
-    direccion: str | None
-    es_eventual: bool
-    whatsapp: str | None
+
+
+class ClienteCreado(ClientePublic, Ok):
+    """`ok` first, then the client (pydantic orders inherited fields from the last base)."""
 
 
 class ProductoPublic(SQLModel):

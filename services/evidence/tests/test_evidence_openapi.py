@@ -1,6 +1,6 @@
 """Every evidence operation declares its answers: each 2xx (but 204/304) has a JSON schema (a
 ``$ref`` or a ``type``), other media types declare theirs; the hand-rendered GPU grid equals its
-declared model's dump."""
+declared model's dump; the answer models list the rendered members in the rendered order."""
 
 from __future__ import annotations
 
@@ -12,9 +12,24 @@ from typing import Any
 import pytest
 
 from evidence import domain as d
-from evidence.api.gpus import encode_grid
+from evidence.api import schemas as s
+from evidence.api.billing import estimacion_out
+from evidence.api.gpus import encode_grid, gpu_out, historial_out
+from evidence.api.ots import ot_out, partida_out
+from evidence.api.production import produccion_out
 from evidence.api.schemas import GridPublic
+from evidence.application.gpus import GpuContext
+from evidence.application.history import history_row
 from evidence.main import create_app
+from evidence.models import (
+    EstimacionDetalle,
+    EstimacionHeader,
+    Ot,
+    PartidaAnexo,
+    Produccion,
+    RegistroGpu,
+    RegistroGpuHistorial,
+)
 from evidence.settings import EvidenceSettings
 
 METHODS = ("get", "put", "post", "patch", "delete")
@@ -115,3 +130,65 @@ def test_hand_rendered_grid_equals_its_model(rows: list[d.GridRow]) -> None:
     model = GridPublic.model_validate_json(body)
     assert model.model_dump(mode="json", exclude_unset=True) == json.loads(body)
     assert len(model.data) == len({r.id_partida_anexo for r in rows})
+
+
+NOW = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def _keys_in_order(rendered: dict[str, Any], model: type[Any]) -> None:
+    """FastAPI writes an answer in its model's field order: the model lists the rendered
+    members in the rendered order, so the JSON's key order did not change."""
+    assert list(rendered) == list(model.model_fields)
+    assert model.model_validate(rendered).model_dump(mode="json") == json.loads(
+        json.dumps(rendered, default=str)
+    )
+
+
+def test_rendered_answers_keep_their_key_order() -> None:
+    day = dt.date(2025, 3, 2)
+    ot = Ot(id=1, orden_trabajo="OT-1", descripcion_trabajo="", id_tipo=4, fecha_creacion=NOW)
+    _keys_in_order(ot_out(ot), s.OtPublic)
+    partida = PartidaAnexo(
+        id=2, id_importacion_anexo=1, id_partida="C-1", descripcion_concepto="x", anexo="C-2",
+        unidad="JOR", volumen_proyectado=Decimal(5), precio_unitario_mn=Decimal("1.5"),
+        precio_unitario_usd=Decimal(0), orden_fila=0,
+    )  # fmt: skip
+    _keys_in_order(partida_out(partida), s.PartidaPublic)
+    prod = Produccion(
+        id=3, id_partida_anexo=2, id_reporte_mensual=4, fecha_produccion=day,
+        volumen_produccion=Decimal("2.5"), tipo_tiempo="TE", id_sitio_produccion=0,
+        es_excedente=False, version=1, fecha_creacion=NOW, fecha_actualizacion=NOW,
+    )  # fmt: skip
+    _keys_in_order(produccion_out(prod), s.ProduccionPublic)
+    gpu = RegistroGpu(
+        id=5, id_produccion=3, estatus="CARGADO", archivo="https://x", checklist={"a": True},
+        version=2, fecha_carga=NOW, usuario_carga="ana", fecha_creacion=NOW,
+        fecha_actualizacion=NOW,
+    )  # fmt: skip
+    ctx = GpuContext(gpu, 1, 4, False, "C-2", day, Decimal("2.5"), "TE")
+    _keys_in_order(gpu_out(ctx), s.GpuPublic)
+    row = history_row(5, 3, "TRANSICION", "G3", ("PENDIENTE", "CARGADO"), "ana", NOW, version=2)
+    _keys_in_order(historial_out(RegistroGpuHistorial(id=9, **row)), s.GpuHistorialPublic)
+    header = EstimacionHeader(
+        id=6, id_ot=1, fecha_estimacion=day, fecha_desde=day, fecha_hasta=day,
+        estatus_cobro="BORRADOR", total_volumen_producido=Decimal(1),
+        total_volumen_estimado=Decimal(1), total_importe_mn=Decimal(1),
+        total_importe_usd=Decimal(0), creado_por="fac", fecha_creacion=NOW,
+    )  # fmt: skip
+    line = EstimacionDetalle(
+        id=7, id_estimacion_header=6, id_produccion=3, volumen_actual=Decimal(1),
+        volumen_estimado=Decimal(1), precio_unitario_mn=Decimal(1),
+        precio_unitario_usd=Decimal(0), importe_mn=Decimal(1), importe_usd=Decimal(0),
+        es_excedente=False,
+    )  # fmt: skip
+    rendered = estimacion_out(header, [line], [{"id_produccion": 8, "motivo": "SIN_GPU"}])
+    _keys_in_order(rendered, s.EstimacionPublic)
+    _keys_in_order(rendered["detalles"][0], s.EstimacionDetallePublic)
+    rows = d.production_grid(
+        [d.PlanLine(2, "C-2", "C-1", "x", "JOR", Decimal(5))],
+        [(2, day, "TE", Decimal("2.5"), True)],
+        [(2, day, Decimal(3))],
+        mes=3, anio=2025, tipo_tiempo="TE", archivo=None,
+    )  # fmt: skip
+    _keys_in_order(rows[0], s.PartidaProduccion)
+    _keys_in_order(rows[0]["dia2"], s.DiaProduccion)

@@ -1,11 +1,13 @@
 """HTTP schemas of the evidence API as SQLModel families (non-table models, as the FastAPI
-full-stack template): ``<Thing>Base`` holds the fields a request and its answer share,
-``<Thing>Create`` / ``<Thing>Update`` are request bodies (extra fields forbidden, bounded),
-``<Thing>Public`` the answers (every route declares one as its ``response_model``).
-Vocabulary-typed fields derive from :mod:`evidence.domain.vocab`.
+full-stack template): ``<Thing>Base`` holds fields several models share (``ReporteMensualBase``,
+``Exito``, the grid rows' fixed members), ``<Thing>Create`` / ``<Thing>Update`` are request bodies
+(extra fields forbidden, bounded), ``<Thing>Public`` the answers: every route declares one as its
+``response_model``, listing the members in the order the route renders them (FastAPI writes the
+JSON in the model's order, so the answers' key order is unchanged).
 
 Answers carry volumes as decimal strings with 6 decimals, money with 2, unit prices with 4, and
-timestamps as ISO strings, as the routes render them.
+timestamps as ISO strings, as the routes render them. Vocabulary-typed fields derive from
+:mod:`evidence.domain.vocab`.
 """
 
 from __future__ import annotations
@@ -50,9 +52,12 @@ class PublicModel(SQLModel):
     model_config = FORBID_EXTRA
 
 
-def with_days(name: str, base: type[SQLModel], day: Any, prefix: str) -> Any:
-    """``base`` plus ``<prefix>1`` … ``<prefix>31`` of type ``day`` (null past the month)."""
-    fields: dict[str, Any] = {f"{prefix}{n}": (day | None, None) for n in DAYS}
+def with_days(
+    name: str, base: type[SQLModel], day: Any, prefix: str, **after: tuple[Any, Any]
+) -> Any:
+    """``base`` plus ``<prefix>1`` … ``<prefix>31`` of type ``day`` (null past the month), then
+    the ``after`` fields: the members in the order the route renders them."""
+    fields: dict[str, Any] = {f"{prefix}{n}": (day | None, None) for n in DAYS} | after
     return create_model(name, __base__=base, __module__=__name__, **fields)
 
 
@@ -66,7 +71,7 @@ class Exito(PublicModel):
 # --- OTs ---------------------------------------------------------------------------------------
 
 
-class OtBase(SQLModel):
+class OtCreate(BodyModel):
     orden_trabajo: SafeText = Field(min_length=1, max_length=100, examples=["OTE-2025-001"])
     descripcion_trabajo: SafeText = ""
     ot_principal: Int32 | None = Field(default=None, description="Principal OT (reprogramación)")
@@ -81,22 +86,24 @@ class OtBase(SQLModel):
     id_patio: Id32 | None = Field(default=None, gt=0)
 
 
-class OtCreate(OtBase, BodyModel):
-    pass
-
-
-class OtPublic(OtBase, PublicModel):
+class OtPublic(PublicModel):
     id: int
+    orden_trabajo: str
+    descripcion_trabajo: str
+    ot_principal: int | None
     id_tipo: int = Field(description="4 inicial, 5 reprogramación")
+    fecha_inicio_programado: dt.date | None
+    fecha_termino_programado: dt.date | None
+    fecha_inicio_real: dt.date | None
+    fecha_termino_real: dt.date | None
+    id_frente: int | None
+    id_embarcacion: int | None
+    id_plataforma: int | None
+    id_intercom: int | None
+    id_patio: int | None
 
 
 # --- annex imports and their lines (partidas) --------------------------------------------------
-
-
-class PartidaBase(SQLModel):
-    descripcion: SafeText = ""
-    anexo: SafeText | None = Field(default=None, max_length=10, examples=["C-2"])
-    unidad: SafeText = Field(default="", max_length=20, examples=["JOR"])
 
 
 class PartidaCreate(BodyModel):
@@ -109,10 +116,13 @@ class PartidaCreate(BodyModel):
     precio_unitario_usd: Decimal = Field(default=Decimal(0), ge=0, max_digits=15, decimal_places=4)
 
 
-class PartidaPublic(PartidaBase, PublicModel):
+class PartidaPublic(PublicModel):
     id: int
     id_importacion_anexo: int
     codigo: str
+    descripcion: str
+    anexo: str | None
+    unidad: str
     volumen_proyectado: str | None
     precio_unitario_mn: str
     precio_unitario_usd: str
@@ -120,11 +130,8 @@ class PartidaPublic(PartidaBase, PublicModel):
     requiere_gpu: bool
 
 
-class ImportacionBase(SQLModel):
+class ImportacionCreate(BodyModel):
     es_activo: bool = True
-
-
-class ImportacionCreate(ImportacionBase, BodyModel):
     archivo: SafeText | None = Field(default=None, max_length=500)
     partidas: list[PartidaCreate] = Field(min_length=1, max_length=5000)
 
@@ -133,9 +140,10 @@ class ImportacionUpdate(BodyModel):
     es_activo: bool
 
 
-class ImportacionPublic(ImportacionBase, PublicModel):
+class ImportacionPublic(PublicModel):
     id: int
     id_ot: int
+    es_activo: bool
 
 
 class ImportacionConPartidas(ImportacionPublic):
@@ -153,10 +161,15 @@ class PartidaValores(BodyModel):
     )
 
 
-class ProduccionMasivaCreate(BodyModel):
+class ReporteMensualBase(SQLModel):
+    """The monthly report of an OT: what closing a month and saving its production name."""
+
     id_ot: PositiveId
     mes: Mes
     anio: Anio
+
+
+class ProduccionMasivaCreate(ReporteMensualBase, BodyModel):
     tipo_tiempo: TipoTiempoIn = "TE"
     id_sitio: Id32 | None = Field(default=None, gt=0)
     partidas: list[PartidaValores] = Field(max_length=5000)
@@ -171,13 +184,10 @@ class ProduccionMasivaPublic(Exito):
     mensajes: int = Field(description="ProductionSaved.v2 events carrying them")
 
 
-class ProduccionBase(SQLModel):
+class ProduccionCreate(BodyModel):
     id_partida_anexo: PositiveId
     fecha: DomainDate
     tipo_tiempo: TipoTiempoIn
-
-
-class ProduccionCreate(ProduccionBase, BodyModel):
     volumen: Decimal
     id_sitio: Id32 | None = Field(default=None, gt=0)
 
@@ -187,9 +197,12 @@ class ProduccionUpdate(BodyModel):
     version: Int32 | None = Field(default=None, ge=1)
 
 
-class ProduccionPublic(ProduccionBase, PublicModel):
+class ProduccionPublic(PublicModel):
     id: int
+    id_partida_anexo: int
     id_reporte_mensual: int
+    fecha: dt.date
+    tipo_tiempo: str
     id_sitio: int | None
     volumen: str | None
     es_excedente: bool
@@ -209,18 +222,15 @@ class ProduccionGuardada(RootModel[ProduccionPublic | ProduccionNoCreada]):
     """Answer of ``PUT /producciones``: the row, or "nothing created" (one named schema)."""
 
 
-class ReporteMensualBase(SQLModel):
-    id_ot: PositiveId
-    mes: Mes
-    anio: Anio
-
-
 class ReporteMensualCierre(ReporteMensualBase, BodyModel):
     cerrado: bool = True
 
 
-class ReporteMensualPublic(ReporteMensualBase, PublicModel):
+class ReporteMensualPublic(PublicModel):
     id: int
+    id_ot: int
+    mes: int
+    anio: int
     cerrado: bool
 
 
@@ -380,8 +390,6 @@ class PartidaProduccionBase(PublicModel):
     acumulado_mes: str
     acumulado_programado: str
     archivo: str | None
-    estatus_gpu: str = Field(description="Seed name of `estatus_volumen`")
-    estatus_volumen: str
 
 
 class OtSitioBase(PublicModel):
@@ -400,7 +408,14 @@ if TYPE_CHECKING:
     OtSitio = OtSitioBase
 else:
     GridLine = with_days("GridLine", GridLineBase, list[GridCell], "dia_")
-    PartidaProduccion = with_days("PartidaProduccion", PartidaProduccionBase, DiaProduccion, "dia")
+    PartidaProduccion = with_days(
+        "PartidaProduccion",
+        PartidaProduccionBase,
+        DiaProduccion,
+        "dia",
+        estatus_gpu=(str, Field(description="Seed name of `estatus_volumen`")),
+        estatus_volumen=(str, ...),
+    )
     OtSitio = with_days("OtSitio", OtSitioBase, str, "dia")
 
 
@@ -517,10 +532,12 @@ class Faltante(PublicModel):
     nota_bloqueo: str | None
 
 
-class CompletitudPublic(ResumenEstatus):
+class CompletitudPublic(PublicModel):
     id_ot: int
     orden_trabajo: str
     mes: int
     anio: int
+    total: int
+    por_estatus: dict[str, Conteo]
     por_anexo: dict[str, ResumenEstatus]
     faltantes: list[Faltante]

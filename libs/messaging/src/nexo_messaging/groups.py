@@ -21,6 +21,7 @@ import abc
 import itertools
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 from nexo_messaging.errors import CommitFailed
 from nexo_messaging.transport import TP, Consumer, RebalanceListener
@@ -28,7 +29,7 @@ from nexo_messaging.transport import TP, Consumer, RebalanceListener
 
 @dataclass
 class Group:
-    members: list[GroupMember] = field(default_factory=list)
+    members: list[AnyMember] = field(default_factory=list)
     generation: int = 0
     committed: dict[TP, int] | None = None
     """Committed offsets; None until read from where they are stored (the local log's file)."""
@@ -84,14 +85,14 @@ class GroupCoordinator(abc.ABC):
                 owner = subscribers[p * len(subscribers) // n]
                 group.assignments[owner.member_id].add(TP(topic, p))
 
-    def join(self, group_id: str, member: GroupMember) -> None:
+    def join(self, group_id: str, member: AnyMember) -> None:
         group = self.groups.get(group_id)
         if group is None:
             group = self.groups[group_id] = self.new_group()
         group.members.append(member)
         self.rebalance(group)
 
-    def leave(self, group_id: str, member: GroupMember) -> None:
+    def leave(self, group_id: str, member: AnyMember) -> None:
         group = self.groups.get(group_id)
         if group is None or member not in group.members:
             return
@@ -100,14 +101,14 @@ class GroupCoordinator(abc.ABC):
         group.pending_revoke.discard(member.member_id)
         self.rebalance(group)
 
-    def revoked(self, group_id: str, member: GroupMember) -> None:
+    def revoked(self, group_id: str, member: AnyMember) -> None:
         group = self.groups[group_id]
         group.assignments[member.member_id] = set()
         group.pending_revoke.discard(member.member_id)
         if not group.pending_revoke:
             self.assign(group)
 
-    def check_commit(self, group_id: str, member: GroupMember, offsets: Mapping[TP, int]) -> Group:
+    def check_commit(self, group_id: str, member: AnyMember, offsets: Mapping[TP, int]) -> Group:
         """The member's group, if ``member`` may commit ``offsets`` now; else ``CommitFailed``."""
         group = self.groups.get(group_id)
         if group is None or member not in group.members:
@@ -118,12 +119,15 @@ class GroupCoordinator(abc.ABC):
         return group
 
 
-class GroupMember(Consumer):
+C = TypeVar("C", bound=GroupCoordinator)
+
+
+class GroupMember(Consumer, Generic[C]):
     """A consumer in a :class:`GroupCoordinator`'s group: its assignment and positions."""
 
     def __init__(
         self,
-        coordinator: GroupCoordinator,
+        coordinator: C,
         group_id: str,
         topics: Sequence[str],
         listener: RebalanceListener | None,
@@ -170,3 +174,6 @@ class GroupMember(Consumer):
     def seek(self, tp: TP, offset: int) -> None:
         if tp in self.assigned:
             self.positions[tp] = offset
+
+
+AnyMember = GroupMember[Any]

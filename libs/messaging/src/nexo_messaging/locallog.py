@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from nexo_messaging.errors import TransportUnavailable
-from nexo_messaging.groups import Group, GroupCoordinator, GroupMember
+from nexo_messaging.groups import AnyMember, Group, GroupCoordinator, GroupMember
 from nexo_messaging.locallog_file import Changes, LogFile, TopicMeta
 from nexo_messaging.transport import (
     TP,
@@ -282,7 +282,7 @@ class LocalLog(GroupCoordinator):
     def new_group(self) -> Group:
         return Group()  # committed offsets: read from the file on the first assignment
 
-    async def commit(self, group_id: str, member: GroupMember, offsets: Mapping[TP, int]) -> None:
+    async def commit(self, group_id: str, member: AnyMember, offsets: Mapping[TP, int]) -> None:
         self.check_available()
         group = self.check_commit(group_id, member, offsets)
         if group.committed is not None:  # before the write: a new owner starts from here
@@ -309,16 +309,10 @@ class _LogProducer(Producer):
         return None
 
 
-class _LogConsumer(GroupMember):
-    def __init__(
-        self,
-        log: LocalLog,
-        group_id: str,
-        topics: Sequence[str],
-        listener: RebalanceListener | None,
-    ) -> None:
-        super().__init__(log, group_id, topics, listener)
-        self.log = log
+class _LogConsumer(GroupMember[LocalLog]):
+    @property
+    def log(self) -> LocalLog:
+        return self.coordinator
 
     async def start(self) -> None:
         log = self.log

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from aiokafka.partitioner import murmur2
 
 from nexo_messaging.errors import TransportUnavailable
-from nexo_messaging.groups import GroupCoordinator, GroupMember
+from nexo_messaging.groups import AnyMember, GroupCoordinator, GroupMember
 from nexo_messaging.transport import (
     TP,
     Consumer,
@@ -100,12 +100,12 @@ class MemoryBroker(GroupCoordinator):
             await asyncio.wait_for(self._changed.wait(), seconds)
 
     # -- groups (coordination in nexo_messaging.groups) --------------------------------------
-    def join(self, group_id: str, member: GroupMember) -> None:
+    def join(self, group_id: str, member: AnyMember) -> None:
         for t in member.topics:
             self.create_topic(t)
         super().join(group_id, member)
 
-    def commit(self, group_id: str, member: GroupMember, offsets: Mapping[TP, int]) -> None:
+    def commit(self, group_id: str, member: AnyMember, offsets: Mapping[TP, int]) -> None:
         group = self.check_commit(group_id, member, offsets)
         assert group.committed is not None  # a memory group knows its offsets from the start
         group.committed.update(offsets)
@@ -140,16 +140,10 @@ class MemoryProducer(Producer):
         return None
 
 
-class _MemoryConsumer(GroupMember):
-    def __init__(
-        self,
-        broker: MemoryBroker,
-        group_id: str,
-        topics: Sequence[str],
-        listener: RebalanceListener | None,
-    ) -> None:
-        super().__init__(broker, group_id, topics, listener)
-        self.broker = broker
+class _MemoryConsumer(GroupMember[MemoryBroker]):
+    @property
+    def broker(self) -> MemoryBroker:
+        return self.coordinator
 
     async def start(self) -> None:
         self.broker.join(self.group_id, self)

@@ -18,9 +18,7 @@ from evidence.api.common import (
     Session,
     Writer,
     actor_of,
-    commit,
     config_of,
-    jsonable,
     money,
 )
 from evidence.api.schemas import (
@@ -36,6 +34,8 @@ from evidence.models import (
 )
 from service_defaults.auth import CurrentUser, require_roles
 from service_defaults.bounds import Id32, Int32, SafeText
+from service_defaults.errors import jsonable
+from service_defaults.uow import unit_of_work_for
 
 router = APIRouter(route_class=DomainRoute, tags=["evidence"])
 
@@ -89,24 +89,24 @@ async def crear_estimacion(
     writer: Writer,
     user: CurrentUser = Depends(require_roles(ROLE_FACTURACION)),
 ) -> dict[str, Any]:
-    res = await billing.crear_estimacion(
-        session,
-        writer,
-        actor_of(user),
-        id_ot=body.id_ot,
-        fecha_desde=body.fecha_desde,
-        fecha_hasta=body.fecha_hasta,
-        fecha_estimacion=body.fecha_estimacion or d.business_date(common.utcnow()),
-        comentario=body.comentario,
-        detalles=None
-        if body.detalles is None
-        else [
-            billing.DetalleInput(x.id_produccion, x.volumen_estimado, x.comentario_ajuste)
-            for x in body.detalles
-        ],
-        cfg=config_of(request),
-    )
-    await commit(request, session)
+    async with unit_of_work_for(request, session):
+        res = await billing.crear_estimacion(
+            session,
+            writer,
+            actor_of(user),
+            id_ot=body.id_ot,
+            fecha_desde=body.fecha_desde,
+            fecha_hasta=body.fecha_hasta,
+            fecha_estimacion=body.fecha_estimacion or d.business_date(common.utcnow()),
+            comentario=body.comentario,
+            detalles=None
+            if body.detalles is None
+            else [
+                billing.DetalleInput(x.id_produccion, x.volumen_estimado, x.comentario_ajuste)
+                for x in body.detalles
+            ],
+            cfg=config_of(request),
+        )
     return estimacion_out(res.header, res.detalles, res.omitidas)
 
 
@@ -134,15 +134,15 @@ async def agregar_detalle(
     writer: Writer,
     user: CurrentUser = Depends(require_roles(ROLE_FACTURACION)),
 ) -> dict[str, Any]:
-    await billing.agregar_detalle(
-        session,
-        writer,
-        actor_of(user),
-        id_estimacion,
-        billing.DetalleInput(body.id_produccion, body.volumen_estimado, body.comentario_ajuste),
-        cfg=config_of(request),
-    )
-    await commit(request, session)
+    async with unit_of_work_for(request, session):
+        await billing.agregar_detalle(
+            session,
+            writer,
+            actor_of(user),
+            id_estimacion,
+            billing.DetalleInput(body.id_produccion, body.volumen_estimado, body.comentario_ajuste),
+            cfg=config_of(request),
+        )
     res = await billing.get_estimacion(session, id_estimacion)
     return estimacion_out(res.header, res.detalles, [])
 

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from evidence import queries
-from evidence.api.common import CAPTURE, READERS, DomainRoute, Session, Writer, actor_of, commit
+from evidence.api.common import CAPTURE, READERS, DomainRoute, Session, Writer, actor_of
 from evidence.api.schemas import (
     OtsPorSitioPublic,
     PartidasProduccionPublic,
@@ -20,6 +20,7 @@ from evidence.api.schemas import (
 from evidence.application import daily
 from service_defaults.auth import CurrentUser, require_roles
 from service_defaults.bounds import INT32_MAX, Id32, Int32
+from service_defaults.uow import unit_of_work_for
 
 router = APIRouter(route_class=DomainRoute, tags=["evidence"])
 
@@ -85,15 +86,15 @@ async def guardar_reportes_diarios_masiva(
     writer: Writer,
     user: CurrentUser = Depends(require_roles(*CAPTURE)),
 ) -> dict[str, Any]:
-    res = await daily.guardar_reportes_diarios(
-        session,
-        writer,
-        actor_of(user),
-        mes=body.mes,
-        anio=body.anio,
-        reportes=[daily.ReporteDiasInput(r.id_ot, r.valores) for r in body.reportes],
-    )
-    await commit(request, session)
+    async with unit_of_work_for(request, session):
+        res = await daily.guardar_reportes_diarios(
+            session,
+            writer,
+            actor_of(user),
+            mes=body.mes,
+            anio=body.anio,
+            reportes=[daily.ReporteDiasInput(r.id_ot, r.valores) for r in body.reportes],
+        )
     return {
         "exito": True,
         "mensaje": "Reportes diarios guardados correctamente.",

@@ -22,7 +22,6 @@ from evidence.api.common import (
     Session,
     Writer,
     actor_of,
-    commit,
     config_of,
     iso,
     vol,
@@ -46,6 +45,7 @@ from evidence.models import (
 )
 from service_defaults.auth import CurrentUser, require_roles
 from service_defaults.bounds import INT32_MAX, Id32, Int32, SafeText
+from service_defaults.uow import unit_of_work_for
 
 router = APIRouter(route_class=DomainRoute, tags=["evidence"])
 
@@ -250,27 +250,27 @@ async def transicionar(
     user: CurrentUser = Depends(require_roles(*WORKFLOW)),
     if_match: SafeText | None = Header(default=None),
 ) -> dict[str, Any]:
-    if if_match is not None:
-        current = await gpus.get_gpu(session, id_gpu)
-        expected = d.parse_etag(if_match)
-        if expected is not None and expected != current.gpu.version:
-            raise DomainError("PRECONDICION_FALLIDA", version_actual=current.gpu.version)
-    ctx = await gpus.transicionar_gpu(
-        session,
-        writer,
-        actor_of(user),
-        id_gpu,
-        d.TransitionRequest(
-            to=GpuStatus.parse(body.a),
-            archivo=body.archivo,
-            nota=body.nota,
-            motivo=body.motivo,
-            checklist=body.checklist,
-        ),
-        expected_version=body.version,
-        cfg=config_of(request),
-    )
-    await commit(request, session)
+    async with unit_of_work_for(request, session):
+        if if_match is not None:
+            current = await gpus.get_gpu(session, id_gpu)
+            expected = d.parse_etag(if_match)
+            if expected is not None and expected != current.gpu.version:
+                raise DomainError("PRECONDICION_FALLIDA", version_actual=current.gpu.version)
+        ctx = await gpus.transicionar_gpu(
+            session,
+            writer,
+            actor_of(user),
+            id_gpu,
+            d.TransitionRequest(
+                to=GpuStatus.parse(body.a),
+                archivo=body.archivo,
+                nota=body.nota,
+                motivo=body.motivo,
+                checklist=body.checklist,
+            ),
+            expected_version=body.version,
+            cfg=config_of(request),
+        )
     response.headers["ETag"] = d.etag(ctx.gpu.version)
     return gpu_out(ctx)
 
@@ -287,15 +287,15 @@ async def transicionar_masivo(
     writer: Writer,
     user: CurrentUser = Depends(require_roles(ROLE_REVISOR)),
 ) -> dict[str, Any]:
-    rows = await gpus.transicionar_gpus(
-        session,
-        writer,
-        actor_of(user),
-        [gpus.BulkItem(g.id_gpu, g.version) for g in body.gpus],
-        d.TransitionRequest(to=GpuStatus(body.a), nota=body.nota, motivo=body.motivo),
-        cfg=config_of(request),
-    )
-    await commit(request, session)
+    async with unit_of_work_for(request, session):
+        rows = await gpus.transicionar_gpus(
+            session,
+            writer,
+            actor_of(user),
+            [gpus.BulkItem(g.id_gpu, g.version) for g in body.gpus],
+            d.TransitionRequest(to=GpuStatus(body.a), nota=body.nota, motivo=body.motivo),
+            cfg=config_of(request),
+        )
     return {"data": [gpu_out(r) for r in rows]}
 
 
@@ -343,19 +343,21 @@ async def guardar_estatus_gpu(
     writer: Writer,
     user: CurrentUser = Depends(require_roles(*WORKFLOW)),
 ) -> dict[str, Any]:
-    if body.id_produccion is None:
-        raise DomainError(
-            "PRODUCCION_NO_ENCONTRADA", "ID de producción no proporcionado", field="id_produccion"
+    async with unit_of_work_for(request, session):
+        if body.id_produccion is None:
+            raise DomainError(
+                "PRODUCCION_NO_ENCONTRADA",
+                "ID de producción no proporcionado",
+                field="id_produccion",
+            )
+        await gpus.guardar_estatus_legacy(
+            session,
+            writer,
+            actor_of(user),
+            id_produccion=body.id_produccion,
+            estatus_id=body.estatus_id,
+            archivo=body.archivo,
+            nota=body.nota,
+            cfg=config_of(request),
         )
-    await gpus.guardar_estatus_legacy(
-        session,
-        writer,
-        actor_of(user),
-        id_produccion=body.id_produccion,
-        estatus_id=body.estatus_id,
-        archivo=body.archivo,
-        nota=body.nota,
-        cfg=config_of(request),
-    )
-    await commit(request, session)
     return {"exito": True, "mensaje": "Registro GPU actualizado correctamente"}

@@ -15,7 +15,6 @@ from evidence.api.common import (
     Session,
     Writer,
     actor_of,
-    commit,
     vol,
 )
 from evidence.api.schemas import (
@@ -29,6 +28,7 @@ from evidence.api.schemas import (
 from evidence.application import common, ots
 from service_defaults.auth import CurrentUser, require_roles
 from service_defaults.bounds import Id32
+from service_defaults.uow import unit_of_work_for
 
 router = APIRouter(route_class=DomainRoute, tags=["evidence"])
 
@@ -59,8 +59,8 @@ async def crear_ot(
     session: Session,
     user: CurrentUser = Depends(require_roles(ROLE_SUPERVISOR)),
 ) -> dict[str, Any]:
-    ot = await ots.crear_ot(session, **body.model_dump())
-    await commit(request, session)
+    async with unit_of_work_for(request, session):
+        ot = await ots.crear_ot(session, **body.model_dump())
     return ot_out(ot)
 
 
@@ -100,26 +100,26 @@ async def importar_anexo(
     session: Session,
     user: CurrentUser = Depends(require_roles(ROLE_SUPERVISOR)),
 ) -> dict[str, Any]:
-    imp, rows = await ots.importar_anexo(
-        session,
-        actor_of(user),
-        id_ot=id_ot,
-        es_activo=body.es_activo,
-        archivo=body.archivo,
-        partidas=[
-            ots.PartidaInput(
-                p.id_partida,
-                p.descripcion,
-                p.anexo,
-                p.unidad,
-                p.volumen_proyectado,
-                p.precio_unitario_mn,
-                p.precio_unitario_usd,
-            )
-            for p in body.partidas
-        ],
-    )
-    await commit(request, session)
+    async with unit_of_work_for(request, session):
+        imp, rows = await ots.importar_anexo(
+            session,
+            actor_of(user),
+            id_ot=id_ot,
+            es_activo=body.es_activo,
+            archivo=body.archivo,
+            partidas=[
+                ots.PartidaInput(
+                    p.id_partida,
+                    p.descripcion,
+                    p.anexo,
+                    p.unidad,
+                    p.volumen_proyectado,
+                    p.precio_unitario_mn,
+                    p.precio_unitario_usd,
+                )
+                for p in body.partidas
+            ],
+        )
     return {
         "id": imp.id,
         "id_ot": imp.id_ot,
@@ -141,8 +141,8 @@ async def patch_importacion(
     writer: Writer,
     user: CurrentUser = Depends(require_roles(ROLE_SUPERVISOR)),
 ) -> dict[str, Any]:
-    imp = await ots.cambiar_importacion_activa(
-        session, writer, actor_of(user), id_importacion, body.es_activo
-    )
-    await commit(request, session)
+    async with unit_of_work_for(request, session):
+        imp = await ots.cambiar_importacion_activa(
+            session, writer, actor_of(user), id_importacion, body.es_activo
+        )
     return {"id": imp.id, "id_ot": imp.id_ot, "es_activo": imp.es_activo}

@@ -20,7 +20,6 @@ from evidence.api.common import (
     Session,
     Writer,
     actor_of,
-    commit,
     vol,
 )
 from evidence.api.schemas import (
@@ -43,6 +42,7 @@ from evidence.models import (
 )
 from service_defaults.auth import CurrentUser, require_roles
 from service_defaults.bounds import Id32, SafeText
+from service_defaults.uow import unit_of_work_for
 
 router = APIRouter(route_class=DomainRoute, tags=["evidence"])
 
@@ -59,18 +59,20 @@ async def guardar_produccion_masiva(
     writer: Writer,
     user: CurrentUser = Depends(require_roles(*CAPTURE)),
 ) -> dict[str, Any]:
-    res = await production.guardar_produccion_masiva(
-        session,
-        writer,
-        actor_of(user),
-        id_ot=body.id_ot,
-        mes=body.mes,
-        anio=body.anio,
-        tipo_tiempo=body.tipo_tiempo,
-        id_sitio=body.id_sitio,
-        partidas=[production.PartidaValores(p.id_partida_imp, p.valores) for p in body.partidas],
-    )
-    await commit(request, session)
+    async with unit_of_work_for(request, session):
+        res = await production.guardar_produccion_masiva(
+            session,
+            writer,
+            actor_of(user),
+            id_ot=body.id_ot,
+            mes=body.mes,
+            anio=body.anio,
+            tipo_tiempo=body.tipo_tiempo,
+            id_sitio=body.id_sitio,
+            partidas=[
+                production.PartidaValores(p.id_partida_imp, p.valores) for p in body.partidas
+            ],
+        )
     return {
         "exito": True,
         "mensaje": "Producción guardada correctamente.",
@@ -122,17 +124,17 @@ async def put_produccion(
     writer: Writer,
     user: CurrentUser = Depends(require_roles(*CAPTURE)),
 ) -> dict[str, Any]:
-    res = await production.guardar_produccion(
-        session,
-        writer,
-        actor_of(user),
-        id_partida_anexo=body.id_partida_anexo,
-        fecha=body.fecha,
-        tipo_tiempo=body.tipo_tiempo,
-        volumen=body.volumen,
-        id_sitio=body.id_sitio,
-    )
-    await commit(request, session)
+    async with unit_of_work_for(request, session):
+        res = await production.guardar_produccion(
+            session,
+            writer,
+            actor_of(user),
+            id_partida_anexo=body.id_partida_anexo,
+            fecha=body.fecha,
+            tipo_tiempo=body.tipo_tiempo,
+            volumen=body.volumen,
+            id_sitio=body.id_sitio,
+        )
     if not res.producciones:
         # unchanged, or a 0 on a new row (nothing created)
         found = await session.scalar(
@@ -178,11 +180,11 @@ async def patch_produccion(
     user: CurrentUser = Depends(require_roles(*CAPTURE)),
     if_match: SafeText | None = Header(default=None),
 ) -> dict[str, Any]:
-    await _check_if_match_production(session, id_produccion, if_match)
-    await production.editar_produccion(
-        session, writer, actor_of(user), id_produccion, body.volumen, version=body.version
-    )
-    await commit(request, session)
+    async with unit_of_work_for(request, session):
+        await _check_if_match_production(session, id_produccion, if_match)
+        await production.editar_produccion(
+            session, writer, actor_of(user), id_produccion, body.volumen, version=body.version
+        )
     return await _produccion_response(session, id_produccion, response)
 
 
@@ -211,8 +213,8 @@ async def autorizar_excedente(
     session: Session,
     user: CurrentUser = Depends(require_roles(ROLE_SUPERVISOR)),
 ) -> dict[str, Any]:
-    await production.autorizar_excedente(session, actor_of(user), id_produccion)
-    await commit(request, session)
+    async with unit_of_work_for(request, session):
+        await production.autorizar_excedente(session, actor_of(user), id_produccion)
     return await _produccion_response(session, id_produccion, response)
 
 
@@ -228,10 +230,10 @@ async def cerrar_mes(
     writer: Writer,
     user: CurrentUser = Depends(require_roles(ROLE_SUPERVISOR)),
 ) -> dict[str, Any]:
-    rep = await reports.cerrar_mes(
-        session, writer, id_ot=body.id_ot, mes=body.mes, anio=body.anio, cerrado=body.cerrado
-    )
-    await commit(request, session)
+    async with unit_of_work_for(request, session):
+        rep = await reports.cerrar_mes(
+            session, writer, id_ot=body.id_ot, mes=body.mes, anio=body.anio, cerrado=body.cerrado
+        )
     return {
         "id": rep.id,
         "id_ot": rep.id_ot,
@@ -253,13 +255,13 @@ async def cerrar_dia(
     writer: Writer,
     user: CurrentUser = Depends(require_roles(ROLE_SUPERVISOR)),
 ) -> dict[str, Any]:
-    day = await reports.cerrar_dia(
-        session,
-        writer,
-        id_ot=body.id_ot,
-        fecha=body.fecha,
-        cerrado=body.cerrado,
-        comentario=body.comentario,
-    )
-    await commit(request, session)
+    async with unit_of_work_for(request, session):
+        day = await reports.cerrar_dia(
+            session,
+            writer,
+            id_ot=body.id_ot,
+            fecha=body.fecha,
+            cerrado=body.cerrado,
+            comentario=body.comentario,
+        )
     return {"id": day.id, "fecha": day.fecha, "cerrado": day.cerrado}

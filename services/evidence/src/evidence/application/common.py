@@ -31,6 +31,7 @@ from evidence.models import (
     outbox,
 )
 from nexo_messaging.outbox import enqueue_many as _enqueue_many
+from service_defaults.clock import utcnow as utcnow
 
 PRODUCCION_T = cast(Table, Produccion.__table__)
 
@@ -69,10 +70,6 @@ def config_from_settings(settings: Any) -> EvidenceConfig:
             for h in getattr(settings, "evidence_allowed_hosts", d.DEFAULT_ALLOWED_HOSTS)
         ),
     )
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def aware(value: dt.datetime | None) -> dt.datetime | None:

@@ -1,8 +1,11 @@
-"""Domain errors: stable DOMAIN error codes, their HTTP status and title."""
+"""Domain errors: stable DOMAIN error codes, their HTTP status and title (the base and its
+problem+json mapping are `service_defaults.errors`)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from service_defaults import errors
 
 ERROR_STATUS: dict[str, int] = {
     # 400
@@ -89,8 +92,9 @@ ERROR_TITLES: dict[str, str] = {
 }
 
 
-class DomainError(Exception):
-    """A rule violation with a stable DOMAIN error code (the last segment of the problem type).
+class DomainError(errors.DomainError):
+    """A rule violation with a stable DOMAIN error code (the last segment of the problem type);
+    its status and title come from the tables above, its detail defaults to the title.
 
     ``field`` names the offending input when there is one; ``extensions`` become extension
     members of the problem body.
@@ -104,10 +108,12 @@ class DomainError(Exception):
         field: str | None = None,
         **extensions: Any,
     ) -> None:
-        self.code = code
-        self.status = ERROR_STATUS.get(code, 422)
-        self.title = ERROR_TITLES.get(code, code)
-        self.detail = detail or self.title
-        self.field = field
-        self.extensions = extensions
-        super().__init__(f"{code}: {self.detail}")
+        title = ERROR_TITLES.get(code, code)
+        super().__init__(
+            code,
+            detail or title,
+            status=ERROR_STATUS.get(code, 422),
+            title=title,
+            field=field,
+            **extensions,
+        )

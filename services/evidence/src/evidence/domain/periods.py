@@ -7,15 +7,15 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from evidence.domain.errors import DomainError
+from service_defaults import clock
 
 BUSINESS_TZ = ZoneInfo("America/Mexico_City")
 
 
 def business_date(now: dt.datetime) -> dt.date:
-    """The business date of an aware instant (DOMAIN §0.3.3)."""
-    if now.tzinfo is None:
-        raise ValueError("naive datetime")
-    return now.astimezone(BUSINESS_TZ).date()
+    """The business date of an aware instant (DOMAIN §0.3.3): the platform's business date in
+    the evidence time zone."""
+    return clock.business_date(now, BUSINESS_TZ)
 
 
 def validate_month(mes: int, anio: int) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders import domain as d
@@ -317,12 +318,26 @@ async def lote_out(session: AsyncSession, lote: Lote) -> dict[str, Any]:
     }
 
 
+S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
+
+
+@dataclass(frozen=True)
+class Paginado:
+    """Which page of a list to read: at most `limit` rows after the first `offset`."""
+
+    limit: int
+    offset: int
+
+    def leer(self, q: S) -> S:
+        return q.limit(self.limit).offset(self.offset)
+
+    def pagina(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        """The list answer (`api.schemas.Pagina`): the rows and the page they are."""
+        return {"items": items, "limit": self.limit, "offset": self.offset}
+
+
 async def listar_solicitudes(
-    session: AsyncSession,
-    estado: d.EstadoSolicitud | None,
-    folio: str | None,
-    limit: int,
-    offset: int,
+    session: AsyncSession, estado: d.EstadoSolicitud | None, folio: str | None, p: Paginado
 ) -> dict[str, Any]:
     """Requests, newest first; `folio` matches the internal folio or the external one
     (normalised)."""
@@ -332,9 +347,9 @@ async def listar_solicitudes(
     if folio:
         clave = d.clave_folio_pedido(folio)
         q = q.where((Solicitud.folio == folio) | (Solicitud.folio_pedido_clave == clave))
-    rows = list((await session.execute(q.limit(limit).offset(offset))).scalars())
-    return {
-        "items": [
+    rows = list((await session.execute(p.leer(q))).scalars())
+    return p.pagina(
+        [
             {
                 "id": str(s.id),
                 "folio": s.folio,
@@ -344,10 +359,8 @@ async def listar_solicitudes(
                 "fecha_solicitud": iso(s.fecha_solicitud),
             }
             for s in rows
-        ],
-        "limit": limit,
-        "offset": offset,
-    }
+        ]
+    )
 
 
 async def verificar_folio(
@@ -365,32 +378,26 @@ async def verificar_folio(
 
 
 async def listar_propuestas(
-    session: AsyncSession, estado: d.EstadoPropuesta | None, limit: int, offset: int
+    session: AsyncSession, estado: d.EstadoPropuesta | None, p: Paginado
 ) -> dict[str, Any]:
     """Proposals, newest first, with their request's folio."""
     q = select(Propuesta, Solicitud.folio).join(Solicitud, Solicitud.id == Propuesta.solicitud_id)
     if estado is not None:
         q = q.where(Propuesta.estado == estado.value)
-    rows = (
-        await session.execute(
-            q.order_by(Propuesta.fecha_generacion.desc()).limit(limit).offset(offset)
-        )
-    ).all()
-    return {
-        "items": [
+    rows = (await session.execute(p.leer(q.order_by(Propuesta.fecha_generacion.desc())))).all()
+    return p.pagina(
+        [
             {
-                "id": str(p.id),
-                "id_solicitud": str(p.solicitud_id),
+                "id": str(prop.id),
+                "id_solicitud": str(prop.solicitud_id),
                 "folio": folio,
-                "estado": p.estado,
-                "total_solicitado": p.total_solicitado,
-                "total_propuesto": p.total_propuesto,
+                "estado": prop.estado,
+                "total_solicitado": prop.total_solicitado,
+                "total_propuesto": prop.total_propuesto,
             }
-            for p, folio in rows
-        ],
-        "limit": limit,
-        "offset": offset,
-    }
+            for prop, folio in rows
+        ]
+    )
 
 
 async def movimientos(

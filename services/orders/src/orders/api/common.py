@@ -12,8 +12,10 @@ from fastapi import Depends, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders import domain as d
+from orders import queries
 from orders.application import common
 from service_defaults.auth import CurrentUser, require_roles
+from service_defaults.bounds import Int32
 from service_defaults.deps import get_session
 
 SOLICITANTE = d.ROLE_SOLICITANTE
@@ -89,3 +91,14 @@ def csv_response(rows: Sequence[dict[str, Any]], name: str) -> Response:
 
 
 Formato = Annotated[Literal["json", "csv"], Query()]
+
+
+def paginado(
+    limit: Annotated[Int32, Query(ge=1, le=500)] = 50,
+    offset: Annotated[Int32, Query(ge=0)] = 0,
+) -> queries.Paginado:
+    return queries.Paginado(limit, offset)
+
+
+Paginado = Annotated[queries.Paginado, Depends(paginado)]
+"""The `limit` / `offset` query parameters of every paged list (answered as `schemas.Pagina`)."""

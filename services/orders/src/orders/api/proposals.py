@@ -13,6 +13,7 @@ from orders import queries
 from orders.api.common import (
     Almacen_,
     Lector,
+    Paginado,
     Picker,
     Session,
     Supervisor,
@@ -29,7 +30,6 @@ from orders.api.schemas import (
     RevisionIn,
 )
 from orders.application import common, dispatch, proposals
-from service_defaults.bounds import Int32
 from service_defaults.routing import DomainRoute
 from service_defaults.uow import unit_of_work_for
 
@@ -40,11 +40,10 @@ router = APIRouter(route_class=DomainRoute)
 async def listar_propuestas(
     session: Session,
     user: Lector,
+    pagina: Paginado,
     estado: Annotated[d.EstadoPropuesta | None, Query()] = None,
-    limit: Annotated[Int32, Query(ge=1, le=500)] = 50,
-    offset: Annotated[Int32, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    return await queries.listar_propuestas(session, estado, limit, offset)
+    return await queries.listar_propuestas(session, estado, pagina)
 
 
 @router.get("/propuestas/{id_propuesta}", tags=["propuestas"], response_model=PropuestaPublic)

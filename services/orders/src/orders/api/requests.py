@@ -12,6 +12,7 @@ from orders import queries
 from orders.api.common import (
     Cancelador,
     Lector,
+    Paginado,
     Session,
     Solicitante,
     Validador,
@@ -32,7 +33,7 @@ from orders.api.schemas import (
     ValidacionIn,
 )
 from orders.application import common, requests
-from service_defaults.bounds import Int32, SafeText
+from service_defaults.bounds import SafeText
 from service_defaults.routing import DomainRoute
 from service_defaults.uow import unit_of_work_for
 
@@ -68,12 +69,11 @@ async def crear_solicitud(
 async def listar_solicitudes(
     session: Session,
     user: Lector,
+    pagina: Paginado,
     estado: Annotated[d.EstadoSolicitud | None, Query()] = None,
     folio: Annotated[SafeText | None, Query(max_length=100)] = None,
-    limit: Annotated[Int32, Query(ge=1, le=500)] = 50,
-    offset: Annotated[Int32, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    return await queries.listar_solicitudes(session, estado, folio, limit, offset)
+    return await queries.listar_solicitudes(session, estado, folio, pagina)
 
 
 @router.get("/solicitudes/verificar-folio", tags=["solicitudes"], response_model=FolioVerificado)

@@ -6,7 +6,7 @@ no such document (acuse: SURTIDA/PARCIAL; picking: REVISADA/EN_SURTIMIENTO)."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -42,7 +42,8 @@ def _binary(media: str, what: str) -> dict[int | str, dict[str, Any]]:
 router = APIRouter(route_class=DomainRoute)
 
 
-def _business_date(moment: datetime | None) -> Any:
+def _business_date(moment: datetime | None) -> date:
+    """The business date of `moment` (now when None); a naive timestamp is UTC."""
     moment = moment or clock.now()
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)

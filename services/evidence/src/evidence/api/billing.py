@@ -7,20 +7,12 @@ import io
 from decimal import Decimal
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from evidence import domain as d
 from evidence import queries
-from evidence.api.common import (
-    READERS,
-    ROLE_FACTURACION,
-    DomainRoute,
-    Session,
-    Writer,
-    actor_of,
-    config_of,
-    money,
-)
+from evidence.api.access import FacturacionUser, ReaderUser
+from evidence.api.common import DomainRoute, Session, Writer, actor_of, config_of, money
 from evidence.api.schemas import (
     CompletitudPublic,
     EstimacionCreate,
@@ -32,7 +24,6 @@ from evidence.models import (
     EstimacionDetalle,
     EstimacionHeader,
 )
-from service_defaults.auth import CurrentUser, require_roles
 from service_defaults.bounds import Id32, Int32, SafeText
 from service_defaults.errors import jsonable
 from service_defaults.uow import unit_of_work_for
@@ -87,7 +78,7 @@ async def crear_estimacion(
     request: Request,
     session: Session,
     writer: Writer,
-    user: CurrentUser = Depends(require_roles(ROLE_FACTURACION)),
+    user: FacturacionUser,
 ) -> dict[str, Any]:
     async with unit_of_work_for(request, session):
         res = await billing.crear_estimacion(
@@ -113,9 +104,7 @@ async def crear_estimacion(
 @router.get(
     "/estimaciones/{id_estimacion}", summary="Get an estimate", response_model=EstimacionPublic
 )
-async def get_estimacion(
-    id_estimacion: Id32, session: Session, user: CurrentUser = Depends(require_roles(*READERS))
-) -> dict[str, Any]:
+async def get_estimacion(id_estimacion: Id32, session: Session, user: ReaderUser) -> dict[str, Any]:
     res = await billing.get_estimacion(session, id_estimacion)
     return estimacion_out(res.header, res.detalles, [])
 
@@ -132,7 +121,7 @@ async def agregar_detalle(
     request: Request,
     session: Session,
     writer: Writer,
-    user: CurrentUser = Depends(require_roles(ROLE_FACTURACION)),
+    user: FacturacionUser,
 ) -> dict[str, Any]:
     async with unit_of_work_for(request, session):
         await billing.agregar_detalle(
@@ -164,7 +153,7 @@ async def completitud(
     id_ot: Id32,
     mes: Int32,
     anio: Int32,
-    user: CurrentUser = Depends(require_roles(*READERS)),
+    user: ReaderUser,
     anexo: SafeText | None = None,
     formato: Literal["json", "csv"] = "json",
 ) -> Response | dict[str, Any]:

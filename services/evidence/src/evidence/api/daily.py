@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 
 from evidence import queries
-from evidence.api.common import CAPTURE, READERS, DomainRoute, Session, Writer, actor_of
+from evidence.api.access import CaptureUser, ReaderUser
+from evidence.api.common import DomainRoute, Session, Writer, actor_of
 from evidence.api.schemas import (
     OtsPorSitioPublic,
     PartidasProduccionPublic,
@@ -18,7 +19,6 @@ from evidence.api.schemas import (
     TipoTiempoIn,
 )
 from evidence.application import daily
-from service_defaults.auth import CurrentUser, require_roles
 from service_defaults.bounds import INT32_MAX, Id32, Int32
 from service_defaults.uow import unit_of_work_for
 
@@ -38,7 +38,7 @@ router = APIRouter(route_class=DomainRoute, tags=["evidence"])
 )
 async def obtener_partidas_produccion(
     session: Session,
-    user: CurrentUser = Depends(require_roles(*READERS)),
+    user: ReaderUser,
     id_ot: Id32 = Query(gt=0, le=INT32_MAX),  # a Query() default drops the type's bounds
     mes: Int32 = Query(ge=1, le=12),
     anio: Int32 = Query(ge=2000, le=2100),
@@ -60,7 +60,7 @@ async def obtener_partidas_produccion(
 )
 async def ots_por_sitio_grid(
     session: Session,
-    user: CurrentUser = Depends(require_roles(*READERS)),
+    user: ReaderUser,
     id_sitio: Id32 = Query(gt=0, le=INT32_MAX),
     mes: Int32 = Query(ge=1, le=12),
     anio: Int32 = Query(ge=2000, le=2100),
@@ -84,7 +84,7 @@ async def guardar_reportes_diarios_masiva(
     request: Request,
     session: Session,
     writer: Writer,
-    user: CurrentUser = Depends(require_roles(*CAPTURE)),
+    user: CaptureUser,
 ) -> dict[str, Any]:
     async with unit_of_work_for(request, session):
         res = await daily.guardar_reportes_diarios(

@@ -8,24 +8,14 @@ import json
 from collections import OrderedDict
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evidence import domain as d
 from evidence import queries
-from evidence.api.common import (
-    READERS,
-    ROLE_REVISOR,
-    WORKFLOW,
-    DomainRoute,
-    Session,
-    Writer,
-    actor_of,
-    config_of,
-    iso,
-    vol,
-)
+from evidence.api.access import ReaderUser, RevisorUser, WorkflowUser
+from evidence.api.common import DomainRoute, Session, Writer, actor_of, config_of, iso, vol
 from evidence.api.schemas import (
     Exito,
     GpuConflictoList,
@@ -43,7 +33,6 @@ from evidence.models import (
     GpuConflicto,
     RegistroGpuHistorial,
 )
-from service_defaults.auth import CurrentUser, require_roles
 from service_defaults.bounds import INT32_MAX, Id32, Int32, SafeText
 from service_defaults.uow import unit_of_work_for
 
@@ -132,7 +121,7 @@ GRID_RESPONSES: dict[int | str, dict[str, Any]] = {
 async def grid(
     request: Request,
     session: Session,
-    user: CurrentUser = Depends(require_roles(*READERS)),
+    user: ReaderUser,
     id_ot: Id32 | None = None,
     mes: Int32 | None = None,
     anio: Int32 | None = None,
@@ -180,7 +169,7 @@ def gpu_out(ctx: gpus.GpuContext) -> dict[str, Any]:
 async def listar_gpus(
     session: Session,
     id_ot: Id32,
-    user: CurrentUser = Depends(require_roles(*READERS)),
+    user: ReaderUser,
     mes: Int32 | None = Query(default=None, ge=1, le=12),
     anio: Int32 | None = Query(default=None, ge=2000, le=2100),
     estatus: SafeText | None = None,
@@ -201,7 +190,7 @@ async def listar_gpus(
 )
 async def listar_conflictos(
     session: Session,
-    user: CurrentUser = Depends(require_roles(*READERS)),
+    user: ReaderUser,
     id_ot: Id32 | None = None,
 ) -> dict[str, Any]:
     rows: list[GpuConflicto] = await queries.conflictos(session, id_ot=id_ot)
@@ -228,7 +217,7 @@ async def get_gpu(
     id_gpu: Id32,
     response: Response,
     session: Session,
-    user: CurrentUser = Depends(require_roles(*READERS)),
+    user: ReaderUser,
 ) -> dict[str, Any]:
     ctx = await gpus.get_gpu(session, id_gpu)
     response.headers["ETag"] = d.etag(ctx.gpu.version)
@@ -247,7 +236,7 @@ async def transicionar(
     response: Response,
     session: Session,
     writer: Writer,
-    user: CurrentUser = Depends(require_roles(*WORKFLOW)),
+    user: WorkflowUser,
     if_match: SafeText | None = Header(default=None),
 ) -> dict[str, Any]:
     async with unit_of_work_for(request, session):
@@ -285,7 +274,7 @@ async def transicionar_masivo(
     request: Request,
     session: Session,
     writer: Writer,
-    user: CurrentUser = Depends(require_roles(ROLE_REVISOR)),
+    user: RevisorUser,
 ) -> dict[str, Any]:
     async with unit_of_work_for(request, session):
         rows = await gpus.transicionar_gpus(
@@ -322,9 +311,7 @@ def historial_out(h: RegistroGpuHistorial) -> dict[str, Any]:
     summary="Append-only history of a GPU",
     response_model=GpuHistorialList,
 )
-async def historial(
-    id_gpu: Id32, session: Session, user: CurrentUser = Depends(require_roles(*READERS))
-) -> dict[str, Any]:
+async def historial(id_gpu: Id32, session: Session, user: ReaderUser) -> dict[str, Any]:
     return {"data": [historial_out(h) for h in await queries.historial(session, id_gpu)]}
 
 
@@ -341,7 +328,7 @@ async def guardar_estatus_gpu(
     request: Request,
     session: Session,
     writer: Writer,
-    user: CurrentUser = Depends(require_roles(*WORKFLOW)),
+    user: WorkflowUser,
 ) -> dict[str, Any]:
     async with unit_of_work_for(request, session):
         if body.id_produccion is None:

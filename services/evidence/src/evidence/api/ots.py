@@ -5,18 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 from evidence import domain as d
-from evidence.api.common import (
-    READERS,
-    ROLE_SUPERVISOR,
-    DomainRoute,
-    Session,
-    Writer,
-    actor_of,
-    vol,
-)
+from evidence.api.access import ReaderUser, SupervisorUser
+from evidence.api.common import DomainRoute, Session, Writer, actor_of, vol
 from evidence.api.schemas import (
     ImportacionConPartidas,
     ImportacionCreate,
@@ -26,7 +19,6 @@ from evidence.api.schemas import (
     OtPublic,
 )
 from evidence.application import common, ots
-from service_defaults.auth import CurrentUser, require_roles
 from service_defaults.bounds import Id32
 from service_defaults.uow import unit_of_work_for
 
@@ -57,7 +49,7 @@ async def crear_ot(
     body: OtCreate,
     request: Request,
     session: Session,
-    user: CurrentUser = Depends(require_roles(ROLE_SUPERVISOR)),
+    user: SupervisorUser,
 ) -> dict[str, Any]:
     async with unit_of_work_for(request, session):
         ot = await ots.crear_ot(session, **body.model_dump())
@@ -65,9 +57,7 @@ async def crear_ot(
 
 
 @router.get("/ots/{id_ot}", summary="Get a work order", response_model=OtPublic)
-async def get_ot(
-    id_ot: Id32, session: Session, user: CurrentUser = Depends(require_roles(*READERS))
-) -> dict[str, Any]:
+async def get_ot(id_ot: Id32, session: Session, user: ReaderUser) -> dict[str, Any]:
     return ot_out(await common.get_ot(session, id_ot))
 
 
@@ -98,7 +88,7 @@ async def importar_anexo(
     body: ImportacionCreate,
     request: Request,
     session: Session,
-    user: CurrentUser = Depends(require_roles(ROLE_SUPERVISOR)),
+    user: SupervisorUser,
 ) -> dict[str, Any]:
     async with unit_of_work_for(request, session):
         imp, rows = await ots.importar_anexo(
@@ -139,7 +129,7 @@ async def patch_importacion(
     request: Request,
     session: Session,
     writer: Writer,
-    user: CurrentUser = Depends(require_roles(ROLE_SUPERVISOR)),
+    user: SupervisorUser,
 ) -> dict[str, Any]:
     async with unit_of_work_for(request, session):
         imp = await ots.cambiar_importacion_activa(

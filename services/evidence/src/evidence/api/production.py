@@ -7,21 +7,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evidence import domain as d
-from evidence.api.common import (
-    CAPTURE,
-    READERS,
-    ROLE_SUPERVISOR,
-    DomainRoute,
-    Session,
-    Writer,
-    actor_of,
-    vol,
-)
+from evidence.api.access import CaptureUser, ReaderUser, SupervisorUser
+from evidence.api.common import DomainRoute, Session, Writer, actor_of, vol
 from evidence.api.schemas import (
     ProduccionCreate,
     ProduccionGuardada,
@@ -40,7 +32,6 @@ from evidence.models import (
     NO_SITE,
     Produccion,
 )
-from service_defaults.auth import CurrentUser, require_roles
 from service_defaults.bounds import Id32, SafeText
 from service_defaults.uow import unit_of_work_for
 
@@ -57,7 +48,7 @@ async def guardar_produccion_masiva(
     request: Request,
     session: Session,
     writer: Writer,
-    user: CurrentUser = Depends(require_roles(*CAPTURE)),
+    user: CaptureUser,
 ) -> dict[str, Any]:
     async with unit_of_work_for(request, session):
         res = await production.guardar_produccion_masiva(
@@ -122,7 +113,7 @@ async def put_produccion(
     response: Response,
     session: Session,
     writer: Writer,
-    user: CurrentUser = Depends(require_roles(*CAPTURE)),
+    user: CaptureUser,
 ) -> dict[str, Any]:
     async with unit_of_work_for(request, session):
         res = await production.guardar_produccion(
@@ -160,7 +151,7 @@ async def get_produccion(
     id_produccion: Id32,
     response: Response,
     session: Session,
-    user: CurrentUser = Depends(require_roles(*READERS)),
+    user: ReaderUser,
 ) -> dict[str, Any]:
     return await _produccion_response(session, id_produccion, response)
 
@@ -177,7 +168,7 @@ async def patch_produccion(
     response: Response,
     session: Session,
     writer: Writer,
-    user: CurrentUser = Depends(require_roles(*CAPTURE)),
+    user: CaptureUser,
     if_match: SafeText | None = Header(default=None),
 ) -> dict[str, Any]:
     async with unit_of_work_for(request, session):
@@ -211,7 +202,7 @@ async def autorizar_excedente(
     request: Request,
     response: Response,
     session: Session,
-    user: CurrentUser = Depends(require_roles(ROLE_SUPERVISOR)),
+    user: SupervisorUser,
 ) -> dict[str, Any]:
     async with unit_of_work_for(request, session):
         await production.autorizar_excedente(session, actor_of(user), id_produccion)
@@ -228,7 +219,7 @@ async def cerrar_mes(
     request: Request,
     session: Session,
     writer: Writer,
-    user: CurrentUser = Depends(require_roles(ROLE_SUPERVISOR)),
+    user: SupervisorUser,
 ) -> dict[str, Any]:
     async with unit_of_work_for(request, session):
         rep = await reports.cerrar_mes(
@@ -253,7 +244,7 @@ async def cerrar_dia(
     request: Request,
     session: Session,
     writer: Writer,
-    user: CurrentUser = Depends(require_roles(ROLE_SUPERVISOR)),
+    user: SupervisorUser,
 ) -> dict[str, Any]:
     async with unit_of_work_for(request, session):
         day = await reports.cerrar_dia(

@@ -470,6 +470,45 @@ class HistorialEstado(Table, table=True):
     fecha: Col[datetime] = Field(sa_type=TS)
 
 
+# ------------------------------------------------------------------------------ CSV upload
+
+
+class CargaCsv(Table, table=True):
+    """A CSV upload held for its user between the preview and the save (§B.4.7): the summed
+    items and the error lines, as `orders.domain.csv_upload` judged them. Deleted on save or
+    discard."""
+
+    __tablename__ = "cargas_csv"
+
+    id: Col[uuid.UUID] = Field(default_factory=uuid.uuid4, primary_key=True)
+    usuario: Col[str] = Field(sa_type=String(150), index=True)
+    creado_en: Col[datetime] = Field(sa_type=TS)
+    codificacion: Col[str] = Field(sa_type=String(20))
+    folio: Col[str | None] = Field(default=None, sa_type=String(100))
+    total_lineas: Col[int]
+    omitidas: Col[int]
+    items: Col[list[dict[str, Any]]] = Field(default_factory=list, sa_type=JSON)
+    errores: Col[list[dict[str, Any]]] = Field(default_factory=list, sa_type=JSON)
+
+
+class LogErrorPedido(Table, table=True):
+    """Per-line errors of a CSV upload (§B.2.9), written when the request is saved (HO-D25:
+    never at the preview), read per request."""
+
+    __tablename__ = "log_errores_pedido"
+    __table_args__ = (Index("ix_log_errores_pedido_solicitud", "solicitud_id", "linea"),)
+
+    id: Col[uuid.UUID] = Field(default_factory=uuid.uuid4, primary_key=True)
+    solicitud_id: Col[uuid.UUID] = _fk("solicitudes.id", "CASCADE")
+    usuario: Col[str] = Field(sa_type=String(150))
+    fecha_error: Col[datetime] = Field(sa_type=TS)
+    tipo_error: Col[str] = Field(sa_type=String(30))
+    linea: Col[int]
+    clave_solicitada: Col[str] = Field(sa_type=String(150))
+    cantidad_solicitada: Col[str] = Field(sa_type=String(50))
+    descripcion_error: Col[str] = Field(default="", sa_type=Text)
+
+
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
 idempotency = idempotency_table(metadata)

@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from gateway.main import create_app
 from gateway.settings import GatewaySettings
+from nexo_testing import app_client
 from service_defaults.auth import issue_token
 from service_defaults.bounds import MAX_JSON_DEPTH, json_depth_exceeds, like_contains
 from service_defaults.openapi import operations
@@ -31,14 +31,7 @@ async def client(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[http
     )
     token = issue_token(settings, "bounds", ["admin"])
     app = create_app(settings)
-    async with (
-        LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app),
-            base_url="http://gateway",
-            headers={"Authorization": f"Bearer {token}"},
-        ) as c,
-    ):
+    async with app_client(app, "http://gateway", headers={"Authorization": f"Bearer {token}"}) as c:
         yield c
 
 

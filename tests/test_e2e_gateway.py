@@ -14,10 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from gateway.main import create_app
 from gateway.settings import GatewaySettings
+from nexo_testing import app_client
 from service_defaults.auth import issue_token
 
 pytestmark = pytest.mark.e2e
@@ -31,12 +31,7 @@ EV, SA, OR = "/api/evidence", "/api/sales", "/api/orders"
 async def gw(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, GatewaySettings]]:
     settings = GatewaySettings(env="test", data_dir=tmp_path)
     app = create_app(settings)
-    async with (
-        LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://gateway"
-        ) as client,
-    ):
+    async with app_client(app, "http://gateway") as client:
         yield client, settings
 
 

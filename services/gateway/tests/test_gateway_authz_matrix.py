@@ -17,10 +17,10 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from gateway.main import create_app
 from gateway.settings import GatewaySettings
+from nexo_testing import app_client
 from service_defaults.auth import issue_token
 from service_defaults.openapi import operations
 
@@ -238,12 +238,7 @@ async def gateway(
         dev_login_rate_limit_burst=1_000_000,
     )
     app = create_app(settings)
-    async with (
-        LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://gateway"
-        ) as client,
-    ):
+    async with app_client(app, "http://gateway") as client:
         yield client, settings, app.openapi()
 
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from gateway.gate import ServiceGate
 from gateway.idempotency import MemoryIdempotencyStore
@@ -19,6 +18,7 @@ from gateway.main import create_app
 from gateway.policy import ServicePolicy
 from gateway.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
+from nexo_testing import app_client
 from sales.api import ADMINISTRADOR, VENDEDOR
 
 from .gateway_testkit import bearer
@@ -35,12 +35,7 @@ async def gw(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[httpx.As
         cors_origins=["http://dashboard.example"],
     )
     app = create_app(settings)
-    async with (
-        LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://gateway"
-        ) as client,
-    ):
+    async with app_client(app, "http://gateway") as client:
         yield client
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from gateway.main import create_app
 from gateway.settings import SERVICES, GatewaySettings
+from nexo_testing import app_client
 from service_defaults.auth import issue_token
 
 
@@ -24,12 +24,7 @@ async def gateway_client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     data_dir = tmp_path_factory.mktemp("gateway-var")
     app = create_app(GatewaySettings(data_dir=data_dir, env="test"))
-    async with (
-        LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://gateway"
-        ) as client,
-    ):
+    async with app_client(app, "http://gateway") as client:
         yield client
 
 

@@ -23,11 +23,11 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from asgi_lifespan import LifespanManager
 
 from gateway.__main__ import banner
 from gateway.main import create_app
 from gateway.settings import GatewaySettings
+from nexo_testing import app_client
 from service_defaults.auth import Unauthorized, clear_token_cache, decode_token, issue_token
 from service_defaults.settings import DEV_JWT_SECRET, CommonSettings
 
@@ -43,12 +43,7 @@ async def gateway(tmp_path: Path, **settings: Any) -> AsyncIterator[httpx.AsyncC
     values: dict[str, Any] = {"data_dir": tmp_path / "var", "env": "test", "transport": "memory"}
     values.update(settings)
     app = create_app(GatewaySettings(**values))
-    async with (
-        LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://gateway"
-        ) as client,
-    ):
+    async with app_client(app, "http://gateway") as client:
         yield client
 
 

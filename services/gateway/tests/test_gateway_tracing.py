@@ -7,10 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import structlog
-from asgi_lifespan import LifespanManager
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -19,6 +17,7 @@ from opentelemetry.trace import SpanKind
 from gateway.main import create_app
 from gateway.settings import GatewaySettings
 from nexo_messaging import tracing as messaging_tracing
+from nexo_testing import app_client
 from sales.api import VENDEDOR
 from service_defaults import tracing
 from service_defaults.logging import add_trace_ids
@@ -68,12 +67,7 @@ async def test_one_sale_is_one_trace(tmp_path: Path, exporter: InMemorySpanExpor
     app = create_app(GatewaySettings(data_dir=tmp_path / "var", env="dev"))
     assert messaging_tracing.enabled
     assert getattr(app, "_is_instrumented_by_opentelemetry", False)
-    async with (
-        LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://gw", timeout=20
-        ) as client,
-    ):
+    async with app_client(app, "http://gw", timeout=20) as client:
         r = await client.post("/api/sales/ventas", json=SALE, headers=bearer([VENDEDOR]))
         assert r.status_code == 201, r.text
         trace_id = int(r.headers["traceparent"].split("-")[1], 16)

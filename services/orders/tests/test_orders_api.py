@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
+from nexo_testing import app_client
 from orders.application import clock
 from orders.main import create_app
 from orders.settings import OrdersSettings
@@ -210,12 +210,10 @@ async def api(request: pytest.FixtureRequest, database_url: str) -> AsyncIterato
         **(marker.kwargs if marker else {}),
     )
     app = create_app(settings)
-    async with LifespanManager(app, startup_timeout=60) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://orders") as client:
-            a = Api(client, settings, app)
-            await a.setup_world()
-            yield a
+    async with app_client(app, "http://orders") as client:
+        a = Api(client, settings, app)
+        await a.setup_world()
+        yield a
 
 
 # ----------------------------------------------------------------------------- FEFO

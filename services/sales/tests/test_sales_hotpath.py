@@ -13,11 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from contracts.events.sales import SaleConfirmed
+from nexo_testing import app_client
 from sales.adapters import postgres
 from sales.main import create_app
 from sales.models import Abono, Auditoria, DetalleVenta, Venta, outbox
@@ -77,14 +77,8 @@ async def pos(pg_database: str) -> AsyncIterator[Pos]:
     app = create_app(settings)
     vend = {"Authorization": f"Bearer {issue_token(settings, 'v1', ['sales.vendedor'])}"}
     admin = {"Authorization": f"Bearer {issue_token(settings, 'a1', ['sales.admin'])}"}
-    async with (
-        LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager,
-        httpx.AsyncClient(
-            # a 500 is an answer here, not an exception
-            transport=httpx.ASGITransport(app=manager.app, raise_app_exceptions=False),
-            base_url="http://sales",
-        ) as client,
-    ):
+    # a 500 is an answer here, not an exception
+    async with app_client(app, "http://sales", raise_app_exceptions=False) as client:
         r = await client.put(
             "/configuracion/tabulador/3", json={"factor_costo": "450"}, headers=admin
         )

@@ -532,11 +532,16 @@ class Faltante(PublicModel):
     nota_bloqueo: str | None
 
 
-class CompletitudPublic(PublicModel):
+class OtMesPublic(PublicModel):
+    """The OT and month a report covers."""
+
     id_ot: int
     orden_trabajo: str
     mes: int
     anio: int
+
+
+class CompletitudPublic(OtMesPublic):
     total: int
     por_estatus: dict[str, Conteo]
     por_anexo: dict[str, ResumenEstatus]

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from orders.api import catalogue, documents, proposals, reports, requests, stock
+from orders.api import catalogue, documents, proposals, reports, requests, stock, uploads
 from orders.api.common import ROLES
 from service_defaults.routing import DomainRoute
 
 router = APIRouter(route_class=DomainRoute)
 """Every route of the service, in the order the routers are listed (`orders.main` mounts it)."""
-for _module in (requests, proposals, documents, stock, catalogue, reports):
+for _module in (requests, proposals, documents, stock, catalogue, reports, uploads):
     router.include_router(_module.router)
 
 __all__ = ["ROLES", "router"]

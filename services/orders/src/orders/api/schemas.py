@@ -407,6 +407,84 @@ class LotePorCaducar(SQLModel):
     cantidad_reservada: int
 
 
+# ------------------------------------------------------------------------------ CSV upload
+
+
+class ProductoEncontrado(ProductoPublic):
+    """A product found by clave or name."""
+
+    unidad_medida: str
+
+
+class CargaItemPublic(SQLModel):
+    """An item of a held upload: a distinct valid clave, its quantities summed."""
+
+    id_producto: int
+    clave: str
+    descripcion: str
+    cantidad_solicitada: int
+
+
+class CargaErrorPublic(SQLModel):
+    """A line of a held upload that will not be saved (logged when the request is saved)."""
+
+    linea: int = Field(description="Line number in the file (the header is line 1)")
+    clave: str
+    cantidad: str = Field(description="The quantity as written")
+    tipo_error: Literal["CLAVE_NO_EXISTE", "CANTIDAD_INVALIDA"]
+    mensaje: str
+
+
+class CargaPublic(SQLModel):
+    """A page of a held CSV upload: its summed items (``vista=items``) or its error lines."""
+
+    id: uuid.UUID
+    codificacion: str
+    folio: str | None = Field(description="The file's FOLIO column (first non-empty value)")
+    total_lineas: int
+    omitidas: int = Field(description="Lines with an empty clave or quantity (skipped)")
+    total_items: int
+    total_errores: int
+    vista: Literal["items", "errores"]
+    limit: int
+    offset: int
+    filas: list[CargaItemPublic | CargaErrorPublic]
+
+
+class CargaGuardarCreate(_In):
+    """The request header a held upload is saved with (its items come from the file)."""
+
+    id_institucion: Id32 = Field(gt=0)
+    id_almacen_destino: Id32 = Field(gt=0)
+    fecha_entrega_programada: DomainDate
+    folio_pedido: SafeText | None = Field(
+        default=None, max_length=100, description="Empty: the file's FOLIO column"
+    )
+    observaciones: Texto = ""
+
+
+class CargaGuardada(SolicitudCapturada):
+    """The request created from an upload, with the number of error lines logged."""
+
+    errores_registrados: int
+
+
+class LogErrorPedidoPublic(SQLModel):
+    linea: int
+    tipo_error: str
+    clave_solicitada: str
+    cantidad_solicitada: str
+    descripcion_error: str
+    usuario: str
+    fecha_error: IsoInstante
+
+
+class ErroresCarga(Pagina[LogErrorPedidoPublic]):
+    """A page of a request's CSV error log and its total."""
+
+    total: int
+
+
 # the request names the routers used before the families (same classes)
 ItemIn = SolicitudItemCreate
 SolicitudIn = SolicitudCreate

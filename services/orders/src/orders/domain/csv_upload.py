@@ -21,6 +21,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from orders.domain.errors import DomainError
 
@@ -62,7 +63,7 @@ ERRORES = (EstadoLinea.CLAVE_NO_EXISTE, EstadoLinea.CANTIDAD_INVALIDA)
 class ArchivoInvalido(DomainError):
     """The file cannot be read as the legacy CSV (encoding, header): 422, field ``archivo``."""
 
-    def __init__(self, code: str, detail: str, **extensions: object) -> None:
+    def __init__(self, code: str, detail: str, **extensions: Any) -> None:
         super().__init__(code, detail, field="archivo", **extensions)
 
 
@@ -71,7 +72,7 @@ class CargaExcedeLimite(DomainError):
 
     status = 413
 
-    def __init__(self, detail: str, **extensions: object) -> None:
+    def __init__(self, detail: str, **extensions: Any) -> None:
         super().__init__("CARGA_EXCEDE_LIMITE", detail, field="archivo", **extensions)
 
 

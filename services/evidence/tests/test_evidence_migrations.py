@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlmodel import SQLModel
 
 from evidence import models
 from nexo_testing import (
@@ -45,3 +46,19 @@ async def test_migration_matches_models_sqlite(tmp_path: Path) -> None:
 async def test_migration_matches_models_postgres(pg_database: str) -> None:
     await _check(pg_database)
     await assert_outbox_autovacuum(pg_database)
+
+
+def test_compared_metadata_is_the_sqlmodel_tables_on_their_own_registry() -> None:
+    """The metadata the migrations are compared with is the one the SQLModel table models
+    register on (not SQLModel's shared default, which other services' same-named tables such
+    as ``outbox`` would collide in when they load in one process)."""
+    tables = [
+        m for m in vars(models).values() if isinstance(m, type) and issubclass(m, models.Base)
+    ]
+    table_models = [m for m in tables if m is not models.Base]
+    assert {m.__tablename__ for m in table_models} <= set(models.Base.metadata.tables)
+    assert all(issubclass(m, SQLModel) and m.metadata is models.Base.metadata for m in table_models)
+    assert len(table_models) == 15  # + outbox, inbox, idempotency_keys (Core tables)
+    assert len(models.Base.metadata.tables) == 18
+    assert models.Base.metadata is not SQLModel.metadata
+    assert not set(models.Base.metadata.tables) & set(SQLModel.metadata.tables)

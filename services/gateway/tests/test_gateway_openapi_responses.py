@@ -11,11 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from gateway.main import create_app
 from gateway.ops_schemas import OpsSummary
 from gateway.settings import SERVICES, GatewaySettings
+from nexo_testing import app_client
 from service_defaults.messaging import new_memory_broker
 
 from .gateway_testkit import bearer
@@ -116,12 +116,7 @@ async def gateway(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         GatewaySettings(data_dir=tmp_path / "var", env="test"),
         memory_broker=new_memory_broker(),
     )
-    async with (
-        LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://gateway"
-        ) as client,
-    ):
+    async with app_client(app, "http://gateway") as client:
         yield client
 
 

@@ -69,6 +69,7 @@ OR_READ = frozenset({OR_SOL, OR_VAL, OR_ALM, OR_SUP, "ops"})
 NOBODY = frozenset[str]()
 
 MATRIX: dict[str, frozenset[str]] = {
+    "DELETE /api/orders/cargas-csv/{id_carga}": frozenset({OR_SOL}),
     "DELETE /api/sales/configuracion/tabulador/{espesor_mm}": SA_AD,
     "DELETE /api/sales/materiales/{id_material}": SA_AD,
     "DELETE /api/sales/productos/{id_producto}": SA_AD,
@@ -87,10 +88,12 @@ MATRIX: dict[str, frozenset[str]] = {
     "GET /api/evidence/ots_por_sitio_grid": EV_READ,
     "GET /api/evidence/producciones/{id_produccion}": EV_READ,
     "GET /api/evidence/reportes/completitud": EV_READ,
+    "GET /api/orders/cargas-csv/{id_carga}": frozenset({OR_SOL}),
     "GET /api/orders/health/live": PUBLIC,
     "GET /api/orders/health/ready": PUBLIC,
     "GET /api/orders/lotes/{id_lote}": OR_READ,
     "GET /api/orders/movimientos": OR_READ,
+    "GET /api/orders/productos": OR_READ,
     "GET /api/orders/propuestas": OR_READ,
     "GET /api/orders/propuestas/{id_propuesta}": OR_READ,
     "GET /api/orders/propuestas/{id_propuesta}/items/{id_item}/candidatos": frozenset(
@@ -102,6 +105,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "GET /api/orders/solicitudes": OR_READ,
     "GET /api/orders/solicitudes/verificar-folio": OR_READ,
     "GET /api/orders/solicitudes/{id_solicitud}": OR_READ,
+    "GET /api/orders/solicitudes/{id_solicitud}/errores-carga": OR_READ,
     "GET /api/orders/solicitudes/{id_solicitud}/propuesta": OR_READ,
     "GET /api/sales/clientes": SA_OP,
     "GET /api/sales/clientes/{id_cliente}": SA_OP,
@@ -151,6 +155,8 @@ MATRIX: dict[str, frozenset[str]] = {
     "POST /api/evidence/reportes-diarios/cierre": frozenset({EV_SUP}),
     "POST /api/evidence/reportes-mensuales/cierre": frozenset({EV_SUP}),
     "POST /api/orders/almacenes": frozenset({OR_SUP}),
+    "POST /api/orders/cargas-csv": frozenset({OR_SOL}),
+    "POST /api/orders/cargas-csv/{id_carga}/guardar": frozenset({OR_SOL}),
     "POST /api/orders/instituciones": frozenset({OR_SUP}),
     "POST /api/orders/jobs/caducidad": frozenset({"ops", OR_SUP}),
     "POST /api/orders/lotes": frozenset({OR_SUP}),

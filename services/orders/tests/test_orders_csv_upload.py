@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from nexo_testing import app_client, bearer
+from orders.application import clock
 from orders.domain import csv_upload as csvu
 from orders.main import create_app
 from orders.models import Producto
@@ -301,7 +303,8 @@ async def test_upload_errors_are_problems_naming_the_field(api: Api) -> None:
         headers=api.h(SOL),
         json=api.header(id_institucion=999_999),
     )
-    assert r.status_code in (404, 422), r.text
+    body = problem(r, 422, "INSTITUCION_DESCONOCIDA")
+    assert body["field"] == "id_institucion"
     assert (await api.ok("GET", f"/cargas-csv/{carga['id']}", api.h(SOL)))["total_items"] == 1
 
 
@@ -348,3 +351,23 @@ async def test_product_lookup_by_clave_and_name(api: Api) -> None:
     assert r["items"] == []
     r = await api.ok("GET", "/productos", h, params={"limit": 2, "offset": 1})
     assert [p["clave_cnis"] for p in r["items"]] == [Q, R]
+
+
+async def test_a_held_upload_is_dropped_after_a_day(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _csv(f"{P},1,").encode()
+    vieja = (await api.upload(data)).json()
+    reciente = (await api.upload(data, sub="beto")).json()
+    t0 = clock.now()
+    monkeypatch.setattr(clock, "now_fn", lambda: t0 + timedelta(hours=23))
+    await api.upload(data, sub="carla")
+    assert (await api.ok("GET", f"/cargas-csv/{vieja['id']}", api.h(SOL)))["total_items"] == 1
+    monkeypatch.setattr(clock, "now_fn", lambda: t0 + timedelta(hours=25))
+    await api.upload(data, sub="carla")
+    problem(
+        await api.client.get(f"/cargas-csv/{vieja['id']}", headers=api.h(SOL)),
+        404,
+        "CARGA_NO_ENCONTRADA",
+    )
+    assert reciente["id"] != vieja["id"]

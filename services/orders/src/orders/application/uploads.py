@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -20,6 +20,9 @@ from orders.application.clock import now
 from orders.application.common import Actor, OrdersConfig, get_solicitud
 from orders.domain import csv_upload as csvu
 from orders.models import CargaCsv, LogErrorPedido, Producto
+
+RETENCION = timedelta(days=1)
+"""A held upload not saved or discarded within this time is dropped (at the next upload)."""
 
 _CHUNK = 500
 """Claves looked up per query (far below every driver's bound-parameter limit)."""
@@ -43,12 +46,14 @@ async def cargar_csv(session: AsyncSession, data: bytes, actor: Actor) -> CargaC
     """Parse and judge the file, hold the outcome for the actor (nothing is logged yet)."""
     d.exigir(actor.roles, d.Accion.CREAR_SOLICITUD)
     archivo = csvu.leer(data)
+    at = now()
+    await session.execute(delete(CargaCsv).where(CargaCsv.creado_en < at - RETENCION))
     productos = await _productos(session, (f.clave for f in archivo.filas if f.clave))
     res = csvu.evaluar(archivo.filas, {c: pid for c, (pid, _) in productos.items()})
     carga = CargaCsv(
         id=uuid.uuid4(),
         usuario=actor.sub,
-        creado_en=now(),
+        creado_en=at,
         codificacion=archivo.codificacion,
         folio=archivo.folio,
         total_lineas=len(res.lineas),

@@ -23,13 +23,6 @@ from sqlmodel._compat import SQLModelConfig
 from orders import domain as d
 from service_defaults.bounds import DomainDate, Id32, Int32, SafeText
 
-if TYPE_CHECKING:
-    EstadoLoteValor = int
-    EstadoUbicacionValor = str
-else:
-    EstadoLoteValor = Literal[d.values(d.EstadoLote)]
-    EstadoUbicacionValor = Literal[d.values(d.EstadoUbicacion)]
-
 
 class _In(SQLModel):
     """A request body: unknown fields are an error, text is stripped."""
@@ -171,6 +164,14 @@ class LineasIn(_In):
     lineas: list[LineaIn] = Field(max_length=500)
     motivo_override: SafeText | None = Field(default=None, max_length=2000)
     version: Int32 | None = Field(default=None, ge=1)
+
+
+if TYPE_CHECKING:
+    EstadoLoteValor = int
+    EstadoUbicacionValor = str
+else:
+    EstadoLoteValor = Literal[d.values(d.EstadoLote)]
+    EstadoUbicacionValor = Literal[d.values(d.EstadoUbicacion)]
 
 
 class LineaPublic(_Out):

@@ -26,7 +26,13 @@ SERVICE_PREFIXES = tuple(f"/api/{service}/" for service in SERVICES)
 
 
 def _described(schema: Any) -> bool:
-    return isinstance(schema, dict) and ("$ref" in schema or "type" in schema)
+    """A ``$ref``, a ``type``, or a union (``anyOf``/``oneOf``) whose every branch is one."""
+    if not isinstance(schema, dict):
+        return False
+    if "$ref" in schema or "type" in schema:
+        return True
+    branches = schema.get("anyOf") or schema.get("oneOf")
+    return bool(branches) and all(_described(b) for b in branches)
 
 
 def undescribed_answers(spec: dict[str, Any]) -> list[str]:
@@ -73,9 +79,46 @@ def test_the_check_catches_an_answer_without_a_schema() -> None:
                     }
                 }
             },
+            "/g": {
+                "post": {
+                    "responses": {
+                        "200": {
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "anyOf": [
+                                            {"$ref": "#/components/x"},
+                                            {"$ref": "#/components/y"},
+                                        ]
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            },
+            "/h": {
+                "post": {
+                    "responses": {
+                        "200": {
+                            "content": {
+                                "application/json": {
+                                    "schema": {"anyOf": [{"$ref": "#/components/x"}, {}]}
+                                }
+                            }
+                        }
+                    }
+                }
+            },
         }
     }
-    assert undescribed_answers(spec) == ["GET /a 200", "POST /b 201", "GET /d 200", "GET /e 200"]
+    assert undescribed_answers(spec) == [
+        "GET /a 200",
+        "POST /b 201",
+        "GET /d 200",
+        "GET /e 200",
+        "POST /h 200",
+    ]
 
 
 @pytest.fixture(scope="module")

@@ -196,7 +196,8 @@ async def c(tmp_path: Path, database_url: str) -> AsyncIterator[Ctx]:
 # ------------------------------------------------------------------------------------------
 
 
-async def test_gp_e01_auto_creation_and_grid(c: Ctx) -> None:
+@pytest.mark.spec("GP-E01")
+async def test_eligible_production_creates_a_pending_gpu_shown_in_the_grid(c: Ctx) -> None:
     prod = await c.put("C-2.1.1", "2025-03-02", "8.000000")
     assert prod["volumen"] == "8.000000"
     gid = await c.wait_gpu(prod["id"])
@@ -240,7 +241,8 @@ async def test_gp_e01_auto_creation_and_grid(c: Ctx) -> None:
     assert legacy == grid
 
 
-async def test_gp_e02_non_eligible(c: Ctx) -> None:
+@pytest.mark.spec("GP-E02")
+async def test_non_eligible_productions_get_no_gpu(c: Ctx) -> None:
     p458 = await c.put("C-1.1.1", "2025-03-02", "5.0")
     zero = await c.put("C-2.1.1", "2025-03-03", "0.0")
     assert zero["id"] is None  # no production row for 0
@@ -267,7 +269,8 @@ async def test_configured_annex_set_reaches_the_consumer(tmp_path: Path) -> None
         assert await ctx.gpu_id(c2["id"]) is None
 
 
-async def test_gp_e03_upload_review_validate(c: Ctx) -> None:
+@pytest.mark.spec("GP-E03")
+async def test_upload_review_validate(c: Ctx) -> None:
     prod = await c.put("C-2.1.1", "2025-03-02", "8")
     gid = await c.wait_gpu(prod["id"])
     assert gid is not None
@@ -331,7 +334,8 @@ async def test_legacy_save_status_endpoint(c: Ctx) -> None:
     assert gpu["archivo"] == LINK  # never overwritten with NULL (GP-D03)
 
 
-async def test_gp_e04_rejection_and_resubmission(c: Ctx) -> None:
+@pytest.mark.spec("GP-E04")
+async def test_rejection_and_resubmission(c: Ctx) -> None:
     prod = await c.put("C-2.1.1", "2025-03-02", "8")
     gid = await c.wait_gpu(prod["id"])
     assert gid is not None
@@ -349,7 +353,8 @@ async def test_gp_e04_rejection_and_resubmission(c: Ctx) -> None:
     assert nota in [h["nota"] for h in hist["data"]]
 
 
-async def test_gp_e05_invalid_transitions_and_authorisation(c: Ctx) -> None:
+@pytest.mark.spec("GP-E05")
+async def test_invalid_transitions_and_authorisation(c: Ctx) -> None:
     prod = await c.put("C-2.1.1", "2025-03-02", "8")
     gid = await c.wait_gpu(prod["id"])
     assert gid is not None
@@ -418,7 +423,8 @@ async def test_optimistic_concurrency(c: Ctx) -> None:
     problem(r, 409, "VERSION_OBSOLETA")
 
 
-async def test_gp_e06_volume_to_zero(c: Ctx) -> None:
+@pytest.mark.spec("GP-E06")
+async def test_volume_to_zero_deletes_a_pending_gpu_not_a_validated_one(c: Ctx) -> None:
     p790 = await c.put("C-3.4.2", "2025-03-05", "12.0")
     g790 = await c.wait_gpu(p790["id"])
     r = await ok(
@@ -437,7 +443,8 @@ async def test_gp_e06_volume_to_zero(c: Ctx) -> None:
     assert prod["volumen"] == "8.000000"
 
 
-async def test_gp_e07_billing_lock(c: Ctx) -> None:
+@pytest.mark.spec("GP-E07")
+async def test_billed_gpu_is_locked(c: Ctx) -> None:
     p789, gid = await c.validated()
     cargado = await c.put("C-3.4.2", "2025-03-03", "4")
     gc = await c.wait_gpu(cargado["id"])
@@ -485,7 +492,8 @@ async def test_reopen_by_supervisor(c: Ctx) -> None:
     assert r["estatus"] == "EN_REVISION"
 
 
-async def test_gp_e08_excedente(c: Ctx) -> None:
+@pytest.mark.spec("GP-E08")
+async def test_excedente_flag_over_an_ot_family(c: Ctx) -> None:
     ot = await ok(
         await c.client.post("/ots", json={"orden_trabajo": "OTE-EXC"}, headers=c.sup), 201
     )
@@ -584,7 +592,8 @@ async def test_gp_e08_excedente(c: Ctx) -> None:
     assert est["detalles"][0]["es_excedente"] is True
 
 
-async def test_gp_e09_two_time_types(c: Ctx) -> None:
+@pytest.mark.spec("GP-E09")
+async def test_two_time_types_make_two_gpus(c: Ctx) -> None:
     te = await c.put("C-2.1.1", "2025-03-05", "4.0", "TE")
     cma = await c.put("C-2.1.1", "2025-03-05", "2.0", "CMA")
     await c.wait_gpu(te["id"])
@@ -599,7 +608,8 @@ async def test_gp_e09_two_time_types(c: Ctx) -> None:
     ]
 
 
-async def test_gp_e10_grid_guards(c: Ctx) -> None:
+@pytest.mark.spec("GP-E10")
+async def test_grid_guards_missing_year_and_month_13(c: Ctx) -> None:
     ot = c.ids["ot"]
     assert await ok(await c.client.get(f"/gpus/grid?id_ot={ot}&mes=3", headers=c.res)) == {
         "data": []

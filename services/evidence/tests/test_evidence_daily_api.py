@@ -162,7 +162,8 @@ async def test_mass_save_then_grid(c: Ctx) -> None:
     assert (r["guardados"], r["eliminados"], r["sin_cambio"]) == (0, 0, 3)  # idempotent
 
 
-async def test_gp_d14_clearing_a_day_deletes_it_and_login_is_required(c: Ctx) -> None:
+@pytest.mark.spec("GP-D14")
+async def test_clearing_a_day_deletes_it_and_login_is_required(c: Ctx) -> None:
     a = c.ids["A"]
     await ok(await c.save(c.res, (a, ["Operativo", "Operativo", "Operativo"])))
     assert await c.days(a) == 3
@@ -181,7 +182,8 @@ async def test_gp_d14_clearing_a_day_deletes_it_and_login_is_required(c: Ctx) ->
         assert (await c.client.get(path, params={"mes": 3, "anio": 2025})).status_code == 401
 
 
-async def test_gp_d02_gpu_statuses_are_not_daily_statuses(c: Ctx) -> None:
+@pytest.mark.spec("GP-D02")
+async def test_gpu_statuses_are_not_daily_statuses(c: Ctx) -> None:
     a = c.ids["A"]
     for gpu_status in ("Validado", "PENDIENTE", "En Revisión", "19"):
         body = problem(

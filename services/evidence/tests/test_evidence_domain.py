@@ -175,7 +175,8 @@ def tr(
     return d.decide_transition(state, TransitionRequest(to=to, **kw), actor)  # type: ignore[arg-type]
 
 
-def test_happy_path_gp_e03() -> None:
+@pytest.mark.spec("GP-E03")
+def test_upload_review_validate_happy_path() -> None:
     out = tr(GpuState(P), C, RESIDENTE, archivo=LINK)
     assert (out.rule, out.to_status, out.archivo, out.sets_carga) == ("G2", C, LINK, True)
     out = tr(GpuState(C, archivo=LINK, usuario_carga="ana"), R, REVISOR)
@@ -184,7 +185,8 @@ def test_happy_path_gp_e03() -> None:
     assert (out.rule, out.sets_revision) == ("G5", True)
 
 
-def test_rejection_and_resubmission_gp_e04() -> None:
+@pytest.mark.spec("GP-E04")
+def test_rejection_and_resubmission() -> None:
     state = GpuState(R, archivo=LINK, usuario_carga="ana")
     with pytest.raises(DomainError) as exc:
         tr(state, X, REVISOR)
@@ -207,7 +209,8 @@ def test_rejection_and_resubmission_gp_e04() -> None:
     assert out.archivo == LINK
 
 
-def test_invalid_transitions_gp_e05() -> None:
+@pytest.mark.spec("GP-E05")
+def test_invalid_transitions() -> None:
     with pytest.raises(DomainError) as exc:
         tr(GpuState(P), V, ADMIN)
     assert (code_of(exc), exc.value.status) == ("TRANSICION_INVALIDA", 409)
@@ -225,7 +228,8 @@ def test_invalid_transitions_gp_e05() -> None:
     assert code_of(exc) == "URL_INVALIDA"
 
 
-def test_reviewer_not_uploader_decide_c6() -> None:
+@pytest.mark.spec("DECIDE-C6")
+def test_reviewer_not_uploader() -> None:
     both = Actor("ana", frozenset({d.ROLE_RESIDENTE, d.ROLE_REVISOR}))
     for frm, to in [(C, R), (R, V), (R, X)]:
         with pytest.raises(DomainError) as exc:
@@ -236,7 +240,8 @@ def test_reviewer_not_uploader_decide_c6() -> None:
         tr(GpuState(R, archivo=LINK, usuario_carga="root"), V, ADMIN)
 
 
-def test_billing_lock_gp_e07() -> None:
+@pytest.mark.spec("GP-E07")
+def test_billed_gpu_is_locked() -> None:
     for status in GpuStatus:
         for to in GpuStatus:
             with pytest.raises(DomainError) as exc:
@@ -256,7 +261,8 @@ def test_reopen_by_supervisor() -> None:
     assert (out.rule, out.clears_revision, out.nota_bloqueo) == ("G7", True, "foto borrosa")
 
 
-def test_remove_link_before_review_g3() -> None:
+@pytest.mark.spec("G3")
+def test_remove_link_before_review() -> None:
     out = tr(GpuState(C, archivo=LINK), P, RESIDENTE)
     assert (out.rule, out.archivo) == ("G3", None)
 
@@ -396,7 +402,8 @@ def test_plan_creates_only_positive_and_skips_unchanged() -> None:
     assert plan.unchanged == 2  # GP-E02: 0 on a new row creates nothing
 
 
-def test_plan_edit_to_zero_pendiente_allowed_validado_blocked_gp_e06() -> None:
+@pytest.mark.spec("GP-E06")
+def test_plan_edit_to_zero_pendiente_allowed_validado_blocked() -> None:
     k5, k2 = (457, F5, "TE", None), (456, F2, "TE", None)
     plan = d.plan_production_save(
         {k5: Decimal(0)},
@@ -445,7 +452,8 @@ def test_normalize_code_variants() -> None:
         assert d.normalize_code(v) == "C-2.1.1"
 
 
-def test_excedente_gp_e08() -> None:
+@pytest.mark.spec("GP-E08")
+def test_excedente_flag_over_an_ot_family() -> None:
     aut = d.authorised_volumes([("C-2.1.1", Decimal(80)), ("C-2.1.1.", Decimal(20))])
     assert aut == {"C-2.1.1": Decimal("100.0000")}
     rows = [
@@ -528,7 +536,8 @@ def grow(pid: int, prod: int, day: int, tipo: str = "TE", **kw: object) -> d.Gri
     return d.GridRow(**base)  # type: ignore[arg-type]
 
 
-def test_grid_cell_gp_e01() -> None:
+@pytest.mark.spec("GP-E01")
+def test_grid_cell() -> None:
     data = d.build_grid([grow(456, 789, 2, id_gpu=5, estatus=P)])
     assert len(data) == 1
     row = data[0]
@@ -560,7 +569,8 @@ def test_grid_no_gpu_shows_pendiente_and_link_count() -> None:
     assert (cell["estatus_id"], cell["archivos_count"], cell["archivo"]) == (20, 1, LINK)
 
 
-def test_grid_two_time_types_gp_e09() -> None:  # GP-D07
+@pytest.mark.spec("GP-E09")
+def test_grid_two_time_types() -> None:  # GP-D07
     data = d.build_grid(
         [
             grow(456, 11, 5, "CMA", volumen=Decimal(2)),
@@ -577,7 +587,8 @@ def test_grid_rows_ordered_by_orden_fila() -> None:
     assert [r["id_partida_anexo"] for r in data] == [1, 2]
 
 
-def test_month_validation_gp_e10() -> None:
+@pytest.mark.spec("GP-E10")
+def test_month_validation() -> None:
     with pytest.raises(DomainError) as exc:
         d.validate_month(13, 2025)
     assert (code_of(exc), exc.value.status, exc.value.field) == ("MES_INVALIDO", 400, "mes")
@@ -611,7 +622,8 @@ def cand(**kw: object) -> d.BillingCandidate:
     return d.BillingCandidate(**base)  # type: ignore[arg-type]
 
 
-def test_billable_rules_gp_e07_e08() -> None:
+@pytest.mark.spec("GP-E07", "GP-E08")
+def test_billable_rules() -> None:
     d.check_billable(cand())
     with pytest.raises(DomainError) as exc:
         d.check_billable(cand(gpu=ExistingGpu(C)))
@@ -632,7 +644,8 @@ def test_billable_rules_gp_e07_e08() -> None:
     assert d.billing_skip_reason(cand()) is None
 
 
-def test_volumen_actual_round_half_up_decide_c8() -> None:
+@pytest.mark.spec("DECIDE-C8")
+def test_volumen_actual_round_half_up() -> None:
     assert d.volumen_actual(Decimal("8.000000")) == Decimal("8.00")
     assert d.volumen_actual(Decimal("2.345000")) == Decimal("2.35")
     assert d.volumen_actual(Decimal("2.344999")) == Decimal("2.34")
@@ -718,7 +731,8 @@ def test_error_catalogue_complete() -> None:
     assert d.sort_ids([3, 1, 3, 2]) == [1, 2, 3]
 
 
-def test_review_checklist_decide_c7() -> None:
+@pytest.mark.spec("DECIDE-C7")
+def test_review_checklist() -> None:
     state = GpuState(R, archivo=LINK, usuario_carga="ana", anexo="C-2")
     out = tr(state, V, REVISOR, checklist={"hoja_asistencia": True, "epp_visible": True})
     assert out.checklist == {"hoja_asistencia": True, "epp_visible": True}

@@ -171,7 +171,8 @@ async def validated_gpu(maker: Maker, consumer: Consumer, partida: int = 456, da
 # ------------------------------------------------------------------------------------------
 
 
-async def test_gp_e01_auto_creation(maker: Maker) -> None:
+@pytest.mark.spec("GP-E01")
+async def test_eligible_production_creates_a_pending_gpu(maker: Maker) -> None:
     consumer = Consumer(maker)
     pid = await save(maker, 456, 2, "8.000000")
     assert await gpu_of(maker, pid) is None  # asynchronous
@@ -210,7 +211,8 @@ async def test_gp_e01_auto_creation(maker: Maker) -> None:
     ]
 
 
-async def test_gp_e02_non_eligible(maker: Maker) -> None:
+@pytest.mark.spec("GP-E02")
+async def test_non_eligible_productions_get_no_gpu(maker: Maker) -> None:
     consumer = Consumer(maker)
     p458 = await save(maker, 458, 2, "5")
     p0 = await save(maker, 456, 3, "0")
@@ -230,7 +232,8 @@ async def test_unchanged_rows_publish_nothing(maker: Maker) -> None:
     assert len(items([e for _, e in events])) == 1
 
 
-async def test_gp_e03_e04_workflow_and_history(maker: Maker) -> None:
+@pytest.mark.spec("GP-E03", "GP-E04")
+async def test_review_workflow_and_history_rows(maker: Maker) -> None:
     consumer = Consumer(maker)
     pid = await save(maker, 456, 2, "8")
     await consumer.drain()
@@ -290,7 +293,8 @@ async def test_stale_version_and_failed_transition_write_nothing(maker: Maker) -
     assert len(await outbox_events(maker, GpuStatusChanged)) == before
 
 
-async def test_gp_e06_volume_to_zero(maker: Maker) -> None:
+@pytest.mark.spec("GP-E06")
+async def test_volume_to_zero_deletes_a_pending_gpu_not_a_validated_one(maker: Maker) -> None:
     consumer = Consumer(maker)
     p790 = await save(maker, 457, 5, "12.0")
     await consumer.drain()
@@ -609,7 +613,8 @@ async def test_legacy_v1_events_still_converge(maker: Maker) -> None:
         assert await s.scalar(select(func.count()).select_from(RegistroGpuHistorial)) == 7
 
 
-async def test_gp_e07_billing_lock(maker: Maker) -> None:
+@pytest.mark.spec("GP-E07")
+async def test_billed_gpu_is_locked(maker: Maker) -> None:
     consumer = Consumer(maker)
     p789 = await validated_gpu(maker, consumer)
     p_cargado = await save(maker, 457, 3, "4")
@@ -677,7 +682,8 @@ async def test_auto_estimate_skips_and_excedente_authorisation(maker: Maker) -> 
     assert res.header.total_volumen_producido == Decimal("10.35")
 
 
-async def test_gp_e08_excedente_chronological(maker: Maker) -> None:
+@pytest.mark.spec("GP-E08")
+async def test_excedente_chronological(maker: Maker) -> None:
     consumer = Consumer(maker)
     # OT 11 (reprogramación of 10) authorises 20 more of C-2.1.1 → 80 + 20 = 100
     async with maker() as s:
@@ -760,7 +766,8 @@ async def test_gp_e08_excedente_chronological(maker: Maker) -> None:
     assert res.detalles[0].es_excedente is True
 
 
-async def test_gp_e09_two_time_types(maker: Maker) -> None:
+@pytest.mark.spec("GP-E09")
+async def test_two_time_types_make_two_gpus(maker: Maker) -> None:
     consumer = Consumer(maker)
     te = await save(maker, 456, 5, "4.0", "TE")
     cma = await save(maker, 456, 5, "2.0", "CMA")
@@ -772,7 +779,8 @@ async def test_gp_e09_two_time_types(maker: Maker) -> None:
     assert [c["tipo_tiempo"] for c in data[0]["dia_5"]] == ["TE", "CMA"]
 
 
-async def test_gp_e10_grid_guards(maker: Maker) -> None:
+@pytest.mark.spec("GP-E10")
+async def test_grid_guards_missing_year_and_month_13(maker: Maker) -> None:
     async with maker() as s:
         assert await queries.grid(s, id_ot=10, mes=3, anio=None) == []
         assert await queries.grid(s, id_ot=10, mes=4, anio=2025) == []
@@ -908,7 +916,8 @@ async def test_completeness(maker: Maker) -> None:
     assert set(rep["por_anexo"]) == {"C-2", "C-3"}
 
 
-async def test_produccion_str_gp_d19(maker: Maker) -> None:
+@pytest.mark.spec("GP-D19")
+async def test_produccion_str_names_partida_date_and_time_type(maker: Maker) -> None:
     pid = await save(maker, 456, 2, "8")
     async with maker() as s:
         prod = await s.get(Produccion, pid)
@@ -936,7 +945,8 @@ async def test_history_is_append_only_and_outlives_gpu(maker: Maker) -> None:
     assert [(e.from_status, e.reason_code) for e in deleted] == [("CARGADO", "VOLUMEN_CERO")]
 
 
-async def test_schema_rules_gp_d09_d10_d21(maker: Maker) -> None:
+@pytest.mark.spec("GP-D09", "GP-D10", "GP-D21")
+async def test_schema_rules(maker: Maker) -> None:
     """Uniqueness with "no site" (sentinel, GP-D09), RESTRICT instead of CASCADE (GP-D10),
     NOT NULL report OT and CHECK mes (GP-D21, GP-D17), billed GPU must be VALIDADO."""
     from sqlalchemy import delete, insert

@@ -229,7 +229,8 @@ async def f01(api: Api) -> tuple[dict[str, Any], dict[str, Any], dict[str, dict[
     return sol, prop, lots
 
 
-async def test_ho_f01_basic_fefo(api: Api) -> None:
+@pytest.mark.spec("HO-F01")
+async def test_basic_fefo(api: Api) -> None:
     _, prop, _ = await f01(api)
     assert lineas(prop) == [("B200", "B-01", 50), ("A100", "A-01", 50)]
     (item,) = prop["items"]
@@ -247,7 +248,8 @@ async def test_ho_f01_basic_fefo(api: Api) -> None:
     assert prop["estado"] == "GENERADA"
 
 
-async def test_ho_f02_expiry_boundary_strict(api: Api) -> None:
+@pytest.mark.spec("HO-F02")
+async def test_expiry_boundary_strict(api: Api) -> None:
     await api.lote("D1", "2026-06-30", {"D-01": 20})
     await api.lote("E1", "2026-06-29", {"E-01": 100})
     await api.lote("F1", "2026-12-31", {"F-01": 100})
@@ -258,7 +260,8 @@ async def test_ho_f02_expiry_boundary_strict(api: Api) -> None:
 
 
 @pytest.mark.settings(min_shelf_life_days=59)
-async def test_ho_f02_configured_59_days(api: Api) -> None:
+@pytest.mark.spec("HO-F02")
+async def test_configured_59_days(api: Api) -> None:
     await api.lote("D1", "2026-06-30", {"D-01": 20})
     await api.lote("E1", "2026-06-29", {"E-01": 100})
     await api.lote("F1", "2026-12-31", {"F-01": 100})
@@ -266,7 +269,8 @@ async def test_ho_f02_configured_59_days(api: Api) -> None:
     assert lineas(prop) == [("D1", "D-01", 20), ("F1", "F-01", 10)]
 
 
-async def test_ho_f03_partial_and_ho_l05_release(api: Api) -> None:
+@pytest.mark.spec("HO-F03", "HO-L05")
+async def test_partial_proposal_then_release(api: Api) -> None:
     b = await api.lote("B200", "2026-07-15", {"B-01": 50})
     a = await api.lote("A100", "2026-09-30", {"A-01": 60})
     # another proposal holds 30 of B200 — make it reserve only B200 by asking 30
@@ -307,7 +311,8 @@ async def test_ho_f03_partial_and_ho_l05_release(api: Api) -> None:
     assert old["estado"] == "CANCELADA"
 
 
-async def test_ho_f04_bytewise_tie_break(api: Api) -> None:
+@pytest.mark.spec("HO-F04")
+async def test_bytewise_tie_break(api: Api) -> None:
     await api.lote("L9", "2026-10-01", {"X-01": 40})
     await api.lote("L10", "2026-10-01", {"B-01": 5, "A-10": 10, "A-2": 20})
     _, prop = await api.validada({"P": 30})
@@ -315,7 +320,8 @@ async def test_ho_f04_bytewise_tie_break(api: Api) -> None:
     assert prop["items"][0]["estado"] == "DISPONIBLE"
 
 
-async def test_ho_f05_ineligible_lots(api: Api) -> None:
+@pytest.mark.spec("HO-F05")
+async def test_ineligible_lots(api: Api) -> None:
     g1 = await api.lote("G1", "2026-08-01", {"G-01": 25})
     await api.lote("H1", "2026-08-15", {"H-01": 100}, estado=4)
     await api.lote("I1", None, {"I-01": 100})
@@ -329,7 +335,8 @@ async def test_ho_f05_ineligible_lots(api: Api) -> None:
     assert (await api.lote_detalle(g1["id"]))["cantidad_disponible"] == 25
 
 
-async def test_ho_f06_nothing_available(api: Api) -> None:
+@pytest.mark.spec("HO-F06")
+async def test_nothing_available_is_no_disponible(api: Api) -> None:
     await api.lote("M1", "2026-12-31", {"M-01": 10})
     _, first = await api.validada({"P": 10})
     assert lineas(first) == [("M1", "M-01", 10)]
@@ -345,7 +352,8 @@ async def test_ho_f06_nothing_available(api: Api) -> None:
 
 
 @pytest.mark.parametrize("cad", ["2026-06-01", "2026-06-30"])
-async def test_ho_f06_expiry_reason(api: Api, cad: str) -> None:
+@pytest.mark.spec("HO-F06")
+async def test_no_disponible_names_the_expiry_reason(api: Api, cad: str) -> None:
     await api.lote("M1", cad, {"M-01": 10})
     _, prop = await api.validada({"P": 10})
     assert prop["items"][0]["observaciones"] == (
@@ -354,7 +362,8 @@ async def test_ho_f06_expiry_reason(api: Api, cad: str) -> None:
     )
 
 
-async def test_ho_f07_concurrent_validations(api: Api) -> None:
+@pytest.mark.spec("HO-F07")
+async def test_concurrent_validations(api: Api) -> None:
     n1 = await api.lote("N1", "2026-12-31", {"N-01": 50})
     r1 = await api.solicitud({"P": 50})
     r2 = await api.solicitud({"P": 50})
@@ -367,7 +376,8 @@ async def test_ho_f07_concurrent_validations(api: Api) -> None:
     assert sum(it["cantidad_pendiente"] for p in (p1, p2) for it in p["items"]) == 50
 
 
-async def test_ho_f08_destination_warehouse_only(api: Api) -> None:
+@pytest.mark.spec("HO-F08")
+async def test_destination_warehouse_only(api: Api) -> None:
     await api.lote("Q1", "2026-08-01", {"N-01": 100}, almacen="norte")
     await api.lote("Q2", "2026-12-31", {"C-05": 20})
     _, prop = await api.validada({"P": 30})
@@ -381,7 +391,8 @@ async def test_ho_f08_destination_warehouse_only(api: Api) -> None:
 # ----------------------------------------------------------------------------- lifecycle
 
 
-async def test_ho_l01_validation_outcomes(api: Api) -> None:
+@pytest.mark.spec("HO-L01")
+async def test_validation_outcomes(api: Api) -> None:
     await api.lote("X1", "2026-12-31", {"X-01": 100})
     sol = await api.solicitud({"P": 10, "Q": 5})
     r = await api.validar(
@@ -413,7 +424,8 @@ async def _revisar_y_surtir(api: Api, prop: dict[str, Any]) -> httpx.Response:
     return await api.client.post(f"/propuestas/{prop['id']}/surtir", headers=api.sup)
 
 
-async def test_ho_l02_dispatch_and_ho_l03_idempotent(api: Api) -> None:
+@pytest.mark.spec("HO-L02", "HO-L03")
+async def test_dispatch_issues_stock_once(api: Api) -> None:
     sol, prop, lots = await f01(api)
     r = await _revisar_y_surtir(api, prop)
     assert r.status_code == 200, r.text
@@ -463,7 +475,8 @@ async def test_dispatch_sent_twice_concurrently_moves_once(api: Api) -> None:
 
 
 @pytest.mark.parametrize("keyed", [False, True], ids=["plain", "idempotency-key"])
-async def test_ho_l04_lot_expired_before_dispatch(api: Api, keyed: bool) -> None:
+@pytest.mark.spec("HO-L04")
+async def test_lot_expired_before_dispatch(api: Api, keyed: bool) -> None:
     """The re-planning survives the rejection, also on a keyed request (whose deferred commit
     an error answer would otherwise roll back)."""
     _sol, prop, lots = await f01(api)
@@ -498,7 +511,8 @@ async def test_expiry_job_through_api(api: Api, monkeypatch: pytest.MonkeyPatch)
     assert again["estado"] == "GENERADA"
 
 
-async def test_ho_l06_picking_keeps_reservation(api: Api) -> None:
+@pytest.mark.spec("HO-L06")
+async def test_picking_keeps_reservation(api: Api) -> None:
     await api.lote("N1", "2026-12-31", {"N-01": 50})
     _, prop = await api.validada({"P": 50})
     await api.ok("POST", f"/propuestas/{prop['id']}/revisar", api.h("orders.almacenista"))
@@ -513,7 +527,8 @@ async def test_ho_l06_picking_keeps_reservation(api: Api) -> None:
     assert lineas(other) == []
 
 
-async def test_ho_l07_folio_business_date(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.spec("HO-L07")
+async def test_folio_business_date(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(clock, "now_fn", lambda: datetime(2026, 5, 2, 2, 30, tzinfo=UTC))
     sol = await api.solicitud({"P": 1})
     import re
@@ -521,7 +536,8 @@ async def test_ho_l07_folio_business_date(api: Api, monkeypatch: pytest.MonkeyPa
     assert re.fullmatch(r"SOL-20260501-[0-9A-F]{6}", sol["folio"])
 
 
-async def test_ho_l08_duplicate_external_folio(api: Api) -> None:
+@pytest.mark.spec("HO-L08")
+async def test_duplicate_external_folio(api: Api) -> None:
     await api.lote("X1", "2026-12-31", {"X-01": 100})
     first, _ = await api.validada({"P": 1}, folio_pedido="PED-77")
     r = await api.crear({"P": 1}, folio_pedido="ped-77")
@@ -541,7 +557,8 @@ async def test_ho_l08_duplicate_external_folio(api: Api) -> None:
     assert r.json()["advertencias"]
 
 
-async def test_ho_l09_edit_guard(api: Api) -> None:
+@pytest.mark.spec("HO-L09")
+async def test_edit_guards(api: Api) -> None:
     _, prop, lots = await f01(api)
     q = await api.lote("QX", "2026-12-01", {"Q-01": 10}, producto="Q")
     s30 = await api.lote("S30", "2026-05-31", {"S-01": 10})

@@ -65,7 +65,8 @@ def lines(result: d.ResultadoItem, snaps: list[Snap]) -> list[tuple[str, str, in
 # ----------------------------------------------------------------------------- FEFO examples
 
 
-def test_ho_f01_basic_fefo_short_dated_excluded() -> None:
+@pytest.mark.spec("HO-F01")
+def test_basic_fefo_short_dated_excluded() -> None:
     snaps = [
         lu("A100", date(2026, 9, 30), "A-01", 60),
         lu("B200", date(2026, 7, 15), "B-01", 50),
@@ -82,7 +83,8 @@ def test_ho_f01_basic_fefo_short_dated_excluded() -> None:
     assert d.cobertura([(r.cantidad_disponible, 100)]) == Decimal("100.00")
 
 
-def test_ho_f02_expiry_boundary_is_strict() -> None:
+@pytest.mark.spec("HO-F02")
+def test_expiry_boundary_is_strict() -> None:
     snaps = [
         lu("D1", date(2026, 6, 30), "D-01", 20),
         lu("E1", date(2026, 6, 29), "E-01", 100),
@@ -94,7 +96,8 @@ def test_ho_f02_expiry_boundary_is_strict() -> None:
     assert r.cantidad_pendiente == 0
 
 
-def test_ho_f02_configured_59_days() -> None:
+@pytest.mark.spec("HO-F02")
+def test_configured_59_days() -> None:
     snaps = [
         lu("D1", date(2026, 6, 30), "D-01", 20),
         lu("E1", date(2026, 6, 29), "E-01", 100),
@@ -104,7 +107,8 @@ def test_ho_f02_configured_59_days() -> None:
     assert lines(r, snaps) == [("D1", "D-01", 20), ("F1", "F-01", 10)]
 
 
-def test_ho_f03_existing_reservations_partial() -> None:
+@pytest.mark.spec("HO-F03")
+def test_existing_reservations_partial() -> None:
     snaps = [
         lu("B200", date(2026, 7, 15), "B-01", 50, reservado=30),
         lu("A100", date(2026, 9, 30), "A-01", 60),
@@ -118,7 +122,8 @@ def test_ho_f03_existing_reservations_partial() -> None:
     assert r.cantidad_pendiente == 20
 
 
-def test_ho_f04_bytewise_tie_break_and_location_order() -> None:
+@pytest.mark.spec("HO-F04")
+def test_bytewise_tie_break_and_location_order() -> None:
     snaps = [
         lu("L9", date(2026, 10, 1), "X-01", 40, lote_id=9),
         lu("L10", date(2026, 10, 1), "B-01", 5, lote_id=10),
@@ -130,7 +135,8 @@ def test_ho_f04_bytewise_tie_break_and_location_order() -> None:
     assert r.estado == d.EstadoItemPropuesta.DISPONIBLE
 
 
-def test_ho_f04_natural_sort_option() -> None:
+@pytest.mark.spec("HO-F04")
+def test_natural_sort_option() -> None:
     snaps = [
         lu("L9", date(2026, 10, 1), "X-01", 40, lote_id=9),
         lu("L10", date(2026, 10, 1), "A-10", 10, lote_id=10),
@@ -140,7 +146,8 @@ def test_ho_f04_natural_sort_option() -> None:
     assert lines(r, snaps) == [("L9", "X-01", 30)]
 
 
-def test_ho_f05_ineligible_lots_and_location_level() -> None:
+@pytest.mark.spec("HO-F05")
+def test_ineligible_lots_and_location_level() -> None:
     snaps = [
         lu("G1", date(2026, 8, 1), "G-01", 25),
         lu("H1", date(2026, 8, 15), "H-01", 100, estado=d.LOTE_SUSPENDIDO),
@@ -172,7 +179,8 @@ def test_inactive_location_or_warehouse_excluded() -> None:
     assert d.asignar_fefo(P, CENTRAL, 10, [ok], T).cantidad_propuesta == 10
 
 
-def test_ho_f06_nothing_available_reserved() -> None:
+@pytest.mark.spec("HO-F06")
+def test_nothing_available_reserved() -> None:
     snaps = [lu("M1", date(2026, 12, 31), "M-01", 10, reservado=10)]
     r = d.asignar_fefo(P, CENTRAL, 10, snaps, T)
     assert r.asignaciones == ()
@@ -187,7 +195,8 @@ def test_ho_f06_nothing_available_reserved() -> None:
 
 
 @pytest.mark.parametrize("cad", [date(2026, 6, 1), date(2026, 6, 30)])
-def test_ho_f06_expiry_reason(cad: date) -> None:
+@pytest.mark.spec("HO-F06")
+def test_no_disponible_names_the_expiry_reason(cad: date) -> None:
     r = d.asignar_fefo(P, CENTRAL, 10, [lu("M1", cad, "M-01", 10)], T)
     assert r.estado == d.EstadoItemPropuesta.NO_DISPONIBLE
     assert r.observaciones == (
@@ -202,7 +211,8 @@ def test_no_lots_in_estado_disponible_reason() -> None:
     assert d.asignar_fefo(P, CENTRAL, 10, [], T).observaciones == d.MSG_SIN_LOTES
 
 
-def test_ho_f07_sequential_allocations_never_oversubscribe() -> None:
+@pytest.mark.spec("HO-F07")
+def test_sequential_allocations_never_oversubscribe() -> None:
     n1 = lu("N1", date(2026, 12, 31), "N-01", 50)
     r1 = d.asignar_fefo(P, CENTRAL, 50, [n1], T)
     from dataclasses import replace
@@ -214,7 +224,8 @@ def test_ho_f07_sequential_allocations_never_oversubscribe() -> None:
     assert r2.cantidad_pendiente == 50
 
 
-def test_ho_f08_destination_warehouse_only() -> None:
+@pytest.mark.spec("HO-F08")
+def test_destination_warehouse_only() -> None:
     snaps = [
         lu("Q1", date(2026, 8, 1), "N-01", 100, almacen=NORTE),
         lu("Q2", date(2026, 12, 31), "C-05", 20),
@@ -340,7 +351,8 @@ def test_coverage_bounded(pairs: list[tuple[int, int]]) -> None:
 # ----------------------------------------------------------------------------- folios, dates
 
 
-def test_ho_l07_folio_uses_business_date() -> None:
+@pytest.mark.spec("HO-L07")
+def test_folio_uses_business_date() -> None:
     now = datetime(2026, 5, 2, 2, 30, tzinfo=UTC)  # 2026-05-01 20:30 America/Mexico_City
     folio = d.generar_folio(now)
     assert d.FOLIO_RE.match(folio)
@@ -412,7 +424,8 @@ def test_validar_items_captura() -> None:
 J = {"justificacion_codigo": "SIN_EXISTENCIA", "justificacion": "sin stock"}
 
 
-def test_ho_l01_validation_outcomes() -> None:
+@pytest.mark.spec("HO-L01")
+def test_validation_outcomes() -> None:
     sol = {"X": 10, "Y": 5}
     r = d.validar_aprobaciones(sol, {"X": d.Aprobacion(0, **J), "Y": d.Aprobacion(0, **J)})
     assert r.estado == d.EstadoSolicitud.RECHAZADA
@@ -533,7 +546,8 @@ def test_cancel_request_rules() -> None:
 # ----------------------------------------------------------------------------- manual edits
 
 
-def test_ho_l09_edit_guard() -> None:
+@pytest.mark.spec("HO-L09")
+def test_edit_guards() -> None:
     q_lot = lu("QX", date(2026, 12, 1), "Q-01", 10, producto=Q)
     with pytest.raises(d.DomainError) as e:
         d.verificar_linea_manual(
@@ -623,7 +637,8 @@ def test_dispatch_state_guard() -> None:
     assert e.value.code == "PROPUESTA_NO_REVISADA"
 
 
-def test_ho_l04_dispatch_recheck_lists_ineligible_lots() -> None:
+@pytest.mark.spec("HO-L04")
+def test_dispatch_recheck_lists_ineligible_lots() -> None:
     b200 = lu("B200", date(2026, 7, 15), "B-01", 50, estado=d.LOTE_CADUCADO)
     a100 = lu("A100", date(2026, 9, 30), "A-01", 60)
     bad = d.lotes_no_elegibles_al_surtir(
@@ -637,7 +652,8 @@ def test_ho_l04_dispatch_recheck_lists_ineligible_lots() -> None:
     assert d.lotes_no_elegibles_al_surtir([d.LineaSurtido(expired, 5, True)], T, 60) == ["E"]
 
 
-def test_ho_l02_kardex_figures() -> None:
+@pytest.mark.spec("HO-L02")
+def test_kardex_figures() -> None:
     movs = d.calcular_salidas([(2, 20, 50), (1, 10, 50)], {10: 60, 20: 50})
     assert [(m.lote_id, m.cantidad, m.cantidad_anterior, m.cantidad_nueva) for m in movs] == [
         (10, 50, 60, 10),

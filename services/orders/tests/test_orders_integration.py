@@ -228,7 +228,8 @@ async def test_concurrent_validations_through_kafka(
         await engine.dispose()
 
 
-async def test_ho_f04_bytewise_order_on_postgres(pg_engine: AsyncEngine) -> None:
+@pytest.mark.spec("HO-F04")
+async def test_bytewise_order_on_postgres(pg_engine: AsyncEngine) -> None:
     """[DECIDE-B7] on PostgreSQL: COLLATE "C" whatever the database collation."""
     w: World = await build_world(session_factory(pg_engine))
     await w.lote("L9", date(2026, 10, 1), {"X-01": 40})

@@ -176,7 +176,8 @@ async def test_folio_collision_is_retried(world: World, monkeypatch: pytest.Monk
     assert fb.endswith("BBBBBB")
 
 
-async def test_ho_l08_duplicate_external_folio(world: World) -> None:
+@pytest.mark.spec("HO-L08")
+async def test_duplicate_external_folio(world: World) -> None:
     first = await crear(world, {world.p: 1}, folio_pedido="PED-77")
     await validar(world, first)
     with pytest.raises(d.DomainError) as e:
@@ -230,7 +231,8 @@ async def test_bad_creation_inputs(world: World) -> None:
 # ----------------------------------------------------------------------------- validation
 
 
-async def test_ho_l01_validation_outcomes(world: World) -> None:
+@pytest.mark.spec("HO-L01")
+async def test_validation_outcomes(world: World) -> None:
     sol = await crear(world, {world.p: 10, world.q: 5})
     await validar(world, sol, {world.p: d.Aprobacion(0, **J), world.q: d.Aprobacion(0, **J)})
     async with world.sessionmaker() as s:
@@ -262,7 +264,8 @@ async def test_ho_l01_validation_outcomes(world: World) -> None:
 # ----------------------------------------------------------------------------- generation
 
 
-async def test_ho_f01_generation_reserves_and_publishes(world: World) -> None:
+@pytest.mark.spec("HO-F01")
+async def test_generation_reserves_and_publishes(world: World) -> None:
     sol, lus = await f01(world)
     prop = await propuesta_de(world, sol)
     assert prop.estado == "GENERADA"
@@ -324,7 +327,8 @@ async def test_unknown_request_goes_to_dlq(world: World) -> None:
             await consumers.handle_request_validated(s, ev, meta("x"), store=world.store)
 
 
-async def test_ho_f03_and_ho_l05_partial_then_release(world: World) -> None:
+@pytest.mark.spec("HO-F03", "HO-L05")
+async def test_partial_proposal_then_release(world: World) -> None:
     _, b = await world.lote("B200", date(2026, 7, 15), {"B-01": 50})
     _, a = await world.lote("A100", date(2026, 9, 30), {"A-01": 60})
     other = await crear(world, {world.p: 30})
@@ -369,7 +373,8 @@ async def test_ho_f03_and_ho_l05_partial_then_release(world: World) -> None:
         assert await s.scalar(select(func.count()).select_from(Propuesta)) == 3
 
 
-async def test_ho_f07_sequential_validations_never_oversubscribe(world: World) -> None:
+@pytest.mark.spec("HO-F07")
+async def test_sequential_validations_never_oversubscribe(world: World) -> None:
     _, n = await world.lote("N1", date(2026, 12, 31), {"N-01": 50})
     r1 = await crear(world, {world.p: 50})
     r2 = await crear(world, {world.p: 50})
@@ -389,7 +394,8 @@ async def _revisar(w: World, prop_id: uuid.UUID) -> None:
         await proposals.revisar_propuesta(s, prop_id, ALM)
 
 
-async def test_ho_l02_l03_dispatch_once(world: World) -> None:
+@pytest.mark.spec("HO-L02", "HO-L03")
+async def test_dispatch_issues_stock_once(world: World) -> None:
     sol, lus = await f01(world)
     prop = await propuesta_de(world, sol)
     async with world.sessionmaker() as s, s.begin():
@@ -439,7 +445,8 @@ async def test_ho_l02_l03_dispatch_once(world: World) -> None:
     assert len(await events(world, "ProposalDispatched.v1")) == 1
 
 
-async def test_ho_l04_lot_expired_before_dispatch(world: World) -> None:
+@pytest.mark.spec("HO-L04")
+async def test_lot_expired_before_dispatch(world: World) -> None:
     sol, lus = await f01(world)
     prop = await propuesta_de(world, sol)
     await _revisar(world, prop.id)
@@ -482,7 +489,8 @@ async def test_expiry_job_flags_reservations(world: World, monkeypatch: pytest.M
         assert e.value.code == "LOTE_NO_ELEGIBLE"
 
 
-async def test_ho_l06_picking_keeps_reservation(world: World) -> None:
+@pytest.mark.spec("HO-L06")
+async def test_picking_keeps_reservation(world: World) -> None:
     _, n = await world.lote("N1", date(2026, 12, 31), {"N-01": 50})
     r1 = await crear(world, {world.p: 50})
     await validar(world, r1)
@@ -512,7 +520,8 @@ async def test_ho_l06_picking_keeps_reservation(world: World) -> None:
 # ----------------------------------------------------------------------------- manual edit
 
 
-async def test_ho_l09_edit_guard_and_override(world: World) -> None:
+@pytest.mark.spec("HO-L09")
+async def test_edit_guards_and_supervisor_override(world: World) -> None:
     sol, lus = await f01(world)
     prop = await propuesta_de(world, sol)
     _, qlu = await world.lote("QX", date(2026, 12, 1), {"Q-01": 10}, producto=world.q)

@@ -214,7 +214,8 @@ async def test_ac_pricing_preview(
     assert out["subtotal"] == unit
 
 
-async def test_ac_p01_p10_p15_breakdown(ctx: Ctx) -> None:
+@pytest.mark.spec("AC-P01", "AC-P10", "AC-P15")
+async def test_price_breakdown(ctx: Ctx) -> None:
     out = await ok(await ctx.client.post("/precios/preview", json=line(ctx), headers=ctx.vend))
     assert (out["area_m2"], out["costo_material"], out["utilidad"], out["costo_laser"]) == (
         "0.06",
@@ -238,7 +239,8 @@ async def test_ac_p01_p10_p15_breakdown(ctx: Ctx) -> None:
     )
 
 
-async def test_ac_p06_fixed_price(ctx: Ctx) -> None:
+@pytest.mark.spec("AC-P06")
+async def test_fixed_price_ignores_dimensions(ctx: Ctx) -> None:
     body = line(ctx, producto_id=ctx.ids["pf"], cantidad=3, largo="999", espesor_mm=77)
     out = await ok(await ctx.client.post("/precios/preview", json=body, headers=ctx.vend))
     assert (out["precio_unitario"], out["subtotal"]) == ("150.00", "450.00")
@@ -246,7 +248,8 @@ async def test_ac_p06_fixed_price(ctx: Ctx) -> None:
     assert sale["total"] == "450.00"  # AC-D29
 
 
-async def test_ac_p07_missing_thickness(ctx: Ctx) -> None:
+@pytest.mark.spec("AC-P07")
+async def test_missing_thickness(ctx: Ctx) -> None:
     r = await ctx.client.delete("/configuracion/tabulador/10", headers=ctx.admin)
     assert r.status_code == 204
     body = line(ctx, largo="25", ancho="25", espesor_mm=10, minutos_laser=5)
@@ -265,7 +268,8 @@ async def test_ac_p07_missing_thickness(ctx: Ctx) -> None:
     assert await ctx.count(Venta) == 0
 
 
-async def test_ac_p12_quantity_after_rounding(ctx: Ctx) -> None:
+@pytest.mark.spec("AC-P12")
+async def test_quantity_after_rounding(ctx: Ctx) -> None:
     body = line(
         ctx,
         largo="12.5",
@@ -281,7 +285,8 @@ async def test_ac_p12_quantity_after_rounding(ctx: Ctx) -> None:
     assert sale["total"] == "413.00"
 
 
-async def test_ac_p13_zero_price(ctx: Ctx) -> None:
+@pytest.mark.spec("AC-P13")
+async def test_zero_price_is_rejected(ctx: Ctx) -> None:
     body = line(ctx, largo="0", ancho="0", minutos_laser=0)
     problem(
         await ctx.client.post("/ventas", json={"carrito": [body]}, headers=ctx.vend),
@@ -291,7 +296,8 @@ async def test_ac_p13_zero_price(ctx: Ctx) -> None:
     assert await ctx.count(Venta) == 0
 
 
-async def test_ac_p14_tampered_subtotal(ctx: Ctx) -> None:
+@pytest.mark.spec("AC-P14")
+async def test_tampered_subtotal(ctx: Ctx) -> None:
     r = await ctx.client.post(
         "/ventas", json={"carrito": [line(ctx, subtotal=1.00)]}, headers=ctx.vend
     )
@@ -320,7 +326,8 @@ async def test_price_preview_answers_the_canonical_price(ctx: Ctx) -> None:
 # ------------------------------------------------------------------ AC-S* stock and sales
 
 
-async def test_ac_s01_decrement_and_alert(ctx: Ctx) -> None:
+@pytest.mark.spec("AC-S01")
+async def test_decrement_and_alert(ctx: Ctx) -> None:
     m = ctx.ids["m"]
     r1 = await sell(ctx, line(ctx, cantidad=4))
     assert r1["alertas_stock"] == []
@@ -345,7 +352,8 @@ async def _has_events(ctx: Ctx, name: str, n: int) -> bool:
     return len(await ctx.events(name)) >= n
 
 
-async def test_ac_s02_oversell_and_backorder(ctx: Ctx) -> None:
+@pytest.mark.spec("AC-S02")
+async def test_oversell_and_backorder(ctx: Ctx) -> None:
     m = ctx.ids["m"]
     await ok(
         await ctx.client.post(
@@ -371,7 +379,8 @@ async def test_ac_s02_oversell_and_backorder(ctx: Ctx) -> None:
     assert len(await ctx.events("StockLow")) == lows_before
 
 
-async def test_ac_s03_concurrency(ctx: Ctx) -> None:
+@pytest.mark.spec("AC-S03")
+async def test_concurrent_sales_never_lose_an_update(ctx: Ctx) -> None:
     m = ctx.ids["m"]
     results = await asyncio.gather(
         sell(ctx, line(ctx, cantidad=4)), sell(ctx, line(ctx, cantidad=4))
@@ -382,7 +391,8 @@ async def test_ac_s03_concurrency(ctx: Ctx) -> None:
     assert len(await ctx.events("StockLow")) == 1
 
 
-async def test_ac_s03_overshoot_when_both_confirmed_first(ctx: Ctx) -> None:
+@pytest.mark.spec("AC-S03")
+async def test_overshoot_when_both_confirmed_first(ctx: Ctx) -> None:
     """Both sales of 6 read 10 before either is consumed: both accepted, final −2, one
     StockShortage, one StockLow. (The consumer is paused so that both confirm first.)"""
     m = ctx.ids["m"]
@@ -400,7 +410,8 @@ async def test_ac_s03_overshoot_when_both_confirmed_first(ctx: Ctx) -> None:
     assert [(e["anterior"], e["actual"]) for e in lows] == [(4, -2)]
 
 
-async def test_ac_s03_second_rejected_after_consumption(ctx: Ctx) -> None:
+@pytest.mark.spec("AC-S03")
+async def test_second_rejected_after_consumption(ctx: Ctx) -> None:
     m = ctx.ids["m"]
     await sell(ctx, line(ctx, cantidad=6))
     await ctx.wait_stock(m, 4)
@@ -411,7 +422,8 @@ async def test_ac_s03_second_rejected_after_consumption(ctx: Ctx) -> None:
     assert await ctx.stock(m) == 4
 
 
-async def test_ac_s04_same_material_two_lines(ctx: Ctx) -> None:
+@pytest.mark.spec("AC-S04")
+async def test_same_material_two_lines(ctx: Ctx) -> None:
     m = ctx.ids["m"]
     await ok(
         await ctx.client.post(f"/materiales/{m}/conteo", json={"contado": 5}, headers=ctx.admin)
@@ -427,7 +439,8 @@ async def test_ac_s04_same_material_two_lines(ctx: Ctx) -> None:
     assert await ctx.stock(m) == 5
 
 
-async def test_ac_s05_atomicity(ctx: Ctx) -> None:
+@pytest.mark.spec("AC-S05")
+async def test_unknown_material_writes_nothing(ctx: Ctx) -> None:
     lines = [line(ctx), line(ctx, material_id=ctx.ids["n"]), line(ctx, material_id=9999)]
     r = await ctx.client.post("/ventas", json={"carrito": lines}, headers=ctx.vend)
     p = problem(r, 404, "MATERIAL_NO_EXISTE")
@@ -439,7 +452,8 @@ async def test_ac_s05_atomicity(ctx: Ctx) -> None:
     assert await ctx.stock(ctx.ids["n"]) == 100
 
 
-async def test_ac_s06_balance(ctx: Ctx) -> None:
+@pytest.mark.spec("AC-S06")
+async def test_balance_and_abono_above_balance_refused(ctx: Ctx) -> None:
     sale = await sell(
         ctx, line(ctx), line(ctx, cantidad=4, subtotal="751.20"), monto_abonado="500.00"
     )
@@ -464,7 +478,8 @@ async def test_ac_s06_balance(ctx: Ctx) -> None:
     assert len(detail["lineas"]) == 2  # AC-D18: POS lines rendered
 
 
-async def test_ac_s07_status_guard(ctx: Ctx) -> None:
+@pytest.mark.spec("AC-S07")
+async def test_delivering_with_balance_needs_admin_and_reason(ctx: Ctx) -> None:
     sale = await sell(ctx, line(ctx), line(ctx, cantidad=4), monto_abonado="500.00")
     vid = sale["venta_id"]
     await ok(
@@ -496,7 +511,8 @@ async def test_ac_s07_status_guard(ctx: Ctx) -> None:
 
 
 @pytest.mark.parametrize("consume_first", [True, False])
-async def test_ac_s08_cancellation_returns_stock(ctx: Ctx, consume_first: bool) -> None:
+@pytest.mark.spec("AC-S08")
+async def test_cancellation_returns_stock(ctx: Ctx, consume_first: bool) -> None:
     m = ctx.ids["m"]
     runner = next(r for r in ctx.app.state.runtime.consumers if r.spec.group_id == "sales.stock")
     if not consume_first:
@@ -522,7 +538,8 @@ async def test_ac_s08_cancellation_returns_stock(ctx: Ctx, consume_first: bool) 
     assert detail["auditoria"][-1]["motivo"] == "cliente canceló"
 
 
-async def test_ac_s09_authorisation(ctx: Ctx) -> None:
+@pytest.mark.spec("AC-S09")
+async def test_anonymous_is_401_and_seller_on_admin_routes_403(ctx: Ctx) -> None:
     r = await ctx.client.get("/dashboard")
     problem(r, 401, "unauthorized")
     r = await ctx.client.get("/configuracion", headers=ctx.vend)

@@ -84,7 +84,8 @@ def test_acceptance_pricing(case: str, args: tuple, kwargs: dict, unit: str) -> 
     assert p.subtotal == Decimal(unit)
 
 
-def test_ac_p01_breakdown() -> None:
+@pytest.mark.spec("AC-P01")
+def test_price_breakdown() -> None:
     p = price("30", "20", 3, 40, 10)
     assert p.area_m2 == Decimal("0.06")
     assert p.costo_material == Decimal("27")
@@ -92,21 +93,24 @@ def test_ac_p01_breakdown() -> None:
     assert p.costo_laser == Decimal("150")
 
 
-def test_ac_p04_exact_intermediates() -> None:
+@pytest.mark.spec("AC-P04")
+def test_exact_intermediates() -> None:
     p = price("12.5", "7.25", 3, 70, 3)
     assert p.area_m2 == Decimal("0.0090625")
     assert p.costo_material == Decimal("4.078125")
     assert p.utilidad == Decimal("2.8546875")
 
 
-def test_ac_p06_fixed_price_short_circuits() -> None:
+@pytest.mark.spec("AC-P06")
+def test_fixed_price_short_circuits() -> None:
     p = price("999", "999", 77, 900, 500, cant=3, fijo="150.00")
     assert p.precio_unitario == Decimal("150.00")
     assert p.subtotal == Decimal("450.00")
     assert p.factor_costo is None
 
 
-def test_ac_p07_missing_thickness() -> None:
+@pytest.mark.spec("AC-P07")
+def test_missing_thickness() -> None:
     tab = {k: v for k, v in TAB.items() if k != 10}
     with pytest.raises(Invalid) as exc:
         price("25", "25", 10, 40, 5, tab=tab)
@@ -116,33 +120,38 @@ def test_ac_p07_missing_thickness() -> None:
     assert exc.value.extensions["field"] == "espesor_mm"
 
 
-def test_ac_p08_zero_utility_is_zero_not_40() -> None:
+@pytest.mark.spec("AC-P08")
+def test_zero_utility_is_zero_not_40() -> None:
     assert d.resolve_utilidad(0, 40) == 0
     assert d.resolve_utilidad(None, 25) == 25
     assert d.resolve_utilidad(None, None) == 40
 
 
-def test_ac_p09_half_up_not_half_even() -> None:
+@pytest.mark.spec("AC-P09")
+def test_half_up_not_half_even() -> None:
     p = price("10", "10", 10, 30, 1)
     exact = p.costo_material + p.utilidad + p.costo_laser
     assert exact == Decimal("16.625")
     assert p.precio_unitario == Decimal("16.63")
 
 
-def test_ac_p10_display_breakdown() -> None:
+@pytest.mark.spec("AC-P10")
+def test_display_breakdown() -> None:
     p = price("12.5", "60", 6, 20, 1)
     assert p.costo_material_display == Decimal("73.54")
     assert p.utilidad_display == Decimal("14.71")
     assert p.costo_laser_display == Decimal("15.00")
 
 
-def test_ac_p12_quantity_after_rounding() -> None:
+@pytest.mark.spec("AC-P12")
+def test_quantity_after_rounding() -> None:
     p = price("12.5", "60", 6, 20, 1, cant=4)
     assert p.precio_unitario == Decimal("103.25")
     assert p.subtotal == Decimal("413.00")
 
 
-def test_ac_p13_zero_price_rejected() -> None:
+@pytest.mark.spec("AC-P13")
+def test_zero_price_rejected() -> None:
     p = price("0", "0", 3, 40, 0)
     assert p.precio_unitario == Decimal("0.00")
     with pytest.raises(Invalid) as exc:
@@ -150,7 +159,8 @@ def test_ac_p13_zero_price_rejected() -> None:
     assert exc.value.code == "PRECIO_CERO"
 
 
-def test_ac_p14_tampered_subtotal() -> None:
+@pytest.mark.spec("AC-P14")
+def test_tampered_subtotal() -> None:
     p = price("30", "20", 3, 40, 10)
     with pytest.raises(Invalid) as exc:
         d.check_client_subtotal(Decimal("1.00"), p, field="carrito[0].subtotal")
@@ -164,7 +174,8 @@ def test_ac_p14_tampered_subtotal() -> None:
     d.check_client_subtotal(None, p)
 
 
-def test_ac_p15_breakdown_differs_from_total() -> None:
+@pytest.mark.spec("AC-P15")
+def test_breakdown_differs_from_total() -> None:
     p = price("5", "5", 3, 20, 1)
     shown = p.costo_material_display + p.utilidad_display + p.costo_laser_display
     assert shown == Decimal("16.36")
@@ -277,7 +288,8 @@ def test_prop_laser_is_not_marked_up(
 # ---------------------------------------------------------------- payments
 
 
-def test_ac_s06_balance_and_payment_state() -> None:
+@pytest.mark.spec("AC-S06")
+def test_balance_and_payment_state() -> None:
     l1 = price("30", "20", 3, 40, 10)
     l2 = price("30", "20", 3, 40, 10, cant=4)
     total = d.sale_total([l1.subtotal, l2.subtotal])
@@ -343,7 +355,8 @@ def test_sale_happy_path() -> None:
     )
 
 
-def test_ac_s07_deliver_with_balance() -> None:
+@pytest.mark.spec("AC-S07")
+def test_deliver_with_balance() -> None:
     with pytest.raises(Conflict) as exc:
         d.check_sale_transition(
             EstatusVenta.EN_PRODUCCION,
@@ -453,7 +466,8 @@ def test_quote_expiry() -> None:
 # ---------------------------------------------------------------- stock
 
 
-def test_ac_s01_crossings() -> None:
+@pytest.mark.spec("AC-S01")
+def test_stock_low_only_on_the_crossing_below_minimum() -> None:
     e1 = d.stock_effect(10, -4, 3)
     assert (e1.after, e1.low, e1.shortage) == (6, False, False)
     e2 = d.stock_effect(6, -4, 3)
@@ -462,12 +476,14 @@ def test_ac_s01_crossings() -> None:
     assert (e3.after, e3.low, e3.shortage) == (1, False, False)
 
 
-def test_ac_s02_backorder_goes_negative() -> None:
+@pytest.mark.spec("AC-S02")
+def test_backorder_goes_negative() -> None:
     e = d.stock_effect(2, -5, 3)
     assert (e.after, e.low, e.shortage) == (-3, False, True)
 
 
-def test_ac_s03_concurrent_overshoot() -> None:
+@pytest.mark.spec("AC-S03")
+def test_concurrent_overshoot() -> None:
     a = d.stock_effect(10, -6, 3)
     b = d.stock_effect(a.after, -6, 3)
     assert (a.after, a.low, a.shortage) == (4, False, False)
@@ -503,7 +519,8 @@ def test_prop_one_low_per_crossing(start: int, minimo: int, deltas: list[int]) -
     assert stock == start + sum(deltas)
 
 
-def test_ac_s02_stock_check() -> None:
+@pytest.mark.spec("AC-S02")
+def test_stock_check_refuses_oversell_unless_backorder() -> None:
     mats = {1: MaterialStock(1, "M", 2, 3)}
     with pytest.raises(Conflict) as exc:
         d.check_stock(mats, {1: 5}, permitir_backorder=False)
@@ -517,7 +534,8 @@ def test_ac_s02_stock_check() -> None:
     d.check_stock(mats, {1: 5}, permitir_backorder=True)
 
 
-def test_ac_s04_same_material_two_lines_summed() -> None:
+@pytest.mark.spec("AC-S04")
+def test_same_material_two_lines_summed() -> None:
     req = d.requested_per_material([(1, 3), (1, 3)])
     assert req == {1: 6}
     with pytest.raises(Conflict):
@@ -528,7 +546,8 @@ def test_requested_sorted_by_material() -> None:
     assert list(d.requested_per_material([(5, 1), (2, 1), (5, 2)])) == [2, 5]
 
 
-def test_ac_s01_projected_alerts_one_per_material() -> None:
+@pytest.mark.spec("AC-S01")
+def test_projected_alerts_one_per_material() -> None:
     mats = {1: MaterialStock(1, "M", 10, 3)}
     assert d.projected_alerts(mats, {1: 4}) == []
     mats = {1: MaterialStock(1, "M", 6, 3), 2: MaterialStock(2, "N", 100, 3)}

@@ -110,7 +110,8 @@ async def count(sm: SM, model: Any) -> int:
 # ------------------------------------------------------------------ AC-S01..S05
 
 
-async def test_ac_s01_decrement_and_alert(sm: SM, ids: dict[str, int]) -> None:
+@pytest.mark.spec("AC-S01")
+async def test_decrement_and_alert(sm: SM, ids: dict[str, int]) -> None:
     r1 = await confirm(sm, ids, line(ids, cantidad=4))
     assert r1.alertas_stock == []
     assert r1.folio == f"VTA-{r1.venta.id_venta:04d}"
@@ -132,7 +133,8 @@ async def test_ac_s01_decrement_and_alert(sm: SM, ids: dict[str, int]) -> None:
     assert await count(sm, MovimientoStock) == 3
 
 
-async def test_ac_s02_oversell_and_backorder(sm: SM, ids: dict[str, int]) -> None:
+@pytest.mark.spec("AC-S02")
+async def test_oversell_and_backorder(sm: SM, ids: dict[str, int]) -> None:
     async with sm() as s, s.begin():
         await restock(s, ids["m"], -8, ADMIN, motivo="ajuste", nota="merma")
     assert await stock(sm, ids["m"]) == 2
@@ -157,7 +159,8 @@ async def test_ac_s02_oversell_and_backorder(sm: SM, ids: dict[str, int]) -> Non
     assert len(await events_of(sm, StockLow)) == lows_before
 
 
-async def test_ac_s03_concurrent_confirmations(sm: SM, ids: dict[str, int]) -> None:
+@pytest.mark.spec("AC-S03")
+async def test_concurrent_confirmations(sm: SM, ids: dict[str, int]) -> None:
     await confirm(sm, ids, line(ids, cantidad=4))
     await confirm(sm, ids, line(ids, cantidad=4))
     await consume_all(sm)
@@ -165,7 +168,8 @@ async def test_ac_s03_concurrent_confirmations(sm: SM, ids: dict[str, int]) -> N
     assert len(await events_of(sm, StockLow)) == 1
 
 
-async def test_ac_s03_both_confirmed_before_consumption(sm: SM, ids: dict[str, int]) -> None:
+@pytest.mark.spec("AC-S03")
+async def test_both_confirmed_before_consumption(sm: SM, ids: dict[str, int]) -> None:
     await confirm(sm, ids, line(ids, cantidad=6))
     await confirm(sm, ids, line(ids, cantidad=6))  # both read 10
     await consume_all(sm)
@@ -175,7 +179,8 @@ async def test_ac_s03_both_confirmed_before_consumption(sm: SM, ids: dict[str, i
     assert [(e.anterior, e.actual) for e in lows] == [(4, -2)]
 
 
-async def test_ac_s03_second_after_consumption_rejected(sm: SM, ids: dict[str, int]) -> None:
+@pytest.mark.spec("AC-S03")
+async def test_second_after_consumption_rejected(sm: SM, ids: dict[str, int]) -> None:
     await confirm(sm, ids, line(ids, cantidad=6))
     await consume_all(sm)
     with pytest.raises(Conflict):
@@ -183,7 +188,8 @@ async def test_ac_s03_second_after_consumption_rejected(sm: SM, ids: dict[str, i
     assert await stock(sm, ids["m"]) == 4
 
 
-async def test_ac_s04_same_material_two_lines(sm: SM, ids: dict[str, int]) -> None:
+@pytest.mark.spec("AC-S04")
+async def test_same_material_two_lines(sm: SM, ids: dict[str, int]) -> None:
     async with sm() as s, s.begin():
         await restock(s, ids["m"], -5, ADMIN, motivo="ajuste", nota="x")
     with pytest.raises(Conflict) as exc:
@@ -193,7 +199,8 @@ async def test_ac_s04_same_material_two_lines(sm: SM, ids: dict[str, int]) -> No
     assert await stock(sm, ids["m"]) == 5
 
 
-async def test_ac_s05_atomicity_unknown_material(sm: SM, ids: dict[str, int]) -> None:
+@pytest.mark.spec("AC-S05")
+async def test_unknown_material_writes_nothing(sm: SM, ids: dict[str, int]) -> None:
     with pytest.raises(NotFound) as exc:
         await confirm(
             sm, ids, line(ids), line(ids, material_id=ids["n"]), line(ids, material_id=999)
@@ -313,7 +320,8 @@ async def test_unknown_material_in_event_is_permanent(sm: SM, ids: dict[str, int
 # ------------------------------------------------------------------ money and states
 
 
-async def test_ac_s06_balance(sm: SM, ids: dict[str, int]) -> None:
+@pytest.mark.spec("AC-S06")
+async def test_balance_and_abono_above_balance_refused(sm: SM, ids: dict[str, int]) -> None:
     r = await confirm(sm, ids, line(ids), line(ids, cantidad=4), monto_abonado=Decimal("500.00"))
     assert r.total == Decimal("939.00")
     assert r.saldo_restante == Decimal("439.00")
@@ -337,7 +345,8 @@ async def test_initial_overpayment_rejected(sm: SM, ids: dict[str, int]) -> None
     assert await count(sm, Venta) == 0
 
 
-async def test_ac_s07_status_guard(sm: SM, ids: dict[str, int]) -> None:
+@pytest.mark.spec("AC-S07")
+async def test_delivering_with_balance_needs_admin_and_reason(sm: SM, ids: dict[str, int]) -> None:
     r = await confirm(sm, ids, line(ids), line(ids, cantidad=4), monto_abonado=Decimal(500))
     vid = r.venta.id_venta
     async with sm() as s, s.begin():
@@ -375,9 +384,8 @@ async def test_optimistic_version(sm: SM, ids: dict[str, int]) -> None:
 
 
 @pytest.mark.parametrize("consume_first", [True, False])
-async def test_ac_s08_cancellation_returns_stock(
-    sm: SM, ids: dict[str, int], consume_first: bool
-) -> None:
+@pytest.mark.spec("AC-S08")
+async def test_cancellation_returns_stock(sm: SM, ids: dict[str, int], consume_first: bool) -> None:
     r = await confirm(sm, ids, line(ids, cantidad=4), monto_abonado=Decimal(100))
     if consume_first:
         await consume_all(sm)

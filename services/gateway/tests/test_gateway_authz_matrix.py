@@ -96,6 +96,10 @@ MATRIX: dict[str, frozenset[str]] = {
     "GET /api/orders/productos": OR_READ,
     "GET /api/orders/propuestas": OR_READ,
     "GET /api/orders/propuestas/{id_propuesta}": OR_READ,
+    "GET /api/orders/propuestas/{id_propuesta}/acuse.pdf": OR_READ,
+    "GET /api/orders/propuestas/{id_propuesta}/acuse.xlsx": OR_READ,
+    "GET /api/orders/propuestas/{id_propuesta}/picking.pdf": OR_READ,
+    "GET /api/orders/propuestas/{id_propuesta}/picking.xlsx": OR_READ,
     "GET /api/orders/propuestas/{id_propuesta}/items/{id_item}/candidatos": frozenset(
         {OR_ALM, OR_SUP}
     ),
@@ -112,6 +116,8 @@ MATRIX: dict[str, frozenset[str]] = {
     "GET /api/sales/configuracion": SA_AD,
     "GET /api/sales/cotizaciones": SA_OP,
     "GET /api/sales/cotizaciones/{id_cotizacion}": SA_OP,
+    "GET /api/sales/cotizaciones/{id_cotizacion}/compartir": SA_OP,
+    "GET /api/sales/cotizaciones/{id_cotizacion}/pdf": SA_OP,
     "GET /api/sales/dashboard": SA_AD,
     "GET /api/sales/health/live": PUBLIC,
     "GET /api/sales/health/ready": PUBLIC,

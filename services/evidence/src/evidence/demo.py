@@ -64,7 +64,7 @@ async def seed(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         days = min(today.day, 10)
         await production.guardar_produccion_masiva(
             session,
-            adapters.writer_for(session.get_bind().dialect.name),
+            adapters.writer_for_engine(sessionmaker.kw["bind"]),
             DEMO_USER,
             id_ot=ot.id,
             mes=today.month,

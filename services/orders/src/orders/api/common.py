@@ -15,7 +15,7 @@ from orders import domain as d
 from orders import queries
 from orders.application import common
 from service_defaults.auth import CurrentUser, require_roles
-from service_defaults.bounds import Int32
+from service_defaults.bounds import DomainDate, Int32, SafeText
 from service_defaults.deps import get_session
 
 SOLICITANTE = d.ROLE_SOLICITANTE
@@ -102,3 +102,19 @@ def paginado(
 
 Paginado = Annotated[queries.Paginado, Depends(paginado)]
 """The `limit` / `offset` query parameters of every paged list (answered as `schemas.Pagina`)."""
+
+
+def filtro_pedidos(
+    desde: Annotated[DomainDate | None, Query()] = None,
+    hasta: Annotated[DomainDate | None, Query()] = None,
+    id_institucion: Annotated[Int32 | None, Query(gt=0)] = None,
+    folio: Annotated[SafeText | None, Query(max_length=100)] = None,
+) -> queries.FiltroPedidos:
+    if desde and hasta and desde > hasta:
+        raise d.DomainError("RANGO_INVALIDO", "desde debe ser ≤ hasta.", field="desde")
+    return queries.FiltroPedidos(desde, hasta, id_institucion, folio)
+
+
+FiltroPedidos = Annotated[queries.FiltroPedidos, Depends(filtro_pedidos)]
+"""The request / proposal list filters: `desde` / `hasta` (business date of the request),
+`id_institucion`, `folio` (internal or external)."""

@@ -12,6 +12,7 @@ from orders import domain as d
 from orders import queries
 from orders.api.common import (
     Almacen_,
+    FiltroPedidos,
     Lector,
     Paginado,
     Picker,
@@ -41,9 +42,10 @@ async def listar_propuestas(
     session: Session,
     user: Lector,
     pagina: Paginado,
+    filtro: FiltroPedidos,
     estado: Annotated[d.EstadoPropuesta | None, Query()] = None,
 ) -> dict[str, Any]:
-    return await queries.listar_propuestas(session, estado, pagina)
+    return await queries.listar_propuestas(session, estado, filtro, pagina)
 
 
 @router.get("/propuestas/{id_propuesta}", tags=["propuestas"], response_model=PropuestaPublic)

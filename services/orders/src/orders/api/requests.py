@@ -11,6 +11,7 @@ from orders import domain as d
 from orders import queries
 from orders.api.common import (
     Cancelador,
+    FiltroPedidos,
     Lector,
     Paginado,
     Session,
@@ -70,10 +71,10 @@ async def listar_solicitudes(
     session: Session,
     user: Lector,
     pagina: Paginado,
+    filtro: FiltroPedidos,
     estado: Annotated[d.EstadoSolicitud | None, Query()] = None,
-    folio: Annotated[SafeText | None, Query(max_length=100)] = None,
 ) -> dict[str, Any]:
-    return await queries.listar_solicitudes(session, estado, folio, pagina)
+    return await queries.listar_solicitudes(session, estado, filtro, pagina)
 
 
 @router.get("/solicitudes/verificar-folio", tags=["solicitudes"], response_model=FolioVerificado)

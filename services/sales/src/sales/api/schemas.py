@@ -126,6 +126,17 @@ class CancelarBody(StrictBody):
     version: Int32 | None = Field(default=None, ge=1)
 
 
+class ReprogramarBody(StrictBody):
+    fecha_entrega: DomainDate
+    motivo: SafeText | None = Field(default=None, max_length=2000)
+
+
+class ReembolsoBody(StrictBody):
+    referencia: SafeText | None = Field(
+        default=None, max_length=100, description="How the money went back (transfer id, …)."
+    )
+
+
 class AbonoBody(StrictBody):
     monto: Money = Field(gt=0)
     metodo: MetodoPago = "efectivo"
@@ -150,6 +161,11 @@ class ProductoUpdate(StrictBody):
     precio_fijo: Money | None = Field(default=None, gt=0)
     porcentaje_utilidad: Utilidad | None = None
     foto: SafeText | None = Field(default=None, max_length=255)
+    activo: bool | None = Field(
+        default=None,
+        description="`false` retires the product (hidden from the POS catalogue, refused in new "
+        "carts and quotes; sale history kept); `true` re-activates it.",
+    )
 
 
 class MaterialBase(StrictBody):
@@ -168,6 +184,11 @@ class MaterialUpdate(StrictBody):
     largo: Dim | None = Field(default=None, gt=0)
     ancho: Dim | None = Field(default=None, gt=0)
     stock_minimo: Int32 | None = Field(default=None, ge=0, le=10_000_000)
+    activo: bool | None = Field(
+        default=None,
+        description="`false` retires the material (hidden from the POS catalogue, refused in new "
+        "carts and quotes; sales and quotes that used it kept); `true` re-activates it.",
+    )
 
 
 class MovimientoBody(StrictBody):

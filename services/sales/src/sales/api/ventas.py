@@ -26,6 +26,8 @@ from sales.api.schemas import (
     AbonoBody,
     CancelarBody,
     EstatusBody,
+    ReembolsoBody,
+    ReprogramarBody,
     VentaBody,
     VentaConAbono,
     VentaCreada,
@@ -192,6 +194,45 @@ async def add_payment(
             actor(user),
             metodo=body.metodo,
             referencia=body.referencia,
+        )
+        v = await session.get(Venta, id_venta)
+        assert v is not None
+        out = venta_summary(v)
+        out["abono"] = abono_out(ab)
+    return out
+
+
+@router.post("/ventas/{id_venta}/fecha-entrega", response_model=VentaPublic, tags=["ventas"])
+async def reschedule_sale(
+    id_venta: Id32, body: ReprogramarBody, request: Request, session: Session, user: Operador
+) -> dict[str, Any]:
+    """Reschedule the promised delivery date of an open sale (pendiente or en_produccion; else
+    409 VENTA_NO_REPROGRAMABLE), audited with the old and the new date."""
+    async with transaction(request, session):
+        v = await ventas.reschedule(
+            session, id_venta, body.fecha_entrega, actor(user), motivo=body.motivo
+        )
+    return venta_summary(v)
+
+
+@router.post(
+    "/ventas/{id_venta}/abonos/{id_abono}/reembolso",
+    response_model=VentaConAbono,
+    tags=["ventas"],
+)
+async def refund_payment(
+    id_venta: Id32,
+    id_abono: Id32,
+    body: ReembolsoBody,
+    request: Request,
+    session: Session,
+    user: Admin,
+) -> dict[str, Any]:
+    """Record the refund of a cancelled sale's abono (`por_reembolsar → reembolsado`,
+    Administrador; else 409 ABONO_NO_REEMBOLSABLE)."""
+    async with transaction(request, session):
+        ab = await ventas.refund_abono(
+            session, id_venta, id_abono, actor(user), referencia=body.referencia
         )
         v = await session.get(Venta, id_venta)
         assert v is not None

@@ -89,12 +89,27 @@ async def update_producto(
                 fecha=utcnow(),
             )
         )
+    if changes.get("activo") is None:
+        changes.pop("activo", None)
+    retiro = _retiro(p.activo, changes.pop("activo", p.activo))
     for key, value in changes.items():
         if key == "nombre":
             value = d.normalize_nombre(value)
         setattr(p, key, value)
-    await audit(s, actor, "producto", id_producto, "edicion", payload=jsonable(changes))
+    if changes:
+        await audit(s, actor, "producto", id_producto, "edicion", payload=jsonable(changes))
+    if retiro is not None:
+        p.activo = retiro == "reactivacion"
+        await audit(s, actor, "producto", id_producto, retiro)
     return p
+
+
+def _retiro(activo: bool, nuevo: bool) -> str | None:
+    """The audit action of an `activo` change (`baja` retires, `reactivacion` brings back),
+    or None when the flag does not change."""
+    if nuevo == activo:
+        return None
+    return "reactivacion" if nuevo else "baja"
 
 
 async def delete_producto(s: AsyncSession, actor: Actor, id_producto: int) -> None:
@@ -158,11 +173,18 @@ async def update_material(
         raise NotFound(f"Material {id_material} no existe", code="MATERIAL_NO_EXISTE")
     if "stock_minimo" in changes and changes["stock_minimo"] < 0:
         raise Invalid("stock_minimo debe ser >= 0", field="stock_minimo")
+    if changes.get("activo") is None:
+        changes.pop("activo", None)
+    retiro = _retiro(m.activo, changes.pop("activo", m.activo))
     for key, value in changes.items():
         if key == "descripcion":
             value = d.normalize_nombre(value, "descripcion")
         setattr(m, key, value)
-    await audit(s, actor, "material", id_material, "edicion", payload=jsonable(changes))
+    if changes:
+        await audit(s, actor, "material", id_material, "edicion", payload=jsonable(changes))
+    if retiro is not None:
+        m.activo = retiro == "reactivacion"
+        await audit(s, actor, "material", id_material, retiro)
     return m
 
 

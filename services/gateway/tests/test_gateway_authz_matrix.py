@@ -150,6 +150,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "PATCH /api/sales/productos/{id_producto}": SA_AD,
     "POST /api/evidence/estimaciones": frozenset({EV_FAC}),
     "POST /api/evidence/estimaciones/{id_estimacion}/detalles": frozenset({EV_FAC}),
+    "POST /api/evidence/gpus/conflictos/{id_conflicto}/resolucion": frozenset({EV_SUP}),
     "POST /api/evidence/gpus/transiciones-masivas": frozenset({EV_REV}),
     "POST /api/evidence/gpus/{id_gpu}/transiciones": frozenset({EV_RES, EV_REV, EV_SUP}),
     "POST /api/evidence/guardar_estatus_gpu": frozenset({EV_RES, EV_REV, EV_SUP}),

@@ -95,8 +95,12 @@ async def listar_gpus(
     ]
 
 
-async def conflictos(session: AsyncSession, *, id_ot: int | None = None) -> list[GpuConflicto]:
+async def conflictos(
+    session: AsyncSession, *, id_ot: int | None = None, resuelto: bool | None = None
+) -> list[GpuConflicto]:
     stmt = select(GpuConflicto).order_by(GpuConflicto.id)
+    if resuelto is not None:
+        stmt = stmt.where(GpuConflicto.resuelto.is_(resuelto))
     if id_ot is not None:
         stmt = (
             stmt.join(Produccion, Produccion.id == GpuConflicto.id_produccion)

@@ -321,6 +321,17 @@ class GpuConflictoPublic(PublicModel):
     detalle: str
     resuelto: bool
     fecha: str | None
+    resolucion: str | None = Field(description="CONSERVAR, ANULAR or AUTOMATICA (GPU sync)")
+    justificacion: str | None
+    resuelto_por: str | None
+    fecha_resolucion: str | None
+
+
+class GpuConflictoResolucionCreate(BodyModel):
+    decision: Literal["CONSERVAR", "ANULAR"] = Field(
+        description="CONSERVAR keeps the GPU as it is; ANULAR removes it (history kept)"
+    )
+    justificacion: SafeText = Field(max_length=2000, description="Why (required, audited)")
 
 
 class GpuConflictoList(PublicModel):

@@ -21,6 +21,11 @@ from evidence.domain.billing import (
     validate_volumen_estimado,
     volumen_actual,
 )
+from evidence.domain.conflicts import (
+    ConflictDecision,
+    ConflictState,
+    decide_conflict_resolution,
+)
 from evidence.domain.daily import (
     SITE_COLUMN_BY_FRENTE,
     DailyStatus,
@@ -159,6 +164,8 @@ __all__ = [
     "Action",
     "Actor",
     "BillingCandidate",
+    "ConflictDecision",
+    "ConflictState",
     "DailyStatus",
     "DayChange",
     "DomainError",
@@ -191,6 +198,7 @@ __all__ = [
     "completeness",
     "compute_excedentes",
     "days_in_month",
+    "decide_conflict_resolution",
     "decide_transition",
     "estatus_volumen",
     "estimate_totals",

@@ -1,10 +1,13 @@
 """Issue 15 item 5: the request and proposal lists filter by the request's date range,
-institution and folio (internal or external), and proposals carry `porcentaje_surtido`
-(DOMAIN §B.5 `lista_propuestas`) — through the API on SQLite and PostgreSQL."""
+institution and folio (internal or external), proposals carry `porcentaje_surtido`
+(DOMAIN `lista_propuestas`), the open-shortfall report (DECIDE-B5), and the CSV / Excel export
+of the lists and reports — through the API on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -13,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from openpyxl import load_workbook
 
 from nexo_testing import app_client, bearer
 from orders.application import clock
@@ -61,16 +65,16 @@ class Api:
                 "POST", "/ubicaciones", json={"id_almacen": alm["id"], "codigo": f"{key}-01"}
             )
             self.ids["ub" + key] = ub["id"]
-        self.ids["P"] = (
-            await self.ok("POST", "/productos", json={"clave_cnis": "010.000.0104.00"})
-        )["id"]
+        for key, clave in (("P", "010.000.0104.00"), ("Q", "010.000.0105.00")):
+            prod = await self.ok("POST", "/productos", json={"clave_cnis": clave})
+            self.ids[key] = prod["id"]
 
-    async def stock(self, inst: str, numero: str, cantidad: int) -> None:
+    async def stock(self, inst: str, numero: str, cantidad: int, producto: str = "P") -> None:
         await self.ok(
             "POST",
             "/lotes",
             json={
-                "id_producto": self.ids["P"],
+                "id_producto": self.ids[producto],
                 "id_institucion": self.ids[inst],
                 "numero_lote": numero,
                 "fecha_caducidad": "2027-12-31",
@@ -79,8 +83,14 @@ class Api:
         )
 
     async def solicitud(
-        self, inst: str, cantidad: int, folio_pedido: str | None, at: datetime
+        self,
+        inst: str,
+        cantidad: int,
+        folio_pedido: str | None,
+        at: datetime,
+        productos: dict[str, int] | None = None,
     ) -> dict[str, Any]:
+        items = productos or {"P": cantidad}
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(clock, "now_fn", lambda: at)
             sol: dict[str, Any] = await self.ok(
@@ -92,7 +102,10 @@ class Api:
                     "id_almacen_destino": self.ids["alm" + inst],
                     "fecha_entrega_programada": "2026-05-06",
                     "folio_pedido": folio_pedido,
-                    "items": [{"id_producto": self.ids["P"], "cantidad_solicitada": cantidad}],
+                    "items": [
+                        {"id_producto": self.ids[p], "cantidad_solicitada": q}
+                        for p, q in items.items()
+                    ],
                 },
             )
         return sol
@@ -201,3 +214,116 @@ async def test_porcentaje_surtido_is_dispatched_over_approved_rounded_half_up(ap
         2,
         "66.67",
     )
+
+
+# ----------------------------------------------------------------------------- shortfalls
+
+
+def _faltantes(page: dict[str, Any]) -> list[tuple[str, str, int]]:
+    return [(r["folio_pedido"], r["clave_cnis"], r["cantidad_pendiente"]) for r in page["items"]]
+
+
+@pytest.mark.spec("DECIDE-B5")
+async def test_shortfall_report_lists_open_pendientes_of_live_proposals(api: Api) -> None:
+    await api.stock("A", "LA", 2)
+    await api.stock("A", "LQ", 50, producto="Q")
+    # A: P 3 approved, 2 in stock → 1 owed; Q fully allocated → not listed
+    a = await api.solicitud("A", 0, "PED-A", ABRIL_30_NOCHE, productos={"P": 3, "Q": 4})
+    prop_a = await api.validada(a)
+    # B: nothing in stock → the whole 5 owed (NO_DISPONIBLE)
+    b = await api.solicitud("B", 5, "PED-B", MAYO_3)
+    await api.validada(b)
+    # a released (cancelled) proposal owes nothing any more
+    c = await api.solicitud("B", 7, "PED-C", MAYO_3)
+    prop_c = await api.validada(c)
+    await api.ok("POST", f"/propuestas/{prop_c['id']}/liberar", json={"motivo": "sin stock"})
+    url = "/reportes/faltantes"
+    page = await api.ok("GET", url, VAL)
+    assert _faltantes(page) == [("PED-A", "010.000.0104.00", 1), ("PED-B", "010.000.0104.00", 5)]
+    first = page["items"][0]
+    assert (first["folio"], first["clue"], first["estado_propuesta"]) == (
+        a["folio"],
+        "QA001",
+        "GENERADA",
+    )
+    assert (first["cantidad_aprobada"], first["cantidad_propuesta"]) == (3, 2)
+    by = {"id_institucion": api.ids["B"]}
+    assert _faltantes(await api.ok("GET", url, params=by)) == [("PED-B", "010.000.0104.00", 5)]
+    by = {"id_producto": api.ids["Q"]}
+    assert _faltantes(await api.ok("GET", url, params=by)) == []
+    by = {"hasta": "2026-04-30"}
+    assert _faltantes(await api.ok("GET", url, params=by)) == [("PED-A", "010.000.0104.00", 1)]
+    by = {"folio": "ped-b"}
+    assert _faltantes(await api.ok("GET", url, params=by)) == [("PED-B", "010.000.0104.00", 5)]
+    # the shortfall that stays after a PARCIAL dispatch is still open
+    await api.ok("POST", f"/propuestas/{prop_a['id']}/revisar", ALM)
+    await api.ok("POST", f"/propuestas/{prop_a['id']}/surtir")
+    rows = (await api.ok("GET", url, params={"folio": "PED-A"}))["items"]
+    assert [
+        (r["estado_propuesta"], r["cantidad_surtida"], r["cantidad_pendiente"]) for r in rows
+    ] == [("PARCIAL", 2, 1)]
+
+
+# ----------------------------------------------------------------------------- exports
+
+
+def _csv_rows(r: httpx.Response) -> list[dict[str, str]]:
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/csv")
+    return list(csv.DictReader(io.StringIO(r.text)))
+
+
+def _xlsx_rows(r: httpx.Response, name: str) -> list[tuple[Any, ...]]:
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == XLSX
+    assert r.headers["content-disposition"] == f'attachment; filename="{name}.xlsx"'
+    wb = load_workbook(io.BytesIO(r.content), read_only=True)
+    return [tuple(row) for row in wb.active.iter_rows(values_only=True)]
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+async def test_lists_export_the_whole_filtered_list_as_csv_and_excel(api: Api) -> None:
+    await api.stock("A", "LA", 100)
+    a, b, _ = await _three_requests(api)
+    await api.validada(b)
+    get = api.client.get
+    h = api.h(VAL)
+    # the export is the filtered list, not the page
+    params = {"id_institucion": api.ids["A"], "limit": 1}
+    rows = _csv_rows(await get("/solicitudes", headers=h, params={**params, "formato": "csv"}))
+    assert sorted(r["folio"] for r in rows) == sorted([a["folio"], b["folio"]])
+    assert set(rows[0]) >= {"folio", "folio_pedido", "estado", "fecha_solicitud"}
+    table = _xlsx_rows(
+        await get("/solicitudes", headers=h, params={**params, "formato": "xlsx"}), "solicitudes"
+    )
+    header, *body = table
+    assert header[:4] == ("id", "folio", "folio_pedido", "estado")
+    assert sorted(row[1] for row in body) == sorted([a["folio"], b["folio"]])
+    table = _xlsx_rows(await get("/propuestas?formato=xlsx", headers=h), "propuestas")
+    header, *body = table
+    pct = header.index("porcentaje_surtido")
+    assert [(row[header.index("folio")], row[pct]) for row in body] == [(b["folio"], "0.00")]
+    rows = _csv_rows(await get("/propuestas?formato=csv&folio=PED-May-1", headers=h))
+    assert [(r["folio_pedido"], r["total_solicitado"]) for r in rows] == [("PED-May-1", "10")]
+
+
+async def test_reports_export_as_excel(api: Api) -> None:
+    sol = await api.solicitud("B", 5, "PED-B", MAYO_3)
+    await api.validada(sol)
+    h = api.h(SUP)
+    header, *body = _xlsx_rows(
+        await api.client.get("/reportes/faltantes?formato=xlsx", headers=h), "faltantes"
+    )
+    assert [
+        (row[header.index("folio_pedido")], row[header.index("cantidad_pendiente")]) for row in body
+    ] == [("PED-B", 5)]
+    rows = _csv_rows(await api.client.get("/reportes/faltantes?formato=csv", headers=h))
+    assert [(r["clave_cnis"], r["cantidad_pendiente"]) for r in rows] == [("010.000.0104.00", "5")]
+    header, *body = _xlsx_rows(
+        await api.client.get("/reportes/pendientes?formato=xlsx", headers=h), "pendientes"
+    )
+    assert [row[header.index("folio")] for row in body] == [sol["folio"]]
+    r = await api.client.get("/reportes/faltantes?formato=pdf", headers=h)
+    assert r.status_code == 422, r.text

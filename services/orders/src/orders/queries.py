@@ -72,6 +72,45 @@ async def reporte_pendientes(session: AsyncSession) -> list[dict[str, Any]]:
     ]
 
 
+async def reporte_faltantes(
+    session: AsyncSession, f: FiltroPedidos, id_producto: int | None
+) -> list[dict[str, Any]]:
+    """The open shortfalls (DECIDE-B5): every proposal item with `cantidad_pendiente` > 0 of a
+    proposal that is not cancelled, oldest request first; `f` filters on the request."""
+    q = (
+        select(PropuestaItem, Propuesta, Solicitud, Institucion, Producto)
+        .join(Propuesta, Propuesta.id == PropuestaItem.propuesta_id)
+        .join(Solicitud, Solicitud.id == Propuesta.solicitud_id)
+        .join(Institucion, Institucion.id == Solicitud.institucion_id)
+        .join(Producto, Producto.id == PropuestaItem.producto_id)
+        .where(PropuestaItem.cantidad_pendiente > 0, Propuesta.estado != "CANCELADA")
+        .order_by(Solicitud.fecha_solicitud, Solicitud.folio, Producto.clave_cnis)
+    )
+    if id_producto is not None:
+        q = q.where(PropuestaItem.producto_id == id_producto)
+    rows = (await session.execute(f.aplicar(q))).all()
+    return [
+        {
+            "folio": s.folio,
+            "folio_pedido": s.folio_pedido,
+            "fecha_solicitud": iso(s.fecha_solicitud),
+            "id_institucion": i.id,
+            "clue": i.clue,
+            "institucion": i.denominacion,
+            "id_propuesta": str(prop.id),
+            "estado_propuesta": prop.estado,
+            "id_producto": p.id,
+            "clave_cnis": p.clave_cnis,
+            "descripcion": p.descripcion,
+            "cantidad_aprobada": ip.cantidad_aprobada,
+            "cantidad_propuesta": ip.cantidad_propuesta,
+            "cantidad_surtida": ip.cantidad_surtida,
+            "cantidad_pendiente": ip.cantidad_pendiente,
+        }
+        for ip, prop, s, i, p in rows
+    ]
+
+
 async def reporte_fill_rate(
     session: AsyncSession, desde: date | None = None, hasta: date | None = None
 ) -> dict[str, Any]:

@@ -402,6 +402,26 @@ class PendientePublic(_Out):
     dias_atraso: int
 
 
+class FaltantePublic(_Out):
+    """An open shortfall: a proposal item with units still owed (DECIDE-B5)."""
+
+    folio: str
+    folio_pedido: str | None
+    fecha_solicitud: IsoInstante
+    id_institucion: int
+    clue: str
+    institucion: str
+    id_propuesta: uuid.UUID
+    estado_propuesta: d.EstadoPropuesta
+    id_producto: int
+    clave_cnis: str
+    descripcion: str
+    cantidad_aprobada: int
+    cantidad_propuesta: int
+    cantidad_surtida: int
+    cantidad_pendiente: int
+
+
 class FillRateProducto(_Out):
     clave_cnis: str
     cantidad_aprobada: int

@@ -69,11 +69,13 @@ OR_READ = frozenset({OR_SOL, OR_VAL, OR_ALM, OR_SUP, "ops"})
 NOBODY = frozenset[str]()
 
 MATRIX: dict[str, frozenset[str]] = {
+    "DELETE /api/evidence/estimaciones/{id_estimacion}/detalles/{id_detalle}": frozenset({EV_FAC}),
     "DELETE /api/orders/cargas-csv/{id_carga}": frozenset({OR_SOL}),
     "DELETE /api/sales/configuracion/tabulador/{espesor_mm}": SA_AD,
     "DELETE /api/sales/materiales/{id_material}": SA_AD,
     "DELETE /api/sales/productos/{id_producto}": SA_AD,
     "GET /": PUBLIC,
+    "GET /api/evidence/estimaciones": EV_READ,
     "GET /api/evidence/estimaciones/{id_estimacion}": EV_READ,
     "GET /api/evidence/gpus": EV_READ,
     "GET /api/evidence/gpus/conflictos": EV_READ,
@@ -103,7 +105,6 @@ MATRIX: dict[str, frozenset[str]] = {
     "GET /api/orders/propuestas/{id_propuesta}/items/{id_item}/candidatos": frozenset(
         {OR_ALM, OR_SUP}
     ),
-    "GET /api/orders/reportes/faltantes": OR_READ,
     "GET /api/orders/reportes/fill-rate": OR_READ,
     "GET /api/orders/reportes/lotes-por-caducar": OR_READ,
     "GET /api/orders/reportes/pendientes": OR_READ,
@@ -150,6 +151,9 @@ MATRIX: dict[str, frozenset[str]] = {
     "PATCH /api/sales/materiales/{id_material}": SA_AD,
     "PATCH /api/sales/productos/{id_producto}": SA_AD,
     "POST /api/evidence/estimaciones": frozenset({EV_FAC}),
+    "POST /api/evidence/estimaciones/{id_estimacion}/aprobar": frozenset({EV_FAC}),
+    "POST /api/evidence/estimaciones/{id_estimacion}/cancelar": frozenset({EV_FAC}),
+    "POST /api/evidence/estimaciones/{id_estimacion}/enviar": frozenset({EV_FAC}),
     "POST /api/evidence/estimaciones/{id_estimacion}/detalles": frozenset({EV_FAC}),
     "POST /api/evidence/gpus/conflictos/{id_conflicto}/resolucion": frozenset({EV_SUP}),
     "POST /api/evidence/gpus/transiciones-masivas": frozenset({EV_REV}),

@@ -517,6 +517,27 @@ class EstimacionPublic(PublicModel):
     omitidas: list[Omitida]
 
 
+class EstimacionResumen(PublicModel):
+    id: int
+    id_ot: int
+    fecha_estimacion: dt.date
+    fecha_desde: dt.date
+    fecha_hasta: dt.date
+    estatus_cobro: str
+    total_volumen_estimado: str
+    total_importe_mn: str
+    total_importe_usd: str
+    creado_por: str
+
+
+class EstimacionList(PublicModel):
+    data: list[EstimacionResumen]
+
+
+class EstimacionCancelacion(BodyModel):
+    motivo: SafeText = Field(max_length=2000, description="Why (required, audited)")
+
+
 class Conteo(PublicModel):
     cantidad: int
     porcentaje: str

@@ -105,6 +105,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "GET /api/orders/propuestas/{id_propuesta}/items/{id_item}/candidatos": frozenset(
         {OR_ALM, OR_SUP}
     ),
+    "GET /api/orders/reportes/faltantes": OR_READ,
     "GET /api/orders/reportes/fill-rate": OR_READ,
     "GET /api/orders/reportes/lotes-por-caducar": OR_READ,
     "GET /api/orders/reportes/pendientes": OR_READ,

@@ -276,3 +276,165 @@ async def test_a_cancelled_sales_abono_is_refunded_once_and_audited(ctx: Ctx) ->
     other = await sell(ctx)
     r = await ctx.client.post(f"/ventas/{other}/abonos/{aid}/reembolso", json={}, headers=ctx.admin)
     problem(r, 404, "ABONO_NO_EXISTE")
+
+
+# ------------------------------------------------------------------ client edit and merge
+
+
+async def new_client(c: Ctx, **kw: Any) -> int:
+    out = await ok(await c.client.post("/clientes", json=kw, headers=c.vend), 201)
+    return int(out["id_cliente"])
+
+
+async def test_editing_a_client_normalises_and_audits_the_changes(ctx: Ctx) -> None:
+    cid = await new_client(ctx, nombre="Ana", telefono="5512345678")
+    out = await ok(
+        await ctx.client.patch(
+            f"/clientes/{cid}",
+            json={"nombre": "  Ana López ", "email": "ana@example.com", "telefono": None},
+            headers=ctx.vend,
+        )
+    )
+    assert (out["nombre"], out["email"], out["telefono"]) == ("Ana López", "ana@example.com", None)
+    last = (await ctx.audit("cliente", cid))[-1]
+    assert last[0] == "edicion"
+    r = await ctx.client.patch(f"/clientes/{cid}", json={"email": "no-es-correo"}, headers=ctx.vend)
+    assert r.status_code == 422
+    assert r.json()["field"] == "email"
+    r = await ctx.client.patch("/clientes/999999", json={"nombre": "X"}, headers=ctx.vend)
+    problem(r, 404, "CLIENTE_NO_EXISTE")
+
+
+async def test_merging_moves_the_duplicates_quotes_and_sales_and_is_audited(ctx: Ctx) -> None:
+    kept = await new_client(ctx, nombre="Ana López")
+    dup = await new_client(ctx, nombre="Ana Lopez", telefono="5512345678", email="ana@x.mx")
+    v1 = await sell(ctx, cliente_id=dup, monto_abonado="50.00")
+    v2 = await sell(ctx, cliente_id=kept)
+    q = await ok(
+        await ctx.client.post(
+            "/cotizaciones", json={"linea": line(ctx), "cliente_id": dup}, headers=ctx.vend
+        ),
+        201,
+    )
+    before = await ok(await ctx.client.get(f"/ventas/{v1}", headers=ctx.vend))
+    r = await ctx.client.post(
+        f"/clientes/{kept}/fusion", json={"id_duplicado": dup}, headers=ctx.vend
+    )
+    assert r.status_code == 403
+    out = await ok(
+        await ctx.client.post(
+            f"/clientes/{kept}/fusion", json={"id_duplicado": dup}, headers=ctx.admin
+        )
+    )
+    assert (out["ventas_movidas"], out["cotizaciones_movidas"]) == (1, 1)
+    assert out["cliente"]["id_cliente"] == kept
+    assert (out["cliente"]["telefono"], out["cliente"]["email"]) == ("+525512345678", "ana@x.mx")
+    after = await ok(await ctx.client.get(f"/ventas/{v1}", headers=ctx.vend))
+    assert after["id_cliente"] == kept
+    for key in ("total", "total_pagado", "estatus", "abonos", "lineas", "auditoria"):
+        assert after[key] == before[key], key
+    assert (await ok(await ctx.client.get(f"/ventas/{v2}", headers=ctx.vend)))["id_cliente"] == kept
+    quote = await ok(await ctx.client.get(f"/cotizaciones/{q['id_cotizacion']}", headers=ctx.vend))
+    assert quote["cliente_id"] == kept
+    problem(await ctx.client.get(f"/clientes/{dup}", headers=ctx.vend), 404, "CLIENTE_NO_EXISTE")
+    merged = (await ctx.audit("cliente", kept))[-1]
+    assert merged[0] == "fusion"
+    assert (await ctx.audit("cliente", dup))[-1][:3] == ("fusionado", None, str(kept))
+
+
+async def test_merging_a_client_into_itself_or_an_unknown_one_is_refused(ctx: Ctx) -> None:
+    cid = await new_client(ctx, nombre="Ana")
+    r = await ctx.client.post(
+        f"/clientes/{cid}/fusion", json={"id_duplicado": cid}, headers=ctx.admin
+    )
+    assert problem(r, 422, "FUSION_MISMO_CLIENTE")["field"] == "id_duplicado"
+    r = await ctx.client.post(
+        f"/clientes/{cid}/fusion", json={"id_duplicado": 999999}, headers=ctx.admin
+    )
+    assert problem(r, 404, "CLIENTE_NO_EXISTE")["field"] == "id_duplicado"
+    r = await ctx.client.post(
+        "/clientes/999999/fusion", json={"id_duplicado": cid}, headers=ctx.admin
+    )
+    problem(r, 404, "CLIENTE_NO_EXISTE")
+    assert (await ok(await ctx.client.get(f"/clientes/{cid}", headers=ctx.vend)))["nombre"] == "Ana"
+
+
+# ------------------------------------------------------------------ list totals
+
+
+async def test_sales_list_totals_cover_every_matching_row_not_the_page(ctx: Ctx) -> None:
+    cid = await new_client(ctx, nombre="Ana")
+    first = await sell(ctx, cliente_id=cid, monto_abonado="100.00")
+    await sell(ctx, cliente_id=cid, monto_abonado="0.10")
+    await sell(ctx, cliente_id=cid)
+    await sell(ctx)  # another client's: outside the cliente_id filter
+    await ok(
+        await ctx.client.post(
+            f"/ventas/{first}/cancelar", json={"motivo": "duplicada"}, headers=ctx.admin
+        )
+    )
+    page = await ok(await ctx.client.get(f"/ventas?cliente_id={cid}&limit=1", headers=ctx.vend))
+    assert len(page["items"]) == 1
+    assert page["resumen"] == {
+        "total_filas": 3,
+        "total_ventas": "375.60",  # two non-cancelled sales of 187.80
+        "total_cobrado": "100.10",
+        "pendientes": 2,
+        "en_produccion": 0,
+        "entregadas": 0,
+        "canceladas": 1,
+    }
+    pend = await ok(
+        await ctx.client.get("/ventas?estatus=pendiente&limit=1&offset=1", headers=ctx.vend)
+    )
+    assert (pend["resumen"]["total_filas"], pend["resumen"]["total_ventas"]) == (3, "563.40")
+
+
+# ------------------------------------------------------------------ price history
+
+
+async def test_price_history_lists_every_configuration_change_newest_first(ctx: Ctx) -> None:
+    pid = ctx.ids["p"]
+    h = ctx.admin
+    await ok(
+        await ctx.client.put(
+            "/configuracion/tarifa", json={"tarifa_laser_minuto": "16.50"}, headers=h
+        )
+    )
+    await ok(
+        await ctx.client.put(
+            "/configuracion/tabulador/3", json={"factor_costo": "500.0000"}, headers=h
+        )
+    )
+    r = await ctx.client.delete("/configuracion/tabulador/3", headers=h)
+    assert r.status_code == 204
+    await ok(
+        await ctx.client.patch(
+            f"/productos/{pid}",
+            json={"porcentaje_utilidad": 55, "precio_fijo": "99.00"},
+            headers=h,
+        )
+    )
+    r = await ctx.client.get("/configuracion/historial", headers=ctx.vend)
+    assert r.status_code == 403
+    rows = await ok(await ctx.client.get("/configuracion/historial", headers=h))
+    got = [(x["entidad"], x["clave"], x["valor_anterior"], x["valor_nuevo"]) for x in rows]
+    assert got[:5] == [
+        ("producto", f"{pid}.precio_fijo", None, "99.00"),
+        ("producto", f"{pid}.porcentaje_utilidad", "40", "55"),
+        ("tabulador", "3", "500.0000", None),
+        ("tabulador", "3", "450.0000", "500.0000"),
+        ("configuracion", "tarifa_laser_minuto", "15.00", "16.50"),
+    ]
+    assert {x["usuario"] for x in rows} == {"admin1"}
+    assert all(x["fecha"] for x in rows)
+    tab = await ok(
+        await ctx.client.get("/configuracion/historial?entidad=tabulador&clave=3", headers=h)
+    )
+    assert [(x["valor_anterior"], x["valor_nuevo"]) for x in tab] == [
+        ("500.0000", None),
+        ("450.0000", "500.0000"),
+        (None, "450.0000"),
+    ]
+    page = await ok(await ctx.client.get("/configuracion/historial?limit=1&offset=1", headers=h))
+    assert [x["id"] for x in page] == [rows[1]["id"]]

@@ -93,6 +93,22 @@ class ClienteCreate(ClienteBase):
     """A new client (also inline in a POS cart as `cliente_nuevo`)."""
 
 
+class ClienteUpdate(StrictBody):
+    """The fields to change; a contact field set to null is cleared."""
+
+    nombre: SafeText | None = Field(default=None, max_length=100)
+    telefono: SafeText | None = Field(default=None, max_length=40)
+    email: SafeText | None = Field(default=None, max_length=100)
+    direccion: SafeText | None = Field(default=None, max_length=1000)
+    es_eventual: bool | None = None
+
+
+class FusionBody(StrictBody):
+    id_duplicado: Id32 = Field(
+        description="The duplicate client merged into this one (its quotes and sales move here)."
+    )
+
+
 # API literals generated from the domain's vocabularies (same OpenAPI `enum` as a written one)
 if TYPE_CHECKING:
     MetodoPago = str
@@ -279,6 +295,12 @@ class ClienteCreado(ClientePublic, Ok):
     """`ok` first, then the client (pydantic orders inherited fields from the last base)."""
 
 
+class ClienteFusionado(SQLModel):
+    cliente: ClientePublic
+    cotizaciones_movidas: int
+    ventas_movidas: int
+
+
 class ProductoPublic(SQLModel):
     id_producto: int
     nombre: str
@@ -389,7 +411,25 @@ class VentaPublic(SQLModel):
     version: int
 
 
+class HistorialPrecioPublic(SQLModel):
+    """One change of the price configuration: `entidad` configuracion (clave
+    tarifa_laser_minuto), tabulador (clave = espesor_mm) or producto (clave
+    `<id>.porcentaje_utilidad` / `<id>.precio_fijo`); a null value is "none" (a thickness
+    added or removed, no fixed price)."""
+
+    id: int
+    entidad: str
+    clave: str
+    valor_anterior: str | None
+    valor_nuevo: str | None
+    usuario: str
+    fecha: str | None
+
+
 class ResumenVentas(SQLModel):
+    """Totals over every sale the list's filters match (not only the page)."""
+
+    total_filas: int
     total_ventas: str
     total_cobrado: str
     pendientes: int

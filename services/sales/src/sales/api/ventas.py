@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import (
     Annotated,
     Any,
@@ -10,7 +9,6 @@ from typing import (
 
 from fastapi import APIRouter, Query, Request, Response
 
-from sales import domain as d
 from sales import queries
 from sales.api.deps import Admin, Operador, Session, actor, transaction
 from sales.api.render import (
@@ -96,28 +94,16 @@ async def list_sales(
     limit: Annotated[Int32, Query(ge=1, le=500)] = 100,
     offset: Annotated[Int32, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    rows = await queries.list_ventas(
-        session,
-        estatus=estatus.value if estatus else None,
-        desde=desde,
-        hasta=hasta,
-        id_cliente=cliente_id,
-        limit=limit,
-        offset=offset,
-    )
-    items = [venta_summary(v) for v in rows]
+    filters: dict[str, Any] = {
+        "estatus": estatus.value if estatus else None,
+        "desde": desde,
+        "hasta": hasta,
+        "id_cliente": cliente_id,
+    }
+    rows = await queries.list_ventas(session, **filters, limit=limit, offset=offset)
     return {
-        "items": items,
-        "resumen": {
-            "total_ventas": d.format_money(
-                sum((v.total for v in rows if v.estatus != EstatusVenta.CANCELADA), Decimal(0))
-            ),
-            "total_cobrado": d.format_money(sum((v.total_pagado for v in rows), Decimal(0))),
-            "pendientes": sum(v.estatus == EstatusVenta.PENDIENTE for v in rows),
-            "en_produccion": sum(v.estatus == EstatusVenta.EN_PRODUCCION for v in rows),
-            "entregadas": sum(v.estatus == EstatusVenta.ENTREGADA for v in rows),
-            "canceladas": sum(v.estatus == EstatusVenta.CANCELADA for v in rows),
-        },
+        "items": [venta_summary(v) for v in rows],
+        "resumen": await queries.resumen_ventas(session, **filters),
     }
 
 

@@ -78,17 +78,18 @@ async def update_producto(
     if p is None:
         raise NotFound(f"Producto {id_producto} no existe", code="PRODUCTO_NO_EXISTE")
     _check_producto(changes.get("precio_fijo"), changes.get("porcentaje_utilidad"))
-    if "porcentaje_utilidad" in changes and changes["porcentaje_utilidad"] != p.porcentaje_utilidad:
-        s.add(
-            HistorialPrecio(
-                entidad="producto",
-                clave=f"{id_producto}.porcentaje_utilidad",
-                valor_anterior=str(p.porcentaje_utilidad),
-                valor_nuevo=str(changes["porcentaje_utilidad"]),
-                usuario=actor.sub,
-                fecha=utcnow(),
+    for campo in ("porcentaje_utilidad", "precio_fijo"):
+        if campo in changes and changes[campo] != getattr(p, campo):
+            s.add(
+                HistorialPrecio(
+                    entidad="producto",
+                    clave=f"{id_producto}.{campo}",
+                    valor_anterior=_str_or_none(getattr(p, campo)),
+                    valor_nuevo=_str_or_none(changes[campo]),
+                    usuario=actor.sub,
+                    fecha=utcnow(),
+                )
             )
-        )
     if changes.get("activo") is None:
         changes.pop("activo", None)
     retiro = _retiro(p.activo, changes.pop("activo", p.activo))
@@ -102,6 +103,10 @@ async def update_producto(
         p.activo = retiro == "reactivacion"
         await audit(s, actor, "producto", id_producto, retiro)
     return p
+
+
+def _str_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def _retiro(activo: bool, nuevo: bool) -> str | None:

@@ -51,6 +51,7 @@ EXPECTED = {
     "nexo.sales.StockLow.v1",
     "nexo.sales.StockShortage.v1",
     "nexo.orders.RequestValidated.v1",
+    "nexo.orders.RequestRejected.v1",
     "nexo.orders.ProposalGenerated.v1",
     "nexo.orders.ProposalDispatched.v1",
 }

@@ -13,7 +13,12 @@ from pydantic import ValidationError
 from contracts.envelope import CloudEvent
 from contracts.events.base import DomainEvent
 from contracts.events.evidence import GpuStatusChanged, ProductionSaved, ProductionSavedV2
-from contracts.events.orders import ProposalDispatched, ProposalGenerated, RequestValidated
+from contracts.events.orders import (
+    ProposalDispatched,
+    ProposalGenerated,
+    RequestRejected,
+    RequestValidated,
+)
 from contracts.events.sales import SaleCancelled, SaleConfirmed, StockLow, StockShortage
 
 __all__ = [
@@ -37,6 +42,7 @@ EVENTS: tuple[type[DomainEvent], ...] = (
     StockLow,
     StockShortage,
     RequestValidated,
+    RequestRejected,
     ProposalGenerated,
     ProposalDispatched,
 )
@@ -50,6 +56,7 @@ REGISTRY: dict[str, type[DomainEvent]] = {
     "nexo.sales.StockLow.v1": StockLow,
     "nexo.sales.StockShortage.v1": StockShortage,
     "nexo.orders.RequestValidated.v1": RequestValidated,
+    "nexo.orders.RequestRejected.v1": RequestRejected,
     "nexo.orders.ProposalGenerated.v1": ProposalGenerated,
     "nexo.orders.ProposalDispatched.v1": ProposalDispatched,
 }

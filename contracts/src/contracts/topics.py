@@ -145,10 +145,11 @@ TOPICS: dict[str, Topic] = {
             producer="orders",
             consumer_groups=("orders.proposals", OPS_GROUP),
             description=(
-                "Supply requests validated (approved quantities). orders.proposals generates "
-                "the FEFO proposal (DOMAIN §B.4.1)."
+                "Supply requests validated (approved quantities) or rejected (reason code and "
+                "text, for the requester's side). orders.proposals generates the FEFO proposal "
+                "of a validated request (DOMAIN §B.4.1)."
             ),
-            events=("RequestValidated",),
+            events=("RequestValidated", "RequestRejected"),
         ),
         Topic(
             name="orders.proposals",

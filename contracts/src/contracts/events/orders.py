@@ -26,6 +26,7 @@ __all__ = [
     "ProposalDispatched",
     "ProposalGenerated",
     "ProposalItem",
+    "RequestRejected",
     "RequestValidated",
     "ValidatedItem",
 ]
@@ -61,6 +62,35 @@ class RequestValidated(DomainEvent):
     items: list[ValidatedItem] = Field(min_length=1)
     validated_by: str
     validated_at: dt.datetime
+
+    def aggregate_id(self) -> str:
+        return str(self.id_solicitud)
+
+
+class RequestRejected(DomainEvent):
+    """A supply request was rejected (PENDIENTE → RECHAZADA, DOMAIN §B.3.1), for the requester's
+    side: by the validator's reject, or by a validation that approves nothing."""
+
+    event_name: ClassVar[str] = "RequestRejected"
+    version: ClassVar[int] = 1
+    service: ClassVar[str] = "orders"
+    topic: ClassVar[str] = "orders.requests"
+    aggregate_type: ClassVar[str] = "solicitud"
+
+    id_solicitud: UUID
+    folio: str = Field(description="Internal folio SOL-YYYYMMDD-XXXXXX.")
+    folio_pedido: str | None = Field(default=None, description="External order folio.")
+    id_institucion: int
+    motivo_codigo: str = Field(
+        description=(
+            "RECHAZO_VALIDADOR (the validator rejected the request), or for a validation that "
+            "approves nothing the items' common justification code (e.g. SIN_EXISTENCIA), "
+            "else SIN_CANTIDAD_APROBADA."
+        )
+    )
+    motivo: str = Field(description="The validator's reason, as written.")
+    rejected_by: str
+    rejected_at: dt.datetime
 
     def aggregate_id(self) -> str:
         return str(self.id_solicitud)

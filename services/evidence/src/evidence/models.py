@@ -452,3 +452,8 @@ class GpuConflicto(Base, table=True):
     detalle: Col[str] = column(Text)
     resuelto: Col[bool] = column(Boolean, default=False)
     fecha: Col[dt.datetime] = column(DateTime(timezone=True))
+    # How it was closed: CONSERVAR / ANULAR (a supervisor) or AUTOMATICA (the GPU sync).
+    resolucion: Col[str | None] = column(String(12), nullable=True)
+    justificacion: Col[str | None] = column(Text, nullable=True)
+    resuelto_por: Col[str | None] = column(String(200), nullable=True)
+    fecha_resolucion: Col[dt.datetime | None] = column(DateTime(timezone=True), nullable=True)

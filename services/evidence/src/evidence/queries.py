@@ -33,6 +33,7 @@ from evidence.application.gpus import GpuContext, gpu_ctx_query
 from evidence.domain import DomainError, GpuStatus
 from evidence.models import (
     EstatusDiario,
+    EstimacionHeader,
     GpuConflicto,
     GridVersion,
     ImportacionAnexo,
@@ -95,8 +96,12 @@ async def listar_gpus(
     ]
 
 
-async def conflictos(session: AsyncSession, *, id_ot: int | None = None) -> list[GpuConflicto]:
+async def conflictos(
+    session: AsyncSession, *, id_ot: int | None = None, resuelto: bool | None = None
+) -> list[GpuConflicto]:
     stmt = select(GpuConflicto).order_by(GpuConflicto.id)
+    if resuelto is not None:
+        stmt = stmt.where(GpuConflicto.resuelto.is_(resuelto))
     if id_ot is not None:
         stmt = (
             stmt.join(Produccion, Produccion.id == GpuConflicto.id_produccion)
@@ -450,3 +455,20 @@ async def ots_por_sitio(
         if fecha is not None:
             row[f"dia{fecha.day}"] = descripcion
     return ots
+
+
+async def estimaciones(
+    session: AsyncSession,
+    *,
+    id_ot: int | None = None,
+    estatus_cobro: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[EstimacionHeader]:
+    """Estimate headers, newest first (filters: OT, billing status)."""
+    stmt = select(EstimacionHeader).order_by(EstimacionHeader.id.desc())
+    if id_ot is not None:
+        stmt = stmt.where(EstimacionHeader.id_ot == id_ot)
+    if estatus_cobro is not None:
+        stmt = stmt.where(EstimacionHeader.estatus_cobro == estatus_cobro)
+    return list((await session.scalars(stmt.limit(limit).offset(offset))).all())

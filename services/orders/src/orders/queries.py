@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, func, select
@@ -69,6 +69,45 @@ async def reporte_pendientes(session: AsyncSession) -> list[dict[str, Any]]:
             "dias_atraso": max(0, (today - s.fecha_entrega_programada).days),
         }
         for s, i in rows
+    ]
+
+
+async def reporte_faltantes(
+    session: AsyncSession, f: FiltroPedidos, id_producto: int | None
+) -> list[dict[str, Any]]:
+    """The open shortfalls (DECIDE-B5): every proposal item with `cantidad_pendiente` > 0 of a
+    proposal that is not cancelled, oldest request first; `f` filters on the request."""
+    q = (
+        select(PropuestaItem, Propuesta, Solicitud, Institucion, Producto)
+        .join(Propuesta, Propuesta.id == PropuestaItem.propuesta_id)
+        .join(Solicitud, Solicitud.id == Propuesta.solicitud_id)
+        .join(Institucion, Institucion.id == Solicitud.institucion_id)
+        .join(Producto, Producto.id == PropuestaItem.producto_id)
+        .where(PropuestaItem.cantidad_pendiente > 0, Propuesta.estado != "CANCELADA")
+        .order_by(Solicitud.fecha_solicitud, Solicitud.folio, Producto.clave_cnis)
+    )
+    if id_producto is not None:
+        q = q.where(PropuestaItem.producto_id == id_producto)
+    rows = (await session.execute(f.aplicar(q))).all()
+    return [
+        {
+            "folio": s.folio,
+            "folio_pedido": s.folio_pedido,
+            "fecha_solicitud": iso(s.fecha_solicitud),
+            "id_institucion": i.id,
+            "clue": i.clue,
+            "institucion": i.denominacion,
+            "id_propuesta": str(prop.id),
+            "estado_propuesta": prop.estado,
+            "id_producto": p.id,
+            "clave_cnis": p.clave_cnis,
+            "descripcion": p.descripcion,
+            "cantidad_aprobada": ip.cantidad_aprobada,
+            "cantidad_propuesta": ip.cantidad_propuesta,
+            "cantidad_surtida": ip.cantidad_surtida,
+            "cantidad_pendiente": ip.cantidad_pendiente,
+        }
+        for ip, prop, s, i, p in rows
     ]
 
 
@@ -271,6 +310,9 @@ async def propuesta_out(session: AsyncSession, prop: Propuesta) -> dict[str, Any
         "cobertura": str(
             d.cobertura((ip.cantidad_disponible, ip.cantidad_aprobada) for ip in items)
         ),
+        "porcentaje_surtido": str(
+            d.porcentaje(sum(ip.cantidad_surtida for ip in items), prop.total_solicitado)
+        ),
         "items": [
             {
                 "id": str(ip.id),
@@ -343,18 +385,44 @@ class Paginado:
         return {"items": items, "limit": self.limit, "offset": self.offset}
 
 
+@dataclass(frozen=True)
+class FiltroPedidos:
+    """The filters shared by the request and proposal lists: the request's business date of
+    capture (`fecha_solicitud`, both ends inclusive), its institution and its folio (the internal
+    folio or the external `folio_pedido`, normalised)."""
+
+    desde: date | None = None
+    hasta: date | None = None
+    id_institucion: int | None = None
+    folio: str | None = None
+
+    def aplicar(self, q: S) -> S:
+        if self.desde is not None:
+            q = q.where(Solicitud.fecha_solicitud >= _inicio_del_dia(self.desde))
+        if self.hasta is not None:
+            q = q.where(Solicitud.fecha_solicitud < _inicio_del_dia(self.hasta + timedelta(days=1)))
+        if self.id_institucion is not None:
+            q = q.where(Solicitud.institucion_id == self.id_institucion)
+        if self.folio:
+            clave = d.clave_folio_pedido(self.folio)
+            q = q.where((Solicitud.folio == self.folio) | (Solicitud.folio_pedido_clave == clave))
+        return q
+
+
+def _inicio_del_dia(dia: date) -> datetime:
+    """The first instant of a business day (America/Mexico_City), in UTC: SQLite keeps the UTC
+    wall time of an instant and compares text, so the bound must be UTC too."""
+    return datetime.combine(dia, datetime.min.time(), d.BUSINESS_TZ).astimezone(UTC)
+
+
 async def listar_solicitudes(
-    session: AsyncSession, estado: d.EstadoSolicitud | None, folio: str | None, p: Paginado
+    session: AsyncSession, estado: d.EstadoSolicitud | None, f: FiltroPedidos, p: Paginado
 ) -> dict[str, Any]:
-    """Requests, newest first; `folio` matches the internal folio or the external one
-    (normalised)."""
+    """Requests, newest first, filtered by `f`."""
     q = select(Solicitud).order_by(Solicitud.fecha_solicitud.desc(), Solicitud.folio)
     if estado is not None:
         q = q.where(Solicitud.estado == estado.value)
-    if folio:
-        clave = d.clave_folio_pedido(folio)
-        q = q.where((Solicitud.folio == folio) | (Solicitud.folio_pedido_clave == clave))
-    rows = list((await session.execute(p.leer(q))).scalars())
+    rows = list((await session.execute(p.leer(f.aplicar(q)))).scalars())
     return p.pagina(
         [
             {
@@ -362,6 +430,7 @@ async def listar_solicitudes(
                 "folio": s.folio,
                 "folio_pedido": s.folio_pedido,
                 "estado": s.estado,
+                "id_institucion": s.institucion_id,
                 "fecha_entrega_programada": iso(s.fecha_entrega_programada),
                 "fecha_solicitud": iso(s.fecha_solicitud),
             }
@@ -385,24 +454,37 @@ async def verificar_folio(
 
 
 async def listar_propuestas(
-    session: AsyncSession, estado: d.EstadoPropuesta | None, p: Paginado
+    session: AsyncSession, estado: d.EstadoPropuesta | None, f: FiltroPedidos, p: Paginado
 ) -> dict[str, Any]:
-    """Proposals, newest first, with their request's folio."""
-    q = select(Propuesta, Solicitud.folio).join(Solicitud, Solicitud.id == Propuesta.solicitud_id)
+    """Proposals, newest first, with their request's folios and `porcentaje_surtido`; `f` filters
+    on the request."""
+    surtido = (
+        select(func.coalesce(func.sum(PropuestaItem.cantidad_surtida), 0))
+        .where(PropuestaItem.propuesta_id == Propuesta.id)
+        .scalar_subquery()
+    )
+    q = select(
+        Propuesta, Solicitud.folio, Solicitud.folio_pedido, Solicitud.institucion_id, surtido
+    ).join(Solicitud, Solicitud.id == Propuesta.solicitud_id)
     if estado is not None:
         q = q.where(Propuesta.estado == estado.value)
-    rows = (await session.execute(p.leer(q.order_by(Propuesta.fecha_generacion.desc())))).all()
+    q = f.aplicar(q).order_by(Propuesta.fecha_generacion.desc(), Propuesta.id)
+    rows = (await session.execute(p.leer(q))).all()
     return p.pagina(
         [
             {
                 "id": str(prop.id),
                 "id_solicitud": str(prop.solicitud_id),
                 "folio": folio,
+                "folio_pedido": folio_pedido,
+                "id_institucion": id_institucion,
                 "estado": prop.estado,
                 "total_solicitado": prop.total_solicitado,
                 "total_propuesto": prop.total_propuesto,
+                "total_surtido": int(total_surtido),
+                "porcentaje_surtido": str(d.porcentaje(int(total_surtido), prop.total_solicitado)),
             }
-            for prop, folio in rows
+            for prop, folio, folio_pedido, id_institucion, total_surtido in rows
         ]
     )
 

@@ -25,6 +25,7 @@ from sales.models import (
     Cliente,
     Cotizacion,
     DetalleVenta,
+    HistorialPrecio,
     Material,
     MovimientoStock,
     Producto,
@@ -135,15 +136,60 @@ async def list_ventas(
     offset: int = 0,
 ) -> Sequence[Venta]:
     stmt = select(Venta).order_by(Venta.fecha_venta.desc(), Venta.id_venta.desc())
-    if estatus:
-        stmt = stmt.where(Venta.estatus == estatus)
-    if desde:
-        stmt = stmt.where(Venta.fecha_venta >= desde)
-    if hasta:
-        stmt = stmt.where(Venta.fecha_venta <= hasta)
-    if id_cliente:
-        stmt = stmt.where(Venta.id_cliente == id_cliente)
+    stmt = stmt.where(*_ventas_filter(estatus, desde, hasta, id_cliente))
     return (await s.scalars(stmt.limit(limit).offset(offset))).all()
+
+
+def _ventas_filter(
+    estatus: str | None, desde: date | None, hasta: date | None, id_cliente: int | None
+) -> list[Any]:
+    """The sales list's filters, shared by the page and its totals."""
+    conds: list[Any] = []
+    if estatus:
+        conds.append(Venta.estatus == estatus)
+    if desde:
+        conds.append(Venta.fecha_venta >= desde)
+    if hasta:
+        conds.append(Venta.fecha_venta <= hasta)
+    if id_cliente:
+        conds.append(Venta.id_cliente == id_cliente)
+    return conds
+
+
+async def resumen_ventas(
+    s: AsyncSession,
+    *,
+    estatus: str | None = None,
+    desde: date | None = None,
+    hasta: date | None = None,
+    id_cliente: int | None = None,
+) -> dict[str, Any]:
+    """The sales list's totals over every row the filters match, not only the page: sold
+    (non-cancelled totals), collected (Σ total_pagado) and the count per fulfilment state.
+    Decimal sums in Python over the two money columns (exact on SQLite too, AC-D17)."""
+    rows = (
+        await s.execute(
+            select(Venta.estatus, Venta.total, Venta.total_pagado).where(
+                *_ventas_filter(estatus, desde, hasta, id_cliente)
+            )
+        )
+    ).all()
+    por_estatus = dict.fromkeys(d.EstatusVenta, 0)
+    vendido = cobrado = Decimal(0)
+    for est, total, pagado in rows:
+        por_estatus[d.EstatusVenta(est)] += 1
+        if est != d.EstatusVenta.CANCELADA.value:
+            vendido += Decimal(total)
+        cobrado += Decimal(pagado)
+    return {
+        "total_filas": len(rows),
+        "total_ventas": d.format_money(vendido),
+        "total_cobrado": d.format_money(cobrado),
+        "pendientes": por_estatus[d.EstatusVenta.PENDIENTE],
+        "en_produccion": por_estatus[d.EstatusVenta.EN_PRODUCCION],
+        "entregadas": por_estatus[d.EstatusVenta.ENTREGADA],
+        "canceladas": por_estatus[d.EstatusVenta.CANCELADA],
+    }
 
 
 async def list_movimientos(
@@ -264,3 +310,21 @@ def to_csv(rows: list[dict[str, Any]], columns: Sequence[str] | None = None) -> 
     for r in rows:
         writer.writerow({k: ("" if r.get(k) is None else str(r.get(k))) for k in cols})
     return buf.getvalue()
+
+
+async def list_historial_precios(
+    s: AsyncSession,
+    *,
+    entidad: str | None = None,
+    clave: str | None = None,
+    limit: int = 200,
+    offset: int = 0,
+) -> Sequence[HistorialPrecio]:
+    """The price and cost-table history (tarifa, tabulador factors, product utilities and fixed
+    prices), newest first."""
+    stmt = select(HistorialPrecio).order_by(HistorialPrecio.id.desc())
+    if entidad:
+        stmt = stmt.where(HistorialPrecio.entidad == entidad)
+    if clave:
+        stmt = stmt.where(HistorialPrecio.clave == clave)
+    return (await s.scalars(stmt.limit(limit).offset(offset))).all()

@@ -7,7 +7,7 @@ import io
 from decimal import Decimal
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from evidence import domain as d
 from evidence import queries
@@ -15,8 +15,10 @@ from evidence.api.access import FacturacionUser, ReaderUser
 from evidence.api.common import DomainRoute, Session, Writer, actor_of, config_of, money
 from evidence.api.schemas import (
     CompletitudPublic,
+    EstimacionCancelacion,
     EstimacionCreate,
     EstimacionDetalleCreate,
+    EstimacionList,
     EstimacionPublic,
 )
 from evidence.application import billing, common
@@ -99,6 +101,103 @@ async def crear_estimacion(
             cfg=config_of(request),
         )
     return estimacion_out(res.header, res.detalles, res.omitidas)
+
+
+@router.get("/estimaciones", summary="List estimates (newest first)", response_model=EstimacionList)
+async def listar_estimaciones(
+    session: Session,
+    user: ReaderUser,
+    id_ot: Id32 | None = None,
+    estatus_cobro: Literal["BORRADOR", "ENVIADA", "APROBADA", "CANCELADA"] | None = None,
+    limit: Int32 = Query(default=100, ge=1, le=500),
+    offset: Int32 = Query(default=0, ge=0),
+) -> dict[str, Any]:
+    rows = await queries.estimaciones(
+        session, id_ot=id_ot, estatus_cobro=estatus_cobro, limit=limit, offset=offset
+    )
+    return {
+        "data": [
+            {
+                "id": h.id,
+                "id_ot": h.id_ot,
+                "fecha_estimacion": h.fecha_estimacion,
+                "fecha_desde": h.fecha_desde,
+                "fecha_hasta": h.fecha_hasta,
+                "estatus_cobro": h.estatus_cobro,
+                "total_volumen_estimado": money(h.total_volumen_estimado),
+                "total_importe_mn": money(h.total_importe_mn),
+                "total_importe_usd": money(h.total_importe_usd),
+                "creado_por": h.creado_por,
+            }
+            for h in rows
+        ]
+    }
+
+
+@router.delete(
+    "/estimaciones/{id_estimacion}/detalles/{id_detalle}",
+    summary="Remove a line of a draft estimate (unlocks its GPU)",
+    response_model=EstimacionPublic,
+)
+async def quitar_detalle(
+    id_estimacion: Id32,
+    id_detalle: Id32,
+    request: Request,
+    session: Session,
+    user: FacturacionUser,
+) -> dict[str, Any]:
+    async with unit_of_work_for(request, session):
+        await billing.quitar_detalle(session, actor_of(user), id_estimacion, id_detalle)
+        res = await billing.get_estimacion(session, id_estimacion)
+        out = estimacion_out(res.header, res.detalles, [])
+    return out
+
+
+async def _estatus(
+    request: Request, session: Any, user: Any, id_estimacion: int, action: str, motivo: str | None
+) -> dict[str, Any]:
+    async with unit_of_work_for(request, session):
+        await billing.cambiar_estatus_cobro(session, actor_of(user), id_estimacion, action, motivo)
+        res = await billing.get_estimacion(session, id_estimacion)
+        out = estimacion_out(res.header, res.detalles, [])
+    return out
+
+
+@router.post(
+    "/estimaciones/{id_estimacion}/enviar",
+    summary="Submit a draft estimate (BORRADOR → ENVIADA)",
+    response_model=EstimacionPublic,
+)
+async def enviar_estimacion(
+    id_estimacion: Id32, request: Request, session: Session, user: FacturacionUser
+) -> dict[str, Any]:
+    return await _estatus(request, session, user, id_estimacion, "enviar", None)
+
+
+@router.post(
+    "/estimaciones/{id_estimacion}/aprobar",
+    summary="Record the client's approval (ENVIADA → APROBADA)",
+    response_model=EstimacionPublic,
+)
+async def aprobar_estimacion(
+    id_estimacion: Id32, request: Request, session: Session, user: FacturacionUser
+) -> dict[str, Any]:
+    return await _estatus(request, session, user, id_estimacion, "aprobar", None)
+
+
+@router.post(
+    "/estimaciones/{id_estimacion}/cancelar",
+    summary="Cancel an estimate: its GPUs are unlocked (audited)",
+    response_model=EstimacionPublic,
+)
+async def cancelar_estimacion(
+    id_estimacion: Id32,
+    body: EstimacionCancelacion,
+    request: Request,
+    session: Session,
+    user: FacturacionUser,
+) -> dict[str, Any]:
+    return await _estatus(request, session, user, id_estimacion, "cancelar", body.motivo)
 
 
 @router.get(

@@ -14,11 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from evidence import domain as d
 from evidence import queries
-from evidence.api.access import ReaderUser, RevisorUser, WorkflowUser
+from evidence.api.access import ReaderUser, RevisorUser, SupervisorUser, WorkflowUser
 from evidence.api.common import DomainRoute, Session, Writer, actor_of, config_of, iso, vol
 from evidence.api.schemas import (
     Exito,
     GpuConflictoList,
+    GpuConflictoPublic,
+    GpuConflictoResolucionCreate,
     GpuEstatusLegacy,
     GpuHistorialList,
     GpuList,
@@ -27,7 +29,7 @@ from evidence.api.schemas import (
     GpuTransicionMasivaCreate,
     GridPublic,
 )
-from evidence.application import gpus
+from evidence.application import conflicts, gpus
 from evidence.domain import DomainError, GpuStatus
 from evidence.models import (
     GpuConflicto,
@@ -192,24 +194,54 @@ async def listar_conflictos(
     session: Session,
     user: ReaderUser,
     id_ot: Id32 | None = None,
+    resuelto: bool | None = Query(default=None, description="Only open (false) or closed"),
 ) -> dict[str, Any]:
-    rows: list[GpuConflicto] = await queries.conflictos(session, id_ot=id_ot)
+    rows: list[GpuConflicto] = await queries.conflictos(session, id_ot=id_ot, resuelto=resuelto)
+    return {"data": [conflicto_out(c) for c in rows]}
+
+
+def conflicto_out(c: GpuConflicto) -> dict[str, Any]:
     return {
-        "data": [
-            {
-                "id": c.id,
-                "id_gpu": c.id_gpu,
-                "id_produccion": c.id_produccion,
-                "estatus_gpu": c.estatus_gpu,
-                "facturado": c.facturado,
-                "motivo": c.motivo,
-                "detalle": c.detalle,
-                "resuelto": c.resuelto,
-                "fecha": iso(c.fecha),
-            }
-            for c in rows
-        ]
+        "id": c.id,
+        "id_gpu": c.id_gpu,
+        "id_produccion": c.id_produccion,
+        "estatus_gpu": c.estatus_gpu,
+        "facturado": c.facturado,
+        "motivo": c.motivo,
+        "detalle": c.detalle,
+        "resuelto": c.resuelto,
+        "fecha": iso(c.fecha),
+        "resolucion": c.resolucion,
+        "justificacion": c.justificacion,
+        "resuelto_por": c.resuelto_por,
+        "fecha_resolucion": iso(c.fecha_resolucion),
     }
+
+
+@router.post(
+    "/gpus/conflictos/{id_conflicto}/resolucion",
+    summary="Resolve a G10 conflict: keep the GPU (justified) or annul it",
+    response_model=GpuConflictoPublic,
+)
+async def resolver_conflicto(
+    id_conflicto: Id32,
+    body: GpuConflictoResolucionCreate,
+    request: Request,
+    session: Session,
+    writer: Writer,
+    user: SupervisorUser,
+) -> dict[str, Any]:
+    async with unit_of_work_for(request, session):
+        conflict = await conflicts.resolver_conflicto(
+            session,
+            writer,
+            actor_of(user),
+            id_conflicto,
+            d.ConflictDecision(body.decision),
+            body.justificacion,
+        )
+        out = conflicto_out(conflict)
+    return out
 
 
 @router.get("/gpus/{id_gpu}", summary="Get a GPU (ETag = version)", response_model=GpuPublic)

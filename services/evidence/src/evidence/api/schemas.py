@@ -321,6 +321,17 @@ class GpuConflictoPublic(PublicModel):
     detalle: str
     resuelto: bool
     fecha: str | None
+    resolucion: str | None = Field(description="CONSERVAR, ANULAR or AUTOMATICA (GPU sync)")
+    justificacion: str | None
+    resuelto_por: str | None
+    fecha_resolucion: str | None
+
+
+class GpuConflictoResolucionCreate(BodyModel):
+    decision: Literal["CONSERVAR", "ANULAR"] = Field(
+        description="CONSERVAR keeps the GPU as it is; ANULAR removes it (history kept)"
+    )
+    justificacion: SafeText = Field(max_length=2000, description="Why (required, audited)")
 
 
 class GpuConflictoList(PublicModel):
@@ -504,6 +515,27 @@ class EstimacionPublic(PublicModel):
     total_importe_usd: str
     detalles: list[EstimacionDetallePublic]
     omitidas: list[Omitida]
+
+
+class EstimacionResumen(PublicModel):
+    id: int
+    id_ot: int
+    fecha_estimacion: dt.date
+    fecha_desde: dt.date
+    fecha_hasta: dt.date
+    estatus_cobro: str
+    total_volumen_estimado: str
+    total_importe_mn: str
+    total_importe_usd: str
+    creado_por: str
+
+
+class EstimacionList(PublicModel):
+    data: list[EstimacionResumen]
+
+
+class EstimacionCancelacion(BodyModel):
+    motivo: SafeText = Field(max_length=2000, description="Why (required, audited)")
 
 
 class Conteo(PublicModel):

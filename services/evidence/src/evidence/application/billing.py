@@ -176,6 +176,7 @@ async def agregar_detalle(
     header = await session.get(EstimacionHeader, id_estimacion, with_for_update=True)
     if header is None:
         raise DomainError("ESTIMACION_NO_ENCONTRADA", field="id_estimacion")
+    d.check_estimate_editable(header.estatus_cobro)
     ot = await get_ot(session, header.id_ot)
     family = await family_ids(session, ot)
     lines = await _add_lines(session, writer, actor, header, family, [detalle], None, cfg, field="")
@@ -332,3 +333,115 @@ async def get_estimacion(session: AsyncSession, id_estimacion: int) -> Estimacio
         )
     ).all()
     return EstimacionResult(header, list(lines), [])
+
+
+async def _lock_header(session: AsyncSession, id_estimacion: int) -> EstimacionHeader:
+    header = await session.get(EstimacionHeader, id_estimacion, with_for_update=True)
+    if header is None:
+        raise DomainError("ESTIMACION_NO_ENCONTRADA", field="id_estimacion")
+    return header
+
+
+async def _unlock_gpus(
+    session: AsyncSession,
+    actor: Actor,
+    header: EstimacionHeader,
+    lines: Sequence[EstimacionDetalle],
+    reason: str,
+    now: dt.datetime,
+) -> None:
+    """Undo G8 for these lines: the GPU stays VALIDADO, unbilled (its transitions open again),
+    with a ``DESFACTURADO`` G8 history row and a ``GpuStatusChanged``."""
+    by_line = {x.id: x for x in lines}
+    if not by_line:
+        return
+    gpus = (
+        await session.scalars(
+            select(RegistroGpu)
+            .where(RegistroGpu.id_estimacion_detalle.in_(sorted(by_line)))
+            .order_by(RegistroGpu.id)
+            .with_for_update()
+        )
+    ).all()
+    events: list[DomainEvent] = []
+    for gpu in gpus:
+        line_id = gpu.id_estimacion_detalle
+        gpu.id_estimacion_detalle = None
+        gpu.version += 1
+        gpu.fecha_actualizacion = now
+        note = f"Estimación {header.id}, detalle {line_id}: {reason}"
+        row = history_row(
+            gpu.id, gpu.id_produccion, "DESFACTURADO", "G8", (gpu.estatus, gpu.estatus),
+            actor.sub, now, nota=note, motivo=reason, archivo=gpu.archivo, version=gpu.version,
+        )  # fmt: skip
+        session.add(RegistroGpuHistorial(**row))
+        ctx = (
+            await session.execute(
+                select(Produccion, PartidaAnexo.anexo)
+                .join(PartidaAnexo, PartidaAnexo.id == Produccion.id_partida_anexo)
+                .where(Produccion.id == gpu.id_produccion)
+            )
+        ).one()
+        prod, anexo = ctx
+        events.append(
+            gpu_event(
+                gpu,
+                None,
+                change="transition",
+                frm=gpu.estatus,
+                to=gpu.estatus,
+                actor=actor,
+                now=now,
+                reason_code=reason,
+                reason_text=note,
+                id_ot=header.id_ot,
+                anexo=d.normalize_annex(anexo),
+                fecha=prod.fecha_produccion,
+                id_reporte_mensual=prod.id_reporte_mensual,
+            )
+        )
+    await session.flush()
+    await enqueue_many(session, events)
+
+
+async def quitar_detalle(
+    session: AsyncSession, actor: Actor, id_estimacion: int, id_detalle: int
+) -> None:
+    """Remove a line of a BORRADOR estimate: its GPU is unlocked, the totals recomputed."""
+    header = await _lock_header(session, id_estimacion)
+    d.check_estimate_editable(header.estatus_cobro)
+    line = await session.get(EstimacionDetalle, id_detalle)
+    if line is None or line.id_estimacion_header != header.id:
+        raise DomainError("DETALLE_NO_ENCONTRADO", field="id_detalle")
+    await _unlock_gpus(session, actor, header, [line], "LINEA_QUITADA", utcnow())
+    await session.delete(line)
+    await session.flush()
+    await _refresh_totals(session, header)
+
+
+async def cambiar_estatus_cobro(
+    session: AsyncSession, actor: Actor, id_estimacion: int, action: str, motivo: str | None = None
+) -> EstimacionHeader:
+    """Submit (BORRADOR → ENVIADA), approve (ENVIADA → APROBADA) or cancel (→ CANCELADA: every
+    GPU of its lines unlocked and the lines removed, so their productions are billable again;
+    the header keeps its totals and the reason, each GPU's history the estimate and line)."""
+    header = await _lock_header(session, id_estimacion)
+    lines = (
+        await session.scalars(
+            select(EstimacionDetalle).where(EstimacionDetalle.id_estimacion_header == header.id)
+        )
+    ).all()
+    target = d.decide_estimate_transition(
+        header.estatus_cobro, action, lines=len(lines), motivo=motivo
+    )
+    if target is d.EstatusCobro.CANCELADA:
+        reason = (motivo or "").strip()
+        await _unlock_gpus(session, actor, header, lines, "ESTIMACION_CANCELADA", utcnow())
+        for line in lines:  # a production is in one estimate line at most (unique)
+            await session.delete(line)
+        header.comentario = (header.comentario + "\n" if header.comentario else "") + (
+            f"Cancelada por {actor.sub}: {reason}"
+        )
+    header.estatus_cobro = target.value
+    await session.flush()
+    return header

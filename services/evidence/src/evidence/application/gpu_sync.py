@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     delete,
     select,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,7 +33,7 @@ from evidence.application.common import (
     utcnow,
 )
 from evidence.application.history import history_row
-from evidence.domain import Actor, GpuStatus
+from evidence.domain import Actor, ConflictDecision, GpuStatus
 from evidence.models import (
     GpuConflicto,
     ImportacionAnexo,
@@ -150,6 +151,7 @@ async def sync_gpus(
     to_create: list[int] = []
     to_delete: list[tuple[Any, Any]] = []
     touched: set[int] = set()
+    settled: list[int] = []  # productions whose GPU no longer conflicts (kept or retired)
     for pid in ids:
         row: Any = prod_rows.get(pid)
         gpu = gpus.get(pid)
@@ -160,6 +162,8 @@ async def sync_gpus(
             annexes=cfg.gpu_annexes,
         )
         action = d.plan_gpu_sync(eligible, existing_gpu(gpu))
+        if gpu is not None and action is not d.SyncAction.CONFLICT:
+            settled.append(pid)
         if action is d.SyncAction.CREATE:
             to_create.append(pid)
         elif action is d.SyncAction.DELETE and gpu is not None:
@@ -189,6 +193,10 @@ async def sync_gpus(
                 )
             )
             result.conflictos.append(gpu.id)
+    retiring = {g.id for g, _ in to_delete}
+    events += await close_settled_conflicts(
+        session, writer, settled, retiring, gpus, prod_rows, actor, now
+    )
     history: list[dict[str, Any]] = []
     if to_delete:
         gids = sorted(g.id for g, _ in to_delete)
@@ -321,6 +329,105 @@ async def _record_conflict(
     session.add(RegistroGpuHistorial(**row))
     await session.flush()
     return True
+
+
+AUTO_NOTE = "la producción ya no está en conflicto con su GPU"
+
+
+async def close_conflicts(
+    session: AsyncSession,
+    gpu_ids: Sequence[int],
+    decision: ConflictDecision,
+    text: str,
+    user: str,
+    now: dt.datetime,
+) -> list[int]:
+    """Close every open conflict of these GPUs; the closed conflict ids."""
+    if not gpu_ids:
+        return []
+    res = await session.execute(
+        update(GpuConflicto)
+        .where(GpuConflicto.id_gpu.in_(sorted(set(gpu_ids))), GpuConflicto.resuelto.is_(False))
+        .values(
+            resuelto=True,
+            resolucion=str(decision),
+            justificacion=text,
+            resuelto_por=user,
+            fecha_resolucion=now,
+        )
+        .returning(GpuConflicto.id)
+        .execution_options(synchronize_session=False)
+    )
+    return [int(i) for i in res.scalars()]
+
+
+async def close_settled_conflicts(
+    session: AsyncSession,
+    writer: BulkWriter,
+    settled: Sequence[int],
+    retired: set[int],
+    gpus: dict[int, Any],
+    prod_rows: dict[int, Any],
+    actor: Actor,
+    now: dt.datetime,
+) -> list[DomainEvent]:
+    """Open conflicts of productions that no longer conflict with their GPU (eligible again,
+    or the GPU is retired by G9 in this sync) are closed AUTOMATICA; a GPU that stays gets a
+    G10 history row and a ``conflict`` event with reason ``CONFLICTO_CERRADO``. One indexed
+    select per chunk when nothing is open."""
+    open_gpus: set[int] = set()
+    for chunk in writer.id_chunks(settled):
+        open_gpus.update(
+            int(i)
+            for i in await session.scalars(
+                select(GpuConflicto.id_gpu).where(
+                    writer.id_match(GpuConflicto.id_produccion, chunk),
+                    GpuConflicto.resuelto.is_(False),
+                )
+            )
+        )
+    if not open_gpus:
+        return []
+    await close_conflicts(
+        session, sorted(open_gpus), ConflictDecision.AUTOMATICA, AUTO_NOTE, actor.sub, now
+    )
+    events: list[DomainEvent] = []
+    for pid in settled:
+        gpu, row = gpus[pid], prod_rows.get(pid)
+        if gpu.id not in open_gpus or gpu.id in retired or row is None:
+            continue
+        session.add(
+            RegistroGpuHistorial(
+                **history_row(
+                    gpu.id,
+                    gpu.id_produccion,
+                    "CONFLICTO_RESUELTO",
+                    "G10",
+                    (gpu.estatus, gpu.estatus),
+                    actor.sub,
+                    now,
+                    nota=AUTO_NOTE,
+                    motivo=str(ConflictDecision.AUTOMATICA),
+                    archivo=gpu.archivo,
+                    version=gpu.version,
+                )
+            )
+        )
+        events.append(
+            gpu_event(
+                gpu,
+                row,
+                change="conflict",
+                frm=gpu.estatus,
+                to=gpu.estatus,
+                actor=actor,
+                now=now,
+                reason_code="CONFLICTO_CERRADO",
+                reason_text=AUTO_NOTE,
+                conflict=f"GPU {gpu.id}: {AUTO_NOTE}; conflicto cerrado",
+            )
+        )
+    return events
 
 
 def gpu_event(

@@ -7,12 +7,15 @@ domain as d; d.is_gpu_eligible(...)``).
 from __future__ import annotations
 
 from evidence.domain.billing import (
+    ESTIMATE_TRANSITIONS,
     BillingCandidate,
     EstimateLine,
     EstimateTotals,
     billing_skip_reason,
     check_billable,
+    check_estimate_editable,
     completeness,
+    decide_estimate_transition,
     estimate_totals,
     money,
     percentage,
@@ -20,6 +23,11 @@ from evidence.domain.billing import (
     validate_period,
     validate_volumen_estimado,
     volumen_actual,
+)
+from evidence.domain.conflicts import (
+    ConflictDecision,
+    ConflictState,
+    decide_conflict_resolution,
 )
 from evidence.domain.daily import (
     SITE_COLUMN_BY_FRENTE,
@@ -134,6 +142,7 @@ __all__ = [
     "DESCRIPCIONES",
     "ERROR_STATUS",
     "ERROR_TITLES",
+    "ESTIMATE_TRANSITIONS",
     "LEGACY_IDS",
     "LOCKING_STATUSES",
     "MAX_LINK_LENGTH",
@@ -159,6 +168,8 @@ __all__ = [
     "Action",
     "Actor",
     "BillingCandidate",
+    "ConflictDecision",
+    "ConflictState",
     "DailyStatus",
     "DayChange",
     "DomainError",
@@ -187,10 +198,13 @@ __all__ = [
     "build_grid",
     "business_date",
     "check_billable",
+    "check_estimate_editable",
     "check_version",
     "completeness",
     "compute_excedentes",
     "days_in_month",
+    "decide_conflict_resolution",
+    "decide_estimate_transition",
     "decide_transition",
     "estatus_volumen",
     "estimate_totals",

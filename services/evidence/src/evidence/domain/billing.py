@@ -18,7 +18,7 @@ from evidence.domain.eligibility import (
 from evidence.domain.errors import DomainError
 from evidence.domain.gpu import ExistingGpu
 from evidence.domain.production import Q2
-from evidence.domain.vocab import GpuStatus
+from evidence.domain.vocab import EstatusCobro, GpuStatus
 
 
 def money(value: Decimal) -> Decimal:
@@ -164,3 +164,46 @@ def completeness(items: Iterable[tuple[str, GpuStatus | None]]) -> dict[str, Any
 def sort_ids(ids: Sequence[int]) -> list[int]:
     """Ascending, de-duplicated: the lock order (DOMAIN §0.3.5)."""
     return sorted(set(ids))
+
+
+#: Estimate lifecycle (issue 15; DOMAIN is silent): action → (states it starts from, target).
+ESTIMATE_TRANSITIONS: dict[str, tuple[frozenset[EstatusCobro], EstatusCobro]] = {
+    "enviar": (frozenset({EstatusCobro.BORRADOR}), EstatusCobro.ENVIADA),
+    "aprobar": (frozenset({EstatusCobro.ENVIADA}), EstatusCobro.APROBADA),
+    "cancelar": (
+        frozenset({EstatusCobro.BORRADOR, EstatusCobro.ENVIADA, EstatusCobro.APROBADA}),
+        EstatusCobro.CANCELADA,
+    ),
+}
+
+
+def decide_estimate_transition(
+    current: str, action: str, *, lines: int, motivo: str | None = None
+) -> EstatusCobro:
+    """The new ``estatus_cobro`` of an estimate; 409 ESTIMACION_ESTATUS_INVALIDO when the
+    action does not start from its state, 422 ESTIMACION_VACIA (submit without lines),
+    422 NOTA_REQUERIDA (cancel without a reason)."""
+    sources, target = ESTIMATE_TRANSITIONS[action]
+    if current not in sources:
+        raise DomainError(
+            "ESTIMACION_ESTATUS_INVALIDO",
+            f"{action} no es posible en {current}",
+            field="estatus_cobro",
+            estatus_cobro=current,
+        )
+    if action == "enviar" and lines == 0:
+        raise DomainError("ESTIMACION_VACIA", field="detalles")
+    if action == "cancelar" and not (motivo or "").strip():
+        raise DomainError("NOTA_REQUERIDA", "cancelar requiere un motivo", field="motivo")
+    return target
+
+
+def check_estimate_editable(current: str) -> None:
+    """Lines are added or removed only while the estimate is BORRADOR."""
+    if current != EstatusCobro.BORRADOR:
+        raise DomainError(
+            "ESTIMACION_ESTATUS_INVALIDO",
+            f"las líneas solo cambian en BORRADOR (estatus {current})",
+            field="estatus_cobro",
+            estatus_cobro=current,
+        )

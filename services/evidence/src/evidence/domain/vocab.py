@@ -106,7 +106,10 @@ TIPO_TIEMPO_ORDER: dict[str, int] = {TipoTiempo.TE.value: 0, TipoTiempo.CMA.valu
 class EstatusCobro(enum.StrEnum):
     """Billing status of an estimate header (its default is a code of its own)."""
 
-    BORRADOR = "BORRADOR"
+    BORRADOR = "BORRADOR"  # lines may be added and removed
+    ENVIADA = "ENVIADA"  # submitted to the client: lines frozen
+    APROBADA = "APROBADA"  # approved by the client
+    CANCELADA = "CANCELADA"  # its GPUs unlocked, its productions billable again
 
 
 class EstatusOperativo(enum.StrEnum):

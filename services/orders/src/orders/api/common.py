@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orders import domain as d
 from orders import queries
 from orders.application import common
+from orders.documents import excel
 from service_defaults.auth import CurrentUser, require_roles
-from service_defaults.bounds import Int32
+from service_defaults.bounds import DomainDate, Int32, SafeText
 from service_defaults.deps import get_session
 
 SOLICITANTE = d.ROLE_SOLICITANTE
@@ -90,7 +91,52 @@ def csv_response(rows: Sequence[dict[str, Any]], name: str) -> Response:
     )
 
 
-Formato = Annotated[Literal["json", "csv"], Query()]
+Formato = Annotated[Literal["json", "csv", "xlsx"], Query()]
+"""`json` (the response model), or the rows as a `csv` or an Excel (`xlsx`) attachment."""
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+EXPORTABLE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            "text/csv": {"schema": {"type": "string", "format": "binary"}},
+            XLSX: {"schema": {"type": "string", "format": "binary"}},
+        }
+    }
+}
+"""The OpenAPI answer of a list or report that `formato=csv|xlsx` exports."""
+
+EXPORT_MAX = 10_000
+"""The most rows a list export holds; a larger list must be narrowed by its filters."""
+
+
+def exportar(rows: Sequence[dict[str, Any]], name: str, formato: str) -> Response:
+    """The rows as a CSV or an Excel attachment named `name`."""
+    if formato == "csv":
+        return csv_response(rows, name)
+    return Response(
+        excel.render_tabla(name, rows),
+        media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+    )
+
+
+def pagina_de_exportacion() -> queries.Paginado:
+    """The one page an export reads: up to `EXPORT_MAX` rows plus one, to tell it is too long."""
+    return queries.Paginado(EXPORT_MAX + 1, 0)
+
+
+def exportables(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`rows` read with `pagina_de_exportacion`, refused when there are more than
+    `EXPORT_MAX`."""
+    if len(rows) > EXPORT_MAX:
+        raise d.DomainError(
+            "EXPORTACION_EXCEDE_LIMITE",
+            f"La exportación excede {EXPORT_MAX} filas; acote los filtros.",
+            status=413,
+            limite=EXPORT_MAX,
+        )
+    return rows
 
 
 def paginado(
@@ -102,3 +148,19 @@ def paginado(
 
 Paginado = Annotated[queries.Paginado, Depends(paginado)]
 """The `limit` / `offset` query parameters of every paged list (answered as `schemas.Pagina`)."""
+
+
+def filtro_pedidos(
+    desde: Annotated[DomainDate | None, Query()] = None,
+    hasta: Annotated[DomainDate | None, Query()] = None,
+    id_institucion: Annotated[Int32 | None, Query(gt=0)] = None,
+    folio: Annotated[SafeText | None, Query(max_length=100)] = None,
+) -> queries.FiltroPedidos:
+    if desde and hasta and desde > hasta:
+        raise d.DomainError("RANGO_INVALIDO", "desde debe ser ≤ hasta.", field="desde")
+    return queries.FiltroPedidos(desde, hasta, id_institucion, folio)
+
+
+FiltroPedidos = Annotated[queries.FiltroPedidos, Depends(filtro_pedidos)]
+"""The request / proposal list filters: `desde` / `hasta` (business date of the request),
+`id_institucion`, `folio` (internal or external)."""

@@ -11,7 +11,10 @@ from fastapi import APIRouter, Query, Request
 from orders import domain as d
 from orders import queries
 from orders.api.common import (
+    EXPORTABLE,
     Almacen_,
+    FiltroPedidos,
+    Formato,
     Lector,
     Paginado,
     Picker,
@@ -19,6 +22,9 @@ from orders.api.common import (
     Supervisor,
     actor,
     config,
+    exportables,
+    exportar,
+    pagina_de_exportacion,
 )
 from orders.api.schemas import (
     CandidatosPublic,
@@ -36,14 +42,24 @@ from service_defaults.uow import unit_of_work_for
 router = APIRouter(route_class=DomainRoute)
 
 
-@router.get("/propuestas", tags=["propuestas"], response_model=Pagina[PropuestaResumen])
+@router.get(
+    "/propuestas",
+    tags=["propuestas"],
+    response_model=Pagina[PropuestaResumen],
+    responses=EXPORTABLE,
+)
 async def listar_propuestas(
     session: Session,
     user: Lector,
     pagina: Paginado,
+    filtro: FiltroPedidos,
     estado: Annotated[d.EstadoPropuesta | None, Query()] = None,
-) -> dict[str, Any]:
-    return await queries.listar_propuestas(session, estado, pagina)
+    formato: Formato = "json",
+) -> Any:
+    if formato == "json":
+        return await queries.listar_propuestas(session, estado, filtro, pagina)
+    todo = await queries.listar_propuestas(session, estado, filtro, pagina_de_exportacion())
+    return exportar(exportables(todo["items"]), "propuestas", formato)
 
 
 @router.get("/propuestas/{id_propuesta}", tags=["propuestas"], response_model=PropuestaPublic)

@@ -9,21 +9,27 @@ from fastapi import APIRouter, Query
 from orders import domain as d
 from orders import queries
 from orders.api.common import (
+    EXPORTABLE,
+    FiltroPedidos,
     Formato,
     Lector,
     Session,
-    csv_response,
+    exportar,
 )
-from orders.api.schemas import FillRatePublic, Lista, LotePorCaducar, PendientePublic
+from orders.api.schemas import (
+    FaltantePublic,
+    FillRatePublic,
+    Lista,
+    LotePorCaducar,
+    PendientePublic,
+)
 from service_defaults.bounds import DomainDate, Int32
 from service_defaults.routing import DomainRoute
 
 router = APIRouter(route_class=DomainRoute)
 
-CSV: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}}}
-}
-"""A report answers JSON (the response model) or, with ``formato=csv``, a CSV attachment."""
+CSV = EXPORTABLE
+"""A report answers JSON (the response model) or, with ``formato=csv|xlsx``, an attachment."""
 
 
 @router.get(
@@ -31,7 +37,7 @@ CSV: dict[int | str, dict[str, Any]] = {
 )
 async def reporte_pendientes(session: Session, user: Lector, formato: Formato = "json") -> Any:
     rows = await queries.reporte_pendientes(session)
-    return csv_response(rows, "pendientes") if formato == "csv" else {"items": rows}
+    return exportar(rows, "pendientes", formato) if formato != "json" else {"items": rows}
 
 
 @router.get("/reportes/fill-rate", tags=["reportes"], response_model=FillRatePublic, responses=CSV)
@@ -45,7 +51,7 @@ async def reporte_fill_rate(
     if desde and hasta and desde > hasta:
         raise d.DomainError("RANGO_INVALIDO", "desde debe ser ≤ hasta.", field="desde")
     data = await queries.reporte_fill_rate(session, desde, hasta)
-    return csv_response(data["productos"], "fill-rate") if formato == "csv" else data
+    return exportar(data["productos"], "fill-rate", formato) if formato != "json" else data
 
 
 @router.get(
@@ -61,4 +67,18 @@ async def reporte_lotes_por_caducar(
     formato: Formato = "json",
 ) -> Any:
     rows = await queries.reporte_lotes_por_caducar(session, dias)
-    return csv_response(rows, "lotes-por-caducar") if formato == "csv" else {"items": rows}
+    return exportar(rows, "lotes-por-caducar", formato) if formato != "json" else {"items": rows}
+
+
+@router.get(
+    "/reportes/faltantes", tags=["reportes"], response_model=Lista[FaltantePublic], responses=CSV
+)
+async def reporte_faltantes(
+    session: Session,
+    user: Lector,
+    filtro: FiltroPedidos,
+    id_producto: Annotated[Int32 | None, Query(gt=0)] = None,
+    formato: Formato = "json",
+) -> Any:
+    rows = await queries.reporte_faltantes(session, filtro, id_producto)
+    return exportar(rows, "faltantes", formato) if formato != "json" else {"items": rows}

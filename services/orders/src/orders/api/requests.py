@@ -10,7 +10,10 @@ from fastapi import APIRouter, Query, Request
 from orders import domain as d
 from orders import queries
 from orders.api.common import (
+    EXPORTABLE,
     Cancelador,
+    FiltroPedidos,
+    Formato,
     Lector,
     Paginado,
     Session,
@@ -18,6 +21,9 @@ from orders.api.common import (
     Validador,
     actor,
     config,
+    exportables,
+    exportar,
+    pagina_de_exportacion,
 )
 from orders.api.schemas import (
     FolioVerificado,
@@ -65,15 +71,24 @@ async def crear_solicitud(
     return out
 
 
-@router.get("/solicitudes", tags=["solicitudes"], response_model=Pagina[SolicitudResumen])
+@router.get(
+    "/solicitudes",
+    tags=["solicitudes"],
+    response_model=Pagina[SolicitudResumen],
+    responses=EXPORTABLE,
+)
 async def listar_solicitudes(
     session: Session,
     user: Lector,
     pagina: Paginado,
+    filtro: FiltroPedidos,
     estado: Annotated[d.EstadoSolicitud | None, Query()] = None,
-    folio: Annotated[SafeText | None, Query(max_length=100)] = None,
-) -> dict[str, Any]:
-    return await queries.listar_solicitudes(session, estado, folio, pagina)
+    formato: Formato = "json",
+) -> Any:
+    if formato == "json":
+        return await queries.listar_solicitudes(session, estado, filtro, pagina)
+    todo = await queries.listar_solicitudes(session, estado, filtro, pagina_de_exportacion())
+    return exportar(exportables(todo["items"]), "solicitudes", formato)
 
 
 @router.get("/solicitudes/verificar-folio", tags=["solicitudes"], response_model=FolioVerificado)

@@ -120,12 +120,12 @@ class SolicitudResumen(_Out):
     folio: str
     folio_pedido: str | None
     estado: d.EstadoSolicitud
+    id_institucion: int
     fecha_entrega_programada: IsoFecha
     fecha_solicitud: IsoInstante
 
 
 class SolicitudPublic(SolicitudResumen):
-    id_institucion: int
     id_almacen_destino: int
     usuario_solicitante: str
     usuario_validacion: str | None
@@ -205,15 +205,25 @@ class PropuestaItemPublic(_Out):
     lotes: list[LineaPublic]
 
 
+PORCENTAJE_SURTIDO = (
+    "Decimal percentage Σ cantidad_surtida / Σ cantidad_aprobada × 100, HALF_UP to 0.01 "
+    "(0.00 when nothing is approved)"
+)
+
+
 class PropuestaResumen(_Out):
     """A proposal in a list, with its request's folio."""
 
     id: uuid.UUID
     id_solicitud: uuid.UUID
     folio: str
+    folio_pedido: str | None
+    id_institucion: int
     estado: d.EstadoPropuesta
     total_solicitado: int
     total_propuesto: int
+    total_surtido: int
+    porcentaje_surtido: str = Field(description=PORCENTAJE_SURTIDO)
 
 
 class PropuestaPublic(_Out):
@@ -229,6 +239,7 @@ class PropuestaPublic(_Out):
     total_disponible: int
     total_propuesto: int
     cobertura: str = Field(description="Decimal percentage of the approved quantity available")
+    porcentaje_surtido: str = Field(description=PORCENTAJE_SURTIDO)
     items: list[PropuestaItemPublic]
 
 
@@ -389,6 +400,26 @@ class PendientePublic(_Out):
     institucion: str
     fecha_entrega_programada: IsoFecha
     dias_atraso: int
+
+
+class FaltantePublic(_Out):
+    """An open shortfall: a proposal item with units still owed (DECIDE-B5)."""
+
+    folio: str
+    folio_pedido: str | None
+    fecha_solicitud: IsoInstante
+    id_institucion: int
+    clue: str
+    institucion: str
+    id_propuesta: uuid.UUID
+    estado_propuesta: d.EstadoPropuesta
+    id_producto: int
+    clave_cnis: str
+    descripcion: str
+    cantidad_aprobada: int
+    cantidad_propuesta: int
+    cantidad_surtida: int
+    cantidad_pendiente: int
 
 
 class FillRateProducto(_Out):

@@ -7,13 +7,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.events.orders import (
+    RequestRejected,
     RequestValidated,
     ValidatedItem,
 )
@@ -343,6 +344,10 @@ async def validar_solicitud(
             "observaciones_validacion": motivo,
         },
     )
+    if resultado.estado == d.EstadoSolicitud.RECHAZADA:
+        codigos = {ap.justificacion_codigo for ap in resultado.aprobadas.values()}
+        codigo = codigos.pop() if len(codigos) == 1 else None
+        await _publicar_rechazo(session, sol, codigo or d.RECHAZO_SIN_CANTIDAD, motivo, actor, at)
     if resultado.estado == d.EstadoSolicitud.VALIDADA:
         prods = {
             p.id: p.clave_cnis
@@ -389,6 +394,7 @@ async def rechazar_solicitud(
     for item in await items_de(session, sol.id):
         item.cantidad_aprobada = 0
     await session.flush()
+    at = now()
     await transicion_solicitud(
         session,
         sol,
@@ -397,11 +403,32 @@ async def rechazar_solicitud(
         motivo=motivo,
         valores={
             "usuario_validacion": actor.sub,
-            "fecha_validacion": now(),
+            "fecha_validacion": at,
             "observaciones_validacion": motivo,
         },
     )
+    await _publicar_rechazo(session, sol, d.RECHAZO_VALIDADOR, motivo, actor, at)
     return sol
+
+
+async def _publicar_rechazo(
+    session: AsyncSession, sol: Solicitud, codigo: str, motivo: str, actor: Actor, at: datetime
+) -> None:
+    """RequestRejected for the requester's side, in the rejection's transaction (outbox)."""
+    await enqueue(
+        session,
+        outbox,
+        RequestRejected(
+            id_solicitud=sol.id,
+            folio=sol.folio,
+            folio_pedido=sol.folio_pedido,
+            id_institucion=sol.institucion_id,
+            motivo_codigo=codigo,
+            motivo=motivo,
+            rejected_by=actor.sub,
+            rejected_at=at,
+        ),
+    )
 
 
 async def cancelar_solicitud(

@@ -5,6 +5,7 @@ list with its header block and the lines table from row 8."""
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping, Sequence
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
@@ -138,3 +139,18 @@ def _picking(ws: Worksheet, doc: Documento) -> None:
     _tabla(ws, PICKING_FILA_ENCABEZADOS, PICKING_ENCABEZADOS, datos)
     for letra, ancho in zip("ABCDEFG", (12, 16, 72, 12, 30, 12, 20), strict=True):
         ws.column_dimensions[letra].width = ancho
+
+
+def render_tabla(hoja: str, filas: Sequence[Mapping[str, object]]) -> bytes:
+    """A list or report as a one-sheet workbook: a header row of the column names, then one row
+    per entry (the CSV export's columns, in the same order)."""
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = hoja[:31]
+    encabezados = tuple(filas[0].keys()) if filas else ()
+    _tabla(ws, 1, encabezados, [list(f.values()) for f in filas])
+    ws.freeze_panes = "A2"
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()

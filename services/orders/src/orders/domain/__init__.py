@@ -117,6 +117,8 @@ from orders.domain.stock import (
     vigente,
 )
 from orders.domain.validation import (
+    RECHAZO_SIN_CANTIDAD,
+    RECHAZO_VALIDADOR,
     Aprobacion,
     ItemCaptura,
     ResultadoValidacion,
@@ -159,6 +161,8 @@ __all__ = [
     "PROPUESTA_ACTIVA",
     "PROPUESTA_DESPACHADA",
     "PROPUESTA_EDITABLE",
+    "RECHAZO_SIN_CANTIDAD",
+    "RECHAZO_VALIDADOR",
     "ROLES",
     "ROLE_ADMIN",
     "ROLE_ALMACENISTA",

@@ -23,6 +23,14 @@ class ItemCaptura:
     cantidad_solicitada: int
 
 
+RECHAZO_VALIDADOR = "RECHAZO_VALIDADOR"
+"""The `RequestRejected` reason code of a request the validator rejected."""
+
+RECHAZO_SIN_CANTIDAD = "SIN_CANTIDAD_APROBADA"
+"""The reason code of a validation that approves nothing, when its items' justification codes
+differ (one shared code is published as it is)."""
+
+
 def validar_items_captura(items: Sequence[ItemCaptura]) -> None:
     """≥ 1 item, quantities ≥ 1 (HO-D25), one line per product."""
     if not items:

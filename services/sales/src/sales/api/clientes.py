@@ -9,10 +9,17 @@ from typing import (
 from fastapi import APIRouter, Request
 
 from sales import queries
-from sales.api.deps import Operador, Session, actor, transaction
+from sales.api.deps import Admin, Operador, Session, actor, transaction
 from sales.api.render import cliente_out
 from sales.api.routing import DomainRoute
-from sales.api.schemas import ClienteCreado, ClienteCreate, ClientePublic
+from sales.api.schemas import (
+    ClienteCreado,
+    ClienteCreate,
+    ClienteFusionado,
+    ClientePublic,
+    ClienteUpdate,
+    FusionBody,
+)
 from sales.application import clients
 from service_defaults.bounds import (
     Id32,
@@ -42,3 +49,32 @@ async def list_clients(
 @router.get("/clientes/{id_cliente}", response_model=ClientePublic, tags=["clientes"])
 async def get_client(id_cliente: Id32, session: Session, user: Operador) -> dict[str, Any]:
     return cliente_out(await clients.get_cliente(session, id_cliente))
+
+
+@router.patch("/clientes/{id_cliente}", response_model=ClientePublic, tags=["clientes"])
+async def update_client(
+    id_cliente: Id32, body: ClienteUpdate, request: Request, session: Session, user: Operador
+) -> dict[str, Any]:
+    """Edit a client (normalised as at creation; audited with the changed values)."""
+    async with transaction(request, session):
+        c = await clients.update_cliente(
+            session, id_cliente, body.model_dump(exclude_unset=True), actor(user)
+        )
+    return cliente_out(c)
+
+
+@router.post("/clientes/{id_cliente}/fusion", response_model=ClienteFusionado, tags=["clientes"])
+async def merge_clients(
+    id_cliente: Id32, body: FusionBody, request: Request, session: Session, user: Admin
+) -> dict[str, Any]:
+    """Merge the duplicate `id_duplicado` into this client (Administrador): its quotes and
+    sales move here, the duplicate is removed, both audit trails record it. Merging a client
+    into itself is 422 FUSION_MISMO_CLIENTE."""
+    async with transaction(request, session):
+        f = await clients.merge_clientes(session, id_cliente, body.id_duplicado, actor(user))
+        out = {
+            "cliente": cliente_out(f.cliente),
+            "cotizaciones_movidas": f.cotizaciones_movidas,
+            "ventas_movidas": f.ventas_movidas,
+        }
+    return out

@@ -7,15 +7,17 @@ from typing import (
     Any,
 )
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from sales import domain as d
+from sales import queries
 from sales.api.deps import Admin, Session, actor, transaction
 from sales.api.render import iso
 from sales.api.routing import DomainRoute
 from sales.api.schemas import (
     ConfiguracionPublic,
     FactorBody,
+    HistorialPrecioPublic,
     TabuladorPublic,
     TarifaBody,
     TarifaPublic,
@@ -23,6 +25,7 @@ from sales.api.schemas import (
 from sales.application import catalogue, pricing
 from service_defaults.bounds import (
     Int32,
+    SafeText,
 )
 
 router = APIRouter(route_class=DomainRoute)
@@ -83,3 +86,36 @@ async def delete_cost_factor(
     async with transaction(request, session, catalog=True):
         await catalogue.delete_tabulador(session, actor(user), espesor_mm)
     return Response(status_code=204)
+
+
+@router.get(
+    "/configuracion/historial",
+    response_model=list[HistorialPrecioPublic],
+    tags=["configuracion"],
+)
+async def price_history(
+    session: Session,
+    user: Admin,
+    entidad: Annotated[SafeText | None, Query(max_length=40)] = None,
+    clave: Annotated[SafeText | None, Query(max_length=40)] = None,
+    limit: Annotated[Int32, Query(ge=1, le=1000)] = 200,
+    offset: Annotated[Int32, Query(ge=0)] = 0,
+) -> list[dict[str, Any]]:
+    """The price and cost-table history, newest first: every change of the laser rate, of a
+    tabulador factor (set or removed) and of a product's utility or fixed price, with who and
+    when; `entidad`/`clave` filter it."""
+    rows = await queries.list_historial_precios(
+        session, entidad=entidad, clave=clave, limit=limit, offset=offset
+    )
+    return [
+        {
+            "id": h.id,
+            "entidad": h.entidad,
+            "clave": h.clave,
+            "valor_anterior": h.valor_anterior,
+            "valor_nuevo": h.valor_nuevo,
+            "usuario": h.usuario,
+            "fecha": iso(h.fecha),
+        }
+        for h in rows
+    ]

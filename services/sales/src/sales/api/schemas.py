@@ -93,6 +93,22 @@ class ClienteCreate(ClienteBase):
     """A new client (also inline in a POS cart as `cliente_nuevo`)."""
 
 
+class ClienteUpdate(StrictBody):
+    """The fields to change; a contact field set to null is cleared."""
+
+    nombre: SafeText | None = Field(default=None, max_length=100)
+    telefono: SafeText | None = Field(default=None, max_length=40)
+    email: SafeText | None = Field(default=None, max_length=100)
+    direccion: SafeText | None = Field(default=None, max_length=1000)
+    es_eventual: bool | None = None
+
+
+class FusionBody(StrictBody):
+    id_duplicado: Id32 = Field(
+        description="The duplicate client merged into this one (its quotes and sales move here)."
+    )
+
+
 # API literals generated from the domain's vocabularies (same OpenAPI `enum` as a written one)
 if TYPE_CHECKING:
     MetodoPago = str
@@ -126,6 +142,17 @@ class CancelarBody(StrictBody):
     version: Int32 | None = Field(default=None, ge=1)
 
 
+class ReprogramarBody(StrictBody):
+    fecha_entrega: DomainDate
+    motivo: SafeText | None = Field(default=None, max_length=2000)
+
+
+class ReembolsoBody(StrictBody):
+    referencia: SafeText | None = Field(
+        default=None, max_length=100, description="How the money went back (transfer id, …)."
+    )
+
+
 class AbonoBody(StrictBody):
     monto: Money = Field(gt=0)
     metodo: MetodoPago = "efectivo"
@@ -150,6 +177,11 @@ class ProductoUpdate(StrictBody):
     precio_fijo: Money | None = Field(default=None, gt=0)
     porcentaje_utilidad: Utilidad | None = None
     foto: SafeText | None = Field(default=None, max_length=255)
+    activo: bool | None = Field(
+        default=None,
+        description="`false` retires the product (hidden from the POS catalogue, refused in new "
+        "carts and quotes; sale history kept); `true` re-activates it.",
+    )
 
 
 class MaterialBase(StrictBody):
@@ -168,6 +200,11 @@ class MaterialUpdate(StrictBody):
     largo: Dim | None = Field(default=None, gt=0)
     ancho: Dim | None = Field(default=None, gt=0)
     stock_minimo: Int32 | None = Field(default=None, ge=0, le=10_000_000)
+    activo: bool | None = Field(
+        default=None,
+        description="`false` retires the material (hidden from the POS catalogue, refused in new "
+        "carts and quotes; sales and quotes that used it kept); `true` re-activates it.",
+    )
 
 
 class MovimientoBody(StrictBody):
@@ -256,6 +293,12 @@ class Ok(SQLModel):
 
 class ClienteCreado(ClientePublic, Ok):
     """`ok` first, then the client (pydantic orders inherited fields from the last base)."""
+
+
+class ClienteFusionado(SQLModel):
+    cliente: ClientePublic
+    cotizaciones_movidas: int
+    ventas_movidas: int
 
 
 class ProductoPublic(SQLModel):
@@ -368,7 +411,25 @@ class VentaPublic(SQLModel):
     version: int
 
 
+class HistorialPrecioPublic(SQLModel):
+    """One change of the price configuration: `entidad` configuracion (clave
+    tarifa_laser_minuto), tabulador (clave = espesor_mm) or producto (clave
+    `<id>.porcentaje_utilidad` / `<id>.precio_fijo`); a null value is "none" (a thickness
+    added or removed, no fixed price)."""
+
+    id: int
+    entidad: str
+    clave: str
+    valor_anterior: str | None
+    valor_nuevo: str | None
+    usuario: str
+    fecha: str | None
+
+
 class ResumenVentas(SQLModel):
+    """Totals over every sale the list's filters match (not only the page)."""
+
+    total_filas: int
     total_ventas: str
     total_cobrado: str
     pendientes: int

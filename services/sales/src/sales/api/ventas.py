@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import (
     Annotated,
     Any,
@@ -10,7 +9,6 @@ from typing import (
 
 from fastapi import APIRouter, Query, Request, Response
 
-from sales import domain as d
 from sales import queries
 from sales.api.deps import Admin, Operador, Session, actor, transaction
 from sales.api.render import (
@@ -26,6 +24,8 @@ from sales.api.schemas import (
     AbonoBody,
     CancelarBody,
     EstatusBody,
+    ReembolsoBody,
+    ReprogramarBody,
     VentaBody,
     VentaConAbono,
     VentaCreada,
@@ -94,28 +94,16 @@ async def list_sales(
     limit: Annotated[Int32, Query(ge=1, le=500)] = 100,
     offset: Annotated[Int32, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    rows = await queries.list_ventas(
-        session,
-        estatus=estatus.value if estatus else None,
-        desde=desde,
-        hasta=hasta,
-        id_cliente=cliente_id,
-        limit=limit,
-        offset=offset,
-    )
-    items = [venta_summary(v) for v in rows]
+    filters: dict[str, Any] = {
+        "estatus": estatus.value if estatus else None,
+        "desde": desde,
+        "hasta": hasta,
+        "id_cliente": cliente_id,
+    }
+    rows = await queries.list_ventas(session, **filters, limit=limit, offset=offset)
     return {
-        "items": items,
-        "resumen": {
-            "total_ventas": d.format_money(
-                sum((v.total for v in rows if v.estatus != EstatusVenta.CANCELADA), Decimal(0))
-            ),
-            "total_cobrado": d.format_money(sum((v.total_pagado for v in rows), Decimal(0))),
-            "pendientes": sum(v.estatus == EstatusVenta.PENDIENTE for v in rows),
-            "en_produccion": sum(v.estatus == EstatusVenta.EN_PRODUCCION for v in rows),
-            "entregadas": sum(v.estatus == EstatusVenta.ENTREGADA for v in rows),
-            "canceladas": sum(v.estatus == EstatusVenta.CANCELADA for v in rows),
-        },
+        "items": [venta_summary(v) for v in rows],
+        "resumen": await queries.resumen_ventas(session, **filters),
     }
 
 
@@ -192,6 +180,45 @@ async def add_payment(
             actor(user),
             metodo=body.metodo,
             referencia=body.referencia,
+        )
+        v = await session.get(Venta, id_venta)
+        assert v is not None
+        out = venta_summary(v)
+        out["abono"] = abono_out(ab)
+    return out
+
+
+@router.post("/ventas/{id_venta}/fecha-entrega", response_model=VentaPublic, tags=["ventas"])
+async def reschedule_sale(
+    id_venta: Id32, body: ReprogramarBody, request: Request, session: Session, user: Operador
+) -> dict[str, Any]:
+    """Reschedule the promised delivery date of an open sale (pendiente or en_produccion; else
+    409 VENTA_NO_REPROGRAMABLE), audited with the old and the new date."""
+    async with transaction(request, session):
+        v = await ventas.reschedule(
+            session, id_venta, body.fecha_entrega, actor(user), motivo=body.motivo
+        )
+    return venta_summary(v)
+
+
+@router.post(
+    "/ventas/{id_venta}/abonos/{id_abono}/reembolso",
+    response_model=VentaConAbono,
+    tags=["ventas"],
+)
+async def refund_payment(
+    id_venta: Id32,
+    id_abono: Id32,
+    body: ReembolsoBody,
+    request: Request,
+    session: Session,
+    user: Admin,
+) -> dict[str, Any]:
+    """Record the refund of a cancelled sale's abono (`por_reembolsar → reembolsado`,
+    Administrador; else 409 ABONO_NO_REEMBOLSABLE)."""
+    async with transaction(request, session):
+        ab = await ventas.refund_abono(
+            session, id_venta, id_abono, actor(user), referencia=body.referencia
         )
         v = await session.get(Venta, id_venta)
         assert v is not None

@@ -78,23 +78,43 @@ async def update_producto(
     if p is None:
         raise NotFound(f"Producto {id_producto} no existe", code="PRODUCTO_NO_EXISTE")
     _check_producto(changes.get("precio_fijo"), changes.get("porcentaje_utilidad"))
-    if "porcentaje_utilidad" in changes and changes["porcentaje_utilidad"] != p.porcentaje_utilidad:
-        s.add(
-            HistorialPrecio(
-                entidad="producto",
-                clave=f"{id_producto}.porcentaje_utilidad",
-                valor_anterior=str(p.porcentaje_utilidad),
-                valor_nuevo=str(changes["porcentaje_utilidad"]),
-                usuario=actor.sub,
-                fecha=utcnow(),
+    for campo in ("porcentaje_utilidad", "precio_fijo"):
+        if campo in changes and changes[campo] != getattr(p, campo):
+            s.add(
+                HistorialPrecio(
+                    entidad="producto",
+                    clave=f"{id_producto}.{campo}",
+                    valor_anterior=_str_or_none(getattr(p, campo)),
+                    valor_nuevo=_str_or_none(changes[campo]),
+                    usuario=actor.sub,
+                    fecha=utcnow(),
+                )
             )
-        )
+    if changes.get("activo") is None:
+        changes.pop("activo", None)
+    retiro = _retiro(p.activo, changes.pop("activo", p.activo))
     for key, value in changes.items():
         if key == "nombre":
             value = d.normalize_nombre(value)
         setattr(p, key, value)
-    await audit(s, actor, "producto", id_producto, "edicion", payload=jsonable(changes))
+    if changes:
+        await audit(s, actor, "producto", id_producto, "edicion", payload=jsonable(changes))
+    if retiro is not None:
+        p.activo = retiro == "reactivacion"
+        await audit(s, actor, "producto", id_producto, retiro)
     return p
+
+
+def _str_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _retiro(activo: bool, nuevo: bool) -> str | None:
+    """The audit action of an `activo` change (`baja` retires, `reactivacion` brings back),
+    or None when the flag does not change."""
+    if nuevo == activo:
+        return None
+    return "reactivacion" if nuevo else "baja"
 
 
 async def delete_producto(s: AsyncSession, actor: Actor, id_producto: int) -> None:
@@ -158,11 +178,18 @@ async def update_material(
         raise NotFound(f"Material {id_material} no existe", code="MATERIAL_NO_EXISTE")
     if "stock_minimo" in changes and changes["stock_minimo"] < 0:
         raise Invalid("stock_minimo debe ser >= 0", field="stock_minimo")
+    if changes.get("activo") is None:
+        changes.pop("activo", None)
+    retiro = _retiro(m.activo, changes.pop("activo", m.activo))
     for key, value in changes.items():
         if key == "descripcion":
             value = d.normalize_nombre(value, "descripcion")
         setattr(m, key, value)
-    await audit(s, actor, "material", id_material, "edicion", payload=jsonable(changes))
+    if changes:
+        await audit(s, actor, "material", id_material, "edicion", payload=jsonable(changes))
+    if retiro is not None:
+        m.activo = retiro == "reactivacion"
+        await audit(s, actor, "material", id_material, retiro)
     return m
 
 

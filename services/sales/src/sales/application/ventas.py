@@ -152,3 +152,63 @@ async def add_abono(
     )
     await s.refresh(v)
     return ab
+
+
+async def reschedule(
+    s: AsyncSession,
+    id_venta: int,
+    fecha_entrega: date,
+    actor: Actor,
+    *,
+    motivo: str | None = None,
+) -> Venta:
+    """Move an open sale's promised delivery date (audited with the old and new dates)."""
+    v = await _lock_venta(s, id_venta)
+    d.check_reschedule(EstatusVenta(v.estatus), v.fecha_venta, fecha_entrega)
+    anterior = v.fecha_entrega
+    if anterior == fecha_entrega:
+        return v
+    v.fecha_entrega = fecha_entrega
+    v.version += 1
+    await audit(
+        s,
+        actor,
+        "venta",
+        id_venta,
+        "reprogramacion",
+        None if anterior is None else anterior.isoformat(),
+        fecha_entrega.isoformat(),
+        motivo,
+    )
+    await s.flush()
+    return v
+
+
+async def refund_abono(
+    s: AsyncSession,
+    id_venta: int,
+    id_abono: int,
+    actor: Actor,
+    *,
+    referencia: str | None = None,
+) -> Abono:
+    """Record that a cancelled sale's abono was paid back (`por_reembolsar → reembolsado`);
+    the abono row stays in the ledger, audited with its amount."""
+    await _lock_venta(s, id_venta)
+    ab = await s.scalar(select(Abono).where(Abono.id_abono == id_abono, Abono.id_venta == id_venta))
+    if ab is None:
+        raise NotFound(f"Abono {id_abono} no existe en la venta {id_venta}", code="ABONO_NO_EXISTE")
+    d.check_refund(d.EstadoAbono(ab.estado))
+    ab.estado = d.EstadoAbono.REEMBOLSADO.value
+    await audit(
+        s,
+        actor,
+        "venta",
+        id_venta,
+        "reembolso",
+        d.EstadoAbono.POR_REEMBOLSAR.value,
+        d.EstadoAbono.REEMBOLSADO.value,
+        payload={"id_abono": id_abono, "monto": str(ab.monto), "referencia": referencia},
+    )
+    await s.flush()
+    return ab

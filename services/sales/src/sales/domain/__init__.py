@@ -24,11 +24,18 @@ from sales.domain.clients import (
     whatsapp_link,
 )
 from sales.domain.errors import Conflict, DomainError, Invalid, NotFound
-from sales.domain.fulfilment import SALE_TRANSITIONS, check_sale_transition, legacy_estatus
+from sales.domain.fulfilment import (
+    RESCHEDULABLE,
+    SALE_TRANSITIONS,
+    check_reschedule,
+    check_sale_transition,
+    legacy_estatus,
+)
 from sales.domain.money import CENT, ZERO, format_money, format_plain, money
 from sales.domain.payments import (
     METODOS_PAGO,
     check_abono,
+    check_refund,
     estado_pago,
     saldo_restante,
     total_pagado,
@@ -100,6 +107,7 @@ __all__ = [
     "METODOS_PAGO",
     "QUOTE_TRANSITIONS",
     "REQUESTABLE_QUOTE_STATES",
+    "RESCHEDULABLE",
     "SALE_TRANSITIONS",
     "ZERO",
     "Bucket",
@@ -124,6 +132,8 @@ __all__ = [
     "check_client_subtotal",
     "check_quote_convertible",
     "check_quote_transition",
+    "check_refund",
+    "check_reschedule",
     "check_sale_transition",
     "check_stock",
     "compute_price",

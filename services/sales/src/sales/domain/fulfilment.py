@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 from sales.domain.errors import Conflict, DomainError, Invalid
@@ -13,6 +14,30 @@ SALE_TRANSITIONS: dict[EstatusVenta, frozenset[EstatusVenta]] = {
     EstatusVenta.ENTREGADA: frozenset(),
     EstatusVenta.CANCELADA: frozenset(),
 }
+
+
+RESCHEDULABLE: frozenset[EstatusVenta] = frozenset(
+    {EstatusVenta.PENDIENTE, EstatusVenta.EN_PRODUCCION}
+)
+"""States whose `fecha_entrega` may still move: `entregada` and `cancelada` are terminal."""
+
+
+def check_reschedule(current: EstatusVenta, fecha_venta: date, fecha_entrega: date) -> None:
+    """A delivery date moves only while the sale is open, and never before the sale's date."""
+    if current not in RESCHEDULABLE:
+        raise Conflict(
+            f"No se puede reprogramar la entrega de una venta {current.value}",
+            code="VENTA_NO_REPROGRAMABLE",
+            title="Venta no reprogramable",
+            field="estatus",
+            estatus_actual=current.value,
+        )
+    if fecha_entrega < fecha_venta:
+        raise Invalid(
+            f"fecha_entrega {fecha_entrega} es anterior a la fecha de la venta {fecha_venta}",
+            code="FECHA_ENTREGA_INVALIDA",
+            field="fecha_entrega",
+        )
 
 
 def check_sale_transition(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-from sales.domain.errors import Invalid
+from sales.domain.errors import Conflict, Invalid
 from sales.domain.money import ZERO, money
-from sales.domain.vocab import EstadoPago, MetodoPago, values
+from sales.domain.vocab import EstadoAbono, EstadoPago, MetodoPago, values
 
 METODOS_PAGO = values(MetodoPago)
 
@@ -43,4 +43,17 @@ def check_abono(total: Decimal, pagado: Decimal, monto: Decimal, field: str = "m
             field=field,
             saldo_restante=str(money(saldo)),
             monto=str(monto),
+        )
+
+
+def check_refund(estado: EstadoAbono) -> None:
+    """Only an abono waiting for its refund (a cancelled sale's, `por_reembolsar`) is refunded,
+    once."""
+    if estado is not EstadoAbono.POR_REEMBOLSAR:
+        raise Conflict(
+            f"El abono está {estado.value}; sólo un abono por_reembolsar se reembolsa",
+            code="ABONO_NO_REEMBOLSABLE",
+            title="Abono no reembolsable",
+            field="estado",
+            estado_actual=estado.value,
         )

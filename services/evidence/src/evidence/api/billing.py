@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -109,8 +109,8 @@ async def listar_estimaciones(
     user: ReaderUser,
     id_ot: Id32 | None = None,
     estatus_cobro: Literal["BORRADOR", "ENVIADA", "APROBADA", "CANCELADA"] | None = None,
-    limit: Int32 = Query(default=100, ge=1, le=500),
-    offset: Int32 = Query(default=0, ge=0),
+    limit: Annotated[Int32, Query(ge=1, le=500)] = 100,
+    offset: Annotated[Int32, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     rows = await queries.estimaciones(
         session, id_ot=id_ot, estatus_cobro=estatus_cobro, limit=limit, offset=offset

@@ -154,6 +154,7 @@ async def test_adjustments_and_counts_that_stay_at_or_above_zero_publish_no_shor
     assert await ctx.outbox_types("nexo.sales.StockLow") == ["nexo.sales.StockLow.v1"] * 2
 
 
+@pytest.mark.spec("A.4.4", "DECIDE-A2")
 async def test_a_consumed_sale_below_zero_publishes_stock_shortage_v2_origen_venta(
     ctx: Ctx,
 ) -> None:

@@ -20,6 +20,7 @@ from contracts.events.evidence import (
     SavedProduction,
 )
 from contracts.events.orders import RequestValidated, ValidatedItem
+from contracts.events.sales import StockLow, StockShortage, StockShortageV2
 from contracts.registry import (
     EVENTS,
     REGISTRY,
@@ -29,6 +30,7 @@ from contracts.registry import (
     events_for_topic,
     parse,
     to_cloudevent,
+    upcast,
 )
 from contracts.topics import (
     DLQ_RETENTION_MS,
@@ -50,6 +52,7 @@ EXPECTED = {
     "nexo.sales.SaleCancelled.v1",
     "nexo.sales.StockLow.v1",
     "nexo.sales.StockShortage.v1",
+    "nexo.sales.StockShortage.v2",
     "nexo.orders.RequestValidated.v1",
     "nexo.orders.RequestRejected.v1",
     "nexo.orders.ProposalGenerated.v1",
@@ -322,3 +325,40 @@ def test_largest_production_saved_v2_record_is_well_under_one_mib() -> None:
     record = encode(to_cloudevent(event, id=str(uuid.uuid4())))
     size = len(record.value or b"") + sum(len(k) + len(v) for k, v in record.headers)
     assert size < 512 * 1024  # half of Kafka's default message.max.bytes (1 MiB)
+
+
+def test_stock_shortage_v1_upcasts_to_v2_with_origen_venta() -> None:
+    v1 = StockShortage(
+        id_material=7,
+        nombre="Acrílico",
+        stock_actual=-3,
+        faltante=3,
+        id_venta=42,
+        source_event_id="ev-1",
+    )
+    ce = to_cloudevent(v1, id="ev-2")
+    assert ce.type == "nexo.sales.StockShortage.v1"
+    v2 = upcast(parse(ce))
+    assert isinstance(v2, StockShortageV2)
+    assert v2.model_dump() == {
+        "id_material": 7,
+        "nombre": "Acrílico",
+        "stock_actual": -3,
+        "faltante": 3,
+        "origen": "venta",
+        "id_venta": 42,
+        "id_movimiento": None,
+        "source_event_id": "ev-1",
+    }
+
+
+def test_stock_shortage_v2_names_a_manual_origen_and_is_not_upcast() -> None:
+    v2 = StockShortageV2(
+        id_material=7, nombre="A", stock_actual=-1, faltante=1, origen="conteo", id_movimiento=9
+    )
+    ce = to_cloudevent(v2, id="ev-3")
+    assert (ce.type, ce.subject) == ("nexo.sales.StockShortage.v2", "7")
+    assert upcast(parse(ce)) == v2
+    assert upcast(StockLow(id_material=1, nombre="A", actual=1, minimo=2)).version == 1
+    with pytest.raises(SchemaViolation, match="origen"):
+        parse(ce.model_copy(update={"data": {**(ce.data or {}), "origen": "robo"}}))

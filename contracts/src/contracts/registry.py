@@ -5,8 +5,9 @@ table and the committed JSON Schemas.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -19,11 +20,18 @@ from contracts.events.orders import (
     RequestRejected,
     RequestValidated,
 )
-from contracts.events.sales import SaleCancelled, SaleConfirmed, StockLow, StockShortage
+from contracts.events.sales import (
+    SaleCancelled,
+    SaleConfirmed,
+    StockLow,
+    StockShortage,
+    StockShortageV2,
+)
 
 __all__ = [
     "EVENTS",
     "REGISTRY",
+    "UPCASTERS",
     "ContractError",
     "SchemaViolation",
     "UnknownEventType",
@@ -31,6 +39,7 @@ __all__ = [
     "events_for_topic",
     "parse",
     "to_cloudevent",
+    "upcast",
 ]
 
 EVENTS: tuple[type[DomainEvent], ...] = (
@@ -41,6 +50,7 @@ EVENTS: tuple[type[DomainEvent], ...] = (
     SaleCancelled,
     StockLow,
     StockShortage,
+    StockShortageV2,
     RequestValidated,
     RequestRejected,
     ProposalGenerated,
@@ -54,12 +64,19 @@ REGISTRY: dict[str, type[DomainEvent]] = {
     "nexo.sales.SaleConfirmed.v1": SaleConfirmed,
     "nexo.sales.SaleCancelled.v1": SaleCancelled,
     "nexo.sales.StockLow.v1": StockLow,
-    "nexo.sales.StockShortage.v1": StockShortage,
+    "nexo.sales.StockShortage.v1": StockShortage,  # superseded by v2; still consumed
+    "nexo.sales.StockShortage.v2": StockShortageV2,
     "nexo.orders.RequestValidated.v1": RequestValidated,
     "nexo.orders.RequestRejected.v1": RequestRejected,
     "nexo.orders.ProposalGenerated.v1": ProposalGenerated,
     "nexo.orders.ProposalDispatched.v1": ProposalDispatched,
 }
+
+
+UPCASTERS: dict[type[DomainEvent], Callable[[Any], DomainEvent]] = {
+    StockShortage: StockShortageV2.from_v1,
+}
+"""Superseded version → its next version: the one definition of how an old event reads now."""
 
 
 class ContractError(ValueError):
@@ -117,3 +134,11 @@ def to_cloudevent(
 
 def events_for_topic(topic: str) -> list[type[DomainEvent]]:
     return [cls for cls in REGISTRY.values() if cls.topic == topic]
+
+
+def upcast(event: DomainEvent) -> DomainEvent:
+    """The newest version of ``event`` (itself when no newer version supersedes it), so a
+    consumer handles one shape whichever version is on the topic."""
+    while (step := UPCASTERS.get(type(event))) is not None:
+        event = step(event)
+    return event

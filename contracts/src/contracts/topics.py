@@ -133,7 +133,9 @@ TOPICS: dict[str, Topic] = {
             consumer_groups=(OPS_GROUP,),
             description=(
                 "Stock alerts: StockLow when a material crosses to <= stock_minimo, "
-                "StockShortage when a decrement leaves a negative balance."
+                "StockShortage when a decrement leaves a negative balance. StockShortage.v2 "
+                "names its origen (venta, ajuste, conteo) and ledger row; v1 (sales only) is "
+                "superseded: no longer produced, still consumed."
             ),
             events=("StockLow", "StockShortage"),
         ),

@@ -12,7 +12,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from contracts.codec import encode
+from contracts.events.sales import StockShortage, StockShortageV2
+from contracts.registry import to_cloudevent
 from gateway.main import create_app
+from gateway.ops_feed import shortage_view
 from gateway.settings import GatewaySettings
 from nexo_messaging.memory import MemoryBroker
 from nexo_messaging.transport import OutMessage
@@ -206,3 +210,66 @@ async def test_dev_login_is_off_outside_dev(tmp_path: Any) -> None:
         r = await client.post("/ops/dev-login")
         assert r.status_code == 404
         assert r.headers["content-type"] == "application/problem+json"
+
+
+async def test_board_reads_stock_shortage_v1_and_v2_with_their_origen(env: Any) -> None:
+    """v1 (no longer produced, still on the topic) is shown as v2 with origen venta; v2 as
+    published (a manual adjustment: no sale, its ledger row)."""
+    client, broker, _ = env
+    v1 = StockShortage(
+        id_material=90101, nombre="Acrílico", stock_actual=-3, faltante=3, id_venta=7
+    )
+    v2 = StockShortageV2(
+        id_material=90102,
+        nombre="MDF",
+        stock_actual=-2,
+        faltante=2,
+        origen="ajuste",
+        id_movimiento=41,
+    )
+    for n, event in enumerate((v1, v2)):
+        record = encode(to_cloudevent(event, id=f"shortage-{n}"))
+        await broker.append(
+            OutMessage("sales.stock", record.key, record.value, list(record.headers))
+        )
+    await broker.notify()
+
+    async def shown() -> dict[str, Any] | None:
+        body = (await client.get("/ops/api/events", headers=OPS)).json()
+        found = {e["id"]: e for e in body["events"] if e["id"] in {"shortage-0", "shortage-1"}}
+        return found if len(found) == 2 else None
+
+    found = await wait_for(shown, "both StockShortage records in the board's events")
+    assert found["shortage-0"]["type"] == "nexo.sales.StockShortage.v1"
+    assert found["shortage-0"]["shortage"] == {
+        "id_material": 90101,
+        "nombre": "Acrílico",
+        "stock_actual": -3,
+        "faltante": 3,
+        "origen": "venta",
+        "id_venta": 7,
+        "id_movimiento": None,
+        "source_event_id": None,
+    }
+    assert found["shortage-1"]["type"] == "nexo.sales.StockShortage.v2"
+    assert found["shortage-1"]["shortage"] == {
+        "id_material": 90102,
+        "nombre": "MDF",
+        "stock_actual": -2,
+        "faltante": 2,
+        "origen": "ajuste",
+        "id_venta": None,
+        "id_movimiento": 41,
+        "source_event_id": None,
+    }
+    others = (await client.get("/ops/api/events", headers=OPS)).json()["events"]
+    assert all(e["shortage"] is None for e in others if "StockShortage" not in e["type"])
+
+
+def test_shortage_view_ignores_other_events_and_bad_payloads() -> None:
+    good = {"id_material": 1, "nombre": "A", "stock_actual": -1, "faltante": 1, "id_venta": 2}
+    assert shortage_view("nexo.sales.StockShortage.v1", good) is not None
+    assert shortage_view("nexo.sales.StockLow.v1", good) is None
+    assert shortage_view(None, good) is None
+    assert shortage_view("nexo.sales.StockShortage.v2", {**good, "origen": "robo"}) is None
+    assert shortage_view("nexo.sales.StockShortage.v2", "not an object") is None

@@ -48,7 +48,7 @@ class Ctx:
     async def events(self, name: str) -> list[dict[str, Any]]:
         rows = await self.db(
             select(outbox.c.payload)
-            .where(outbox.c.type == f"nexo.sales.{name}.v1")
+            .where(outbox.c.type.like(f"nexo.sales.{name}.v%"))  # any version
             .order_by(outbox.c.seq)
         )
         return [r[0] for r in rows]

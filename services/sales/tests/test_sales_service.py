@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from contracts.events.sales import SaleCancelled, SaleConfirmed, StockLow, StockShortage
+from contracts.events.sales import SaleCancelled, SaleConfirmed, StockLow, StockShortageV2
 from sales import consumers
 from sales.application.catalogue import delete_material, set_tarifa
 from sales.application.clients import ClienteIn
@@ -154,7 +154,7 @@ async def test_oversell_and_backorder(sm: SM, ids: dict[str, int]) -> None:
     await confirm(sm, ids, line(ids, cantidad=5), permitir_backorder=True)
     await consume_all(sm)
     assert await stock(sm, ids["m"]) == -3
-    shortages = await events_of(sm, StockShortage)
+    shortages = await events_of(sm, StockShortageV2)
     assert [(e.stock_actual, e.faltante) for e in shortages] == [(-3, 3)]
     assert len(await events_of(sm, StockLow)) == lows_before
 
@@ -174,7 +174,7 @@ async def test_both_confirmed_before_consumption(sm: SM, ids: dict[str, int]) ->
     await confirm(sm, ids, line(ids, cantidad=6))  # both read 10
     await consume_all(sm)
     assert await stock(sm, ids["m"]) == -2
-    assert len(await events_of(sm, StockShortage)) == 1
+    assert len(await events_of(sm, StockShortageV2)) == 1
     lows = await events_of(sm, StockLow)
     assert [(e.anterior, e.actual) for e in lows] == [(4, -2)]
 
@@ -285,7 +285,7 @@ async def test_batch_equals_sequential(sm: SM, ids: dict[str, int]) -> None:
         (1, -2),
     ]
     assert len(await events_of(sm, StockLow)) == 1
-    assert len(await events_of(sm, StockShortage)) == 1
+    assert len(await events_of(sm, StockShortageV2)) == 1
 
 
 async def test_unknown_material_in_event_is_permanent(sm: SM, ids: dict[str, int]) -> None:

@@ -1,6 +1,7 @@
 """The ops feed: the gateway consumes every topic as group ``gateway.ops`` into a ring buffer of
 event summaries, counts rates per event type and fans new events out to server-sent-event
-subscribers."""
+subscribers. A stock shortage of any version also gets its ``shortage`` view: v1 records (still
+on the topic) are read as v2 through ``contracts.registry.upcast`` (origen ``venta``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from collections import Counter, deque
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
+from contracts.events.sales import StockShortageV2
+from contracts.registry import REGISTRY, upcast
 from contracts.topics import OPS_GROUP, all_topics
 from nexo_messaging import dlq as dlq_ops
 from nexo_messaging.errors import CommitFailed
@@ -44,6 +49,19 @@ def _trace_id(traceparent: str | None) -> str | None:
     return parts[1] if len(parts) == 4 and len(parts[1]) == 32 else None
 
 
+def shortage_view(ce_type: str | None, payload: Any) -> dict[str, Any] | None:
+    """A StockShortage record of any version as the board shows it (the v2 shape; v1 upcast,
+    origen ``venta``); None for any other event or a payload that does not match its schema."""
+    cls = REGISTRY.get(ce_type or "")
+    if cls is None or cls.event_name != StockShortageV2.event_name or not isinstance(payload, dict):
+        return None
+    try:
+        event = upcast(cls.model_validate(payload))
+    except ValidationError:
+        return None
+    return event.model_dump(mode="json") if isinstance(event, StockShortageV2) else None
+
+
 def event_summary(record: Record, seq: int) -> dict[str, Any]:
     ce_type = _text(record, "ce_type")
     payload: Any = None
@@ -52,6 +70,7 @@ def event_summary(record: Record, seq: int) -> dict[str, Any]:
             payload = json.loads(record.value)
         except ValueError:
             payload = record.value[:200].decode("utf-8", "replace")
+    shortage = shortage_view(ce_type, payload)
     text = json.dumps(payload, default=str)
     if len(text) > 2000:
         payload = text[:2000] + "…"
@@ -72,6 +91,7 @@ def event_summary(record: Record, seq: int) -> dict[str, Any]:
         "dlq": record.topic.endswith(dlq_ops.DLQ_SUFFIX),
         "dlq_error": _text(record, dlq_ops.H_ERROR),
         "payload": payload,
+        "shortage": shortage,
     }
 
 

@@ -149,6 +149,19 @@ class DlqActionResult(BaseModel):
 
 
 # -- events ---------------------------------------------------------------------------------
+class StockShortageView(BaseModel):
+    """A StockShortage of any version, read as v2 (a v1 record: origen ``venta``)."""
+
+    id_material: int
+    nombre: str
+    stock_actual: int
+    faltante: int
+    origen: str | None
+    id_venta: int | None
+    id_movimiento: int | None
+    source_event_id: str | None
+
+
 class OpsEvent(BaseModel):
     """One consumed record as the board shows it."""
 
@@ -167,6 +180,7 @@ class OpsEvent(BaseModel):
     dlq: bool
     dlq_error: str | None
     payload: Any
+    shortage: StockShortageView | None = None
 
 
 class EventRate(BaseModel):

@@ -151,6 +151,8 @@
     const t = (e.time || "").replace("T", " ").slice(0, 19);
     li.append(el("span", { class: "muted", text: t + " " }), el("span", { class: "t", text: e.type }),
       ` ${e.topic}[${e.partition}]@${e.offset} key=${e.key ?? "–"}`);
+    const sh = e.shortage;
+    if (sh) li.append(el("span", { class: "shortage bad", text: ` shortage: ${sh.faltante} × ${sh.nombre} (balance ${sh.stock_actual}, origen ${sh.origen ?? "unknown"})` }));
     if (e.correlation_id) li.dataset.correlation = e.correlation_id;
     if (e.trace_id) li.dataset.trace = e.trace_id;
     li.tabIndex = 0;

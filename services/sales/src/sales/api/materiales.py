@@ -85,7 +85,8 @@ async def restock_material(
 async def adjust_material(
     id_material: Id32, body: MovimientoBody, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
-    """Adjustment (±cantidad, `nota` required): atomic update, ledger row, StockLow on crossing."""
+    """Adjustment (±cantidad, `nota` required): atomic update, ledger row, StockLow on crossing,
+    StockShortage.v2 (origen ajuste) when it leaves the balance below zero."""
     async with transaction(request, session):
         eff = await stock.restock(
             session,
@@ -102,7 +103,8 @@ async def adjust_material(
 async def count_material(
     id_material: Id32, body: ConteoBody, request: Request, session: Session, user: Admin
 ) -> dict[str, Any]:
-    """Physical count: the difference is recorded as a `conteo` movement."""
+    """Physical count: the difference is recorded as a `conteo` movement (StockShortage.v2,
+    origen conteo, when it lowers the balance below zero)."""
     async with transaction(request, session):
         eff = await stock.conteo(session, id_material, body.contado, actor(user), body.nota)
     return movement_out(eff, id_material)

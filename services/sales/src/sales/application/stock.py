@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.events.base import DomainEvent
 from contracts.events.sales import (
+    OrigenFaltante,
     StockLow,
-    StockShortage,
+    StockShortageV2,
 )
 from nexo_messaging.outbox import enqueue
 from sales import domain as d
@@ -52,7 +54,9 @@ async def apply_stock_changes(
 
     One atomic `UPDATE … SET stock_actual = stock_actual + :delta RETURNING` per material (the
     row lock it takes serialises concurrent consumers without lost updates); per change a
-    ledger row with its own before/after, and StockLow / StockShortage per crossing.
+    ledger row with its own before/after, and StockLow / StockShortage.v2 per crossing. A
+    shortage names its origen (venta / ajuste / conteo) and its ledger row, so when the batch
+    has one the ledger INSERT returns the row ids (the common batch without one does not).
     """
     by_material: dict[int, list[StockChange]] = defaultdict(list)
     for ch in changes:
@@ -60,6 +64,7 @@ async def apply_stock_changes(
             by_material[ch.id_material].append(ch)
     effects: list[d.StockEffect] = []
     ledger: list[dict[str, Any]] = []
+    alerts: list[tuple[int, DomainEvent]] = []  # (ledger row index, event), in emission order
     now = utcnow()
     for id_material in sorted(by_material):
         group = by_material[id_material]
@@ -95,36 +100,60 @@ async def apply_stock_changes(
                 }
             )
             if eff.low:
-                await enqueue(
-                    s,
-                    outbox,
-                    StockLow(
-                        id_material=id_material,
-                        nombre=nombre,
-                        actual=eff.after,
-                        minimo=minimo,
-                        anterior=eff.before,
-                        id_venta=ch.id_venta,
-                        source_event_id=ch.event_id,
-                    ),
+                alerts.append(
+                    (
+                        len(ledger) - 1,
+                        StockLow(
+                            id_material=id_material,
+                            nombre=nombre,
+                            actual=eff.after,
+                            minimo=minimo,
+                            anterior=eff.before,
+                            id_venta=ch.id_venta,
+                            source_event_id=ch.event_id,
+                        ),
+                    )
                 )
-            if eff.shortage and ch.id_venta is not None:
-                await enqueue(
-                    s,
-                    outbox,
-                    StockShortage(
-                        id_material=id_material,
-                        nombre=nombre,
-                        stock_actual=eff.after,
-                        faltante=-eff.after,
-                        id_venta=ch.id_venta,
-                        source_event_id=ch.event_id,
-                    ),
+            if eff.shortage:
+                alerts.append(
+                    (
+                        len(ledger) - 1,
+                        StockShortageV2(
+                            id_material=id_material,
+                            nombre=nombre,
+                            stock_actual=eff.after,
+                            faltante=-eff.after,
+                            origen=cast("OrigenFaltante | None", d.shortage_origin(ch.motivo)),
+                            id_venta=ch.id_venta,
+                            source_event_id=ch.event_id,
+                        ),
+                    )
                 )
             balance = eff.after
-    if ledger:  # the whole ledger of the batch in one multi-row INSERT
-        await s.execute(_INSERT_MOVIMIENTO, ledger)
+    row_ids = await _insert_ledger(
+        s, ledger, with_ids=any(isinstance(e, StockShortageV2) for _, e in alerts)
+    )
+    for index, event in alerts:
+        if isinstance(event, StockShortageV2) and row_ids:
+            event = event.model_copy(update={"id_movimiento": row_ids[index]})
+        await enqueue(s, outbox, event)
     return effects
+
+
+async def _insert_ledger(
+    s: AsyncSession, ledger: list[dict[str, Any]], *, with_ids: bool
+) -> list[int]:
+    """The whole ledger of a batch in one multi-row INSERT; its row ids (in ``ledger`` order)
+    only when asked."""
+    if not ledger:
+        return []
+    if not with_ids:
+        await s.execute(_INSERT_MOVIMIENTO, ledger)
+        return []
+    result = await s.execute(
+        _INSERT_MOVIMIENTO.returning(_MOVIMIENTOS.c.id, sort_by_parameter_order=True), ledger
+    )
+    return [int(i) for i in result.scalars()]
 
 
 async def already_applied(s: AsyncSession, event_ids: Iterable[str]) -> set[str]:

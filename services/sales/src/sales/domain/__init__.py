@@ -77,6 +77,7 @@ from sales.domain.stock import (
     low_stock_sql,
     projected_alerts,
     requested_per_material,
+    shortage_origin,
     sql_condition,
     stock_effect,
 )
@@ -160,6 +161,7 @@ __all__ = [
     "resolve_utilidad",
     "saldo_restante",
     "sale_total",
+    "shortage_origin",
     "sql_condition",
     "stock_effect",
     "total_pagado",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sales.domain.errors import Conflict
+from sales.domain.vocab import MotivoMovimiento
 
 Comparison = Callable[[Any, Any], Any]
 
@@ -78,6 +79,18 @@ def stock_effect(before: int, delta: int, minimo: int) -> StockEffect:
     low = not is_low_stock(before, minimo) and is_low_stock(after, minimo)
     shortage = delta < 0 and after < 0
     return StockEffect(before=before, after=after, low=low, shortage=shortage)
+
+
+SHORTAGE_ORIGINS: frozenset[str] = frozenset(
+    {MotivoMovimiento.VENTA, MotivoMovimiento.AJUSTE, MotivoMovimiento.CONTEO}
+)
+"""Movements that decrement stock (a consumed sale, a manual adjustment, a physical count): the
+``origen`` a StockShortage names, spelled as the ledger's ``motivo``."""
+
+
+def shortage_origin(motivo: str) -> str | None:
+    """``origen`` of the StockShortage of a movement with this ``motivo`` (None: not a source)."""
+    return str(motivo) if motivo in SHORTAGE_ORIGINS else None
 
 
 def requested_per_material(lines: Iterable[tuple[int, int]]) -> dict[int, int]:

@@ -211,6 +211,17 @@ MATRIX: dict[str, frozenset[str]] = {
     "PUT /api/orders/solicitudes/{id_solicitud}": frozenset({OR_SOL}),
     "PUT /api/sales/configuracion/tabulador/{espesor_mm}": SA_AD,
     "PUT /api/sales/configuracion/tarifa": SA_AD,
+    "GET /api/orders/instituciones": OR_READ,
+    "GET /api/orders/instituciones/{id_institucion}": OR_READ,
+    "PATCH /api/orders/instituciones/{id_institucion}": frozenset({OR_SUP}),
+    "GET /api/orders/almacenes": OR_READ,
+    "GET /api/orders/almacenes/{id_almacen}": OR_READ,
+    "PATCH /api/orders/almacenes/{id_almacen}": frozenset({OR_SUP}),
+    "GET /api/orders/ubicaciones": OR_READ,
+    "GET /api/orders/ubicaciones/{id_ubicacion}": OR_READ,
+    "PATCH /api/orders/ubicaciones/{id_ubicacion}": frozenset({OR_SUP}),
+    "GET /api/orders/productos/{id_producto}": OR_READ,
+    "PATCH /api/orders/productos/{id_producto}": frozenset({OR_SUP}),
 }
 
 

@@ -33,7 +33,6 @@ from orders.models import (
     SolicitudItem,
     Ubicacion,
 )
-from service_defaults.bounds import LIKE_ESCAPE, like_contains
 
 
 async def lote_totales(session: AsyncSession, lote_id: int) -> tuple[int, int]:
@@ -565,31 +564,3 @@ async def candidatos(
             for x in snaps
         ],
     }
-
-
-async def buscar_productos(
-    session: AsyncSession, clave: str | None, q: str | None, p: Paginado
-) -> dict[str, Any]:
-    """Products by exact clave and/or by a text contained in the clave or the name
-    (case-insensitive), by clave; inactive products are not listed."""
-    sel = select(Producto).where(Producto.activo.is_(True))
-    if clave:
-        sel = sel.where(Producto.clave_cnis == clave.strip())
-    if q:
-        like = like_contains(q.strip())
-        sel = sel.where(
-            func.lower(Producto.clave_cnis).like(like, escape=LIKE_ESCAPE)
-            | func.lower(Producto.descripcion).like(like, escape=LIKE_ESCAPE)
-        )
-    rows = (await session.execute(p.leer(sel.order_by(Producto.clave_cnis, Producto.id)))).scalars()
-    return p.pagina(
-        [
-            {
-                "id": r.id,
-                "clave_cnis": r.clave_cnis,
-                "descripcion": r.descripcion,
-                "unidad_medida": r.unidad_medida,
-            }
-            for r in rows
-        ]
-    )

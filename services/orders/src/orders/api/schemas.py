@@ -296,6 +296,7 @@ class InstitucionCreate(_In, InstitucionBase):
 
 class InstitucionPublic(InstitucionBase):
     id: int
+    activo: bool
 
 
 class AlmacenCreate(_In, AlmacenBase):
@@ -304,6 +305,8 @@ class AlmacenCreate(_In, AlmacenBase):
 
 class AlmacenPublic(AlmacenBase):
     id: int
+    id_institucion: int
+    activo: bool
 
 
 class UbicacionCreate(_In, UbicacionBase):
@@ -313,6 +316,8 @@ class UbicacionCreate(_In, UbicacionBase):
 class UbicacionPublic(UbicacionBase):
     id: int
     id_almacen: int
+    descripcion: str | None
+    activo: bool
 
 
 class ProductoCreate(_In, ProductoBase):
@@ -321,6 +326,39 @@ class ProductoCreate(_In, ProductoBase):
 
 class ProductoPublic(ProductoBase):
     id: int
+    unidad_medida: str
+    activo: bool
+
+
+# PATCH bodies: every field optional, only the ones sent change; `activo: false` retires the row
+# (refused with 409 while reservations depend on it), `activo: true` brings it back
+
+
+class InstitucionUpdate(_In):
+    clue: SafeText | None = Field(default=None, min_length=1, max_length=20)
+    denominacion: SafeText | None = Field(default=None, min_length=1, max_length=200)
+    activo: bool | None = None
+
+
+class AlmacenUpdate(_In):
+    nombre: SafeText | None = Field(default=None, min_length=1, max_length=150)
+    codigo: SafeText | None = Field(default=None, min_length=1, max_length=50)
+    es_central: bool | None = None
+    activo: bool | None = None
+
+
+class UbicacionUpdate(_In):
+    codigo: SafeText | None = Field(default=None, min_length=1, max_length=50)
+    descripcion: SafeText | None = Field(default=None, max_length=200)
+    estado: EstadoUbicacionValor | None = None
+    activo: bool | None = None
+
+
+class ProductoUpdate(_In):
+    clave_cnis: SafeText | None = Field(default=None, min_length=1, max_length=150)
+    descripcion: SafeText | None = Field(default=None, max_length=2000)
+    unidad_medida: SafeText | None = Field(default=None, min_length=1, max_length=120)
+    activo: bool | None = None
 
 
 # ------------------------------------------------------------------------------ stock
@@ -452,8 +490,6 @@ class LotePorCaducar(_Out):
 
 class ProductoEncontrado(ProductoPublic):
     """A product found by clave or name."""
-
-    unidad_medida: str
 
 
 class CargaItemPublic(SQLModel):

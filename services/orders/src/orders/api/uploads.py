@@ -1,4 +1,5 @@
-"""Routes of the CSV upload of request items (§B.4.7) and of the product lookup it needs.
+"""Routes of the CSV upload of request items (§B.4.7); its product lookup (by clave and name)
+is `GET /productos` of `orders.api.catalogue`.
 
 Upload → preview → save: ``POST /cargas-csv`` takes the file as the request body (``text/csv``,
 the legacy bytes as they are) and answers the first preview page; the upload is held for its
@@ -21,12 +22,10 @@ from orders.api.schemas import (
     CargaGuardarCreate,
     CargaPublic,
     ErroresCarga,
-    Pagina,
-    ProductoEncontrado,
 )
 from orders.application import uploads
 from orders.domain import csv_upload as csvu
-from service_defaults.bounds import Int32, SafeText
+from service_defaults.bounds import Int32
 from service_defaults.routing import DomainRoute
 from service_defaults.uow import unit_of_work_for
 
@@ -131,17 +130,3 @@ async def errores_carga(
 ) -> dict[str, Any]:
     """The request's CSV error log (one row per refused line), by line number."""
     return await uploads.errores_de_solicitud(session, id_solicitud, pagina.limit, pagina.offset)
-
-
-@router.get("/productos", tags=["catalogo"], response_model=Pagina[ProductoEncontrado])
-async def buscar_productos(
-    session: Session,
-    user: Lector,
-    pagina: Paginado,
-    clave: Annotated[SafeText | None, Query(max_length=150, description="Exact clave")] = None,
-    q: Annotated[
-        SafeText | None, Query(max_length=100, description="Text in the clave or the name")
-    ] = None,
-) -> dict[str, Any]:
-    """Active products by exact clave and/or a text in the clave or the name."""
-    return await queries.buscar_productos(session, clave, q, pagina)

@@ -68,10 +68,17 @@ async def _check_header(
     fecha: date,
     config: OrdersConfig,
 ) -> None:
-    if await session.get(Institucion, institucion_id) is None:
+    inst = await session.get(Institucion, institucion_id)
+    if inst is None:
         raise d.DomainError(
             "INSTITUCION_DESCONOCIDA",
             f"No existe la institución {institucion_id}.",
+            field="id_institucion",
+        )
+    if not inst.activo:
+        raise d.DomainError(
+            "INSTITUCION_INACTIVA",
+            f"La institución {inst.clue} está inactiva.",
             field="id_institucion",
         )
     alm = await session.get(Almacen, almacen_id)
@@ -101,12 +108,19 @@ async def _check_header(
 async def _check_productos(session: AsyncSession, items: Sequence[d.ItemCaptura]) -> None:
     d.validar_items_captura(items)
     ids = [i.producto_id for i in items]
-    found = set((await session.execute(select(Producto.id).where(Producto.id.in_(ids)))).scalars())
+    rows = await session.execute(select(Producto.id, Producto.activo).where(Producto.id.in_(ids)))
+    found: dict[int, bool] = {row[0]: row[1] for row in rows}
     for idx, item in enumerate(items):
         if item.producto_id not in found:
             raise d.DomainError(
                 "PRODUCTO_DESCONOCIDO",
                 f"No existe el producto {item.producto_id}.",
+                field=f"items.{idx}.id_producto",
+            )
+        if not found[item.producto_id]:
+            raise d.DomainError(
+                "PRODUCTO_INACTIVO",
+                f"El producto {item.producto_id} está dado de baja.",
                 field=f"items.{idx}.id_producto",
             )
 

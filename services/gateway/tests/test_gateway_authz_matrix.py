@@ -211,6 +211,13 @@ MATRIX: dict[str, frozenset[str]] = {
     "PUT /api/orders/solicitudes/{id_solicitud}": frozenset({OR_SOL}),
     "PUT /api/sales/configuracion/tabulador/{espesor_mm}": SA_AD,
     "PUT /api/sales/configuracion/tarifa": SA_AD,
+    "GET /api/evidence/reportes-mensuales": EV_READ,
+    "PUT /api/evidence/reportes-mensuales/archivo": frozenset({EV_RES, EV_SUP}),
+    "DELETE /api/evidence/reportes-mensuales/archivo": frozenset({EV_RES, EV_SUP}),
+    "POST /api/evidence/guardar_archivo_mensual": frozenset({EV_RES, EV_SUP}),
+    "PUT /api/evidence/plan-diario": frozenset({EV_RES, EV_SUP}),
+    "POST /api/evidence/plan-diario/masivo": frozenset({EV_RES, EV_SUP}),
+    "POST /api/evidence/plan-diario/importacion": frozenset({EV_RES, EV_SUP}),
 }
 
 

@@ -77,9 +77,8 @@ async def guardar_plan(
     ot = await get_ot(session, id_ot)
     family = await family_ids(session, ot)
     requested = {k: d.validate_volume(v) for k, v in entries.items()}
-    unknown = sorted({pid for pid, _ in requested} - await _family_lines(
-        session, writer, family, [pid for pid, _ in requested]
-    ))  # fmt: skip
+    wanted = sorted({pid for pid, _ in requested})
+    unknown = sorted(set(wanted) - await _family_lines(session, writer, family, wanted))
     if unknown:
         raise DomainError(
             "PARTIDA_INVALIDA",

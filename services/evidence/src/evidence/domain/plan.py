@@ -136,7 +136,9 @@ def parse_volumen(value: object, *, decimal_comma: bool = False) -> Decimal:
     """A volume cell as a GPU volume (≥ 0, at most 6 decimals, Decimal(15,6))."""
     if isinstance(value, bool):
         raise ValueError("volumen no numérico")
-    if isinstance(value, int | float | Decimal):
+    if isinstance(value, float):
+        text = format(value, ".15g")  # a spreadsheet double, to the 15 digits Excel shows
+    elif isinstance(value, int | Decimal):
         text = str(value)
     else:
         text = str(value or "").strip()

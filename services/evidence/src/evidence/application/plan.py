@@ -95,7 +95,7 @@ async def guardar_plan(
         return PlanResult(0, 0, 0)
     existing: dict[d.PlanKey, tuple[int, Decimal]] = {}
     dates = [f for _, f in requested]
-    for chunk in writer.id_chunks(sorted({pid for pid, _ in requested})):
+    for chunk in writer.id_chunks(wanted):
         rows = await session.execute(
             select(
                 PartidaProyectada.id,

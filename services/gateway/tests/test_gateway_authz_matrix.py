@@ -222,6 +222,13 @@ MATRIX: dict[str, frozenset[str]] = {
     "PATCH /api/orders/ubicaciones/{id_ubicacion}": frozenset({OR_SUP}),
     "GET /api/orders/productos/{id_producto}": OR_READ,
     "PATCH /api/orders/productos/{id_producto}": frozenset({OR_SUP}),
+    "GET /api/evidence/reportes-mensuales": EV_READ,
+    "PUT /api/evidence/reportes-mensuales/archivo": frozenset({EV_RES, EV_SUP}),
+    "DELETE /api/evidence/reportes-mensuales/archivo": frozenset({EV_RES, EV_SUP}),
+    "POST /api/evidence/guardar_archivo_mensual": frozenset({EV_RES, EV_SUP}),
+    "PUT /api/evidence/plan-diario": frozenset({EV_RES, EV_SUP}),
+    "POST /api/evidence/plan-diario/masivo": frozenset({EV_RES, EV_SUP}),
+    "POST /api/evidence/plan-diario/importacion": frozenset({EV_RES, EV_SUP}),
 }
 
 

@@ -238,7 +238,9 @@ class ReporteMensual(Base, table=True):
     id_ot: Col[int] = column(_fk("ot.id"))
     mes: Col[int] = column(Integer)
     anio: Col[int] = column(Integer)
-    archivo: Col[str | None] = column(String(500), nullable=True)
+    archivo: Col[str | None] = column(String(500), nullable=True)  # monthly evidence link
+    usuario_archivo: Col[str | None] = column(String(200), nullable=True)
+    fecha_archivo: Col[dt.datetime | None] = column(DateTime(timezone=True), nullable=True)
     cerrado: Col[bool] = column(Boolean, default=False)  # "Estatus Cierre"
     fecha_creacion: Col[dt.datetime] = column(DateTime(timezone=True))
     fecha_actualizacion: Col[dt.datetime] = column(DateTime(timezone=True))
@@ -291,6 +293,8 @@ class PartidaProyectada(Base, table=True):
     id_partida_anexo: Col[int] = column(_fk("partida_anexo_importada.id"))
     fecha: Col[dt.date] = column(Date)
     volumen_programado: Col[Decimal] = column(Numeric(15, 6), default=Decimal(0))
+    usuario_actualizacion: Col[str | None] = column(String(200), nullable=True)
+    fecha_actualizacion: Col[dt.datetime | None] = column(DateTime(timezone=True), nullable=True)
 
 
 class Produccion(Base, table=True):

@@ -1,8 +1,8 @@
 """HTTP routes of the evidence service (thin: validate input, call one use case, commit).
 
-One router per resource group (`ots`, `production`, `gpus`, `daily`, `billing`), request bodies in
-`schemas`, shared dependencies in `common`; :data:`router` includes them all, in this order (the
-order of the OpenAPI paths), for `evidence.main.create_app`.
+One router per resource group (`ots`, `production`, `gpus`, `daily`, `billing`, `plan`), request
+bodies in `schemas` (and `plan_schemas`), shared dependencies in `common`; :data:`router`
+includes them all, in this order (the order of the OpenAPI paths), for `evidence.main.create_app`.
 
 Domain errors (:class:`evidence.domain.DomainError`) become RFC 9457 problem+json through
 :class:`evidence.api.common.DomainRoute`: ``type = https://nexo.dev/problems/<CODE>``, the
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from evidence.api import billing, daily, gpus, ots, production
+from evidence.api import billing, daily, gpus, ots, plan, production
 from evidence.api.common import ROLES as ROLES
 from evidence.api.common import DomainRoute
 
@@ -26,6 +26,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     gpus.router,
     daily.router,
     billing.router,
+    plan.router,
 )
 
 router = APIRouter(route_class=DomainRoute, tags=["evidence"])

@@ -46,7 +46,11 @@ CAPTURE = (ROLE_RESIDENTE, ROLE_SUPERVISOR)
 WORKFLOW = (ROLE_RESIDENTE, ROLE_REVISOR, ROLE_SUPERVISOR)
 
 
-SEED_EXITO_PATHS = ("guardar_estatus_gpu", "guardar_reportes_diarios_masiva")
+SEED_EXITO_PATHS = (
+    "guardar_estatus_gpu",
+    "guardar_reportes_diarios_masiva",
+    "guardar_archivo_mensual",
+)
 """Seed endpoints answering ``{exito, mensaje}``: their problems also carry both members."""
 
 

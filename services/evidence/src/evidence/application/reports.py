@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 from sqlalchemy import (
     select,
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from evidence import domain as d
 from evidence.adapters import BulkWriter
 from evidence.application.common import DIARIO_T, REPORTE_T, get_ot, utcnow
+from evidence.domain import Actor, DomainError
 from evidence.models import (
     CLOSED_DAILY_STATUS,
     DEFAULT_DAILY_STATUS,
@@ -104,3 +106,45 @@ async def cerrar_dia(
     day.comentario = comentario
     await session.flush()
     return day
+
+
+async def guardar_archivo_mensual(
+    session: AsyncSession,
+    writer: BulkWriter,
+    actor: Actor,
+    *,
+    id_ot: int,
+    mes: int,
+    anio: int,
+    archivo: str | None,
+    allowed_hosts: Iterable[str] = d.DEFAULT_ALLOWED_HOSTS,
+) -> ReporteMensual:
+    """Set, replace (``archivo``) or clear (None) the month's evidence link of an OT.
+
+    The link follows the GPU link rule (§C.3.2 G2, DECIDE-C3: ``https://`` on an allowed host,
+    ≤ 500 characters); setting it creates the month's report when missing, clearing needs one
+    (404 REPORTE_NO_ENCONTRADO). A closed month keeps its link (409 MES_CERRADO). Who changed
+    it and when are kept on the report (``usuario_archivo``, ``fecha_archivo``)."""
+    d.validate_month(mes, anio)
+    await get_ot(session, id_ot)
+    if archivo is None:
+        report = await find_report(session, id_ot, mes, anio)
+        if report is None:
+            raise DomainError(
+                "REPORTE_NO_ENCONTRADO",
+                f"la OT {id_ot} no tiene reporte de {anio:04d}-{mes:02d}",
+                field="mes",
+            )
+        link = None
+    else:
+        link = d.validate_evidence_link(archivo, allowed_hosts)
+        report = await get_or_create_report(session, writer, id_ot, mes, anio)
+    if report.cerrado:
+        raise DomainError("MES_CERRADO", field="archivo")
+    now = utcnow()
+    report.archivo = link
+    report.usuario_archivo = actor.sub
+    report.fecha_archivo = now
+    report.fecha_actualizacion = now
+    await session.flush()
+    return report

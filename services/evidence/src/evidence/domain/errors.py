@@ -33,6 +33,9 @@ ERROR_STATUS: dict[str, int] = {
     "DIA_CERRADO": 409,
     "PRODUCCION_YA_ESTIMADA": 409,
     "OT_DUPLICADA": 409,
+    # 413, 415
+    "ARCHIVO_EXCEDE_LIMITE": 413,
+    "TIPO_ARCHIVO_NO_SOPORTADO": 415,
     # 412
     "PRECONDICION_FALLIDA": 412,
     # 422
@@ -56,6 +59,10 @@ ERROR_STATUS: dict[str, int] = {
     "CHECKLIST_INVALIDO": 422,
     "ESTATUS_DIARIO_INVALIDO": 422,
     "REPORTE_DUPLICADO": 422,
+    "PLAN_INVALIDO": 422,
+    "ENCABEZADO_INVALIDO": 422,
+    "ARCHIVO_ILEGIBLE": 422,
+    "PLAN_SIN_FILAS": 422,
 }
 
 ERROR_TITLES: dict[str, str] = {
@@ -101,6 +108,12 @@ ERROR_TITLES: dict[str, str] = {
     "CHECKLIST_INVALIDO": "Checklist de evidencia inválido",
     "ESTATUS_DIARIO_INVALIDO": "El estatus no pertenece al catálogo de estatus operativos",
     "REPORTE_DUPLICADO": "La OT aparece más de una vez en la petición",
+    "ARCHIVO_EXCEDE_LIMITE": "El archivo excede el límite",
+    "TIPO_ARCHIVO_NO_SOPORTADO": "Tipo de archivo no soportado (CSV o xlsx)",
+    "PLAN_INVALIDO": "El plan diario tiene filas con errores",
+    "ENCABEZADO_INVALIDO": "Faltan columnas en el encabezado del archivo",
+    "ARCHIVO_ILEGIBLE": "No se pudo leer el archivo",
+    "PLAN_SIN_FILAS": "El archivo no tiene filas de plan",
 }
 
 

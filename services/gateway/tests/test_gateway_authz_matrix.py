@@ -211,6 +211,11 @@ MATRIX: dict[str, frozenset[str]] = {
     "PUT /api/orders/solicitudes/{id_solicitud}": frozenset({OR_SOL}),
     "PUT /api/sales/configuracion/tabulador/{espesor_mm}": SA_AD,
     "PUT /api/sales/configuracion/tarifa": SA_AD,
+    "GET /api/evidence/gpus/busqueda": EV_READ,
+    "GET /api/evidence/ots": EV_READ,
+    "GET /api/evidence/ots/{id_ot}/historial": EV_READ,
+    "PATCH /api/evidence/ots/{id_ot}": frozenset({EV_SUP}),
+    "POST /api/evidence/ots/{id_ot}/importaciones/excel": frozenset({EV_SUP}),
 }
 
 

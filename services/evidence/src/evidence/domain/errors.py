@@ -33,6 +33,10 @@ ERROR_STATUS: dict[str, int] = {
     "DIA_CERRADO": 409,
     "PRODUCCION_YA_ESTIMADA": 409,
     "OT_DUPLICADA": 409,
+    "OT_PRODUCCION_FUERA_DE_PERIODO": 409,
+    # 413, 415
+    "IMPORTACION_EXCEDE_LIMITE": 413,
+    "TIPO_CONTENIDO_NO_SOPORTADO": 415,
     # 412
     "PRECONDICION_FALLIDA": 412,
     # 422
@@ -56,6 +60,10 @@ ERROR_STATUS: dict[str, int] = {
     "CHECKLIST_INVALIDO": 422,
     "ESTATUS_DIARIO_INVALIDO": 422,
     "REPORTE_DUPLICADO": 422,
+    "EXCEL_INVALIDO": 422,
+    "EXCEL_ENCABEZADO_INVALIDO": 422,
+    "EXCEL_FILAS_INVALIDAS": 422,
+    "IMPORTACION_SIN_PARTIDAS": 422,
 }
 
 ERROR_TITLES: dict[str, str] = {
@@ -101,6 +109,13 @@ ERROR_TITLES: dict[str, str] = {
     "CHECKLIST_INVALIDO": "Checklist de evidencia inválido",
     "ESTATUS_DIARIO_INVALIDO": "El estatus no pertenece al catálogo de estatus operativos",
     "REPORTE_DUPLICADO": "La OT aparece más de una vez en la petición",
+    "OT_PRODUCCION_FUERA_DE_PERIODO": "Hay producción capturada fuera del periodo nuevo de la OT",
+    "IMPORTACION_EXCEDE_LIMITE": "El archivo del anexo excede el límite",
+    "TIPO_CONTENIDO_NO_SOPORTADO": "Tipo de contenido no soportado",
+    "EXCEL_INVALIDO": "El archivo no es un libro de Excel (.xlsx) legible",
+    "EXCEL_ENCABEZADO_INVALIDO": "Faltan columnas del anexo en el encabezado",
+    "EXCEL_FILAS_INVALIDAS": "Hay filas del anexo con valores inválidos",
+    "IMPORTACION_SIN_PARTIDAS": "El archivo no tiene partidas",
 }
 
 

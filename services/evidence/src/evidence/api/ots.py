@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 from starlette.requests import Request as StarletteRequest
 from starlette.types import Message
@@ -30,6 +31,7 @@ from evidence.domain import DomainError
 from evidence.domain import annex_excel as xl
 from evidence.domain.ots import OT_ACTIVA, OT_INACTIVA
 from evidence.models import OtHistorial
+from service_defaults.auth import CurrentUser
 from service_defaults.bounds import Id32
 from service_defaults.openapi import problem_responses
 from service_defaults.uow import unit_of_work_for
@@ -112,8 +114,8 @@ async def importar_anexo(
 
 async def _importar(
     request: Request,
-    session: Any,
-    user: Any,
+    session: AsyncSession,
+    user: CurrentUser,
     id_ot: int,
     es_activo: bool,
     archivo: str | None,
@@ -218,14 +220,11 @@ def _partidas(sheet: xl.AnnexSheet) -> list[PartidaCreate]:
         except ValidationError as exc:
             for err in exc.errors():
                 name = str(err["loc"][0]) if err["loc"] else "id_partida"
-                header, letter = (
-                    sheet.headers.get(name, (xl.COLUMNS[name][0], ""))
-                    if (name in xl.COLUMNS)
-                    else (name, "")
-                )
+                canonical = xl.COLUMNS.get(name, (name,))[0]
+                header, letter = sheet.headers.get(name, (canonical, ""))
                 errors.append(
                     {
-                        "field": f"archivo[{row.fila}].{xl.COLUMNS.get(name, (name,))[0]}",
+                        "field": f"archivo[{row.fila}].{canonical}",
                         "fila": row.fila,
                         "columna": header,
                         "celda": f"{letter}{row.fila}" if letter else None,
@@ -258,22 +257,29 @@ async def importar_anexo_excel(
     """Parse the workbook into the JSON import's partidas, then the same import use case."""
     await common.get_ot(session, id_ot)
     form = await _bounded_form(request)
-    upload = form.get("archivo")
-    if not isinstance(upload, UploadFile):
-        raise DomainError("ARCHIVO_REQUERIDO", "falta el archivo del anexo", field="archivo")
-    media = (upload.content_type or "application/octet-stream").split(";")[0].strip().lower()
-    if media not in xl.ACCEPTED_MEDIA_TYPES:
-        raise DomainError(
-            "TIPO_CONTENIDO_NO_SOPORTADO",
-            f"el archivo debe ser .xlsx ({xl.XLSX_MEDIA_TYPE}), no {media}",
-            field="archivo",
-        )
-    flag = str(form.get("es_activo") or "true").strip().lower()
-    if flag not in ("true", "false", "1", "0"):
-        raise DomainError("PARTIDA_INVALIDA", "es_activo debe ser true o false", field="es_activo")
-    sheet = xl.read_annex_sheet(await upload.read())
+    try:
+        upload = form.get("archivo")
+        if not isinstance(upload, UploadFile):
+            raise DomainError("ARCHIVO_REQUERIDO", "falta el archivo del anexo", field="archivo")
+        media = (upload.content_type or "application/octet-stream").split(";")[0]
+        if media.strip().lower() not in xl.ACCEPTED_MEDIA_TYPES:
+            raise DomainError(
+                "TIPO_CONTENIDO_NO_SOPORTADO",
+                f"el archivo debe ser .xlsx ({xl.XLSX_MEDIA_TYPE}), no {media}",
+                field="archivo",
+            )
+        flag = str(form.get("es_activo") or "true").strip().lower()
+        if flag not in ("true", "false", "1", "0"):
+            raise DomainError(
+                "PARTIDA_INVALIDA", "es_activo debe ser true o false", field="es_activo"
+            )
+        data = await upload.read()
+        filename = upload.filename
+    finally:
+        await form.close()
+    sheet = xl.read_annex_sheet(data)
     partidas = _partidas(sheet)
-    name = (upload.filename or "anexo.xlsx").replace(" ", "_")[-200:]
+    name = (filename or "anexo.xlsx").replace(" ", "_")[-200:]
     return await _importar(request, session, user, id_ot, flag in ("true", "1"), name, partidas)
 
 

@@ -58,7 +58,7 @@ def test_compared_metadata_is_the_sqlmodel_tables_on_their_own_registry() -> Non
     table_models = [m for m in tables if m is not models.Base]
     assert {m.__tablename__ for m in table_models} <= set(models.Base.metadata.tables)
     assert all(issubclass(m, SQLModel) and m.metadata is models.Base.metadata for m in table_models)
-    assert len(table_models) == 15  # + outbox, inbox, idempotency_keys (Core tables)
-    assert len(models.Base.metadata.tables) == 18
+    assert len(table_models) == 16  # + outbox, inbox, idempotency_keys (Core tables)
+    assert len(models.Base.metadata.tables) == 19
     assert models.Base.metadata is not SQLModel.metadata
     assert not set(models.Base.metadata.tables) & set(SQLModel.metadata.tables)

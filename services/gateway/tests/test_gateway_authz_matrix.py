@@ -229,6 +229,11 @@ MATRIX: dict[str, frozenset[str]] = {
     "PUT /api/evidence/plan-diario": frozenset({EV_RES, EV_SUP}),
     "POST /api/evidence/plan-diario/masivo": frozenset({EV_RES, EV_SUP}),
     "POST /api/evidence/plan-diario/importacion": frozenset({EV_RES, EV_SUP}),
+    "GET /api/evidence/gpus/busqueda": EV_READ,
+    "GET /api/evidence/ots": EV_READ,
+    "GET /api/evidence/ots/{id_ot}/historial": EV_READ,
+    "PATCH /api/evidence/ots/{id_ot}": frozenset({EV_SUP}),
+    "POST /api/evidence/ots/{id_ot}/importaciones/excel": frozenset({EV_SUP}),
 }
 
 

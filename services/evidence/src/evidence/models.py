@@ -188,9 +188,25 @@ class Ot(Base, table=True):
     id_plataforma: Col[int | None] = column(Integer, nullable=True)
     id_intercom: Col[int | None] = column(Integer, nullable=True)
     id_patio: Col[int | None] = column(Integer, nullable=True)
+    id_cliente: Col[int | None] = column(Integer, nullable=True, index=True)
     monto_mxn: Col[Decimal] = column(Numeric(25, 2), default=Decimal("0.00"))
     monto_usd: Col[Decimal] = column(Numeric(25, 2), default=Decimal("0.00"))
     fecha_creacion: Col[dt.datetime] = column(DateTime(timezone=True))
+
+
+class OtHistorial(Base, table=True):
+    """Append-only audit of OT edits (dates, reprogramming, client, active flag): who, when,
+    each changed field's old and new value, and the reason. No FK: it is history."""
+
+    __tablename__ = "ot_historial"
+    __table_args__ = (Index("ix_ot_historial_ot", "id_ot", "id"),)
+
+    id: Col[int] = column(Integer, primary_key=True)
+    id_ot: Col[int] = column(Integer)
+    usuario: Col[str] = column(String(200))
+    fecha: Col[dt.datetime] = column(DateTime(timezone=True))
+    cambios: Col[dict[str, Any]] = column(JSON)
+    motivo: Col[str | None] = column(Text, nullable=True)
 
 
 class ImportacionAnexo(Base, table=True):

@@ -1,8 +1,10 @@
 """HTTP routes of the evidence service (thin: validate input, call one use case, commit).
 
-One router per resource group (`ots`, `production`, `gpus`, `daily`, `billing`, `plan`), request
-bodies in `schemas` (and `plan_schemas`), shared dependencies in `common`; :data:`router`
-includes them all, in this order (the order of the OpenAPI paths), for `evidence.main.create_app`.
+One router per resource group (`ots`, `search`, `production`, `gpus`, `daily`, `billing`, `plan`),
+request bodies in `schemas` (`schemas_search` for the searches and OT edits, `plan_schemas` for the
+monthly link and the daily plan), shared dependencies in `common`; :data:`router` includes them all,
+in this order (the order of the OpenAPI paths; `search` before `gpus`, whose `/gpus/{id_gpu}` would
+take `/gpus/busqueda`), for `evidence.main.create_app`.
 
 Domain errors (:class:`evidence.domain.DomainError`) become RFC 9457 problem+json through
 :class:`evidence.api.common.DomainRoute`: ``type = https://nexo.dev/problems/<CODE>``, the
@@ -16,12 +18,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from evidence.api import billing, daily, gpus, ots, plan, production
+from evidence.api import billing, daily, gpus, ots, plan, production, search
 from evidence.api.common import ROLES as ROLES
 from evidence.api.common import DomainRoute
 
 ROUTERS: tuple[APIRouter, ...] = (
     ots.router,
+    search.router,
     production.router,
     gpus.router,
     daily.router,

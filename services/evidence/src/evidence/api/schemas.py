@@ -84,6 +84,7 @@ class OtCreate(BodyModel):
     id_plataforma: Id32 | None = Field(default=None, gt=0)
     id_intercom: Id32 | None = Field(default=None, gt=0)
     id_patio: Id32 | None = Field(default=None, gt=0)
+    id_cliente: Id32 | None = Field(default=None, gt=0)
 
 
 class OtPublic(PublicModel):
@@ -101,6 +102,9 @@ class OtPublic(PublicModel):
     id_plataforma: int | None
     id_intercom: int | None
     id_patio: int | None
+    id_cliente: int | None
+    num_reprogramacion: int
+    activo: bool
 
 
 # --- annex imports and their lines (partidas) --------------------------------------------------

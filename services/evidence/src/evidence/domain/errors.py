@@ -36,6 +36,10 @@ ERROR_STATUS: dict[str, int] = {
     # 413, 415
     "ARCHIVO_EXCEDE_LIMITE": 413,
     "TIPO_ARCHIVO_NO_SOPORTADO": 415,
+    "OT_PRODUCCION_FUERA_DE_PERIODO": 409,
+    # 413, 415
+    "IMPORTACION_EXCEDE_LIMITE": 413,
+    "TIPO_CONTENIDO_NO_SOPORTADO": 415,
     # 412
     "PRECONDICION_FALLIDA": 412,
     # 422
@@ -63,6 +67,10 @@ ERROR_STATUS: dict[str, int] = {
     "ENCABEZADO_INVALIDO": 422,
     "ARCHIVO_ILEGIBLE": 422,
     "PLAN_SIN_FILAS": 422,
+    "EXCEL_INVALIDO": 422,
+    "EXCEL_ENCABEZADO_INVALIDO": 422,
+    "EXCEL_FILAS_INVALIDAS": 422,
+    "IMPORTACION_SIN_PARTIDAS": 422,
 }
 
 ERROR_TITLES: dict[str, str] = {
@@ -114,6 +122,13 @@ ERROR_TITLES: dict[str, str] = {
     "ENCABEZADO_INVALIDO": "Faltan columnas en el encabezado del archivo",
     "ARCHIVO_ILEGIBLE": "No se pudo leer el archivo",
     "PLAN_SIN_FILAS": "El archivo no tiene filas de plan",
+    "OT_PRODUCCION_FUERA_DE_PERIODO": "Hay producción capturada fuera del periodo nuevo de la OT",
+    "IMPORTACION_EXCEDE_LIMITE": "El archivo del anexo excede el límite",
+    "TIPO_CONTENIDO_NO_SOPORTADO": "Tipo de contenido no soportado",
+    "EXCEL_INVALIDO": "El archivo no es un libro de Excel (.xlsx) legible",
+    "EXCEL_ENCABEZADO_INVALIDO": "Faltan columnas del anexo en el encabezado",
+    "EXCEL_FILAS_INVALIDAS": "Hay filas del anexo con valores inválidos",
+    "IMPORTACION_SIN_PARTIDAS": "El archivo no tiene partidas",
 }
 
 

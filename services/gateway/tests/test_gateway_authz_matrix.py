@@ -211,6 +211,19 @@ MATRIX: dict[str, frozenset[str]] = {
     "PUT /api/orders/solicitudes/{id_solicitud}": frozenset({OR_SOL}),
     "PUT /api/sales/configuracion/tabulador/{espesor_mm}": SA_AD,
     "PUT /api/sales/configuracion/tarifa": SA_AD,
+    # issue 15 item 3: picking corrections
+    "GET /api/orders/propuestas/{id_propuesta}/lineas/{id_linea}/limites": frozenset(
+        {OR_ALM, OR_SUP}
+    ),
+    "PUT /api/orders/propuestas/{id_propuesta}/lineas/{id_linea}/cantidad": frozenset(
+        {OR_ALM, OR_SUP}
+    ),
+    "POST /api/orders/propuestas/{id_propuesta}/lineas/{id_linea}/mover": frozenset(
+        {OR_ALM, OR_SUP}
+    ),
+    "POST /api/orders/propuestas/{id_propuesta}/lineas/{id_linea}/deshacer-recogida": frozenset(
+        {OR_ALM, OR_SUP}
+    ),
 }
 
 

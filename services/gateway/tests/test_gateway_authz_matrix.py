@@ -224,6 +224,8 @@ MATRIX: dict[str, frozenset[str]] = {
     "POST /api/orders/propuestas/{id_propuesta}/lineas/{id_linea}/deshacer-recogida": frozenset(
         {OR_ALM, OR_SUP}
     ),
+    # issue 15 item 6: a request whose proposal could not be generated, retried
+    "POST /api/orders/solicitudes/{id_solicitud}/reintentar-propuesta": frozenset({OR_VAL, OR_SUP}),
 }
 
 

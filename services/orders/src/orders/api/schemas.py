@@ -123,6 +123,10 @@ class SolicitudResumen(_Out):
     id_institucion: int
     fecha_entrega_programada: IsoFecha
     fecha_solicitud: IsoInstante
+    fallo_propuesta_codigo: str | None = Field(
+        default=None, description="Why the proposal could not be generated (PROPUESTA_FALLIDA)"
+    )
+    fallo_propuesta: str | None = None
 
 
 class SolicitudPublic(SolicitudResumen):

@@ -44,6 +44,9 @@ TRANSICIONES_SOLICITUD: Mapping[tuple[S, S], str] = {
     (S.VALIDADA, S.CANCELADA): "cancelar",
     (S.EN_PREPARACION, S.CANCELADA): "cancelar",
     (S.PREPARADA, S.CANCELADA): "cancelar",
+    (S.VALIDADA, S.PROPUESTA_FALLIDA): "fallo_propuesta",
+    (S.PROPUESTA_FALLIDA, S.VALIDADA): "reintentar_propuesta",
+    (S.PROPUESTA_FALLIDA, S.CANCELADA): "cancelar",
 }
 SOLICITUD_TERMINAL = frozenset({S.RECHAZADA, S.CANCELADA, S.ENTREGADA})
 

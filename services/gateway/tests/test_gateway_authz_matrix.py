@@ -234,6 +234,21 @@ MATRIX: dict[str, frozenset[str]] = {
     "GET /api/evidence/ots/{id_ot}/historial": EV_READ,
     "PATCH /api/evidence/ots/{id_ot}": frozenset({EV_SUP}),
     "POST /api/evidence/ots/{id_ot}/importaciones/excel": frozenset({EV_SUP}),
+    # issue 15 item 3: picking corrections
+    "GET /api/orders/propuestas/{id_propuesta}/lineas/{id_linea}/limites": frozenset(
+        {OR_ALM, OR_SUP}
+    ),
+    "PUT /api/orders/propuestas/{id_propuesta}/lineas/{id_linea}/cantidad": frozenset(
+        {OR_ALM, OR_SUP}
+    ),
+    "POST /api/orders/propuestas/{id_propuesta}/lineas/{id_linea}/mover": frozenset(
+        {OR_ALM, OR_SUP}
+    ),
+    "POST /api/orders/propuestas/{id_propuesta}/lineas/{id_linea}/deshacer-recogida": frozenset(
+        {OR_ALM, OR_SUP}
+    ),
+    # issue 15 item 6: a request whose proposal could not be generated, retried
+    "POST /api/orders/solicitudes/{id_solicitud}/reintentar-propuesta": frozenset({OR_VAL, OR_SUP}),
 }
 
 

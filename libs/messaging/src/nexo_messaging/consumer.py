@@ -48,6 +48,9 @@ log = structlog.get_logger("nexo_messaging.consumer")
 
 Handler = Callable[[AsyncSession, Any, EventMeta], Awaitable[None]]
 BatchHandler = Callable[[AsyncSession, list[tuple[Any, EventMeta]]], Awaitable[None]]
+DeadLetterHook = Callable[[AsyncSession, Any, EventMeta, BaseException], Awaitable[None]]
+"""Called before an event that failed for good (``PermanentError`` or retries exhausted) is
+dead-lettered, in a transaction of its own (the handler's rolled back), with the error."""
 
 
 def _registry() -> Mapping[str, type[DomainEvent]]:
@@ -65,11 +68,14 @@ class ConsumerSpec:
     Topics default to the ``topic`` of the handled event classes; ``topics`` overrides them
     (tests, replays). ``batch_handler``, when given, gets every new event of a fetched chunk in
     one call (same transaction as their inbox rows) instead of the per-event handlers.
+    ``on_dead_letter``, when given, records a decoded event's final failure where the service's
+    users see it (e.g. a request's state) just before the event goes to the DLQ.
     """
 
     group_id: str
     handlers: Mapping[type[DomainEvent], Handler] = field(default_factory=dict)
     batch_handler: BatchHandler | None = None
+    on_dead_letter: DeadLetterHook | None = None
     topics: Sequence[str] | None = None
     max_batch: int = 500
     max_attempts: int = 5
@@ -450,6 +456,7 @@ class ConsumerRunner:
                 return
             except PermanentError as exc:
                 metrics.HANDLER_FAILED.labels(*labels).inc()
+                await self._before_dead_letter(item, exc)
                 await self._dead_letter(
                     item.record, "permanent_error", f"{type(exc).__name__}: {exc}"
                 )
@@ -475,9 +482,32 @@ class ConsumerRunner:
                             self.spec.retry_backoff_max,
                         )
                     )
+        if last is not None:
+            await self._before_dead_letter(item, last)
         await self._dead_letter(
             item.record, "retries_exhausted", f"{type(last).__name__}: {last}"[:4000]
         )
+
+    async def _before_dead_letter(self, item: _Item, exc: BaseException) -> None:
+        """The spec's ``on_dead_letter`` hook, in its own transaction. A transient failure of
+        the hook holds the chunk like any other (retried after the outage, nothing
+        dead-lettered yet); any other failure is logged and the event is dead-lettered."""
+        hook = self.spec.on_dead_letter
+        if hook is None:
+            return
+        try:
+            async with self._sessions() as session, session.begin():
+                with _event_context(item.meta):
+                    await hook(session, item.event, item.meta, exc)
+        except Exception as hook_exc:
+            if is_transient(hook_exc):
+                raise _TransientFailure(hook_exc) from hook_exc
+            log.error(
+                "dead-letter hook failed",
+                group=self.spec.group_id,
+                event_id=item.meta.event_id,
+                error=repr(hook_exc),
+            )
 
     async def _transaction(self, items: list[_Item]) -> None:
         group = self.spec.group_id

@@ -283,6 +283,10 @@ class Solicitud(Table, table=True):
     observaciones: Col[str] = Field(default="", sa_type=Text)
     observaciones_validacion: Col[str] = Field(default="", sa_type=Text)
     version: Col[int] = Field(default=1, sa_column_kwargs={"server_default": text("1")})
+    # why its proposal could not be generated (estado PROPUESTA_FALLIDA; migration 0006)
+    fallo_propuesta_codigo: Col[str | None] = Field(default=None, sa_type=String(40))
+    fallo_propuesta: Col[str | None] = Field(default=None, sa_type=Text)
+    fecha_fallo_propuesta: Col[datetime | None] = Field(default=None, sa_type=TS)
 
 
 class SolicitudItem(Table, table=True):

@@ -239,6 +239,8 @@ async def solicitud_out(session: AsyncSession, sol: Solicitud) -> dict[str, Any]
         "observaciones": sol.observaciones,
         "observaciones_validacion": sol.observaciones_validacion,
         "version": sol.version,
+        "fallo_propuesta_codigo": sol.fallo_propuesta_codigo,
+        "fallo_propuesta": sol.fallo_propuesta,
         "id_propuesta_activa": str(prop.id) if prop else None,
         "items": [
             {
@@ -432,6 +434,8 @@ async def listar_solicitudes(
                 "id_institucion": s.institucion_id,
                 "fecha_entrega_programada": iso(s.fecha_entrega_programada),
                 "fecha_solicitud": iso(s.fecha_solicitud),
+                "fallo_propuesta_codigo": s.fallo_propuesta_codigo,
+                "fallo_propuesta": s.fallo_propuesta,
             }
             for s in rows
         ]

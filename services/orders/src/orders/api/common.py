@@ -67,6 +67,9 @@ Supervisor = Annotated[CurrentUser, Depends(require_roles(SUPERVISOR))]
 Cancelador = Annotated[CurrentUser, Depends(require_roles(SOLICITANTE, SUPERVISOR))]
 
 
+Reintentador = Annotated[CurrentUser, Depends(require_roles(VALIDADOR, SUPERVISOR))]
+
+
 Operaciones = Annotated[CurrentUser, Depends(require_roles(SUPERVISOR, "ops"))]
 
 

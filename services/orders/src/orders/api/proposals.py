@@ -28,14 +28,17 @@ from orders.api.common import (
 )
 from orders.api.schemas import (
     CandidatosPublic,
+    CantidadLineaIn,
+    LimitesLineaPublic,
     LineasIn,
     MotivoOpcionalIn,
+    MoverLineaIn,
     Pagina,
     PropuestaPublic,
     PropuestaResumen,
     RevisionIn,
 )
-from orders.application import common, dispatch, proposals
+from orders.application import common, dispatch, picking, proposals
 from service_defaults.routing import DomainRoute
 from service_defaults.uow import unit_of_work_for
 
@@ -151,6 +154,90 @@ async def recoger_linea(
         out = await queries.propuesta_out(
             session, await common.get_propuesta(session, id_propuesta)
         )
+    return out
+
+
+@router.get(
+    "/propuestas/{id_propuesta}/lineas/{id_linea}/limites",
+    tags=["propuestas"],
+    response_model=LimitesLineaPublic,
+)
+async def limites_linea(
+    id_propuesta: uuid.UUID, id_linea: uuid.UUID, session: Session, user: Almacen_
+) -> dict[str, Any]:
+    """The bounds of a picking quantity correction (0 ≤ cantidad ≤ libre + actual, within the
+    approved quantity)."""
+    return await picking.limites_linea(session, id_propuesta, id_linea)
+
+
+@router.put(
+    "/propuestas/{id_propuesta}/lineas/{id_linea}/cantidad",
+    tags=["propuestas"],
+    response_model=PropuestaPublic,
+)
+async def corregir_cantidad(
+    id_propuesta: uuid.UUID,
+    id_linea: uuid.UUID,
+    body: CantidadLineaIn,
+    request: Request,
+    session: Session,
+    user: Almacen_,
+) -> dict[str, Any]:
+    """Picking correction (§B.4.7): 0 ≤ cantidad ≤ libre + actual; 0 releases the line."""
+    async with unit_of_work_for(request, session):
+        prop = await picking.cambiar_cantidad(
+            session, id_propuesta, id_linea, body.cantidad, actor(user), config(request)
+        )
+        out = await queries.propuesta_out(session, prop)
+    return out
+
+
+@router.post(
+    "/propuestas/{id_propuesta}/lineas/{id_linea}/mover",
+    tags=["propuestas"],
+    response_model=PropuestaPublic,
+)
+async def mover_linea(
+    id_propuesta: uuid.UUID,
+    id_linea: uuid.UUID,
+    body: MoverLineaIn,
+    request: Request,
+    session: Session,
+    user: Almacen_,
+) -> dict[str, Any]:
+    """Picking correction of the lot/location (HO-D32): the line moves to another stock row of
+    the same product, eligible and with the free stock."""
+    async with unit_of_work_for(request, session):
+        prop = await picking.mover_linea(
+            session,
+            id_propuesta,
+            id_linea,
+            body.id_lote_ubicacion,
+            body.cantidad,
+            actor(user),
+            config(request),
+            motivo_override=body.motivo_override,
+        )
+        out = await queries.propuesta_out(session, prop)
+    return out
+
+
+@router.post(
+    "/propuestas/{id_propuesta}/lineas/{id_linea}/deshacer-recogida",
+    tags=["propuestas"],
+    response_model=PropuestaPublic,
+)
+async def deshacer_recogida(
+    id_propuesta: uuid.UUID,
+    id_linea: uuid.UUID,
+    request: Request,
+    session: Session,
+    user: Almacen_,
+) -> dict[str, Any]:
+    """Undo a pick: the line is RESERVADA again (it never stopped reserving)."""
+    async with unit_of_work_for(request, session):
+        prop = await picking.deshacer_recogida(session, id_propuesta, id_linea, actor(user))
+        out = await queries.propuesta_out(session, prop)
     return out
 
 

@@ -16,6 +16,7 @@ from orders.api.common import (
     Formato,
     Lector,
     Paginado,
+    Reintentador,
     Session,
     Solicitante,
     Validador,
@@ -213,11 +214,33 @@ async def cancelar_solicitud(
 async def propuesta_de_solicitud(
     id_solicitud: uuid.UUID, session: Session, user: Lector
 ) -> dict[str, Any]:
-    await common.get_solicitud(session, id_solicitud)
+    sol = await common.get_solicitud(session, id_solicitud)
     prop = await common.propuesta_activa(session, id_solicitud)
+    if prop is None and sol.estado == d.EstadoSolicitud.PROPUESTA_FALLIDA:
+        raise d.Conflict(
+            "PROPUESTA_FALLIDA",
+            f"La propuesta no pudo generarse: {sol.fallo_propuesta}",
+            motivo_codigo=sol.fallo_propuesta_codigo,
+            motivo=sol.fallo_propuesta,
+        )
     if prop is None:
         raise d.NotFound(
             "PROPUESTA_NO_ENCONTRADA",
             "La solicitud no tiene propuesta activa (aún no generada, o liberada).",
         )
     return await queries.propuesta_out(session, prop)
+
+
+@router.post(
+    "/solicitudes/{id_solicitud}/reintentar-propuesta",
+    tags=["solicitudes"],
+    response_model=SolicitudPublic,
+)
+async def reintentar_propuesta(
+    id_solicitud: uuid.UUID, request: Request, session: Session, user: Reintentador
+) -> dict[str, Any]:
+    """A request in PROPUESTA_FALLIDA back to VALIDADA: its proposal is generated anew."""
+    async with unit_of_work_for(request, session):
+        sol = await requests.reintentar_propuesta(session, id_solicitud, actor(user))
+        out = await queries.solicitud_out(session, sol)
+    return out

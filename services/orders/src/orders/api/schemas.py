@@ -123,6 +123,10 @@ class SolicitudResumen(_Out):
     id_institucion: int
     fecha_entrega_programada: IsoFecha
     fecha_solicitud: IsoInstante
+    fallo_propuesta_codigo: str | None = Field(
+        default=None, description="Why the proposal could not be generated (PROPUESTA_FALLIDA)"
+    )
+    fallo_propuesta: str | None = None
 
 
 class SolicitudPublic(SolicitudResumen):
@@ -164,6 +168,34 @@ class LineasIn(_In):
     lineas: list[LineaIn] = Field(max_length=500)
     motivo_override: SafeText | None = Field(default=None, max_length=2000)
     version: Int32 | None = Field(default=None, ge=1)
+
+
+class CantidadLineaIn(_In):
+    """A picking quantity correction: 0 releases the line."""
+
+    cantidad: int = Field(ge=0, le=1_000_000)
+
+
+class MoverLineaIn(_In):
+    """A picking lot/location correction: the target stock row of the same product, and the
+    quantity it gets (default: the line's)."""
+
+    id_lote_ubicacion: Id32 = Field(gt=0)
+    cantidad: int | None = Field(default=None, ge=1, le=1_000_000)
+    motivo_override: SafeText | None = Field(default=None, max_length=2000)
+
+
+class LimitesLineaPublic(_Out):
+    """The bounds of a picking quantity correction: minimo ≤ cantidad ≤ maximo."""
+
+    id_linea: uuid.UUID
+    estado_linea: d.EstadoLinea
+    cantidad_actual: int
+    minimo: int
+    maximo: int = Field(description="min(libre_ubicacion + cantidad_actual, aprobada − otros)")
+    libre_ubicacion: int = Field(description="The stock row's quantity no line reserves")
+    cantidad_aprobada: int
+    total_otros: int = Field(description="Σ the item's other active lines")
 
 
 if TYPE_CHECKING:

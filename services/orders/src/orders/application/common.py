@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders import domain as d
@@ -216,6 +216,21 @@ async def reservar(session: AsyncSession, lu_id: int, cantidad: int) -> None:
             id_lote_ubicacion=lu_id,
             solicitado=cantidad,
         )
+
+
+async def recalcular_totales(session: AsyncSession, prop: Propuesta) -> None:
+    """The proposal's totals as Σ of its items (after an item's lines changed)."""
+    row = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(PropuestaItem.cantidad_disponible), 0),
+                func.coalesce(func.sum(PropuestaItem.cantidad_propuesta), 0),
+            ).where(PropuestaItem.propuesta_id == prop.id)
+        )
+    ).one()
+    prop.total_disponible = int(row[0])
+    prop.total_propuesto = int(row[1])
+    await session.flush()
 
 
 async def items_de(session: AsyncSession, solicitud_id: uuid.UUID) -> list[SolicitudItem]:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders import domain as d
@@ -24,6 +24,7 @@ from orders.application.common import (
     get_solicitud,
     liberar_lineas,
     lineas_activas,
+    recalcular_totales,
     reservar,
     transicion_propuesta,
     transicion_solicitud,
@@ -268,7 +269,7 @@ async def editar_item_propuesta(
         else ip.observaciones
     )
     await session.flush()
-    await _recalcular_totales(session, prop)
+    await recalcular_totales(session, prop)
     await audit(
         session,
         "reserva",
@@ -289,20 +290,6 @@ async def editar_item_propuesta(
         )
         await session.refresh(prop)
     return prop
-
-
-async def _recalcular_totales(session: AsyncSession, prop: Propuesta) -> None:
-    row = (
-        await session.execute(
-            select(
-                func.coalesce(func.sum(PropuestaItem.cantidad_disponible), 0),
-                func.coalesce(func.sum(PropuestaItem.cantidad_propuesta), 0),
-            ).where(PropuestaItem.propuesta_id == prop.id)
-        )
-    ).one()
-    prop.total_disponible = int(row[0])
-    prop.total_propuesto = int(row[1])
-    await session.flush()
 
 
 async def recoger_linea(

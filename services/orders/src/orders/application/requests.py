@@ -1,5 +1,6 @@
 """Use cases of requests (solicitudes): capture, edit, validation (publishes RequestValidated),
-rejection and cancellation.
+a proposal that could not be generated (PROPUESTA_FALLIDA, retried), rejection and
+cancellation.
 """
 
 from __future__ import annotations
@@ -363,38 +364,109 @@ async def validar_solicitud(
         codigo = codigos.pop() if len(codigos) == 1 else None
         await _publicar_rechazo(session, sol, codigo or d.RECHAZO_SIN_CANTIDAD, motivo, actor, at)
     if resultado.estado == d.EstadoSolicitud.VALIDADA:
-        prods = {
-            p.id: p.clave_cnis
-            for p in (
-                await session.execute(
-                    select(Producto).where(Producto.id.in_([i.producto_id for i in items]))
+        await _publicar_validada(session, sol, items, actor, at)
+    return sol
+
+
+async def _publicar_validada(
+    session: AsyncSession,
+    sol: Solicitud,
+    items: Sequence[SolicitudItem],
+    actor: Actor,
+    at: datetime,
+) -> None:
+    """`RequestValidated`: the proposal consumer generates the FEFO proposal from it."""
+    prods = {
+        p.id: p.clave_cnis
+        for p in (
+            await session.execute(
+                select(Producto).where(Producto.id.in_([i.producto_id for i in items]))
+            )
+        ).scalars()
+    }
+    await enqueue(
+        session,
+        outbox,
+        RequestValidated(
+            id_solicitud=sol.id,
+            folio=sol.folio,
+            folio_pedido=sol.folio_pedido,
+            id_institucion=sol.institucion_id,
+            id_almacen_destino=sol.almacen_destino_id,
+            fecha_entrega_programada=sol.fecha_entrega_programada,
+            items=[
+                ValidatedItem(
+                    id_item=i.id,
+                    id_producto=i.producto_id,
+                    clave_cnis=prods[i.producto_id],
+                    cantidad_solicitada=i.cantidad_solicitada,
+                    cantidad_aprobada=i.cantidad_aprobada or 0,
                 )
-            ).scalars()
-        }
-        await enqueue(
-            session,
-            outbox,
-            RequestValidated(
-                id_solicitud=sol.id,
-                folio=sol.folio,
-                folio_pedido=sol.folio_pedido,
-                id_institucion=sol.institucion_id,
-                id_almacen_destino=sol.almacen_destino_id,
-                fecha_entrega_programada=sol.fecha_entrega_programada,
-                items=[
-                    ValidatedItem(
-                        id_item=i.id,
-                        id_producto=i.producto_id,
-                        clave_cnis=prods[i.producto_id],
-                        cantidad_solicitada=i.cantidad_solicitada,
-                        cantidad_aprobada=i.cantidad_aprobada or 0,
-                    )
-                    for i in items
-                ],
-                validated_by=actor.sub,
-                validated_at=at,
-            ),
+                for i in items
+            ],
+            validated_by=actor.sub,
+            validated_at=at,
+        ),
+    )
+
+
+async def registrar_fallo_propuesta(
+    session: AsyncSession, solicitud_id: uuid.UUID, codigo: str, motivo: str, actor: Actor
+) -> Solicitud | None:
+    """VALIDADA → PROPUESTA_FALLIDA with the reason, when its proposal cannot be generated (a
+    permanent error, or the consumer's retries exhausted). No effect (None) if the request is
+    gone, no longer VALIDADA or already has its proposal (a stale or replayed event)."""
+    sol = (
+        await session.execute(
+            select(Solicitud).where(Solicitud.id == solicitud_id).with_for_update()
         )
+    ).scalar_one_or_none()
+    if sol is None or sol.estado != d.EstadoSolicitud.VALIDADA:
+        return None
+    if await propuesta_activa(session, sol.id) is not None:
+        return None
+    codigo, motivo = codigo[:40], motivo[:2000]
+    await transicion_solicitud(
+        session,
+        sol,
+        d.EstadoSolicitud.PROPUESTA_FALLIDA,
+        actor,
+        motivo=f"{codigo}: {motivo}",
+        valores={
+            "fallo_propuesta_codigo": codigo,
+            "fallo_propuesta": motivo,
+            "fecha_fallo_propuesta": now(),
+        },
+    )
+    return sol
+
+
+async def reintentar_propuesta(
+    session: AsyncSession, solicitud_id: uuid.UUID, actor: Actor
+) -> Solicitud:
+    """PROPUESTA_FALLIDA → VALIDADA and `RequestValidated` again: the consumer generates the
+    proposal anew (the failure's reason stays in the audit trail)."""
+    d.exigir(actor.roles, d.Accion.REINTENTAR_PROPUESTA)
+    sol = await get_solicitud(session, solicitud_id)
+    if sol.estado != d.EstadoSolicitud.PROPUESTA_FALLIDA:
+        raise d.Conflict(
+            "ESTADO_INVALIDO",
+            "Solo se reintenta la propuesta de una solicitud PROPUESTA_FALLIDA.",
+            estado_actual=sol.estado,
+        )
+    await transicion_solicitud(
+        session,
+        sol,
+        d.EstadoSolicitud.VALIDADA,
+        actor,
+        motivo=sol.fallo_propuesta_codigo,
+        valores={
+            "fallo_propuesta_codigo": None,
+            "fallo_propuesta": None,
+            "fecha_fallo_propuesta": None,
+        },
+    )
+    await _publicar_validada(session, sol, await items_de(session, sol.id), actor, now())
     return sol
 
 

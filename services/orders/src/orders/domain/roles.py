@@ -29,6 +29,8 @@ class Accion(StrEnum):
     EDITAR_PROPUESTA = "editar_propuesta"
     REVISAR_PROPUESTA = "revisar_propuesta"
     RECOGER = "recoger"
+    CORREGIR_PICKING = "corregir_picking"
+    REINTENTAR_PROPUESTA = "reintentar_propuesta"
     SURTIR = "surtir"
     LIBERAR_PROPUESTA = "liberar_propuesta"
     CANCELAR_PROPUESTA = "cancelar_propuesta"
@@ -49,6 +51,8 @@ PERMISOS: Mapping[Accion, frozenset[str]] = {
     Accion.EDITAR_PROPUESTA: frozenset({ROLE_ALMACENISTA, ROLE_SUPERVISOR}),
     Accion.REVISAR_PROPUESTA: frozenset({ROLE_ALMACENISTA, ROLE_SUPERVISOR}),
     Accion.RECOGER: frozenset({ROLE_ALMACENISTA}),
+    Accion.CORREGIR_PICKING: frozenset({ROLE_ALMACENISTA, ROLE_SUPERVISOR}),
+    Accion.REINTENTAR_PROPUESTA: frozenset({ROLE_VALIDADOR, ROLE_SUPERVISOR}),
     Accion.SURTIR: frozenset({ROLE_ALMACENISTA, ROLE_SUPERVISOR}),
     Accion.LIBERAR_PROPUESTA: frozenset({ROLE_SUPERVISOR}),
     Accion.CANCELAR_PROPUESTA: frozenset({ROLE_SUPERVISOR}),

@@ -31,6 +31,7 @@ TRANSICIONES_SOLICITUD: Mapping[tuple[S, S], str] = {
     (S.PENDIENTE, S.VALIDADA): "validar",
     (S.VALIDADA, S.EN_PREPARACION): "revisar",
     (S.EN_PREPARACION, S.PREPARADA): "recoger",
+    (S.PREPARADA, S.EN_PREPARACION): "deshacer_recogida",
     (S.VALIDADA, S.ENTREGADA): "surtir",
     (S.EN_PREPARACION, S.ENTREGADA): "surtir",
     (S.PREPARADA, S.ENTREGADA): "surtir",
@@ -43,6 +44,9 @@ TRANSICIONES_SOLICITUD: Mapping[tuple[S, S], str] = {
     (S.VALIDADA, S.CANCELADA): "cancelar",
     (S.EN_PREPARACION, S.CANCELADA): "cancelar",
     (S.PREPARADA, S.CANCELADA): "cancelar",
+    (S.VALIDADA, S.PROPUESTA_FALLIDA): "fallo_propuesta",
+    (S.PROPUESTA_FALLIDA, S.VALIDADA): "reintentar_propuesta",
+    (S.PROPUESTA_FALLIDA, S.CANCELADA): "cancelar",
 }
 SOLICITUD_TERMINAL = frozenset({S.RECHAZADA, S.CANCELADA, S.ENTREGADA})
 
@@ -65,6 +69,8 @@ TRANSICIONES_PROPUESTA: Mapping[tuple[P, P], str] = {
 PROPUESTA_DESPACHADA = frozenset({P.SURTIDA, P.PARCIAL})
 PROPUESTA_ACTIVA = frozenset({P.GENERADA, P.REVISADA, P.EN_SURTIMIENTO, P.NO_DISPONIBLE})
 PROPUESTA_EDITABLE = frozenset({P.GENERADA, P.NO_DISPONIBLE})
+PROPUESTA_EN_PICKING = frozenset({P.REVISADA, P.EN_SURTIMIENTO})
+"""States in which picking corrections are made (the legacy picking screens' states)."""
 
 
 def transicion_solicitud(actual: S | str, nuevo: S | str) -> S:

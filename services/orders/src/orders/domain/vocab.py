@@ -18,6 +18,9 @@ class EstadoSolicitud(StrEnum):
     PREPARADA = "PREPARADA"
     ENTREGADA = "ENTREGADA"
     CANCELADA = "CANCELADA"
+    PROPUESTA_FALLIDA = "PROPUESTA_FALLIDA"
+    """VALIDADA whose proposal could not be generated (a permanent error): the reason is on
+    the request; it is retried (→ VALIDADA) or cancelled."""
 
 
 class EstadoPropuesta(StrEnum):

@@ -16,6 +16,7 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
+from evidence.application.workbook import XLSX_MEDIA_TYPE as XLSX
 from evidence.domain import annex_excel as xl
 from evidence.models import ImportacionAnexo
 from nexo_testing import ok, problem
@@ -60,7 +61,7 @@ async def upload(
     c: Ctx,
     data: bytes,
     *,
-    media: str = xl.XLSX_MEDIA_TYPE,
+    media: str = XLSX,
     headers: dict[str, str] | None = None,
     **form: str,
 ) -> httpx.Response:
@@ -155,7 +156,7 @@ async def test_row_errors_name_the_row_and_the_column_and_nothing_is_written(c: 
 
 async def test_a_sheet_without_the_required_header_or_rows_is_refused(c: Ctx) -> None:
     no_volume = workbook([("Id Partida", "Descripción"), ("C-2.1.1", "x")])
-    body = problem(await upload(c, no_volume), 422, "EXCEL_ENCABEZADO_INVALIDO", "archivo")
+    body = problem(await upload(c, no_volume), 422, "ENCABEZADO_INVALIDO", "archivo")
     assert body["columnas_faltantes"] == ["ID_PARTIDA", "VOLUMEN_PROYECTADO"]
     problem(await upload(c, workbook([HEADER])), 422, "IMPORTACION_SIN_PARTIDAS", "archivo")
     assert await imports(c) == 0
@@ -163,37 +164,38 @@ async def test_a_sheet_without_the_required_header_or_rows_is_refused(c: Ctx) ->
 
 async def test_hostile_or_foreign_files_are_refused(c: Ctx) -> None:
     csv = b"ID_PARTIDA,VOLUMEN_PROYECTADO\nC-2.1.1,10\n"
-    problem(await upload(c, csv), 422, "EXCEL_INVALIDO", "archivo")
-    problem(await upload(c, b""), 422, "EXCEL_INVALIDO", "archivo")
-    problem(await upload(c, csv, media="text/csv"), 415, "TIPO_CONTENIDO_NO_SOPORTADO")
+    problem(await upload(c, csv), 422, "ARCHIVO_ILEGIBLE", "archivo")
+    problem(await upload(c, b""), 422, "ARCHIVO_ILEGIBLE", "archivo")
+    body = problem(await upload(c, csv, media="text/csv"), 415, "TIPO_ARCHIVO_NO_SOPORTADO")
+    assert body["tipos"] == [XLSX, "application/octet-stream"]
 
     not_a_book = io.BytesIO()
     with zipfile.ZipFile(not_a_book, "w") as z:
         z.writestr("hola.txt", "no soy un libro")
-    problem(await upload(c, not_a_book.getvalue()), 422, "EXCEL_INVALIDO")
+    problem(await upload(c, not_a_book.getvalue()), 422, "ARCHIVO_ILEGIBLE")
 
     bomb = io.BytesIO()
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("xl/worksheets/sheet1.xml", b"\0" * (xl.MAX_UNZIPPED + 1))
     assert len(bomb.getvalue()) < 200_000
-    body = problem(await upload(c, bomb.getvalue()), 413, "IMPORTACION_EXCEDE_LIMITE")
+    body = problem(await upload(c, bomb.getvalue()), 413, "ARCHIVO_EXCEDE_LIMITE")
     assert body["limite_bytes"] == xl.MAX_UNZIPPED
 
-    body = problem(await upload(c, b"x" * (xl.MAX_BYTES + 1)), 413, "IMPORTACION_EXCEDE_LIMITE")
+    body = problem(await upload(c, b"x" * (xl.MAX_BYTES + 1)), 413, "ARCHIVO_EXCEDE_LIMITE")
     assert body["limite_bytes"] == xl.MAX_BYTES
 
     many = workbook([HEADER[:5], *((f"C-2.{i}", "", "C-2", "JOR", 1)
                                    for i in range(xl.MAX_PARTIDAS + 1))])  # fmt: skip
-    body = problem(await upload(c, many), 413, "IMPORTACION_EXCEDE_LIMITE")
+    body = problem(await upload(c, many), 413, "ARCHIVO_EXCEDE_LIMITE")
     assert body["limite"] == xl.MAX_PARTIDAS
 
     json_body = await c.client.post(
         f"/ots/{c.ids['ot']}/importaciones/excel", json={"partidas": []}, headers=c.sup
     )
-    problem(json_body, 415, "TIPO_CONTENIDO_NO_SOPORTADO")
+    problem(json_body, 415, "TIPO_ARCHIVO_NO_SOPORTADO")
     no_file = await c.client.post(
         f"/ots/{c.ids['ot']}/importaciones/excel",
-        files={"otro": ("a.xlsx", b"x", xl.XLSX_MEDIA_TYPE)},
+        files={"otro": ("a.xlsx", b"x", XLSX)},
         headers=c.sup,
     )
     problem(no_file, 422, "ARCHIVO_REQUERIDO", "archivo")
@@ -206,7 +208,7 @@ async def test_only_a_supervisor_imports_and_only_into_an_existing_ot(c: Ctx) ->
         assert (await upload(c, data, headers=who)).status_code == 403
     missing = await c.client.post(
         "/ots/999999/importaciones/excel",
-        files={"archivo": ("a.xlsx", data, xl.XLSX_MEDIA_TYPE)},
+        files={"archivo": ("a.xlsx", data, XLSX)},
         headers=c.sup,
     )
     problem(missing, 404, "OT_NO_ENCONTRADA")

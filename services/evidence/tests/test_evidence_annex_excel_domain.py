@@ -1,10 +1,9 @@
 """Pure rules of the annex workbook reader (no database): header names, cell values, column
-letters and the archive bounds checked before anything is parsed."""
+letters, and the header and partida rows read from a sheet's rows (the workbook itself is read
+by the shared reader, test_evidence_workbook.py)."""
 
 from __future__ import annotations
 
-import io
-import zipfile
 from decimal import Decimal
 
 import pytest
@@ -41,14 +40,37 @@ def test_column_letters_follow_excel() -> None:
     ]
 
 
-def test_archive_bounds_are_checked_before_parsing() -> None:
+def test_the_header_is_found_below_title_rows_and_blank_rows_are_skipped() -> None:
+    sheet = xl.annex_sheet(
+        [
+            (1, ["ANEXO C", None]),
+            (2, [None, None]),
+            (3, ["Id Partida", "Volumen", "Nota"]),
+            (4, ["C-2.1.1", 10.5, "x"]),
+            (5, [None, "  ", "solo nota"]),
+            (6, [7, 2]),
+        ]
+    )
+    assert sheet.headers == {
+        "id_partida": ("Id Partida", "A"),
+        "volumen_proyectado": ("Volumen", "B"),
+    }
+    assert [(r.fila, r.values) for r in sheet.rows] == [
+        (4, {"id_partida": "C-2.1.1", "volumen_proyectado": Decimal("10.5")}),
+        (6, {"id_partida": "7", "volumen_proyectado": 2}),
+    ]
+
+
+def test_a_missing_header_no_partida_or_too_many_are_refused() -> None:
+    with pytest.raises(DomainError) as header:
+        xl.annex_sheet([(1, ["ANEXO C"]), (2, ["Partida", "Unidad"])])
+    assert (header.value.code, header.value.status) == ("ENCABEZADO_INVALIDO", 422)
+    assert header.value.extensions["columnas_encontradas"] == ["ANEXO C"]
     with pytest.raises(DomainError) as empty:
-        xl.check_archive(b"")
-    assert empty.value.code == "EXCEL_INVALIDO"
-    with pytest.raises(DomainError) as big:
-        xl.check_archive(b"\0" * (xl.MAX_BYTES + 1))
-    assert (big.value.code, big.value.status) == ("IMPORTACION_EXCEDE_LIMITE", 413)
-    small = io.BytesIO()
-    with zipfile.ZipFile(small, "w") as z:
-        z.writestr("a.txt", "x")
-    xl.check_archive(small.getvalue())  # a small readable zip passes (its content is parsed later)
+        xl.annex_sheet([(1, ["ID_PARTIDA", "VOLUMEN_PROYECTADO"]), (2, [None, None])])
+    assert empty.value.code == "IMPORTACION_SIN_PARTIDAS"
+    rows = ((n, [f"C-{n}", 1]) for n in range(2, xl.MAX_PARTIDAS + 3))
+    with pytest.raises(DomainError) as many:
+        xl.annex_sheet([(1, ["ID_PARTIDA", "VOLUMEN_PROYECTADO"]), *rows])
+    assert (many.value.code, many.value.status) == ("ARCHIVO_EXCEDE_LIMITE", 413)
+    assert many.value.extensions["limite"] == xl.MAX_PARTIDAS

@@ -94,3 +94,14 @@ def test_a_faulty_file_names_every_row_and_column() -> None:
     with pytest.raises(d.DomainError) as header:
         d.parse_plan_rows(d.PlanSheet(["PARTIDA"], []))
     assert header.value.extensions["columnas_faltantes"] == ["FECHA", "VOLUMEN"]
+
+
+def test_a_plan_sheet_takes_the_first_row_as_header_and_skips_blank_rows() -> None:
+    sheet = d.plan_sheet([(1, ["PARTIDA", "FECHA"]), (2, [None, " "]), (3, ["C-2", "2025-03-01"])])
+    assert (sheet.header, sheet.rows) == (["PARTIDA", "FECHA"], [(3, ["C-2", "2025-03-01"])])
+    too_many = [(n, ["C-2"]) for n in range(1, d.MAX_PLAN_ROWS + 3)]
+    with pytest.raises(d.DomainError) as err:
+        d.plan_sheet(too_many)
+    assert (err.value.code, err.value.status) == ("ARCHIVO_EXCEDE_LIMITE", 413)
+    assert err.value.extensions["limite_filas"] == d.MAX_PLAN_ROWS
+    d.plan_sheet(too_many[:-1])  # the header and MAX_PLAN_ROWS data rows pass

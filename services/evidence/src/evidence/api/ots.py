@@ -26,9 +26,10 @@ from evidence.api.schemas import (
     PartidaCreate,
 )
 from evidence.api.schemas_search import OtHistorialList, OtUpdate
-from evidence.application import common, ots
+from evidence.application import common, ots, workbook
 from evidence.domain import DomainError
 from evidence.domain import annex_excel as xl
+from evidence.domain.errors import file_type_unsupported
 from evidence.domain.ots import OT_ACTIVA, OT_INACTIVA
 from evidence.models import OtHistorial
 from service_defaults.auth import CurrentUser
@@ -154,6 +155,13 @@ MAX_ROW_ERRORS = 100
 """Row errors listed in one 422 answer (the count of all of them is ``total_errores``)."""
 MULTIPART_SLACK = 64 * 1024
 """Bytes of multipart framing and form fields allowed over the file's own bound."""
+XLSX_LIMITS = workbook.WorkbookLimits(
+    max_bytes=xl.MAX_BYTES,
+    max_unzipped=xl.MAX_UNZIPPED,
+    max_rows=xl.MAX_SCANNED_ROWS,
+    max_columns=xl.MAX_COLUMNS,
+)
+ACCEPTED_MEDIA_TYPES = (workbook.XLSX_MEDIA_TYPE, workbook.BINARY_MEDIA_TYPE)
 
 _XLSX_BODY: dict[str, Any] = {
     "requestBody": {
@@ -182,24 +190,18 @@ _XLSX_BODY: dict[str, Any] = {
 
 async def _bounded_form(request: Request) -> Any:
     """The multipart form, the body read up to the file bound (413 beyond it) before parsing."""
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    ctype = workbook.media_type(request.headers.get("content-type"))
     if ctype != "multipart/form-data":
-        raise DomainError(
-            "TIPO_CONTENIDO_NO_SOPORTADO",
+        raise file_type_unsupported(
             f"se espera multipart/form-data con el archivo, no {ctype or 'nada'}",
-            field="archivo",
+            ["multipart/form-data"],
         )
     limit = xl.MAX_BYTES + MULTIPART_SLACK
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise DomainError(
-                "IMPORTACION_EXCEDE_LIMITE",
-                f"el archivo excede {xl.MAX_BYTES} bytes",
-                field="archivo",
-                limite_bytes=xl.MAX_BYTES,
-            )
+            raise workbook.too_large(XLSX_LIMITS)
     data = bytes(body)
 
     async def replay() -> Message:
@@ -261,12 +263,11 @@ async def importar_anexo_excel(
         upload = form.get("archivo")
         if not isinstance(upload, UploadFile):
             raise DomainError("ARCHIVO_REQUERIDO", "falta el archivo del anexo", field="archivo")
-        media = (upload.content_type or "application/octet-stream").split(";")[0]
-        if media.strip().lower() not in xl.ACCEPTED_MEDIA_TYPES:
-            raise DomainError(
-                "TIPO_CONTENIDO_NO_SOPORTADO",
-                f"el archivo debe ser .xlsx ({xl.XLSX_MEDIA_TYPE}), no {media}",
-                field="archivo",
+        media = workbook.media_type(upload.content_type or workbook.BINARY_MEDIA_TYPE)
+        if media not in ACCEPTED_MEDIA_TYPES:
+            raise file_type_unsupported(
+                f"el archivo debe ser .xlsx ({workbook.XLSX_MEDIA_TYPE}), no {media}",
+                list(ACCEPTED_MEDIA_TYPES),
             )
         flag = str(form.get("es_activo") or "true").strip().lower()
         if flag not in ("true", "false", "1", "0"):
@@ -277,7 +278,7 @@ async def importar_anexo_excel(
         filename = upload.filename
     finally:
         await form.close()
-    sheet = xl.read_annex_sheet(data)
+    sheet = workbook.read_first_sheet(data, XLSX_LIMITS, xl.annex_sheet)
     partidas = _partidas(sheet)
     name = (filename or "anexo.xlsx").replace(" ", "_")[-200:]
     return await _importar(request, session, user, id_ot, flag in ("true", "1"), name, partidas)

@@ -1,4 +1,6 @@
-"""Reading an annex workbook (Anexo C, ``.xlsx``) into rows of partida values (§C.2.3).
+"""Reading an annex workbook (Anexo C, ``.xlsx``) into rows of partida values (§C.2.3): the pure
+rules of the rows; the workbook itself is opened and streamed by
+:mod:`evidence.application.workbook` with this import's bounds.
 
 The workbook's first sheet holds a header row — found among the first :data:`HEADER_SCAN_ROWS`
 rows, so title rows above it are allowed — naming the ``PartidaAnexoImportada`` columns; each
@@ -8,25 +10,23 @@ without case, accents, surrounding blanks or punctuation (``Precio Unitario M.N.
 JSON import. The values are returned raw (text or number); the import's own request model
 validates them, so a row obeys exactly the rules of a JSON partida.
 
-Bounds (413 ``IMPORTACION_EXCEDE_LIMITE``): :data:`MAX_BYTES` of file, :data:`MAX_UNZIPPED` once
-uncompressed (a zip bomb is refused before it is parsed), :data:`MAX_PARTIDAS` partidas (the JSON
-import's bound) and :data:`MAX_SCANNED_ROWS` rows read in all.
+Bounds (413 ``ARCHIVO_EXCEDE_LIMITE``): :data:`MAX_BYTES` of file, :data:`MAX_UNZIPPED` once
+uncompressed (a zip bomb is refused before it is parsed), :data:`MAX_SCANNED_ROWS` rows read in
+all, :data:`MAX_COLUMNS` columns read (those three applied by the workbook reader) and
+:data:`MAX_PARTIDAS` partidas (the JSON import's bound).
 """
 
 from __future__ import annotations
 
-import io
 import re
 import unicodedata
-import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from evidence.domain.errors import DomainError
+from evidence.domain.errors import DomainError, file_too_large
 
-XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-ACCEPTED_MEDIA_TYPES = frozenset({XLSX_MEDIA_TYPE, "application/octet-stream"})
 MAX_BYTES = 5 * 1024 * 1024
 MAX_UNZIPPED = 50 * 1024 * 1024
 MAX_PARTIDAS = 5000
@@ -105,58 +105,14 @@ def cell_value(value: Any, *, text: bool) -> Any:
     return str(value)
 
 
-def _too_large(detail: str, **limits: int) -> DomainError:
-    return DomainError("IMPORTACION_EXCEDE_LIMITE", detail, field="archivo", **limits)
-
-
-def check_archive(data: bytes) -> None:
-    """Size bounds, then a readable zip whose members stay under :data:`MAX_UNZIPPED`."""
-    if len(data) > MAX_BYTES:
-        raise _too_large(f"el archivo excede {MAX_BYTES} bytes", limite_bytes=MAX_BYTES)
-    if not data:
-        raise DomainError("EXCEL_INVALIDO", "el archivo está vacío", field="archivo")
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            unzipped = sum(info.file_size for info in archive.infolist())
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise DomainError("EXCEL_INVALIDO", field="archivo") from exc
-    if unzipped > MAX_UNZIPPED:
-        raise _too_large(
-            f"el archivo descomprimido excede {MAX_UNZIPPED} bytes", limite_bytes=MAX_UNZIPPED
-        )
-
-
-def read_annex_sheet(data: bytes) -> AnnexSheet:
-    """The header and the partida rows of the workbook's first sheet (see the module doc)."""
-    check_archive(data)
-    from openpyxl import load_workbook  # imported on use: a heavy import few requests need
-
-    try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a damaged or foreign file
-        raise DomainError("EXCEL_INVALIDO", field="archivo") from exc
-    try:
-        return _read(book.worksheets[0] if book.worksheets else None)
-    except DomainError:
-        raise
-    except Exception as exc:
-        raise DomainError("EXCEL_INVALIDO", field="archivo") from exc
-    finally:
-        book.close()
-
-
-def _read(sheet: Any) -> AnnexSheet:
-    if sheet is None:
-        raise DomainError("EXCEL_INVALIDO", "el libro no tiene hojas", field="archivo")
+def annex_sheet(rows: Iterable[tuple[int, list[Any]]]) -> AnnexSheet:
+    """The header and the partida rows of the workbook's first sheet, from its rows (number,
+    cells) in order (see the module doc)."""
     headers: dict[str, tuple[str, str]] | None = None
     positions: dict[str, int] = {}
     first_seen: list[str] = []
-    rows: list[SheetRow] = []
-    for fila, cells in enumerate(sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True), 1):
-        if fila > MAX_SCANNED_ROWS:
-            raise _too_large(
-                f"la hoja tiene más de {MAX_SCANNED_ROWS} filas", limite_filas=MAX_SCANNED_ROWS
-            )
+    partidas: list[SheetRow] = []
+    for fila, cells in rows:
         if headers is None:
             if fila > HEADER_SCAN_ROWS:
                 break
@@ -173,24 +129,26 @@ def _read(sheet: Any) -> AnnexSheet:
         }
         if all(v is None for v in values.values()):
             continue
-        if len(rows) == MAX_PARTIDAS:
-            raise _too_large(f"el anexo tiene más de {MAX_PARTIDAS} partidas", limite=MAX_PARTIDAS)
-        rows.append(SheetRow(fila, values))
+        if len(partidas) == MAX_PARTIDAS:
+            raise file_too_large(
+                f"el anexo tiene más de {MAX_PARTIDAS} partidas", limite=MAX_PARTIDAS
+            )
+        partidas.append(SheetRow(fila, values))
     if headers is None:
         raise DomainError(
-            "EXCEL_ENCABEZADO_INVALIDO",
+            "ENCABEZADO_INVALIDO",
             f"no se encontró un encabezado con {', '.join(COLUMNS[n][0] for n in REQUIRED)} "
             f"en las primeras {HEADER_SCAN_ROWS} filas",
             field="archivo",
             columnas_faltantes=[COLUMNS[n][0] for n in REQUIRED],
             columnas_encontradas=first_seen[:MAX_COLUMNS],
         )
-    if not rows:
+    if not partidas:
         raise DomainError("IMPORTACION_SIN_PARTIDAS", field="archivo")
-    return AnnexSheet(headers, rows)
+    return AnnexSheet(headers, partidas)
 
 
-def _header(cells: tuple[Any, ...]) -> tuple[dict[str, tuple[str, str]], dict[str, int]] | None:
+def _header(cells: list[Any]) -> tuple[dict[str, tuple[str, str]], dict[str, int]] | None:
     """The row as a header (field → (text, letter), field → index) when it names every
     required column; the first column naming a field wins."""
     headers: dict[str, tuple[str, str]] = {}

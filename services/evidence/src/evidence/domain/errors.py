@@ -33,13 +33,10 @@ ERROR_STATUS: dict[str, int] = {
     "DIA_CERRADO": 409,
     "PRODUCCION_YA_ESTIMADA": 409,
     "OT_DUPLICADA": 409,
-    # 413, 415
+    "OT_PRODUCCION_FUERA_DE_PERIODO": 409,
+    # 413, 415 (every uploaded file: the plan and the annex workbook)
     "ARCHIVO_EXCEDE_LIMITE": 413,
     "TIPO_ARCHIVO_NO_SOPORTADO": 415,
-    "OT_PRODUCCION_FUERA_DE_PERIODO": 409,
-    # 413, 415
-    "IMPORTACION_EXCEDE_LIMITE": 413,
-    "TIPO_CONTENIDO_NO_SOPORTADO": 415,
     # 412
     "PRECONDICION_FALLIDA": 412,
     # 422
@@ -67,8 +64,6 @@ ERROR_STATUS: dict[str, int] = {
     "ENCABEZADO_INVALIDO": 422,
     "ARCHIVO_ILEGIBLE": 422,
     "PLAN_SIN_FILAS": 422,
-    "EXCEL_INVALIDO": 422,
-    "EXCEL_ENCABEZADO_INVALIDO": 422,
     "EXCEL_FILAS_INVALIDAS": 422,
     "IMPORTACION_SIN_PARTIDAS": 422,
 }
@@ -117,16 +112,12 @@ ERROR_TITLES: dict[str, str] = {
     "ESTATUS_DIARIO_INVALIDO": "El estatus no pertenece al catálogo de estatus operativos",
     "REPORTE_DUPLICADO": "La OT aparece más de una vez en la petición",
     "ARCHIVO_EXCEDE_LIMITE": "El archivo excede el límite",
-    "TIPO_ARCHIVO_NO_SOPORTADO": "Tipo de archivo no soportado (CSV o xlsx)",
+    "TIPO_ARCHIVO_NO_SOPORTADO": "Tipo de archivo no soportado",
     "PLAN_INVALIDO": "El plan diario tiene filas con errores",
     "ENCABEZADO_INVALIDO": "Faltan columnas en el encabezado del archivo",
     "ARCHIVO_ILEGIBLE": "No se pudo leer el archivo",
     "PLAN_SIN_FILAS": "El archivo no tiene filas de plan",
     "OT_PRODUCCION_FUERA_DE_PERIODO": "Hay producción capturada fuera del periodo nuevo de la OT",
-    "IMPORTACION_EXCEDE_LIMITE": "El archivo del anexo excede el límite",
-    "TIPO_CONTENIDO_NO_SOPORTADO": "Tipo de contenido no soportado",
-    "EXCEL_INVALIDO": "El archivo no es un libro de Excel (.xlsx) legible",
-    "EXCEL_ENCABEZADO_INVALIDO": "Faltan columnas del anexo en el encabezado",
     "EXCEL_FILAS_INVALIDAS": "Hay filas del anexo con valores inválidos",
     "IMPORTACION_SIN_PARTIDAS": "El archivo no tiene partidas",
 }
@@ -157,3 +148,23 @@ class DomainError(errors.DomainError):
             field=field,
             **extensions,
         )
+
+
+# The file-level failures of every upload (one code each, whatever the import): the body or its
+# content over a bound, a media type the import does not take, a file that cannot be read.
+
+
+def file_too_large(detail: str, **limits: int) -> DomainError:
+    """413 ARCHIVO_EXCEDE_LIMITE; ``limits`` name the bound passed (``limite_bytes``,
+    ``limite_filas``, ``limite``)."""
+    return DomainError("ARCHIVO_EXCEDE_LIMITE", detail, field="archivo", **limits)
+
+
+def file_type_unsupported(detail: str, accepted: list[str]) -> DomainError:
+    """415 TIPO_ARCHIVO_NO_SOPORTADO; ``tipos`` lists the media types the import takes."""
+    return DomainError("TIPO_ARCHIVO_NO_SOPORTADO", detail, field="archivo", tipos=accepted)
+
+
+def file_unreadable(detail: str | None = None) -> DomainError:
+    """422 ARCHIVO_ILEGIBLE: not a file of the kind sent (a damaged zip, a foreign workbook)."""
+    return DomainError("ARCHIVO_ILEGIBLE", detail, field="archivo")

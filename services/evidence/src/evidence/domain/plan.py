@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 
 from evidence.domain.daily import PlanLine, line_key
 from evidence.domain.eligibility import normalize_annex
-from evidence.domain.errors import DomainError
+from evidence.domain.errors import DomainError, file_too_large, file_unreadable
 from evidence.domain.production import Q6, normalize_code, validate_volume
 
 MAX_PLAN_FILE_BYTES = 2 * 1024 * 1024
@@ -206,23 +206,35 @@ def read_plan_csv(data: bytes) -> PlanSheet:
     when the header line has no comma (a Spanish-locale Excel export, whose volumes then use a
     decimal comma)."""
     if b"\x00" in data:
-        raise DomainError("ARCHIVO_ILEGIBLE", "el CSV contiene bytes nulos", field="archivo")
+        raise file_unreadable("el CSV contiene bytes nulos")
     text = _decode(data)
     first = text.split("\n", 1)[0]
     delimiter = ";" if "," not in first and ";" in first else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    numbered = ((reader.line_num, cells) for cells in reader)
     try:
-        header: list[object] = list(next(reader, []))
-        rows: list[tuple[int, list[object]]] = []
-        for cells in reader:
-            if _blank(cells):
-                continue
-            if len(rows) >= MAX_PLAN_ROWS:
-                raise plan_too_many_rows()
-            rows.append((reader.line_num, list(cells)))
+        return plan_sheet(numbered, decimal_comma=delimiter == ";")
     except csv.Error as exc:
-        raise DomainError("ARCHIVO_ILEGIBLE", f"CSV mal formado: {exc}", field="archivo") from None
-    return PlanSheet(header, rows, decimal_comma=delimiter == ";")
+        raise file_unreadable(f"CSV mal formado: {exc}") from None
+
+
+def plan_sheet(
+    rows: Iterable[tuple[int, Sequence[object]]], *, decimal_comma: bool = False
+) -> PlanSheet:
+    """A plan file's rows (number, cells) as a :class:`PlanSheet`: the first row is the header;
+    blank rows are skipped; more than ``MAX_PLAN_ROWS`` data rows → 413 ARCHIVO_EXCEDE_LIMITE."""
+    header: list[object] = []
+    data: list[tuple[int, list[object]]] = []
+    for i, (number, cells) in enumerate(rows):
+        if i == 0:
+            header = list(cells)
+            continue
+        if _blank(cells):
+            continue
+        if len(data) >= MAX_PLAN_ROWS:
+            raise plan_too_many_rows()
+        data.append((number, list(cells)))
+    return PlanSheet(header, data, decimal_comma=decimal_comma)
 
 
 def _decode(data: bytes) -> str:
@@ -235,20 +247,14 @@ def _decode(data: bytes) -> str:
 
 
 def plan_too_many_rows() -> DomainError:
-    return DomainError(
-        "ARCHIVO_EXCEDE_LIMITE",
-        f"el archivo tiene más de {MAX_PLAN_ROWS} filas",
-        field="archivo",
-        limite_filas=MAX_PLAN_ROWS,
+    return file_too_large(
+        f"el archivo tiene más de {MAX_PLAN_ROWS} filas", limite_filas=MAX_PLAN_ROWS
     )
 
 
 def plan_too_large() -> DomainError:
-    return DomainError(
-        "ARCHIVO_EXCEDE_LIMITE",
-        f"el archivo excede {MAX_PLAN_FILE_BYTES} bytes",
-        field="archivo",
-        limite_bytes=MAX_PLAN_FILE_BYTES,
+    return file_too_large(
+        f"el archivo excede {MAX_PLAN_FILE_BYTES} bytes", limite_bytes=MAX_PLAN_FILE_BYTES
     )
 
 

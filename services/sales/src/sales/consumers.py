@@ -1,5 +1,10 @@
 """Consumers of the sales service: `sales.stock` applies SaleConfirmed / SaleCancelled to stock.
 
+Applying a SaleConfirmed also releases what the sale holds in `materiales.comprometido`
+(available-to-promise), in the same UPDATE as the decrement, so `stock_actual − comprometido`
+does not move when a sale is applied; a sale confirmed before available-to-promise
+(`compromete_stock` false) holds nothing and releases nothing.
+
 Idempotent under redelivery twice over: the runner's inbox row (same transaction) skips a
 duplicate, and the handler itself skips an event whose movements already exist (UNIQUE
 `(event_id, id_material)` on the stock ledger backs that at DB level).
@@ -26,8 +31,9 @@ GROUP_STOCK = "sales.stock"
 CONSUMER_USER = "consumer:sales.stock"
 
 
-def _changes(event: Any, meta: EventMeta) -> list[StockChange]:
+def _changes(event: Any, meta: EventMeta, *, releases: bool) -> list[StockChange]:
     sign = -1 if isinstance(event, SaleConfirmed) else 1
+    releases = releases and isinstance(event, SaleConfirmed)
     motivo = (
         MotivoMovimiento.VENTA if isinstance(event, SaleConfirmed) else MotivoMovimiento.CANCELACION
     ).value
@@ -41,6 +47,7 @@ def _changes(event: Any, meta: EventMeta) -> list[StockChange]:
             motivo=motivo,
             id_venta=event.id_venta,
             event_id=meta.event_id,
+            libera=qty if releases else 0,
         )
         for mid, qty in sorted(summed.items())
     ]
@@ -50,15 +57,20 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-async def _check_origin(session: AsyncSession, items: list[tuple[Any, EventMeta]]) -> None:
+async def _check_origin(session: AsyncSession, items: list[tuple[Any, EventMeta]]) -> set[int]:
     """A sale event must describe a sale of THIS database (same id and confirmation instant);
     a foreign event (another environment's topic data, a replay into a restored DB) would
-    otherwise move the wrong stock, so it is dead-lettered instead."""
+    otherwise move the wrong stock, so it is dead-lettered instead. Returns the ids of the
+    sales that hold their quantities in `comprometido`."""
     ids = {event.id_venta for event, _ in items}
     rows = await session.execute(
-        select(Venta.id_venta, Venta.creado_en, Venta.estatus).where(Venta.id_venta.in_(ids))
+        select(Venta.id_venta, Venta.creado_en, Venta.estatus, Venta.compromete_stock).where(
+            Venta.id_venta.in_(ids)
+        )
     )
-    ventas = {vid: (creado, estatus) for vid, creado, estatus in rows.all()}
+    found_rows = rows.all()
+    ventas = {vid: (creado, estatus) for vid, creado, estatus, _ in found_rows}
+    holding = {vid for vid, _, _, compromete in found_rows if compromete}
     for event, meta in items:
         found = ventas.get(event.id_venta)
         if found is None:
@@ -70,10 +82,11 @@ async def _check_origin(session: AsyncSession, items: list[tuple[Any, EventMeta]
             )
         if isinstance(event, SaleCancelled) and estatus != EstatusVenta.CANCELADA.value:
             raise PermanentError(f"venta {event.id_venta} no está cancelada ({meta.event_id})")
+    return holding
 
 
 async def _apply(session: AsyncSession, items: list[tuple[Any, EventMeta]]) -> None:
-    await _check_origin(session, items)
+    holding = await _check_origin(session, items)
     done = await already_applied(session, (m.event_id for _, m in items))
     changes: list[StockChange] = []
     seen: set[str] = set()
@@ -81,7 +94,7 @@ async def _apply(session: AsyncSession, items: list[tuple[Any, EventMeta]]) -> N
         if meta.event_id in done or meta.event_id in seen:
             continue
         seen.add(meta.event_id)
-        changes.extend(_changes(event, meta))
+        changes.extend(_changes(event, meta, releases=event.id_venta in holding))
     try:
         await apply_stock_changes(session, changes, CONSUMER_USER)
     except NotFound as exc:  # a material that does not exist can never be applied

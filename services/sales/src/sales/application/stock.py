@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +43,8 @@ class StockChange:
     id_venta: int | None = None
     event_id: str | None = None
     nota: str | None = None
+    libera: int = 0
+    """Quantity released from `comprometido` with this change (a SaleConfirmed applied)."""
 
 
 async def apply_stock_changes(
@@ -50,13 +52,14 @@ async def apply_stock_changes(
 ) -> list[d.StockEffect]:
     """Apply movements, each material once with the summed delta, in ascending id order.
 
-    One atomic `UPDATE … SET stock_actual = stock_actual + :delta RETURNING` per material (the
-    row lock it takes serialises concurrent consumers without lost updates); per change a
-    ledger row with its own before/after, and StockLow / StockShortage per crossing.
+    One atomic `UPDATE … SET stock_actual = stock_actual + :delta, comprometido = comprometido
+    - :libera RETURNING` per material (the row lock it takes serialises concurrent consumers
+    without lost updates); per change a ledger row with its own before/after, and StockLow /
+    StockShortage per crossing.
     """
     by_material: dict[int, list[StockChange]] = defaultdict(list)
     for ch in changes:
-        if ch.delta != 0:
+        if ch.delta != 0 or ch.libera != 0:
             by_material[ch.id_material].append(ch)
     effects: list[d.StockEffect] = []
     ledger: list[dict[str, Any]] = []
@@ -64,11 +67,15 @@ async def apply_stock_changes(
     for id_material in sorted(by_material):
         group = by_material[id_material]
         total = sum(ch.delta for ch in group)
+        libera = sum(ch.libera for ch in group)
+        values: dict[str, Any] = {"stock_actual": Material.stock_actual + total}
+        if libera:
+            values["comprometido"] = Material.comprometido - libera
         row = (
             await s.execute(
                 update(Material)
                 .where(Material.id_material == id_material)
-                .values(stock_actual=Material.stock_actual + total)
+                .values(**values)
                 .returning(Material.stock_actual, Material.stock_minimo, Material.descripcion)
                 .execution_options(synchronize_session=False)
             )
@@ -125,6 +132,39 @@ async def apply_stock_changes(
     if ledger:  # the whole ledger of the batch in one multi-row INSERT
         await s.execute(_INSERT_MOVIMIENTO, ledger)
     return effects
+
+
+async def commit_stock(
+    s: AsyncSession, requested: Mapping[int, int], *, permitir_backorder: bool
+) -> None:
+    """Admit a sale's quantities (available-to-promise) in the caller's transaction: per
+    material in ascending id order, ONE atomic conditional ``UPDATE … SET comprometido =
+    comprometido + :q WHERE id AND (backorder OR :q <= stock_actual - comprometido)``. The row
+    lock it takes and PostgreSQL's re-check of the condition on the latest row make concurrent
+    sales admit exactly what is free; no row updated → 409 STOCK_INSUFICIENTE with the figures
+    read then (the caller's transaction rolls back what was already held)."""
+    for id_material, qty in sorted(requested.items()):
+        condition = [Material.id_material == id_material]
+        if not permitir_backorder:
+            condition.append(d.COVERED(qty, Material.stock_actual - Material.comprometido))
+        res = await s.execute(
+            update(Material)
+            .where(*condition)
+            .values(comprometido=Material.comprometido + qty)
+            .execution_options(synchronize_session=False)
+        )
+        if res.rowcount == 1:  # type: ignore[attr-defined]
+            continue
+        m = await s.get(Material, id_material, populate_existing=True)
+        if m is None:
+            raise NotFound(f"Material {id_material} no existe", code="MATERIAL_NO_EXISTE")
+        stock = d.MaterialStock(
+            id_material, m.descripcion, m.stock_actual, m.stock_minimo, m.comprometido
+        )
+        raise d.stock_conflict(
+            d.shortfalls({id_material: stock}, {id_material: qty})
+            or [d.StockShortfall(id_material, m.descripcion, stock.disponible, qty)]
+        )
 
 
 async def already_applied(s: AsyncSession, event_ids: Iterable[str]) -> set[str]:

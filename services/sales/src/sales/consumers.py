@@ -2,8 +2,11 @@
 
 Applying a SaleConfirmed also releases what the sale holds in `materiales.comprometido`
 (available-to-promise), in the same UPDATE as the decrement, so `stock_actual − comprometido`
-does not move when a sale is applied; a sale confirmed before available-to-promise
-(`compromete_stock` false) holds nothing and releases nothing.
+does not move when a sale is applied. The release is claimed first by clearing the sale's
+`compromete_stock` flag (``UPDATE ventas … WHERE compromete_stock RETURNING``): whoever clears
+it releases — this consumer, or a cancellation that came first
+(`sales.application.ventas.change_status`) — so the hold is released exactly once. A sale
+confirmed before available-to-promise (flag false) holds nothing and releases nothing.
 
 Idempotent under redelivery twice over: the runner's inbox row (same transaction) skips a
 duplicate, and the handler itself skips an event whose movements already exist (UNIQUE
@@ -23,7 +26,12 @@ from contracts.events.sales import SaleCancelled, SaleConfirmed
 from nexo_messaging.consumer import EventMeta, Handler
 from nexo_messaging.errors import PermanentError
 from nexo_messaging.runtime import ConsumerSpec
-from sales.application.stock import StockChange, already_applied, apply_stock_changes
+from sales.application.stock import (
+    StockChange,
+    already_applied,
+    apply_stock_changes,
+    claim_holds,
+)
 from sales.domain import EstatusVenta, MotivoMovimiento, NotFound
 from sales.models import Venta
 
@@ -57,20 +65,15 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-async def _check_origin(session: AsyncSession, items: list[tuple[Any, EventMeta]]) -> set[int]:
+async def _check_origin(session: AsyncSession, items: list[tuple[Any, EventMeta]]) -> None:
     """A sale event must describe a sale of THIS database (same id and confirmation instant);
     a foreign event (another environment's topic data, a replay into a restored DB) would
-    otherwise move the wrong stock, so it is dead-lettered instead. Returns the ids of the
-    sales that hold their quantities in `comprometido`."""
+    otherwise move the wrong stock, so it is dead-lettered instead."""
     ids = {event.id_venta for event, _ in items}
     rows = await session.execute(
-        select(Venta.id_venta, Venta.creado_en, Venta.estatus, Venta.compromete_stock).where(
-            Venta.id_venta.in_(ids)
-        )
+        select(Venta.id_venta, Venta.creado_en, Venta.estatus).where(Venta.id_venta.in_(ids))
     )
-    found_rows = rows.all()
-    ventas = {vid: (creado, estatus) for vid, creado, estatus, _ in found_rows}
-    holding = {vid for vid, _, _, compromete in found_rows if compromete}
+    ventas = {vid: (creado, estatus) for vid, creado, estatus in rows.all()}
     for event, meta in items:
         found = ventas.get(event.id_venta)
         if found is None:
@@ -82,18 +85,23 @@ async def _check_origin(session: AsyncSession, items: list[tuple[Any, EventMeta]
             )
         if isinstance(event, SaleCancelled) and estatus != EstatusVenta.CANCELADA.value:
             raise PermanentError(f"venta {event.id_venta} no está cancelada ({meta.event_id})")
-    return holding
 
 
 async def _apply(session: AsyncSession, items: list[tuple[Any, EventMeta]]) -> None:
-    holding = await _check_origin(session, items)
+    await _check_origin(session, items)
     done = await already_applied(session, (m.event_id for _, m in items))
-    changes: list[StockChange] = []
+    todo: list[tuple[Any, EventMeta]] = []
     seen: set[str] = set()
     for event, meta in items:
         if meta.event_id in done or meta.event_id in seen:
             continue
         seen.add(meta.event_id)
+        todo.append((event, meta))
+    holding = await claim_holds(
+        session, {e.id_venta for e, _ in todo if isinstance(e, SaleConfirmed)}
+    )
+    changes: list[StockChange] = []
+    for event, meta in todo:
         changes.extend(_changes(event, meta, releases=event.id_venta in holding))
     try:
         await apply_stock_changes(session, changes, CONSUMER_USER)

@@ -26,6 +26,7 @@ from sales.models import (
     Base,
     Material,
     MovimientoStock,
+    Venta,
     outbox,
 )
 
@@ -164,6 +165,35 @@ async def commit_stock(
         raise d.stock_conflict(
             d.shortfalls({id_material: stock}, {id_material: qty})
             or [d.StockShortfall(id_material, m.descripcion, stock.disponible, qty)]
+        )
+
+
+async def claim_holds(s: AsyncSession, ids: Iterable[int]) -> set[int]:
+    """The sales among `ids` whose hold in `comprometido` the caller's transaction releases:
+    their `compromete_stock` flag is cleared here in ONE atomic conditional UPDATE, so of the
+    SaleConfirmed consumer and a cancellation only the first releases (exactly once)."""
+    wanted = set(ids)
+    if not wanted:
+        return set()
+    rows = await s.execute(
+        update(Venta)
+        .where(Venta.id_venta.in_(wanted), Venta.compromete_stock.is_(True))
+        .values(compromete_stock=False)
+        .returning(Venta.id_venta)
+        .execution_options(synchronize_session=False)
+    )
+    return set(rows.scalars())
+
+
+async def release_holds(s: AsyncSession, held: Mapping[int, int]) -> None:
+    """Give back what a sale holds in `comprometido` (a sale cancelled before its SaleConfirmed
+    was applied, once :func:`claim_holds` gave it to the caller)."""
+    for id_material, qty in sorted(held.items()):
+        await s.execute(
+            update(Material)
+            .where(Material.id_material == id_material)
+            .values(comprometido=Material.comprometido - qty)
+            .execution_options(synchronize_session=False)
         )
 
 

@@ -8,7 +8,8 @@ on a dedicated ``sqlite3`` connection in a dedicated thread:
 
 ``BEGIN IMMEDIATE`` (takes SQLite's writer lock up front, waits up to the busy timeout like
 the pooled connections), one read of the cart's materials and the client, the shared pure
-rule (:func:`sales.application.pos.check_cart`), then sale, lines, abono, audit row and the
+rule (:func:`sales.application.pos.check_cart`, on stock − comprometido), the quantities held
+in ``comprometido`` (available-to-promise), then sale, lines, abono, audit row and the
 SaleConfirmed outbox row (:func:`sales.application.pos.sale_confirmed`,
 :func:`nexo_messaging.outbox.outbox_row`) and ``COMMIT``; any error rolls back.
 

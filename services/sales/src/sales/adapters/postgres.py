@@ -9,10 +9,12 @@ SQLAlchemy executions and round trips per sale. Here the same use case runs as:
    :func:`sales.application.pos.check_cart`, evaluated on the same snapshot) — the new sale id and
    line ids drawn from their sequences, so that the SaleConfirmed payload can be rendered
    before the write. A rejected cart draws no ids;
-2. one write: sale, lines, abono, audit row, the outbox row and — for a request with an
-   ``Idempotency-Key`` — the key row with the rendered answer, in ONE statement
-   (data-modifying CTEs, committed on its own, so all or nothing) plus ``pg_notify`` that wakes
-   the relay at commit.
+2. one write: the admission (available-to-promise: the cart's materials locked, the stock rule
+   on their latest rows, the quantities held in ``comprometido``), sale, lines, abono, audit
+   row, the outbox row and — for a request with an ``Idempotency-Key`` — the key row with the
+   rendered answer, in ONE statement (data-modifying CTEs, committed on its own, so all or
+   nothing) plus ``pg_notify`` that wakes the relay at commit. A cart the admission refuses
+   writes nothing (409 with the figures it locked).
 
 Validation, pricing and the stock rule are the shared pure functions of `sales.application.pos`
 (:func:`~sales.application.pos.price_lines`, :func:`~sales.application.pos.check_cart`), raised

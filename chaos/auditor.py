@@ -79,7 +79,8 @@ async def audit_sales(
     dsn: str, outcomes: Sequence[Outcome], material_id: int, start_stock: int
 ) -> Audit:
     """POS sales whose ``referencia_pago`` is the request's idempotency key (it lands in the
-    abono row): one sale per key, stock = start − Σ sold, one ledger row per sale."""
+    abono row): one sale per key, stock = start − Σ sold and nothing held in `comprometido`,
+    one ledger row per sale."""
     conn = await asyncpg.connect(dsn, timeout=10)
     try:
         rows = await conn.fetch(
@@ -88,8 +89,9 @@ async def audit_sales(
             [o.key for o in outcomes],
         )
         audit = effects_by_key(outcomes, {r["referencia"]: r["n"] for r in rows}, "sales")
-        stock = await conn.fetchval(
-            "SELECT stock_actual FROM materiales WHERE id_material = $1", material_id
+        stock, held = await conn.fetchrow(
+            "SELECT stock_actual, comprometido FROM materiales WHERE id_material = $1",
+            material_id,
         )
         sold = await conn.fetchval(
             """SELECT coalesce(sum(dv.cantidad), 0) FROM detalle_venta dv
@@ -101,6 +103,8 @@ async def audit_sales(
             audit.problems.append(
                 f"stock {stock} != start {start_stock} - sold {sold} = {start_stock - sold}"
             )
+        if held:  # every sale applied or cancelled: nothing is still held (available-to-promise)
+            audit.problems.append(f"comprometido {held} != 0 with every sale applied")
         bad_ledger = await conn.fetchval(
             """SELECT count(*) FROM (
                  SELECT v.id_venta, (SELECT count(*) FROM movimientos_stock m

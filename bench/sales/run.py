@@ -25,7 +25,8 @@ Figures per round (``--duration`` s of load at ``--concurrency`` connections):
 - consumer lag after the load stopped, service CPU ms per sale (utime+stime of the uvicorn
   process tree, /proc) and the machine's idle share (others' runs share these cores);
 - correctness: no failed requests, final ``stock_actual`` of every material equals the initial
-  stock minus Σ sold quantities, one ledger row per (sale, material).
+  stock minus Σ sold quantities with nothing left in ``comprometido``, one ledger row per
+  (sale, material).
 
 Then price-preview latency (wrk, 1 and 4 connections, ``--preview-duration`` s each, consumer
 idle). Targets: ≥ 300 confirmed sales/s sustained, preview p99 ≤ 20 ms.
@@ -294,6 +295,8 @@ class Bench:
             stock = dict(
                 (await s.execute(select(Material.id_material, Material.stock_actual))).all()
             )
+            # every applied sale released what it held (available-to-promise)
+            held = await s.scalar(select(func.sum(Material.comprometido)))
             # every sale: Σ line subtotals = total, one abono, one audit row
             bad = await s.scalar(
                 text(
@@ -304,7 +307,7 @@ class Bench:
                     "<> 1"
                 )
             )
-        rows_ok = bad == 0
+        rows_ok = bad == 0 and not held
         return rows_ok and all(stock[m] == INITIAL_STOCK - int(sold.get(m, 0)) for m in self.mats)
 
     async def load_round(

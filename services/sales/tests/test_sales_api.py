@@ -393,14 +393,20 @@ async def test_concurrent_sales_never_lose_an_update(ctx: Ctx) -> None:
 
 @pytest.mark.spec("AC-S03")
 async def test_overshoot_when_both_confirmed_first(ctx: Ctx) -> None:
-    """Both sales of 6 read 10 before either is consumed: both accepted, final −2, one
-    StockShortage, one StockLow. (The consumer is paused so that both confirm first.)"""
+    """Two sales of 6 on stock 10 before either is consumed: available-to-promise (issue 15
+    item 12) refuses the second (6 are held: disponible 4) unless it allows a backorder; the
+    backorder one drives the stock to −2 once both are applied: one StockShortage, one
+    StockLow. (The consumer is paused so that both confirm first.)"""
     m = ctx.ids["m"]
     runtime = ctx.app.state.runtime
     runner = next(r for r in runtime.consumers if r.spec.group_id == "sales.stock")
     await runner.stop()
     await sell(ctx, line(ctx, cantidad=6))
-    await sell(ctx, line(ctx, cantidad=6))
+    r = await ctx.client.post(
+        "/ventas", json={"carrito": [line(ctx, cantidad=6)]}, headers=ctx.vend
+    )
+    assert problem(r, 409, "STOCK_INSUFICIENTE")["disponible"] == 4
+    await sell(ctx, line(ctx, cantidad=6), permitir_backorder=True)
     await runner.start()
     await ctx.wait_stock(m, -2)
     await until(lambda: _has_events(ctx, "StockLow", 1))

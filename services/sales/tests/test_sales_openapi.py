@@ -159,7 +159,9 @@ def test_public_models_keep_every_rendered_key() -> None:
     cliente = Cliente(id_cliente=3, nombre="Ana", telefono="+525512345678", es_eventual=False)
     _same(ClientePublic, render.cliente_out(cliente))
     _same(ClienteCreado, {"ok": True, **render.cliente_out(cliente)})
-    material = Material(id_material=4, descripcion="MDF", stock_actual=1, stock_minimo=5)
+    material = Material(
+        id_material=4, descripcion="MDF", stock_actual=1, stock_minimo=5, comprometido=0
+    )
     material.ancho, material.activo = Decimal("60.00"), True
     _same(MaterialPublic, render.material_out(material))
     cotizacion = Cotizacion(

@@ -170,8 +170,13 @@ async def test_concurrent_confirmations(sm: SM, ids: dict[str, int]) -> None:
 
 @pytest.mark.spec("AC-S03")
 async def test_both_confirmed_before_consumption(sm: SM, ids: dict[str, int]) -> None:
+    """The first sale holds 6 of 10 until consumed: a second of 6 is refused (disponible 4)
+    unless it allows a backorder (available-to-promise, issue 15 item 12)."""
     await confirm(sm, ids, line(ids, cantidad=6))
-    await confirm(sm, ids, line(ids, cantidad=6))  # both read 10
+    with pytest.raises(Conflict) as exc:
+        await confirm(sm, ids, line(ids, cantidad=6))
+    assert exc.value.extensions["disponible"] == 4
+    await confirm(sm, ids, line(ids, cantidad=6), permitir_backorder=True)
     await consume_all(sm)
     assert await stock(sm, ids["m"]) == -2
     assert len(await events_of(sm, StockShortageV2)) == 1

@@ -54,6 +54,30 @@ async def test_rendered_sql_forms_agree_with_the_predicates(engine: AsyncEngine)
         assert covered is d.is_covered(left, right), (left, right)
 
 
+async def test_admission_sql_is_the_available_to_promise_rule(engine: AsyncEngine) -> None:
+    """The writers' atomic admission (`admits_sql`) admits exactly what `check_stock` passes:
+    covered by stock_actual − comprometido, or a backorder."""
+    for qty, (stock, held) in [(q, p) for q in (1, 3, 5) for p in PAIRS if p[1] >= 0]:
+        for backorder in (False, True):
+            stmt = text(
+                "SELECT CASE WHEN "
+                + d.admits_sql("x.q", "x.s", "x.c", "x.b")
+                + " THEN 1 ELSE 0 END FROM (SELECT CAST(:q AS INTEGER) AS q, CAST(:s AS INTEGER)"
+                " AS s, CAST(:c AS INTEGER) AS c, CAST(:b AS BOOLEAN) AS b) x"
+            )
+            async with engine.connect() as conn:
+                params = {"q": qty, "s": stock, "c": held, "b": backorder}
+                admitted = bool((await conn.execute(stmt, params)).scalar_one())
+            material = {1: d.MaterialStock(1, "M", stock, 0, held)}
+            try:
+                d.check_stock(material, {1: qty}, permitir_backorder=backorder)
+                passes = True
+            except d.Conflict:
+                passes = False
+            assert admitted is passes, (qty, stock, held, backorder)
+            assert passes is (backorder or qty <= stock - held)
+
+
 def test_predicates_at_the_boundaries() -> None:
     """The rules themselves (DOMAIN §A.4.4): at the minimum is low; exactly the stock is
     covered; the crossing fires only when moving from above the minimum to at/below it."""
@@ -89,19 +113,19 @@ async def test_low_stock_report_is_the_predicate(engine: AsyncEngine) -> None:
 @pytest.mark.integration
 async def test_hot_path_precheck_is_the_stock_rule(pg_database: str) -> None:
     """The PostgreSQL pre-check (`sales.adapters.postgres`) draws a sale id exactly when
-    `check_stock` passes (a disagreement would cost a second round trip, or an id for a
-    rejected cart)."""
+    `check_stock` passes on stock − comprometido (a disagreement would cost a second round
+    trip, or an id for a rejected cart)."""
     engine = create_engine(pg_database)
     try:
         async with engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
         sm = async_sessionmaker(engine, expire_on_commit=False)
         async with sm() as s, s.begin():
-            m = Material(descripcion="M", stock_actual=10, stock_minimo=3)
+            m = Material(descripcion="M", stock_actual=14, stock_minimo=3, comprometido=4)
             s.add(m)
             await s.flush()
             mid = m.id_material
-        stock = {mid: d.MaterialStock(mid, "M", 10, 3)}
+        stock = {mid: d.MaterialStock(mid, "M", 14, 3, 4)}
         for qty in (9, 10, 11):
             async with driver_connection(engine) as conn:
                 head = (

@@ -1,5 +1,13 @@
 """Consumers of the sales service: `sales.stock` applies SaleConfirmed / SaleCancelled to stock.
 
+Applying a SaleConfirmed also releases what the sale holds in `materiales.comprometido`
+(available-to-promise), in the same UPDATE as the decrement, so `stock_actual − comprometido`
+does not move when a sale is applied. The release is claimed first by clearing the sale's
+`compromete_stock` flag (``UPDATE ventas … WHERE compromete_stock RETURNING``): whoever clears
+it releases — this consumer, or a cancellation that came first
+(`sales.application.ventas.change_status`) — so the hold is released exactly once. A sale
+confirmed before available-to-promise (flag false) holds nothing and releases nothing.
+
 Idempotent under redelivery twice over: the runner's inbox row (same transaction) skips a
 duplicate, and the handler itself skips an event whose movements already exist (UNIQUE
 `(event_id, id_material)` on the stock ledger backs that at DB level).
@@ -18,7 +26,12 @@ from contracts.events.sales import SaleCancelled, SaleConfirmed
 from nexo_messaging.consumer import EventMeta, Handler
 from nexo_messaging.errors import PermanentError
 from nexo_messaging.runtime import ConsumerSpec
-from sales.application.stock import StockChange, already_applied, apply_stock_changes
+from sales.application.stock import (
+    StockChange,
+    already_applied,
+    apply_stock_changes,
+    claim_holds,
+)
 from sales.domain import EstatusVenta, MotivoMovimiento, NotFound
 from sales.models import Venta
 
@@ -26,8 +39,9 @@ GROUP_STOCK = "sales.stock"
 CONSUMER_USER = "consumer:sales.stock"
 
 
-def _changes(event: Any, meta: EventMeta) -> list[StockChange]:
+def _changes(event: Any, meta: EventMeta, *, releases: bool) -> list[StockChange]:
     sign = -1 if isinstance(event, SaleConfirmed) else 1
+    releases = releases and isinstance(event, SaleConfirmed)
     motivo = (
         MotivoMovimiento.VENTA if isinstance(event, SaleConfirmed) else MotivoMovimiento.CANCELACION
     ).value
@@ -41,6 +55,7 @@ def _changes(event: Any, meta: EventMeta) -> list[StockChange]:
             motivo=motivo,
             id_venta=event.id_venta,
             event_id=meta.event_id,
+            libera=qty if releases else 0,
         )
         for mid, qty in sorted(summed.items())
     ]
@@ -75,13 +90,19 @@ async def _check_origin(session: AsyncSession, items: list[tuple[Any, EventMeta]
 async def _apply(session: AsyncSession, items: list[tuple[Any, EventMeta]]) -> None:
     await _check_origin(session, items)
     done = await already_applied(session, (m.event_id for _, m in items))
-    changes: list[StockChange] = []
+    todo: list[tuple[Any, EventMeta]] = []
     seen: set[str] = set()
     for event, meta in items:
         if meta.event_id in done or meta.event_id in seen:
             continue
         seen.add(meta.event_id)
-        changes.extend(_changes(event, meta))
+        todo.append((event, meta))
+    holding = await claim_holds(
+        session, {e.id_venta for e, _ in todo if isinstance(e, SaleConfirmed)}
+    )
+    changes: list[StockChange] = []
+    for event, meta in todo:
+        changes.extend(_changes(event, meta, releases=event.id_venta in holding))
     try:
         await apply_stock_changes(session, changes, CONSUMER_USER)
     except NotFound as exc:  # a material that does not exist can never be applied

@@ -6,7 +6,8 @@ configuration, PROTECT (RESTRICT) from sale lines / quotes to catalog rows (AC-D
 per quote (AC-D26), positive quantities and prices, Σ abonos ≤ total (denormalised
 `ventas.total_pagado` guarded by a CHECK), state values, one stock movement per
 (source event, material) so a redelivered event cannot apply twice.
-`materiales.stock_actual` deliberately has NO CHECK ≥ 0 (DECIDE-A2).
+`materiales.stock_actual` deliberately has NO CHECK ≥ 0 (DECIDE-A2);
+`materiales.comprometido` (held by confirmed sales not yet applied) is never negative.
 """
 
 from __future__ import annotations
@@ -148,6 +149,7 @@ class Material(Table, table=True):
         CheckConstraint("stock_minimo >= 0", name="stock_minimo_no_negativo"),
         CheckConstraint("largo IS NULL OR largo > 0", name="largo_positivo"),
         CheckConstraint("ancho IS NULL OR ancho > 0", name="ancho_positivo"),
+        CheckConstraint("comprometido >= 0", name="comprometido_no_negativo"),
     )
 
     id_material: Col[int] = column(Integer, primary_key=True)
@@ -157,6 +159,9 @@ class Material(Table, table=True):
     stock_actual: Col[int] = column(Integer)  # may be negative (DECIDE-A2)
     stock_minimo: Col[int] = column(Integer)
     activo: Col[bool] = column(Boolean, server_default=true(), default=True)
+    # Σ cantidad of the confirmed sales whose SaleConfirmed the stock consumer has not applied
+    # yet (available-to-promise: a sale is admitted against stock_actual - comprometido)
+    comprometido: Col[int] = column(Integer, server_default=text("0"), default=0)
 
 
 # Partial-ish read path of the low-stock report.
@@ -289,6 +294,9 @@ class Venta(Table, table=True):
     creado_en: Col[datetime] = column(DateTime(timezone=True), server_default=_now())
     motivo_cancelacion: Col[str | None] = column(Text, nullable=True)
     version: Col[int] = column(Integer, server_default=text("1"), default=1)
+    # its quantities were added to materiales.comprometido at confirmation: the SaleConfirmed
+    # consumer releases them (false for the sales confirmed before available-to-promise)
+    compromete_stock: Col[bool] = column(Boolean, server_default=false(), default=False)
 
 
 class DetalleVenta(Table, PricedLine, table=True):

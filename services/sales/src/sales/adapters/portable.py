@@ -8,7 +8,8 @@ on a dedicated ``sqlite3`` connection in a dedicated thread:
 
 ``BEGIN IMMEDIATE`` (takes SQLite's writer lock up front, waits up to the busy timeout like
 the pooled connections), one read of the cart's materials and the client, the shared pure
-rule (:func:`sales.application.pos.check_cart`), then sale, lines, abono, audit row and the
+rule (:func:`sales.application.pos.check_cart`, on stock − comprometido), the quantities held
+in ``comprometido`` (available-to-promise), then sale, lines, abono, audit row and the
 SaleConfirmed outbox row (:func:`sales.application.pos.sale_confirmed`,
 :func:`nexo_messaging.outbox.outbox_row`) and ``COMMIT``; any error rolls back.
 
@@ -116,6 +117,7 @@ _VENTA = _Insert.of(
         "creado_por",
         "creado_en",
         "version",
+        "compromete_stock",
     ),
 )
 _DETALLE = _Insert.of(
@@ -164,9 +166,18 @@ _EXPIRES_AT = idempotency.c.expires_at.type.dialect_impl(_DIALECT).result_proces
 def _materials_sql(n: int) -> str:
     marks = ", ".join("?" * n)
     return (
-        "SELECT id_material, descripcion, stock_actual, stock_minimo, activo "
+        "SELECT id_material, descripcion, stock_actual, stock_minimo, activo, comprometido "
         f"FROM materiales WHERE id_material IN ({marks})"
     )
+
+
+# Available-to-promise: the sale holds its quantities (the domain's admission rule rendered;
+# under BEGIN IMMEDIATE the materials just read cannot have changed, so it always passes here
+# after `check_cart` — the guard keeps the write exact on its own).
+_COMMIT = (
+    "UPDATE materiales SET comprometido = comprometido + :q WHERE id_material = :id AND "
+    + d.admits_sql(":q", "stock_actual", "comprometido", ":backorder")
+)
 
 
 RELAY_WAKE_DELAY_S = 0.1
@@ -300,11 +311,15 @@ def _write(
     ids = sorted({x.material_id for x in data.carrito})
     materials: dict[int, MaterialStock] = {}
     inactive: set[int] = set()
-    for mid, nombre, actual, minimo, activo in conn.execute(_materials_sql(len(ids)), ids):
-        materials[mid] = MaterialStock(mid, nombre, actual, minimo)
+    for mid, nombre, actual, minimo, activo, held in conn.execute(_materials_sql(len(ids)), ids):
+        materials[mid] = MaterialStock(mid, nombre, actual, minimo, held)
         if not activo:
             inactive.add(mid)
     cart = check_cart(data, lines, materials, inactive)
+    for mid, qty in cart.requested.items():  # ascending id order
+        params = {"q": qty, "id": mid, "backorder": data.permitir_backorder}
+        if conn.execute(_COMMIT, params).rowcount != 1:
+            raise d.stock_conflict(d.shortfalls(materials, {mid: qty}))
     prices, total = cart.prices, cart.total
     now = utcnow()
     hoy = d.business_date(now)
@@ -323,6 +338,7 @@ def _write(
             actor.sub,
             now,
             1,
+            True,  # every confirmed sale holds its quantities (backorder too, docs/rules.md)
         ),
     )
     id_venta = int(cur.lastrowid or 0)
@@ -485,6 +501,7 @@ class PortableSaleWriter:
             "creado_por": usuario,
             "creado_en": now,
             "version": 1,
+            "compromete_stock": True,  # held by `commit_stock` (every sale, docs/rules.md)
         }
         id_venta = int((await s.execute(_CORE_VENTA, venta_row)).scalar_one())
         # Executemany with RETURNING = one multi-row INSERT (insertmanyvalues) from a cached

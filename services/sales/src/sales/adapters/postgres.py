@@ -9,10 +9,12 @@ SQLAlchemy executions and round trips per sale. Here the same use case runs as:
    :func:`sales.application.pos.check_cart`, evaluated on the same snapshot) — the new sale id and
    line ids drawn from their sequences, so that the SaleConfirmed payload can be rendered
    before the write. A rejected cart draws no ids;
-2. one write: sale, lines, abono, audit row, the outbox row and — for a request with an
-   ``Idempotency-Key`` — the key row with the rendered answer, in ONE statement
-   (data-modifying CTEs, committed on its own, so all or nothing) plus ``pg_notify`` that wakes
-   the relay at commit.
+2. one write: the admission (available-to-promise: the cart's materials locked, the stock rule
+   on their latest rows, the quantities held in ``comprometido``), sale, lines, abono, audit
+   row, the outbox row and — for a request with an ``Idempotency-Key`` — the key row with the
+   rendered answer, in ONE statement (data-modifying CTEs, committed on its own, so all or
+   nothing) plus ``pg_notify`` that wakes the relay at commit. A cart the admission refuses
+   writes nothing (409 with the figures it locked).
 
 Validation, pricing and the stock rule are the shared pure functions of `sales.application.pos`
 (:func:`~sales.application.pos.price_lines`, :func:`~sales.application.pos.check_cart`), raised
@@ -56,18 +58,23 @@ from sales.domain import (
     EstatusVenta,
     MaterialStock,
     NotFound,
+    admits_sql,
+    available_sql,
     covered_sql,
 )
 from service_defaults import idempotency
 from service_defaults.db import driver_connection
 
-# The SQL pre-check of the cart is the domain's stock rule rendered (`sales.domain.stock`).
-_COVERED = covered_sql("r.qty", "r.stock_actual")
+# The SQL pre-check of the cart and the write's atomic admission are the domain's stock rule
+# rendered (`sales.domain.stock`: covered by stock_actual - comprometido, or backorder).
+_COVERED = covered_sql("r.qty", available_sql("r.stock_actual", "r.comprometido"))
+_ADMITS = admits_sql("l.qty", "l.stock_actual", "l.comprometido", "$5::boolean")
 READ = f"""
 WITH q AS (
   SELECT * FROM unnest($1::integer[], $2::integer[]) AS q(id, qty)
 ), r AS (
-  SELECT m.id_material, m.descripcion, m.stock_actual, m.stock_minimo, m.activo, q.qty
+  SELECT m.id_material, m.descripcion, m.stock_actual, m.stock_minimo, m.activo,
+         m.comprometido, q.qty
   FROM q JOIN materiales m ON m.id_material = q.id
 ), g AS MATERIALIZED (
   SELECT (SELECT c.id_cliente FROM clientes c WHERE c.id_cliente = $4::integer) AS cliente
@@ -92,7 +99,7 @@ WITH q AS (
   FROM x
 )
 SELECT y.cliente, y.id_venta, y.ids,
-       r.id_material, r.descripcion, r.stock_actual, r.stock_minimo, r.activo,
+       r.id_material, r.descripcion, r.stock_actual, r.stock_minimo, r.activo, r.comprometido,
        k.method, k.path, k.fingerprint, k.status, k.media_type, k.location, k.body, k.expires_at
 FROM y LEFT JOIN r ON true LEFT JOIN k ON true
 """
@@ -108,13 +115,33 @@ _PENDIENTE = EstatusVenta.PENDIENTE.value
 _APLICADO = EstadoAbono.APLICADO.value
 
 # FK checks run at the end of the statement, after every CTE inserted its rows.
+# Available-to-promise, exact under concurrency in this one statement: `l` locks the cart's
+# materials in ascending id order and (READ COMMITTED) reads their LATEST committed rows; `ok`
+# admits the cart when every material passes the domain's rule on them; only then `c` holds the
+# quantities in `comprometido` (the UPDATE applies to the row version `l` locked) and the sale
+# is inserted. A refused cart writes nothing and returns the locked figures for the 409.
 _WRITE = f"""
-WITH v AS (
+WITH q AS (
+  SELECT * FROM unnest($44::integer[], $45::integer[]) AS q(id, qty)
+), l AS MATERIALIZED (
+  SELECT m.id_material, m.descripcion, m.stock_actual, m.stock_minimo, m.comprometido, q.qty
+  FROM materiales m JOIN q ON q.id = m.id_material
+  ORDER BY m.id_material
+  FOR UPDATE OF m
+), ok AS MATERIALIZED (
+  SELECT count(*) = cardinality($44::integer[]) AND coalesce(bool_and({_ADMITS}), false)
+         AS admitted
+  FROM l
+), c AS (
+  UPDATE materiales m SET comprometido = m.comprometido + l.qty
+  FROM l, ok WHERE ok.admitted AND m.id_material = l.id_material
+), v AS (
   INSERT INTO ventas (id_venta, id_cotizacion, id_cliente, estatus, total, total_pagado,
                       permitir_backorder, fecha_venta, fecha_entrega, creado_por, creado_en,
-                      version)
-  VALUES ($1::integer, NULL, $2::integer, '{_PENDIENTE}', $3::numeric, $4::numeric,
-          $5::boolean, $6::date, $7::date, $8::varchar, $9::timestamptz, 1)
+                      version, compromete_stock)
+  SELECT $1::integer, NULL, $2::integer, '{_PENDIENTE}', $3::numeric, $4::numeric,
+         $5::boolean, $6::date, $7::date, $8::varchar, $9::timestamptz, 1, true
+  FROM ok WHERE ok.admitted
   RETURNING id_venta
 ), d AS (
   INSERT INTO detalle_venta (id_detalle, id_venta, id_producto, id_material, cantidad, largo_pza,
@@ -148,7 +175,9 @@ WITH v AS (
          $40::varchar, $41::varchar, $42::bytea, $9::timestamptz, $43::timestamptz
   FROM v WHERE $34::varchar IS NOT NULL
 )
-SELECT pg_notify($33::text, '')
+SELECT ok.admitted, CASE WHEN ok.admitted THEN pg_notify($33::text, '') END AS notified,
+       l.id_material, l.descripcion, l.stock_actual, l.stock_minimo, l.comprometido
+FROM ok LEFT JOIN l ON NOT ok.admitted
 """
 
 # PostgreSQL: sale, lines, abono and audit row in ONE statement (data-modifying CTEs; the FK
@@ -159,11 +188,11 @@ INSERT_SALE = text(
 WITH v AS (
   INSERT INTO ventas (id_cotizacion, id_cliente, estatus, total, total_pagado,
                       permitir_backorder, fecha_venta, fecha_entrega, creado_por, creado_en,
-                      version)
+                      version, compromete_stock)
   VALUES (CAST(:id_cotizacion AS integer), CAST(:id_cliente AS integer), '{_PENDIENTE}',
           CAST(:total AS numeric), CAST(:total_pagado AS numeric), CAST(:backorder AS boolean),
           CAST(:hoy AS date), CAST(:fecha_entrega AS date), CAST(:usuario AS varchar),
-          CAST(:now AS timestamptz), 1)
+          CAST(:now AS timestamptz), 1, true)
   RETURNING id_venta
 ), d AS (
   INSERT INTO detalle_venta (id_venta, id_producto, id_material, cantidad, largo_pza, ancho_pza,
@@ -255,7 +284,7 @@ async def confirm_sale(
                 if mid is None:
                     continue
                 materials[mid] = MaterialStock(
-                    mid, r["descripcion"], r["stock_actual"], r["stock_minimo"]
+                    mid, r["descripcion"], r["stock_actual"], r["stock_minimo"], r["comprometido"]
                 )
                 if not r["activo"]:
                     inactive.add(mid)
@@ -266,9 +295,13 @@ async def confirm_sale(
             id_venta, ids = head["id_venta"], head["ids"]
             if id_venta is None:  # the SQL pre-check disagreed with the rule: draw them now
                 id_venta, ids = await conn.fetchrow(_ALLOCATE, len(data.carrito))
-            result = await _write(
+            outcome = await _write(
                 conn, data, actor, cart, int(id_venta), [int(i) for i in ids], render
             )
+            if isinstance(outcome, DomainError):
+                error = outcome
+            else:
+                result = outcome
     if error is not None:
         raise error
     assert result is not None
@@ -283,7 +316,8 @@ async def _write(
     id_venta: int,
     line_ids: list[int],
     render: Render | None,
-) -> VentaResult:
+) -> VentaResult | DomainError:
+    """Write the sale in ONE statement; the 409 of a cart its admission refused is returned."""
     now = utcnow()
     hoy = d.business_date(now)
     total = cart.total
@@ -307,7 +341,7 @@ async def _write(
     if pending is not None and render is not None:
         key = pending.row(render(result), now)
     try:
-        await conn.execute(
+        written = await conn.fetch(
             _WRITE,
             id_venta,
             data.cliente_id,
@@ -352,6 +386,8 @@ async def _write(
             key.get("location"),
             key.get("body"),
             key.get("expires_at"),
+            list(cart.requested),
+            list(cart.requested.values()),
         )
     except Exception as exc:
         if getattr(exc, "constraint_name", None) == idempotency.PRIMARY_KEY_NAME:
@@ -359,6 +395,8 @@ async def _write(
         if _is_integrity_error(exc):
             raise IntegrityError("confirm sale", None, exc) from exc
         raise
+    if not written[0]["admitted"]:
+        return _refused(written, cart.requested)  # raised once the connection is back
     if pending is not None and key:
         pending.recorded = True
     return result
@@ -437,6 +475,26 @@ async def _stored_answer(conn: Any, pending: idempotency.Pending, head: Any) -> 
         pending.key,
         stored.expires_at,
     )
+
+
+def _refused(rows: list[Any], requested: dict[int, int]) -> DomainError:
+    """The 409 of a cart the write's admission refused, from the rows it locked (what was free
+    when this sale's turn came; another sale took the rest since the read)."""
+    locked = {
+        r["id_material"]: MaterialStock(
+            r["id_material"],
+            r["descripcion"],
+            r["stock_actual"],
+            r["stock_minimo"],
+            r["comprometido"],
+        )
+        for r in rows
+        if r["id_material"] is not None
+    }
+    missing = [mid for mid in requested if mid not in locked]
+    if missing:
+        return NotFound(f"Material {missing[0]} no existe", code="MATERIAL_NO_EXISTE")
+    return d.stock_conflict(d.shortfalls(locked, requested))
 
 
 def _is_integrity_error(exc: BaseException) -> bool:

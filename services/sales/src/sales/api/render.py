@@ -71,6 +71,8 @@ def material_out(m: Material) -> dict[str, Any]:
         "ancho": dec(m.ancho),
         "stock_actual": m.stock_actual,
         "stock_minimo": m.stock_minimo,
+        "comprometido": m.comprometido,
+        "disponible": d.available(m.stock_actual, m.comprometido),
         "bajo_stock": d.is_low_stock(m.stock_actual, m.stock_minimo),
         "activo": m.activo,
     }

@@ -318,6 +318,12 @@ class MaterialPublic(SQLModel):
     ancho: str | None
     stock_actual: int
     stock_minimo: int
+    comprometido: int = Field(
+        description="Held by confirmed sales the stock consumer has not applied yet"
+    )
+    disponible: int = Field(
+        description="stock_actual - comprometido: what a sale without backorder may still take"
+    )
     bajo_stock: bool
     activo: bool
 

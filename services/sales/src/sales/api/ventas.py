@@ -52,9 +52,10 @@ router = APIRouter(route_class=DomainRoute)
 @idempotency.looks_up_itself
 @hot_route
 async def confirm_sale(body: VentaBody, request: Request, user: Operador) -> Response:
-    """Confirm a POS cart (§A.4.6): server prices, stock pre-check (409 unless
-    `permitir_backorder`), sale + lines + abono + SaleConfirmed in one transaction (on
-    PostgreSQL one statement, see `sales.adapters.postgres`)."""
+    """Confirm a POS cart (§A.4.6): server prices, stock check against stock − comprometido
+    (available-to-promise: 409 unless `permitir_backorder`), the quantities held, sale + lines +
+    abono + SaleConfirmed in one transaction (on PostgreSQL one statement, see
+    `sales.adapters.postgres`)."""
     data = pos.VentaIn(
         carrito=[line.to_service() for line in body.carrito],
         cliente_id=body.cliente_id,

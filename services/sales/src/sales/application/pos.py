@@ -29,6 +29,7 @@ from sales.application.pricing import (
     pricing_parameters,
     productos_info,
 )
+from sales.application.stock import commit_stock
 from sales.domain import (
     DomainError,
     Invalid,
@@ -270,7 +271,8 @@ def check_cart(
         prices.append(line.price)
     total = d.sale_total(p.subtotal for p in prices)
     _check_total(data, total)
-    # 6. stock (plain read, no lock: the asynchronous decrement handles races)
+    # 6. stock on the materials read (no lock): a pre-check; each writer then admits the sale
+    # atomically against what is free (`comprometido`, available-to-promise)
     requested = d.requested_per_material((x.material_id, x.cantidad) for x in data.carrito)
     d.check_stock(materials, requested, permitir_backorder=data.permitir_backorder)
     alertas = d.projected_alerts(materials, requested)
@@ -319,8 +321,10 @@ def sale_confirmed(
 async def confirm_sale(
     s: AsyncSession, data: VentaIn, actor: Actor, *, writer: SaleRowWriter
 ) -> VentaResult:
-    """§A.4.6: validate, recompute every line, check stock, then write sale + lines + abono +
-    audit + SaleConfirmed in the caller's transaction. Stock is NOT touched here.
+    """§A.4.6: validate, recompute every line, check stock, then hold the quantities in
+    `comprometido` (:func:`~sales.application.stock.commit_stock`) and write sale + lines +
+    abono + audit + SaleConfirmed in the caller's transaction. `stock_actual` is NOT touched
+    here (the SaleConfirmed consumer decrements it and releases the hold).
 
     Products from the 1 s catalogue cache, materials in one Core read; the rows are written by
     the app's `writer` (one statement on PostgreSQL, cached Core inserts elsewhere)."""
@@ -340,17 +344,19 @@ async def confirm_sale(
             Material.stock_actual,
             Material.stock_minimo,
             Material.activo,
+            Material.comprometido,
         ).where(Material.id_material.in_({x.material_id for x in data.carrito}))
     )
     materials: dict[int, MaterialStock] = {}
     inactive: set[int] = set()
-    for mid, nombre, actual, minimo, activo in mat_rows:
-        materials[mid] = MaterialStock(mid, nombre, actual, minimo)
+    for mid, nombre, actual, minimo, activo, comprometido in mat_rows:
+        materials[mid] = MaterialStock(mid, nombre, actual, minimo, comprometido)
         if not activo:
             inactive.add(mid)
     cart = check_cart(data, lines, materials, inactive)
     prices, total, alertas = cart.prices, cart.total, cart.alertas
-    # 7. one transaction
+    # 7. one transaction: the quantities held first (the exact, atomic admission)
+    await commit_stock(s, cart.requested, permitir_backorder=data.permitir_backorder)
     if data.cliente_nuevo is not None:
         cliente = await create_cliente(s, data.cliente_nuevo, actor, "cliente_nuevo.")
         id_cliente = cliente.id_cliente

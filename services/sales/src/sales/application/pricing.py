@@ -63,7 +63,9 @@ async def require_material(s: AsyncSession, id_material: int, field: str) -> Mat
 
 
 def material_stock(m: Material) -> MaterialStock:
-    return MaterialStock(m.id_material, m.descripcion, m.stock_actual, m.stock_minimo)
+    return MaterialStock(
+        m.id_material, m.descripcion, m.stock_actual, m.stock_minimo, m.comprometido
+    )
 
 
 @dataclass

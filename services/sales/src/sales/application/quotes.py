@@ -24,6 +24,7 @@ from sales.application.pos import (
     sale_confirmed,
 )
 from sales.application.pricing import LineaIn, material_stock, price_line, require_material
+from sales.application.stock import commit_stock
 from sales.domain import (
     Conflict,
     EstadoCotizacion,
@@ -149,6 +150,7 @@ async def convert_cotizacion(
     d.check_stock(materials, requested, permitir_backorder=permitir_backorder)
     if monto_abonado > 0:
         d.check_abono(c.monto_total, Decimal(0), monto_abonado, "monto_abonado")
+    await commit_stock(s, requested, permitir_backorder=permitir_backorder)
     data = VentaIn(
         carrito=[
             LineaIn(

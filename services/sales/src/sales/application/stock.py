@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -28,6 +28,7 @@ from sales.models import (
     Base,
     Material,
     MovimientoStock,
+    Venta,
     outbox,
 )
 
@@ -45,6 +46,8 @@ class StockChange:
     id_venta: int | None = None
     event_id: str | None = None
     nota: str | None = None
+    libera: int = 0
+    """Quantity released from `comprometido` with this change (a SaleConfirmed applied)."""
 
 
 async def apply_stock_changes(
@@ -52,15 +55,16 @@ async def apply_stock_changes(
 ) -> list[d.StockEffect]:
     """Apply movements, each material once with the summed delta, in ascending id order.
 
-    One atomic `UPDATE … SET stock_actual = stock_actual + :delta RETURNING` per material (the
-    row lock it takes serialises concurrent consumers without lost updates); per change a
-    ledger row with its own before/after, and StockLow / StockShortage.v2 per crossing. A
-    shortage names its origen (venta / ajuste / conteo) and its ledger row, so when the batch
-    has one the ledger INSERT returns the row ids (the common batch without one does not).
+    One atomic `UPDATE … SET stock_actual = stock_actual + :delta, comprometido = comprometido
+    - :libera RETURNING` per material (the row lock it takes serialises concurrent consumers
+    without lost updates); per change a ledger row with its own before/after, and StockLow /
+    StockShortage.v2 per crossing. A shortage names its origen (venta / ajuste / conteo) and its
+    ledger row, so when the batch has one the ledger INSERT returns the row ids (the common batch
+    without one does not).
     """
     by_material: dict[int, list[StockChange]] = defaultdict(list)
     for ch in changes:
-        if ch.delta != 0:
+        if ch.delta != 0 or ch.libera != 0:
             by_material[ch.id_material].append(ch)
     effects: list[d.StockEffect] = []
     ledger: list[dict[str, Any]] = []
@@ -69,11 +73,15 @@ async def apply_stock_changes(
     for id_material in sorted(by_material):
         group = by_material[id_material]
         total = sum(ch.delta for ch in group)
+        libera = sum(ch.libera for ch in group)
+        values: dict[str, Any] = {"stock_actual": Material.stock_actual + total}
+        if libera:
+            values["comprometido"] = Material.comprometido - libera
         row = (
             await s.execute(
                 update(Material)
                 .where(Material.id_material == id_material)
-                .values(stock_actual=Material.stock_actual + total)
+                .values(**values)
                 .returning(Material.stock_actual, Material.stock_minimo, Material.descripcion)
                 .execution_options(synchronize_session=False)
             )
@@ -154,6 +162,68 @@ async def _insert_ledger(
         _INSERT_MOVIMIENTO.returning(_MOVIMIENTOS.c.id, sort_by_parameter_order=True), ledger
     )
     return [int(i) for i in result.scalars()]
+
+
+async def commit_stock(
+    s: AsyncSession, requested: Mapping[int, int], *, permitir_backorder: bool
+) -> None:
+    """Admit a sale's quantities (available-to-promise) in the caller's transaction: per
+    material in ascending id order, ONE atomic conditional ``UPDATE … SET comprometido =
+    comprometido + :q WHERE id AND (backorder OR :q <= stock_actual - comprometido)``. The row
+    lock it takes and PostgreSQL's re-check of the condition on the latest row make concurrent
+    sales admit exactly what is free; no row updated → 409 STOCK_INSUFICIENTE with the figures
+    read then (the caller's transaction rolls back what was already held)."""
+    for id_material, qty in sorted(requested.items()):
+        condition = [Material.id_material == id_material]
+        if not permitir_backorder:
+            condition.append(d.COVERED(qty, Material.stock_actual - Material.comprometido))
+        res = await s.execute(
+            update(Material)
+            .where(*condition)
+            .values(comprometido=Material.comprometido + qty)
+            .execution_options(synchronize_session=False)
+        )
+        if res.rowcount == 1:  # type: ignore[attr-defined]
+            continue
+        m = await s.get(Material, id_material, populate_existing=True)
+        if m is None:
+            raise NotFound(f"Material {id_material} no existe", code="MATERIAL_NO_EXISTE")
+        stock = d.MaterialStock(
+            id_material, m.descripcion, m.stock_actual, m.stock_minimo, m.comprometido
+        )
+        raise d.stock_conflict(
+            d.shortfalls({id_material: stock}, {id_material: qty})
+            or [d.StockShortfall(id_material, m.descripcion, stock.disponible, qty)]
+        )
+
+
+async def claim_holds(s: AsyncSession, ids: Iterable[int]) -> set[int]:
+    """The sales among `ids` whose hold in `comprometido` the caller's transaction releases:
+    their `compromete_stock` flag is cleared here in ONE atomic conditional UPDATE, so of the
+    SaleConfirmed consumer and a cancellation only the first releases (exactly once)."""
+    wanted = set(ids)
+    if not wanted:
+        return set()
+    rows = await s.execute(
+        update(Venta)
+        .where(Venta.id_venta.in_(wanted), Venta.compromete_stock.is_(True))
+        .values(compromete_stock=False)
+        .returning(Venta.id_venta)
+        .execution_options(synchronize_session=False)
+    )
+    return set(rows.scalars())
+
+
+async def release_holds(s: AsyncSession, held: Mapping[int, int]) -> None:
+    """Give back what a sale holds in `comprometido` (a sale cancelled before its SaleConfirmed
+    was applied, once :func:`claim_holds` gave it to the caller)."""
+    for id_material, qty in sorted(held.items()):
+        await s.execute(
+            update(Material)
+            .where(Material.id_material == id_material)
+            .values(comprometido=Material.comprometido - qty)
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def already_applied(s: AsyncSession, event_ids: Iterable[str]) -> set[str]:

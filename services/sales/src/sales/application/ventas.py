@@ -18,6 +18,7 @@ from contracts.events.sales import (
 from nexo_messaging.outbox import enqueue
 from sales import domain as d
 from sales.application.common import Actor, audit, utcnow
+from sales.application.stock import claim_holds, release_holds
 from sales.domain import (
     Conflict,
     EstatusVenta,
@@ -81,6 +82,8 @@ async def change_status(
                 .order_by(DetalleVenta.id_material)
             )
         ).all()
+        if await claim_holds(s, [id_venta]):  # not applied yet: release its hold now
+            await release_holds(s, {int(m): int(c) for m, c in lineas})
         await enqueue(
             s,
             outbox,

@@ -16,6 +16,9 @@ the consumer, so a stop or a rebalance is served at once and revoked partitions 
 again by this member. ``health()`` shows ``retrying_transient`` meanwhile. The cost of the rule:
 a handler whose bug raises a "transient-looking" error (say ``ConnectionRefusedError`` from a
 call it makes) blocks its partition until fixed, visibly, instead of dead-lettering.
+
+What a group is (:class:`ConsumerSpec`, the handler types) lives in
+:mod:`nexo_messaging.consumer_spec`, re-exported here.
 """
 
 from __future__ import annotations
@@ -24,18 +27,22 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from pydantic import ValidationError
 from sqlalchemy import Table
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from contracts.codec import DecodeError, decode
 from contracts.events.base import DomainEvent
 from nexo_messaging import context, metrics, tracing
+from nexo_messaging.consumer_spec import BatchHandler as BatchHandler
+from nexo_messaging.consumer_spec import ConsumerSpec as ConsumerSpec
+from nexo_messaging.consumer_spec import DeadLetterHook as DeadLetterHook
+from nexo_messaging.consumer_spec import Handler as Handler
 from nexo_messaging.decoding import EventMeta as EventMeta
 from nexo_messaging.decoding import event_meta, fast_decode
 from nexo_messaging.dlq import dead_letter_message
@@ -46,49 +53,12 @@ from nexo_messaging.transport import TP, Consumer, Producer, Record, Transport
 log = structlog.get_logger("nexo_messaging.consumer")
 
 
-Handler = Callable[[AsyncSession, Any, EventMeta], Awaitable[None]]
-BatchHandler = Callable[[AsyncSession, list[tuple[Any, EventMeta]]], Awaitable[None]]
-DeadLetterHook = Callable[[AsyncSession, Any, EventMeta, BaseException], Awaitable[None]]
-"""Called before an event that failed for good (``PermanentError`` or retries exhausted) is
-dead-lettered, in a transaction of its own (the handler's rolled back), with the error."""
-
-
 def _registry() -> Mapping[str, type[DomainEvent]]:
     try:
         from contracts.registry import REGISTRY
     except ImportError:  # pragma: no cover - contracts without a registry
         return {}
     return REGISTRY
-
-
-@dataclass(frozen=True)
-class ConsumerSpec:
-    """A consumer group of a service: the explicit table event class → handler.
-
-    Topics default to the ``topic`` of the handled event classes; ``topics`` overrides them
-    (tests, replays). ``batch_handler``, when given, gets every new event of a fetched chunk in
-    one call (same transaction as their inbox rows) instead of the per-event handlers.
-    ``on_dead_letter``, when given, records a decoded event's final failure where the service's
-    users see it (e.g. a request's state) just before the event goes to the DLQ.
-    """
-
-    group_id: str
-    handlers: Mapping[type[DomainEvent], Handler] = field(default_factory=dict)
-    batch_handler: BatchHandler | None = None
-    on_dead_letter: DeadLetterHook | None = None
-    topics: Sequence[str] | None = None
-    max_batch: int = 500
-    max_attempts: int = 5
-    retry_backoff: float = 0.05
-    retry_backoff_max: float = 2.0
-    transient_backoff_max: float = 5.0
-    max_poll_interval_ms: int = 300_000
-    stall_after: float = 30.0
-
-    def topic_names(self) -> list[str]:
-        if self.topics:
-            return list(dict.fromkeys(self.topics))
-        return sorted({cls.topic for cls in self.handlers})
 
 
 @dataclass

@@ -450,3 +450,30 @@ def xlsx_without_workbook() -> bytes:
     with zipfile.ZipFile(out, "w") as archive:
         archive.writestr("hello.txt", "hola")
     return out.getvalue()
+
+
+async def test_a_plan_write_that_races_a_first_write_of_the_same_day_overwrites_it(c: Ctx) -> None:
+    """The write's read saw no row for the day, a concurrent writer inserted one since: the
+    insert becomes an overwrite (last writer wins), never a silently dropped write."""
+    from decimal import Decimal
+
+    from sqlalchemy import select
+
+    from evidence.application import plan
+    from evidence.models import PartidaProyectada
+
+    await ok(await put_plan(c, "C-2.1.1", "2025-03-02", "4.5"))  # the concurrent first write
+    pid = int(await c.scalar(select(PartidaProyectada.id_partida_anexo)))
+    id_ot = int(await c.scalar(select(PartidaProyectada.id_ot)))
+    late = d.PlanDiff(inserts=[((pid, dt.date(2025, 3, 2)), Decimal("7"))])
+    async with c.app.state.sessionmaker() as s, s.begin():
+        await plan._apply(
+            s,
+            c.app.state.evidence_writer,
+            late,
+            id_ot=id_ot,
+            usuario="racer",
+            now=dt.datetime.now(dt.UTC),
+        )
+    assert programado((await grid(c))["C-2.1.1"], 2) == "7.000000"
+    assert await c.scalar(select(PartidaProyectada.usuario_actualizacion)) == "racer"

@@ -54,6 +54,17 @@ class BulkWriter(Protocol):
         """Insert each row unless it collides with a unique key (``ON CONFLICT DO NOTHING``)."""
         ...
 
+    async def upsert(
+        self,
+        session: AsyncSession,
+        table: Table,
+        rows: Sequence[dict[str, Any]],
+        keys: Sequence[str],
+    ) -> None:
+        """Insert each row, or overwrite the other columns of the row with the same ``keys``
+        (``ON CONFLICT (keys) DO UPDATE``): a concurrent writer of the same key never loses."""
+        ...
+
     async def bump_grid(self, session: AsyncSession, report_ids: Sequence[int]) -> None:
         """Increment (or start at 1) the grid version of these monthly reports."""
         ...

@@ -42,6 +42,19 @@ class PortableWriter:
     ) -> None:
         await session.execute(self.insert(table).on_conflict_do_nothing(), list(rows))
 
+    async def upsert(
+        self,
+        session: AsyncSession,
+        table: Table,
+        rows: Sequence[dict[str, Any]],
+        keys: Sequence[str],
+    ) -> None:
+        stmt = self.insert(table)
+        changed = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
+        await session.execute(
+            stmt.on_conflict_do_update(index_elements=keys, set_=changed), list(rows)
+        )
+
     async def bump_grid(self, session: AsyncSession, report_ids: Sequence[int]) -> None:
         stmt = self.insert(GRID_T).values(
             [{"id_reporte_mensual": i, "version": 1} for i in report_ids]

@@ -125,8 +125,9 @@ async def _apply(
     now: dt.datetime,
 ) -> None:
     if diff.inserts:
-        # A concurrent writer of the same day keeps its row (last writer loses, nothing fails).
-        await writer.insert_ignore(
+        # A concurrent writer may have inserted the same day since the read: the later write
+        # overwrites it (last writer wins), as an update would.
+        await writer.upsert(
             session,
             PLAN_T,
             [
@@ -140,6 +141,7 @@ async def _apply(
                 }
                 for (pid, fecha), volumen in diff.inserts
             ],
+            keys=("id_partida_anexo", "fecha"),
         )
     if diff.updates:
         stmt: Any = (

@@ -179,7 +179,7 @@ async def test_ot_list_filters_text_client_active_flag_and_period(c: Ctx) -> Non
         fecha_inicio_programado="2025-04-01",
         fecha_termino_programado="2025-04-30",
     )
-    await new_ot(c, "OTE-C", descripcion_trabajo="Mantenimiento 100% de grua")
+    await new_ot(c, "OTE-C", descripcion_trabajo="Mantenimiento 100% de grúa PLATAFORMA ÑAPA")
     reprog = await ok(
         await c.client.post(
             "/ots",
@@ -198,6 +198,9 @@ async def test_ot_list_filters_text_client_active_flag_and_period(c: Ctx) -> Non
 
     assert await ot_folios(c, "") == ["OTE-A", "OTE-A-R1", "OTE-B", "OTE-C"]
     assert await ot_folios(c, "q=MANTENIMIENTO") == ["OTE-C"]
+    # every letter folds, accented ones and ñ included (SQLite's and a C-locale lower() don't)
+    assert await ot_folios(c, "q=GRÚA") == ["OTE-C"]
+    assert await ot_folios(c, "q=ñapa") == ["OTE-C"]
     assert await ot_folios(c, "q=100%25") == ["OTE-C"]  # % is literal, not a wildcard
     assert await ot_folios(c, "q=%25") == ["OTE-C"]
     assert await ot_folios(c, "q=ote-a") == ["OTE-A", "OTE-A-R1"]

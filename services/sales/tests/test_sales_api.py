@@ -713,6 +713,25 @@ async def test_client_creation_and_eventual(ctx: Ctx) -> None:
     )
 
 
+async def test_client_search_folds_every_letter_and_reads_phone_and_email(ctx: Ctx) -> None:
+    for nombre, email in (("JOSÉ ÑÚÑEZ", "jn@example.com"), ("Jose Nunez", None)):
+        body = {"nombre": nombre, "telefono": "55 1234 5678"} | ({"email": email} if email else {})
+        await ok(await ctx.client.post("/clientes", json=body, headers=ctx.vend), 201)
+
+    async def found(q: str) -> list[str]:
+        r = await ctx.client.get("/clientes", params={"q": q}, headers=ctx.vend)
+        return sorted(c["nombre"] for c in await ok(r))
+
+    # "josé ñúñez" must match "JOSÉ ÑÚÑEZ": SQLite's and a C-locale PostgreSQL's lower() fold
+    # ASCII only; accents are not ignored ("jose" is another name)
+    assert await found("josé ñúñez") == ["JOSÉ ÑÚÑEZ"]
+    assert await found("Ñúñ") == ["JOSÉ ÑÚÑEZ"]
+    assert await found("jose") == ["Jose Nunez"]
+    assert await found("JN@EXAMPLE") == ["JOSÉ ÑÚÑEZ"]
+    assert await found("+52551234") == ["JOSÉ ÑÚÑEZ", "Jose Nunez"]
+    assert await found("%") == []
+
+
 async def test_catalog_rules(ctx: Ctx) -> None:
     r = await ctx.client.post(
         "/productos", json={"nombre": "X", "precio_fijo": "0.00"}, headers=ctx.admin

@@ -46,7 +46,8 @@ LIKE_ESCAPE = "\\"
 
 def like_contains(term: str) -> str:
     """A LIKE pattern matching `term` literally anywhere (``%`` and ``_`` escaped with
-    :data:`LIKE_ESCAPE`); lower-cased, for ``func.lower(col).like(p, escape=LIKE_ESCAPE)``."""
+    :data:`LIKE_ESCAPE`); lower-cased by ``str.lower``, for
+    :func:`service_defaults.text_search.contains_ci`."""
     escaped = (
         term.lower()
         .replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)

@@ -18,6 +18,7 @@ from sqlalchemy.pool import StaticPool
 
 from service_defaults.errors import is_transient
 from service_defaults.settings import mask_url
+from service_defaults.text_search import register_sqlite_functions
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 DEFAULT_POOL_SIZE = 15
@@ -41,7 +42,8 @@ def sqlite_pragmas(dbapi_conn: Any) -> None:
     """The settings of every SQLite connection (pooled, or a hot path's own ``sqlite3``
     connection). Durability: WAL with ``synchronous=NORMAL`` — a commit is atomic and survives
     a process crash; a power cut or OS crash may lose the last commits written to the WAL
-    since the last checkpoint, but never leaves the database corrupt."""
+    since the last checkpoint, but never leaves the database corrupt. The SQL functions Nexo
+    defines (:mod:`service_defaults.text_search`) are registered here too."""
     cursor = dbapi_conn.cursor()
     try:
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -50,6 +52,7 @@ def sqlite_pragmas(dbapi_conn: Any) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
+    register_sqlite_functions(dbapi_conn)
 
 
 def create_engine(

@@ -28,7 +28,7 @@ from evidence.models import (
     RegistroGpu,
     ReporteMensual,
 )
-from service_defaults.bounds import LIKE_ESCAPE, like_contains
+from service_defaults.text_search import any_contains_ci
 
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
@@ -180,13 +180,7 @@ class OtSearch:
 def _ot_where(f: OtSearch) -> list[Any]:
     where: list[Any] = []
     if f.q and f.q.strip():
-        like = like_contains(f.q.strip())
-        where.append(
-            or_(
-                func.lower(Ot.orden_trabajo).like(like, escape=LIKE_ESCAPE),
-                func.lower(Ot.descripcion_trabajo).like(like, escape=LIKE_ESCAPE),
-            )
-        )
+        where.append(any_contains_ci(f.q.strip(), Ot.orden_trabajo, Ot.descripcion_trabajo))
     if f.id_cliente is not None:
         where.append(Ot.id_cliente == f.id_cliente)
     if f.activo is not None:

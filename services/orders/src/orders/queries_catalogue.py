@@ -7,12 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders.models import Almacen, Institucion, Producto, Ubicacion
 from orders.queries import Paginado
-from service_defaults.bounds import LIKE_ESCAPE, like_contains
+from service_defaults.text_search import any_contains_ci
 
 
 def institucion_out(r: Institucion) -> dict[str, Any]:
@@ -64,13 +64,7 @@ def _filtrar(sel: Select[Any], f: FiltroCatalogo, activo: Any, *textos: Any) -> 
     if not f.incluir_inactivos:
         sel = sel.where(activo.is_(True))
     if f.q and f.q.strip():
-        like = like_contains(f.q.strip())
-        cond: ColumnElement[bool] | None = None
-        for col in textos:
-            c = func.lower(col).like(like, escape=LIKE_ESCAPE)
-            cond = c if cond is None else cond | c
-        assert cond is not None
-        sel = sel.where(cond)
+        sel = sel.where(any_contains_ci(f.q.strip(), *textos))
     return sel
 
 

@@ -31,7 +31,7 @@ from sales.models import (
     Producto,
     Venta,
 )
-from service_defaults.bounds import LIKE_ESCAPE, like_contains
+from service_defaults.text_search import any_contains_ci, contains_ci
 
 
 async def list_clientes(
@@ -41,12 +41,7 @@ async def list_clientes(
     if not incluir_eventuales:
         stmt = stmt.where(Cliente.es_eventual.is_(False))
     if q:
-        like = like_contains(q)
-        stmt = stmt.where(
-            func.lower(Cliente.nombre).like(like, escape=LIKE_ESCAPE)
-            | func.lower(func.coalesce(Cliente.telefono, "")).like(like, escape=LIKE_ESCAPE)
-            | func.lower(func.coalesce(Cliente.email, "")).like(like, escape=LIKE_ESCAPE)
-        )
+        stmt = stmt.where(any_contains_ci(q, Cliente.nombre, Cliente.telefono, Cliente.email))
     return (await s.scalars(stmt)).all()
 
 
@@ -66,11 +61,7 @@ async def list_productos(
     if not incluir_inactivos:
         stmt = stmt.where(Producto.activo.is_(True))
     if q:
-        like = like_contains(q)
-        stmt = stmt.where(
-            func.lower(Producto.nombre).like(like, escape=LIKE_ESCAPE)
-            | func.lower(func.coalesce(Producto.detalle, "")).like(like, escape=LIKE_ESCAPE)
-        )
+        stmt = stmt.where(any_contains_ci(q, Producto.nombre, Producto.detalle))
     return (await s.scalars(stmt)).all()
 
 
@@ -81,9 +72,7 @@ async def list_materiales(
     if not incluir_inactivos:
         stmt = stmt.where(Material.activo.is_(True))
     if q:
-        stmt = stmt.where(
-            func.lower(Material.descripcion).like(like_contains(q), escape=LIKE_ESCAPE)
-        )
+        stmt = stmt.where(contains_ci(Material.descripcion, q))
     return (await s.scalars(stmt)).all()
 
 

@@ -24,21 +24,21 @@ from orders.api.common import (
     actor,
 )
 from orders.api.schemas import (
-    AlmacenIn,
+    AlmacenCreate,
     AlmacenPublic,
     AlmacenUpdate,
     EstadoUbicacionValor,
-    InstitucionIn,
+    InstitucionCreate,
     InstitucionPublic,
     InstitucionUpdate,
-    LoteIn,
+    LoteCreate,
     LotePublic,
     Pagina,
+    ProductoCreate,
     ProductoEncontrado,
-    ProductoIn,
     ProductoPublic,
     ProductoUpdate,
-    UbicacionIn,
+    UbicacionCreate,
     UbicacionPublic,
     UbicacionUpdate,
 )
@@ -72,7 +72,7 @@ IdFiltro = Annotated[Int32 | None, Query(gt=0)]
 
 @router.post("/instituciones", status_code=201, tags=["catalogo"], response_model=InstitucionPublic)
 async def crear_institucion(
-    body: InstitucionIn, request: Request, session: Session, user: Supervisor
+    body: InstitucionCreate, request: Request, session: Session, user: Supervisor
 ) -> dict[str, Any]:
     async with unit_of_work_for(request, session):
         inst = await catalogue.crear_institucion(session, body.clue, body.denominacion)
@@ -81,7 +81,7 @@ async def crear_institucion(
 
 @router.post("/almacenes", status_code=201, tags=["catalogo"], response_model=AlmacenPublic)
 async def crear_almacen(
-    body: AlmacenIn, request: Request, session: Session, user: Supervisor
+    body: AlmacenCreate, request: Request, session: Session, user: Supervisor
 ) -> dict[str, Any]:
     async with unit_of_work_for(request, session):
         if await session.get(Institucion, body.id_institucion) is None:
@@ -96,7 +96,7 @@ async def crear_almacen(
 
 @router.post("/ubicaciones", status_code=201, tags=["catalogo"], response_model=UbicacionPublic)
 async def crear_ubicacion(
-    body: UbicacionIn, request: Request, session: Session, user: Supervisor
+    body: UbicacionCreate, request: Request, session: Session, user: Supervisor
 ) -> dict[str, Any]:
     async with unit_of_work_for(request, session):
         if await session.get(Almacen, body.id_almacen) is None:
@@ -109,7 +109,7 @@ async def crear_ubicacion(
 
 @router.post("/productos", status_code=201, tags=["catalogo"], response_model=ProductoPublic)
 async def crear_producto(
-    body: ProductoIn, request: Request, session: Session, user: Supervisor
+    body: ProductoCreate, request: Request, session: Session, user: Supervisor
 ) -> dict[str, Any]:
     async with unit_of_work_for(request, session):
         prod = await catalogue.crear_producto(session, body.clave_cnis, body.descripcion)
@@ -118,7 +118,7 @@ async def crear_producto(
 
 @router.post("/lotes", status_code=201, tags=["inventario"], response_model=LotePublic)
 async def crear_lote(
-    body: LoteIn, request: Request, session: Session, user: Supervisor
+    body: LoteCreate, request: Request, session: Session, user: Supervisor
 ) -> dict[str, Any]:
     async with unit_of_work_for(request, session):
         if await session.get(Producto, body.id_producto) is None:

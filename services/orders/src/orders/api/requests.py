@@ -33,10 +33,10 @@ from orders.api.schemas import (
     Pagina,
     PropuestaPublic,
     SolicitudCapturada,
-    SolicitudEditIn,
-    SolicitudIn,
+    SolicitudCreate,
     SolicitudPublic,
     SolicitudResumen,
+    SolicitudUpdate,
     ValidacionIn,
 )
 from orders.application import common, requests
@@ -51,7 +51,7 @@ router = APIRouter(route_class=DomainRoute)
     "/solicitudes", status_code=201, tags=["solicitudes"], response_model=SolicitudCapturada
 )
 async def crear_solicitud(
-    body: SolicitudIn, request: Request, session: Session, user: Solicitante
+    body: SolicitudCreate, request: Request, session: Session, user: Solicitante
 ) -> dict[str, Any]:
     async with unit_of_work_for(request, session):
         creada = await requests.crear_solicitud(
@@ -113,7 +113,7 @@ async def detalle_solicitud(
 @router.put("/solicitudes/{id_solicitud}", tags=["solicitudes"], response_model=SolicitudCapturada)
 async def editar_solicitud(
     id_solicitud: uuid.UUID,
-    body: SolicitudEditIn,
+    body: SolicitudUpdate,
     request: Request,
     session: Session,
     user: Solicitante,

@@ -8,7 +8,7 @@ reports) are plain pydantic models (`_Out`, see there). Vocabulary types derive 
 The answers are the read models `orders.queries` renders (dates and timestamps already ISO
 text, quantities as integers, percentages as decimal text); the Public models declare them
 field for field, so the OpenAPI document describes every answer and FastAPI serialises through
-them. The earlier request names (`SolicitudIn`, `LoteIn`, ...) stay as aliases.
+them.
 """
 
 from __future__ import annotations
@@ -591,15 +591,3 @@ class ErroresCarga(Pagina[LogErrorPedidoPublic]):
     """A page of a request's CSV error log and its total."""
 
     total: int
-
-
-# the request names the routers used before the families (same classes)
-ItemIn = SolicitudItemCreate
-SolicitudIn = SolicitudCreate
-SolicitudEditIn = SolicitudUpdate
-EstadoLoteIn = EstadoLoteUpdate
-InstitucionIn = InstitucionCreate
-AlmacenIn = AlmacenCreate
-UbicacionIn = UbicacionCreate
-ProductoIn = ProductoCreate
-LoteIn = LoteCreate

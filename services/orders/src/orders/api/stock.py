@@ -16,7 +16,7 @@ from orders.api.common import (
     actor,
 )
 from orders.api.schemas import (
-    EstadoLoteIn,
+    EstadoLoteUpdate,
     JobCaducidadPublic,
     Lista,
     LotePublic,
@@ -43,7 +43,7 @@ async def detalle_lote(id_lote: Id32, session: Session, user: Lector) -> dict[st
 
 @router.post("/lotes/{id_lote}/estado", tags=["inventario"], response_model=LotePublic)
 async def estado_lote(
-    id_lote: Id32, body: EstadoLoteIn, request: Request, session: Session, user: Supervisor
+    id_lote: Id32, body: EstadoLoteUpdate, request: Request, session: Session, user: Supervisor
 ) -> dict[str, Any]:
     async with unit_of_work_for(request, session):
         lote = await catalogue.cambiar_estado_lote(

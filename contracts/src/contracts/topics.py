@@ -43,7 +43,8 @@ DEFAULT_RETENTION_MS = 7 * DAY_MS
 DLQ_RETENTION_MS = 30 * DAY_MS
 DLQ_SUFFIX = ".dlq"
 OPS_GROUP = "gateway.ops"
-"""Consumer group of the ops dashboard; it reads every topic (DLQs included)."""
+"""The ops dashboard's reader; it reads every topic (DLQs included). A consumer group in process
+(memory, local log); on Kafka each gateway replica reads every partition outside any group."""
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,11 @@ from contracts.events.sales import SaleConfirmed, SaleLine
 from contracts.registry import to_cloudevent
 from contracts.topics import OPS_GROUP, all_topics
 from gateway.main import create_app
+from gateway.ops_feed import EventFeed
 from gateway.settings import GatewaySettings
 from nexo_messaging import dlq as dlq_ops
-from nexo_messaging.transport import Record
+from nexo_messaging.kafka import KafkaTransport
+from nexo_messaging.transport import Record, TopicSpec
 
 from .gateway_testkit import bearer, free_port, serve, wait_for
 
@@ -122,8 +124,15 @@ async def test_ops_api_on_real_kafka(env: Env, unique_name: Callable[[str], str]
     sales = topics["sales.sales"]
     assert [p["partition"] for p in sales["partitions"]] == [0, 1, 2]
     assert set(sales["groups"]) >= {"sales.stock", OPS_GROUP}
-    # no sales.stock member runs here: its lag still covers every partition (from the broker)
-    assert set(sales["groups"]["sales.stock"]["partitions"]) == {"0", "1", "2"}
+
+    # no sales.stock member runs here: its lag still covers every partition (from the broker;
+    # a brand-new broker answers "coordinator not available" until its offsets topic exists)
+    async def stock_lag() -> dict[str, Any] | None:
+        group: dict[str, Any] = (await _topics(client))["sales.sales"]["groups"]["sales.stock"]
+        return group if group["partitions"] else None
+
+    stock = await wait_for(stock_lag, "the sales.stock lag from the broker", DEADLINE_S)
+    assert set(stock["partitions"]) == {"0", "1", "2"}
     r = await client.get("/ops/api/topics", headers=OPS)
     assert r.json()["lag_error"] is None
     assert r.json()["lag_age_s"] is not None
@@ -156,7 +165,7 @@ async def test_ops_api_on_real_kafka(env: Env, unique_name: Callable[[str], str]
     assert event["dlq"] is False
     assert event["payload"]["folio"] == f"VTA-K{FOREIGN_ID}"
 
-    async def ops_group_caught_up() -> bool:  # the feed commits: gateway.ops lag reaches 0
+    async def ops_group_caught_up() -> bool:  # what this gateway's feed read: its lag reaches 0
         group = (await _topics(client))["sales.sales"]["groups"][OPS_GROUP]
         return group["lag"] == 0
 
@@ -246,3 +255,65 @@ async def test_ops_api_on_real_kafka(env: Env, unique_name: Callable[[str], str]
         return len(hits) >= 2  # the original poison record and its replay
 
     await wait_for(replay_in_feed, "the replayed record in the events feed", DEADLINE_S)
+
+
+async def test_every_gateway_replica_sees_every_event_and_a_reconnect_repeats_none(
+    kafka_bootstrap: str, unique_name: Callable[[str], str]
+) -> None:
+    """Two gateway replicas on one Kafka: each ops feed reads every partition (no group shares
+    them out), a feed whose consumer failed reconnects where it left off (no event twice), and
+    a replica started later shows what came before it (the tail of each partition)."""
+    transport = KafkaTransport(kafka_bootstrap)
+    topic = unique_name("ops.replicas")
+    await transport.ensure_topics([TopicSpec(topic, 3)])
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    feeds = [EventFeed(transport, [topic]) for _ in range(2)]
+    seen: list[tuple[int, int]] = []
+
+    def read(feed: EventFeed) -> list[tuple[int, int]]:
+        return sorted((e["partition"], e["offset"]) for e in feed.events)
+
+    async def all_read(n: int) -> bool:
+        return all(len(f.events) >= n for f in feeds)
+
+    async def send(count: int) -> None:
+        for i in range(count):
+            key, value, headers = _sale_event(unique_name("ce"))
+            meta = await producer.send_and_wait(
+                topic, value, key=key, headers=headers, partition=i % 3
+            )
+            seen.append((meta.partition, meta.offset))
+
+    try:
+        for feed in feeds:
+            feed.topics_ensured = True
+            await feed.start()
+
+        async def started() -> bool:
+            return all(len(f.positions) == 3 for f in feeds)
+
+        await wait_for(started, "both feeds to read every partition", DEADLINE_S)
+        await send(6)
+        await wait_for(lambda: all_read(6), "6 events in both feeds", DEADLINE_S)
+        assert read(feeds[0]) == read(feeds[1]) == sorted(seen)
+
+        await feeds[0]._close_consumer()  # its next poll fails: the feed reconnects
+        await send(3)
+        await wait_for(lambda: all_read(9), "9 events in both feeds", DEADLINE_S)
+        assert read(feeds[0]) == read(feeds[1]) == sorted(seen)
+        ends = await transport.end_offsets([topic])
+        for feed in feeds:
+            assert feed.lag(topic, ends) == {"lag": 0, "partitions": {0: 0, 1: 0, 2: 0}}
+            assert feed.totals["nexo.sales.SaleConfirmed.v1"] == 9
+
+        late = EventFeed(transport, [topic])
+        late.topics_ensured = True
+        feeds.append(late)
+        await late.start()
+        await wait_for(lambda: all_read(9), "the late feed to show the earlier events", DEADLINE_S)
+        assert read(late) == sorted(seen)
+    finally:
+        for feed in feeds:
+            await feed.stop()
+        await producer.stop()

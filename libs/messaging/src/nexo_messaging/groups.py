@@ -175,5 +175,8 @@ class GroupMember(Consumer, Generic[C]):
         if tp in self.assigned:
             self.positions[tp] = offset
 
+    def position(self, tp: TP) -> int | None:
+        return self.positions.get(tp)
+
 
 AnyMember = GroupMember[Any]

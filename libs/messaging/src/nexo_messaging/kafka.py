@@ -332,6 +332,84 @@ class KafkaConsumer(Consumer):
         await self._consumer.stop()
 
 
+async def _partitions(consumer: AIOKafkaConsumer, topics: Sequence[str]) -> dict[str, set[int]]:
+    """The partitions of `topics` the broker knows now (fresh metadata, not the cached)."""
+    cluster = await asyncio.wait_for(consumer._client.fetch_all_metadata(), CALL_TIMEOUT_S)
+    return {t: set(cluster.partitions_for_topic(t) or ()) for t in topics}
+
+
+class KafkaReader(Consumer):
+    """Every partition of ``topics`` outside any consumer group (``Transport.reader``): each
+    process that runs one sees every record. It starts where ``resume`` names the partition,
+    else ``tail`` records before its end (never before the log start), and commits nothing.
+    The partitions are those the topics have when it starts (a topic's count is fixed by the
+    contracts; a reader started again sees any added since)."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topics: Sequence[str],
+        *,
+        tail: int,
+        resume: Mapping[TP, int] | None = None,
+        **options: Any,
+    ) -> None:
+        settings: dict[str, Any] = {
+            "bootstrap_servers": bootstrap_servers,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "latest",
+            "metadata_max_age_ms": 5_000,
+            "fetch_max_wait_ms": 100,
+            **options,
+            "group_id": None,
+        }
+        self._consumer = AIOKafkaConsumer(**settings)
+        self._topics = list(topics)
+        self._tail = max(0, tail)
+        self._resume = dict(resume or {})
+        self._positions: dict[TP, int] = {}
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        known = await _partitions(self._consumer, self._topics)
+        tps = [TopicPartition(t, p) for t in self._topics for p in sorted(known[t])]
+        self._consumer.assign(tps)
+        if not tps:
+            return
+        begins = await asyncio.wait_for(self._consumer.beginning_offsets(tps), CALL_TIMEOUT_S)
+        ends = await asyncio.wait_for(self._consumer.end_offsets(tps), CALL_TIMEOUT_S)
+        for tp in tps:
+            wanted = self._resume.get(_tp(tp), ends[tp] - self._tail)
+            self.seek(_tp(tp), min(max(begins[tp], wanted), ends[tp]))
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[TP, list[Record]]:
+        batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        out = {_tp(tp): [_record(m) for m in msgs] for tp, msgs in batches.items() if msgs}
+        for tp, records in out.items():
+            self._positions[tp] = records[-1].offset + 1
+        return out
+
+    async def commit(self, offsets: Mapping[TP, int]) -> None:
+        """Nothing to commit: the reader belongs to no group."""
+
+    def assignment(self) -> set[TP]:
+        return {_tp(tp) for tp in self._consumer.assignment()}
+
+    def seek(self, tp: TP, offset: int) -> None:
+        self._consumer.seek(TopicPartition(tp.topic, tp.partition), offset)
+        self._positions[tp] = offset
+
+    def highwater(self, tp: TP) -> int | None:
+        value = self._consumer.highwater(TopicPartition(tp.topic, tp.partition))
+        return int(value) if value is not None else None
+
+    def position(self, tp: TP) -> int | None:
+        return self._positions.get(tp)
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+
 class KafkaTransport(Transport):
     kind = "kafka"
 
@@ -380,6 +458,18 @@ class KafkaTransport(Transport):
             **{"max_poll_interval_ms": max_poll_interval_ms, **self.consumer_options},
         )
 
+    def reader(
+        self,
+        group_id: str,
+        topics: Sequence[str],
+        *,
+        tail: int,
+        resume: Mapping[TP, int] | None = None,
+    ) -> Consumer:
+        return KafkaReader(
+            self.bootstrap_servers, topics, tail=tail, resume=resume, **self.consumer_options
+        )
+
     async def ensure_topics(self, topics: Iterable[TopicLike]) -> None:
         await ensure_topics(self.bootstrap_servers, topics)
 
@@ -398,8 +488,7 @@ class KafkaTransport(Transport):
 
     @staticmethod
     async def _partitions(consumer: AIOKafkaConsumer, topics: Sequence[str]) -> dict[str, set[int]]:
-        cluster = await asyncio.wait_for(consumer._client.fetch_all_metadata(), CALL_TIMEOUT_S)
-        return {t: set(cluster.partitions_for_topic(t) or ()) for t in topics}
+        return await _partitions(consumer, topics)
 
     async def read_records(
         self, topic: str, *, partition: int | None = None, offset: int = 0, limit: int = 100

@@ -119,6 +119,10 @@ class Consumer(abc.ABC):
     def highwater(self, tp: TP) -> int | None:
         """Last known end offset of ``tp`` (None if unknown yet)."""
 
+    def position(self, tp: TP) -> int | None:
+        """The next offset this consumer reads from ``tp`` (None if not assigned or unknown)."""
+        return None
+
     @abc.abstractmethod
     async def stop(self) -> None: ...
 
@@ -138,6 +142,23 @@ class Transport(abc.ABC):
         *,
         max_poll_interval_ms: int = 300_000,
     ) -> Consumer: ...
+
+    def reader(
+        self,
+        group_id: str,
+        topics: Sequence[str],
+        *,
+        tail: int,
+        resume: Mapping[TP, int] | None = None,
+    ) -> Consumer:
+        """A consumer that sees every record of ``topics`` in this process, whatever other
+        processes read: the view each replica of a service keeps (the gateway's ops feed).
+
+        On Kafka it reads every partition outside any consumer group — from ``resume`` where it
+        names the partition, else ``tail`` records before the partition's end — and its commit
+        does nothing. The in-process transports serve a single process, so their consumer of
+        ``group_id`` is that reader (it resumes at the group's committed offsets)."""
+        return self.consumer(group_id, topics)
 
     @abc.abstractmethod
     async def ensure_topics(self, topics: Iterable[TopicLike]) -> None: ...

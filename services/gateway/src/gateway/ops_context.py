@@ -141,10 +141,12 @@ class OpsContext:
 
     async def topics(self) -> dict[str, Any]:
         """Every partition of every topic with each group's lag, from the broker: the group's
-        committed offsets vs the end offsets, whichever member (if any) owns the partition."""
+        committed offsets vs the end offsets, whichever member (if any) owns the partition.
+        ``gateway.ops`` is this gateway's own feed: on Kafka each replica reads every partition
+        outside any group, so its lag is the end offsets vs what this process has read."""
         names = ops_topics()
         groups = {g: list(ts) for g, ts in consumer_groups().items()}
-        groups[OPS_GROUP] = names
+        groups[OPS_GROUP] = names  # every topic's end offsets
         assert self.lag_cache is not None
         snapshot = await self.lag_cache.get(groups)
         out: list[dict[str, Any]] = []
@@ -160,6 +162,9 @@ class OpsContext:
             }
             for group, topics in groups.items():
                 if name not in topics:
+                    continue
+                if group == OPS_GROUP:
+                    entry["groups"][group] = self.feed.lag(name, snapshot.ends)
                     continue
                 lags = snapshot.lag(group, [name])
                 if lags is None:

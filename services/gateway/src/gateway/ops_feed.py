@@ -1,6 +1,9 @@
-"""The ops feed: the gateway consumes every topic as group ``gateway.ops`` into a ring buffer of
-event summaries, counts rates per event type and fans new events out to server-sent-event
-subscribers. A stock shortage of any version also gets its ``shortage`` view: v1 records (still
+"""The ops feed: the gateway reads every topic into a ring buffer of event summaries, counts
+rates per event type and fans new events out to server-sent-event subscribers. Each gateway
+replica sees every event (``Transport.reader``: on Kafka every partition outside any group,
+starting ``TAIL_PER_PARTITION`` records back, then where it left off after a reconnect; in
+process, the group ``gateway.ops``), so every replica behind the load balancer shows the same
+board. A stock shortage of any version also gets its ``shortage`` view: v1 records (still
 on the topic) are read as v2 through ``contracts.registry.upcast`` (origen ``venta``)."""
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import contextlib
 import json
 import time
 from collections import Counter, deque
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +30,8 @@ from service_defaults.logging import get_logger
 log = get_logger("gateway.ops")
 
 RATE_WINDOW_S = 60.0
+TAIL_PER_PARTITION = 50
+"""Records a new Kafka reader shows from before its start, per partition (a warm board)."""
 
 
 def ops_topics() -> list[str]:
@@ -96,7 +102,8 @@ def event_summary(record: Record, seq: int) -> dict[str, Any]:
 
 
 class EventFeed:
-    """Consumes every topic as ``gateway.ops``; keeps the last events, rates, SSE fan-out."""
+    """Reads every topic (see the module docstring); keeps the last events, rates, SSE fan-out
+    and, per partition, the next offset to read (``positions``: the board's lag)."""
 
     def __init__(self, transport: Transport, topics: list[str], size: int = 500) -> None:
         self.transport = transport
@@ -111,6 +118,7 @@ class EventFeed:
         self.running = False
         self.last_error: str | None = None
         self.last_poll: float | None = None
+        self.positions: dict[TP, int] = {}
         self.topics_ensured = transport.kind == "memory"
 
     async def start(self) -> None:
@@ -124,12 +132,17 @@ class EventFeed:
                 if not self.topics_ensured:  # a real broker: create what is missing, once
                     await asyncio.wait_for(self.transport.ensure_topics(ops_topic_specs()), 60)
                     self.topics_ensured = True
-                self._consumer = self.transport.consumer(OPS_GROUP, self.topics)
-                await asyncio.wait_for(self._consumer.start(), 15)
+                self._consumer = consumer = self.transport.reader(
+                    OPS_GROUP, self.topics, tail=TAIL_PER_PARTITION, resume=self.positions
+                )
+                await asyncio.wait_for(consumer.start(), 15)
                 backoff = 0.5
                 while self.running:
-                    batches = await self._consumer.getmany(timeout_ms=500, max_records=500)
+                    batches = await consumer.getmany(timeout_ms=500, max_records=500)
                     self.last_poll = time.time()
+                    for tp in consumer.assignment():
+                        if (position := consumer.position(tp)) is not None:
+                            self.positions[tp] = position
                     offsets: dict[TP, int] = {}
                     for tp, records in batches.items():
                         for record in records:
@@ -138,7 +151,7 @@ class EventFeed:
                             offsets[tp] = records[-1].offset + 1
                     if offsets:
                         with contextlib.suppress(CommitFailed):
-                            await self._consumer.commit(offsets)
+                            await consumer.commit(offsets)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -152,10 +165,10 @@ class EventFeed:
         self._seq += 1
         event = event_summary(record, self._seq)
         self.events.append(event)
-        now = time.monotonic()
         kind = event["type"]
         self.totals[kind] += 1
-        self._recent.setdefault(kind, deque()).append(now)
+        if time.time() - record.timestamp_ms / 1000 < RATE_WINDOW_S:  # not a backlog read
+            self._recent.setdefault(kind, deque()).append(time.monotonic())
         for queue in list(self._subscribers):
             if queue.full():
                 with contextlib.suppress(asyncio.QueueEmpty):
@@ -204,6 +217,19 @@ class EventFeed:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         await self._close_consumer()
+
+    def lag(self, topic: str, ends: Mapping[TP, int]) -> dict[str, Any]:
+        """Records of `topic` this feed has not read yet, per partition (``lag`` None until
+        it has a position in every partition)."""
+        per_partition: dict[int, int] = {}
+        for tp, end in sorted(ends.items()):
+            if tp.topic != topic:
+                continue
+            position = self.positions.get(tp)
+            if position is None:
+                return {"lag": None, "partitions": {}, "error": "the ops feed has not read it yet"}
+            per_partition[tp.partition] = max(0, end - position)
+        return {"lag": sum(per_partition.values()), "partitions": per_partition}
 
     def health(self) -> dict[str, Any]:
         return {
